@@ -1,0 +1,135 @@
+// Trainer::save / load: one file holding parameters, momentum, step, data order, RNG state and the caller's JSON meta.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "trainer.h"
+
+namespace nas {
+
+namespace {
+constexpr int64_t kFormatVersion = 1;
+
+torch::Tensor bytesTensor(const std::string& s) {
+  return torch::from_blob(const_cast<char*>(s.data()), {static_cast<int64_t>(s.size())}, torch::kUInt8).clone();
+}
+std::string tensorBytes(const torch::Tensor& t) {
+  auto c = t.contiguous().to(torch::kCPU);
+  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), c.numel());
+}
+
+void writeAtomically(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) throw NasException("ERR_NAS_IO", "cannot write checkpoint " + tmp + ": " + std::strerror(errno));
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t w = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      const std::string err = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw NasException("ERR_NAS_IO", "cannot write checkpoint " + tmp + ": " + err);
+    }
+    off += static_cast<size_t>(w);
+  }
+  // fsync before rename: after a crash the file is either the old checkpoint or the complete new one.
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    throw NasException("ERR_NAS_IO", "cannot flush checkpoint " + tmp + ": " + std::strerror(errno));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    throw NasException("ERR_NAS_IO", "cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
+  }
+}
+
+torch::serialize::InputArchive openArchive(const std::string& path) {
+  if (::access(path.c_str(), R_OK) != 0) {
+    throw NasException("ERR_NAS_IO", "cannot read checkpoint " + path + ": " + std::strerror(errno));
+  }
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(path, torch::Device(torch::kCPU));
+  } catch (const c10::Error& e) {
+    throw NasException("ERR_NAS_CHECKPOINT", path + " is not a oneshot-nas checkpoint (" + e.what_without_backtrace() + ")");
+  }
+  return ar;
+}
+
+torch::Tensor readKey(torch::serialize::InputArchive& ar, const std::string& key, const std::string& path) {
+  torch::Tensor t;
+  try {
+    ar.read(key, t);
+  } catch (const c10::Error&) {
+    throw NasException("ERR_NAS_CHECKPOINT", path + ": missing entry '" + key + "'");
+  }
+  return t;
+}
+}  // namespace
+
+void Trainer::save(const std::string& path, const std::string& meta) {
+  torch::NoGradGuard ng;
+  torch::serialize::OutputArchive ar;
+  ar.write("format", torch::tensor({kFormatVersion}, torch::kInt64));
+  ar.write("meta", bytesTensor(meta));
+  auto& params = net_.params();
+  for (size_t k = 0; k < params.size(); ++k) {
+    ar.write("param/" + params[k].name, params[k].tensor.detach().contiguous().to(torch::kCPU));
+    ar.write("momentum/" + params[k].name, momentum_[k].contiguous().to(torch::kCPU));
+  }
+  auto rs = rng_.state();
+  std::vector<int64_t> state{step_, epoch_, cursor_};
+  for (auto w : rs) state.push_back(static_cast<int64_t>(w));
+  ar.write("trainer/state", torch::tensor(state, torch::kInt64));
+  ar.write("trainer/perm", torch::tensor(perm_, torch::kInt64));
+  std::ostringstream os;
+  ar.save_to(os);
+  writeAtomically(path, os.str());
+}
+
+std::string Trainer::load(const std::string& path) {
+  auto ar = openArchive(path);
+  const std::string meta = tensorBytes(readKey(ar, "meta", path));
+  auto& params = net_.params();
+  std::vector<torch::Tensor> values, moms;
+  for (auto& p : params) {
+    auto v = readKey(ar, "param/" + p.name, path);
+    if (v.sizes() != p.tensor.sizes()) {
+      throw NasException("ERR_NAS_CHECKPOINT", path + ": '" + p.name + "' has shape " + c10::str(v.sizes()) +
+                                                   ", this model has " + c10::str(p.tensor.sizes()) + " (another config?)");
+    }
+    values.push_back(v);
+    moms.push_back(readKey(ar, "momentum/" + p.name, path));
+  }
+  auto state = readKey(ar, "trainer/state", path);
+  auto perm = readKey(ar, "trainer/perm", path).contiguous();
+  // Everything read and checked: only now is the model touched, so a bad file leaves it as it was.
+  torch::NoGradGuard ng;
+  for (size_t k = 0; k < params.size(); ++k) {
+    params[k].tensor.copy_(values[k]);
+    momentum_[k].copy_(moms[k]);
+  }
+  auto s = state.contiguous();
+  const int64_t* sp = s.data_ptr<int64_t>();
+  step_ = sp[0];
+  epoch_ = sp[1];
+  cursor_ = sp[2];
+  std::array<uint64_t, 4> rs{};
+  for (int i = 0; i < 4; ++i) rs[i] = static_cast<uint64_t>(sp[3 + i]);
+  rng_.setState(rs);
+  perm_.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + perm.numel());
+  return meta;
+}
+
+std::string Trainer::readMeta(const std::string& path) {
+  auto ar = openArchive(path);
+  return tensorBytes(readKey(ar, "meta", path));
+}
+
+}  // namespace nas

@@ -1,0 +1,39 @@
+// Network configuration and the error type of the core. LibTorch only; never includes napi.h.
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace nas {
+
+// Error with a stable code (ERR_NAS_*), turned into a NasError by the wrapper.
+class NasException : public std::runtime_error {
+ public:
+  NasException(std::string code, const std::string& message) : std::runtime_error(message), code_(std::move(code)) {}
+  const std::string& code() const { return code_; }
+
+ private:
+  std::string code_;
+};
+
+// The one-shot model of SPEC.md. Defaults reproduce the paper's CIFAR-10 model at F = 16.
+struct NetConfig {
+  int64_t inChannels = 3;
+  int64_t imageSize = 32;
+  int64_t classes = 10;
+  int64_t filters = 16;       // F: channels of the stem
+  int64_t stacks = 3;         // stack s has F * 2^s channels
+  int64_t cellsPerStack = 2;
+  int64_t blocks = 4;         // N_choice: choice blocks per cell
+  int64_t ghostBatch = 32;    // examples that share a mask and BN statistics
+  double bnEps = 1e-5;
+  bool channelsLast = true;   // NHWC activations: ~2x faster for this model on CPU
+  std::string device = "cpu"; // "cpu" or "cuda[:n]"
+  uint64_t seed = 0;          // weight initialisation
+
+  void validate() const;
+};
+
+constexpr int kNumOps = 7;  // identity, sep3, sep5, sep7, conv7x1, maxpool, avgpool
+
+}  // namespace nas

@@ -1,0 +1,226 @@
+#include "supernet.h"
+
+#include <cmath>
+
+#include "ghost_bn.h"
+
+namespace nas {
+
+namespace {
+const char* kOpNames[kNumOps] = {"identity", "sep3", "sep5", "sep7", "conv7x1", "maxpool", "avgpool"};
+}
+
+int sepKernel(int o) { return o >= 1 && o <= 3 ? 1 + 2 * o : 0; }
+const char* opName(int o) { return kOpNames[o]; }
+
+void NetConfig::validate() const {
+  auto need = [](bool ok, const std::string& field, const std::string& what, int64_t got) {
+    if (!ok) throw NasException("ERR_NAS_BAD_CONFIG", field + ": expected " + what + ", got " + std::to_string(got));
+  };
+  need(inChannels >= 1, "inChannels", "a positive integer", inChannels);
+  need(classes >= 2, "classes", "an integer >= 2", classes);
+  need(filters >= 1, "filters", "a positive integer", filters);
+  need(stacks >= 1, "stacks", "a positive integer", stacks);
+  need(cellsPerStack >= 1, "cellsPerStack", "a positive integer", cellsPerStack);
+  need(blocks >= 1 && blocks <= 8, "blocks", "an integer in 1..8", blocks);
+  need(ghostBatch >= 1, "ghostBatch", "a positive integer", ghostBatch);
+  need(imageSize >= (int64_t{1} << (stacks - 1)), "imageSize", "at least 2^(stacks-1)", imageSize);
+}
+
+Supernet::Supernet(const NetConfig& cfg) : cfg_(cfg), device_(cfg.device) {
+  cfg_.validate();
+  Rng rng(cfg.seed);
+  const int64_t F = cfg.filters;
+  stem_ = add("stem.weight", {F, cfg.inChannels, 3, 3}, DecayKind::Always, rng);
+  int64_t C = F;
+  for (int64_t s = 0; s < cfg.stacks; ++s) {
+    if (s > 0) {
+      for (int r = 0; r < 2; ++r) {
+        std::string p = "reduce" + std::to_string(s) + "." + std::to_string(r) + ".";
+        Brc b;
+        b.bnW = add(p + "bn.weight", {C}, DecayKind::None, rng);
+        b.bnB = add(p + "bn.bias", {C}, DecayKind::None, rng);
+        b.w = add(p + "conv.weight", {2 * C, C, 3, 3}, DecayKind::Always, rng);
+        reductions_.push_back(b);
+      }
+      C *= 2;
+    }
+    for (int64_t c = 0; c < cfg.cellsPerStack; ++c) {
+      CellParams cell;
+      cell.channels = C;
+      const std::string cp = "cells." + std::to_string(cells_.size()) + ".";
+      for (int64_t i = 0; i < cfg.blocks; ++i) {
+        const std::string bp = cp + "blocks." + std::to_string(i) + ".";
+        BlockParams blk;
+        blk.inBnW = add(bp + "in.bn.weight", {(2 + i) * C}, DecayKind::None, rng);
+        blk.inBnB = add(bp + "in.bn.bias", {(2 + i) * C}, DecayKind::None, rng);
+        blk.inConv = add(bp + "in.conv.weight", {C, (2 + i) * C, 1, 1}, DecayKind::Input, rng, i, -1, C);
+        blk.ops.resize(kNumOps);
+        for (int o = 0; o < kNumOps; ++o) {
+          OpParams& op = blk.ops[o];
+          const std::string opn = bp + "ops." + kOpNames[o] + ".";
+          const int k = sepKernel(o);
+          const int layers = k ? 2 : (o == 4 ? 2 : 0);
+          for (int l = 0; l < layers; ++l) {
+            const std::string lp = opn + std::to_string(l) + ".";
+            op.bnW.push_back(add(lp + "bn.weight", {C}, DecayKind::None, rng));
+            op.bnB.push_back(add(lp + "bn.bias", {C}, DecayKind::None, rng));
+            if (k) {
+              op.w.push_back(add(lp + "depthwise.weight", {C, 1, k, k}, DecayKind::Op, rng, i, o));
+              op.w.push_back(add(lp + "pointwise.weight", {C, C, 1, 1}, DecayKind::Op, rng, i, o));
+            } else {
+              const std::vector<int64_t> shape = l == 0 ? std::vector<int64_t>{C, C, 1, 7} : std::vector<int64_t>{C, C, 7, 1};
+              op.w.push_back(add(lp + "conv.weight", shape, DecayKind::Op, rng, i, o));
+            }
+          }
+        }
+        cell.blocks.push_back(std::move(blk));
+      }
+      cell.out.bnW = add(cp + "out.bn.weight", {cfg.blocks * C}, DecayKind::None, rng);
+      cell.out.bnB = add(cp + "out.bn.bias", {cfg.blocks * C}, DecayKind::None, rng);
+      cell.out.w = add(cp + "out.conv.weight", {C, cfg.blocks * C, 1, 1}, DecayKind::Always, rng);
+      cells_.push_back(std::move(cell));
+    }
+  }
+  head_.bnW = add("head.bn.weight", {C}, DecayKind::None, rng);
+  head_.bnB = add("head.bn.bias", {C}, DecayKind::None, rng);
+  fcW_ = add("head.fc.weight", {cfg.classes, C}, DecayKind::Always, rng);
+  fcB_ = add("head.fc.bias", {cfg.classes}, DecayKind::None, rng);
+}
+
+// Deterministic initialisation from our own RNG (identical on every LibTorch version and device):
+// conv weights He-normal (fan-in), BN scale 1 and shift 0, the classifier uniform(+-1/sqrt(fan-in)) like nn.Linear.
+torch::Tensor Supernet::add(const std::string& name, torch::IntArrayRef shape, DecayKind kind, Rng& rng, int64_t block,
+                            int op, int64_t channels) {
+  auto t = torch::empty(shape, torch::kFloat32);
+  const int64_t n = t.numel();
+  float* d = t.data_ptr<float>();
+  const bool isBn = name.find(".bn.") != std::string::npos || name.rfind("bn.", 0) == 0;
+  if (isBn) {
+    const bool scale = name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0;
+    for (int64_t k = 0; k < n; ++k) d[k] = scale ? 1.f : 0.f;
+  } else if (shape.size() == 4) {
+    const double std = std::sqrt(2.0 / static_cast<double>(shape[1] * shape[2] * shape[3]));
+    for (int64_t k = 0; k < n; ++k) d[k] = static_cast<float>(rng.normal() * std);
+  } else {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(shape.size() == 2 ? shape[1] : fcW_.size(1)));
+    for (int64_t k = 0; k < n; ++k) d[k] = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
+  }
+  t = t.to(device_);
+  if (shape.size() == 4 && cfg_.channelsLast) t = t.contiguous(at::MemoryFormat::ChannelsLast);
+  t.set_requires_grad(true);
+  params_.push_back(ParamInfo{name, t, kind, block, op, channels});
+  return t;
+}
+
+int64_t Supernet::parameterCount() const {
+  int64_t n = 0;
+  for (const auto& p : params_) n += p.tensor.numel();
+  return n;
+}
+
+torch::Tensor Supernet::brc(const Brc& p, const torch::Tensor& x, int64_t G, int64_t stride) const {
+  auto y = torch::relu(ghostBatchNorm(x, p.bnW, p.bnB, G, cfg_.bnEps));
+  const int64_t k = p.w.size(2);
+  return torch::conv2d(y, p.w, {}, stride, k / 2);
+}
+
+torch::Tensor Supernet::opForward(BlockParams& blk, int o, const torch::Tensor& h, int64_t G) {
+  const double eps = cfg_.bnEps;
+  if (o == 0) return h;
+  if (o == 5) return torch::max_pool2d(h, 3, 1, 1);
+  if (o == 6) return torch::avg_pool2d(h, 3, 1, 1, /*ceil_mode=*/false, /*count_include_pad=*/false);
+  OpParams& op = blk.ops[o];
+  torch::Tensor x = h;
+  const int k = sepKernel(o);
+  for (int l = 0; l < 2; ++l) {
+    x = torch::relu(ghostBatchNorm(x, op.bnW[l], op.bnB[l], G, eps));
+    if (k) {
+      x = torch::conv2d(x, op.w[2 * l], {}, 1, k / 2, 1, x.size(1));
+      x = torch::conv2d(x, op.w[2 * l + 1]);
+    } else {
+      const std::vector<int64_t> pad = l == 0 ? std::vector<int64_t>{0, 3} : std::vector<int64_t>{3, 0};
+      x = torch::conv2d(x, op.w[l], {}, 1, pad);
+    }
+  }
+  return x;
+}
+
+torch::Tensor Supernet::blockForward(BlockParams& blk, int64_t C, const std::vector<torch::Tensor>& cands,
+                                     const BlockMask& m, int64_t G, bool probe) {
+  std::vector<torch::Tensor> ys, ws;
+  const int64_t n = static_cast<int64_t>(m.in.size());
+  bool allInputs = true;
+  for (int64_t j = 0; j < n; ++j) {
+    if (!m.in[j].any) {  // dropped in every ghost batch: no compute, so exactly zero gradient
+      allInputs = false;
+      continue;
+    }
+    auto x = cands[j].defined() ? cands[j] : torch::zeros_like(cands[0]);
+    if (probe && j == 0) std::tie(probeMean, probeVar) = ghostStats(x.detach(), G);
+    // SPEC MUST: zero after the ReLU and before the 1x1 conv, so a removed input contributes nothing at all.
+    auto y = torch::relu(ghostBatchNorm(x, blk.inBnW.narrow(0, j * C, C), blk.inBnB.narrow(0, j * C, C), G, cfg_.bnEps));
+    if (!m.in[j].all) y = applyGhostMask(y, m.in[j].m);
+    ys.push_back(y);
+    ws.push_back(blk.inConv.narrow(1, j * C, C));
+  }
+  if (ys.empty()) return {};
+  auto x = ys.size() == 1 ? ys[0] : torch::cat(ys, 1);
+  auto w = allInputs ? blk.inConv : (ws.size() == 1 ? ws[0] : torch::cat(ws, 1));
+  auto h = torch::conv2d(x, w);
+  torch::Tensor out;
+  for (int o = 0; o < kNumOps; ++o) {
+    if (!m.op[o].any) continue;
+    auto t = opForward(blk, o, h, G);
+    if (!m.op[o].all) t = applyGhostMask(t, m.op[o].m);
+    out = out.defined() ? out + t : t;
+  }
+  return out;
+}
+
+torch::Tensor Supernet::cellForward(CellParams& cell, const torch::Tensor& s0, const torch::Tensor& s1,
+                                    const std::vector<BlockMask>& bm, int64_t G, bool firstCell) {
+  std::vector<torch::Tensor> cands{s0, s1};
+  std::vector<torch::Tensor> outs;
+  for (int64_t i = 0; i < cfg_.blocks; ++i) {
+    auto b = blockForward(cell.blocks[i], cell.channels, cands, bm[i], G, firstCell && i == 0 && probeBn);
+    cands.push_back(b);
+    outs.push_back(b);
+  }
+  for (auto& o : outs) {
+    if (!o.defined()) o = torch::zeros_like(s1);  // a block dropped everywhere still has a place in the concat
+  }
+  return brc(cell.out, torch::cat(outs, 1), G, 1);
+}
+
+torch::Tensor Supernet::forward(const torch::Tensor& input, const StepMasks& masks) {
+  const int64_t G = masks.ghosts;
+  if (input.size(0) % G != 0) {
+    throw NasException("ERR_NAS_BAD_BATCH", "batch of " + std::to_string(input.size(0)) + " examples does not split into " +
+                                                std::to_string(G) + " equal ghost batches");
+  }
+  auto bm = buildBlockMasks(masks, device_);
+  auto x = input;
+  if (cfg_.channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  x = torch::conv2d(x, stem_, {}, 1, 1);
+  torch::Tensor s0 = x, s1 = x;
+  size_t cellIdx = 0;
+  for (int64_t s = 0; s < cfg_.stacks; ++s) {
+    if (s > 0) {
+      auto r0 = brc(reductions_[2 * (s - 1)], s0, G, 2);
+      auto r1 = brc(reductions_[2 * (s - 1) + 1], s1, G, 2);
+      s0 = r0;
+      s1 = r1;
+    }
+    for (int64_t c = 0; c < cfg_.cellsPerStack; ++c, ++cellIdx) {
+      auto out = cellForward(cells_[cellIdx], s0, s1, bm, G, cellIdx == 0);
+      s0 = s1;
+      s1 = out;
+    }
+  }
+  auto y = torch::relu(ghostBatchNorm(s1, head_.bnW, head_.bnB, G, cfg_.bnEps));
+  y = y.mean({2, 3});
+  return torch::linear(y, fcW_, fcB_);
+}
+
+}  // namespace nas

@@ -1,0 +1,92 @@
+// The one-shot model of SPEC.md: every path present, executed under per-ghost-batch path masks.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "masks.h"
+#include "rng.h"
+
+namespace nas {
+
+// Which weight decay rule a parameter follows (SPEC: masked weight decay).
+enum class DecayKind { None, Always, Op, Input };
+
+struct ParamInfo {
+  std::string name;
+  torch::Tensor tensor;  // a handle to the model's leaf tensor (same TensorImpl, so in-place updates are shared)
+  DecayKind decay = DecayKind::None;
+  int64_t block = -1;  // for Op / Input
+  int op = -1;         // for Op
+  int64_t channels = 0;  // for Input: C, so that in-channel j*C..(j+1)*C reads candidate j
+};
+
+struct Brc {
+  torch::Tensor bnW, bnB, w;
+};
+
+// The stacked BN-ReLU-conv layers of an operation: sep k (two depthwise+pointwise pairs) or conv7x1.
+struct OpParams {
+  std::vector<torch::Tensor> bnW, bnB, w;  // per layer; sep ops keep (depthwise, pointwise) in w as pairs
+};
+
+struct BlockParams {
+  torch::Tensor inBnW, inBnB, inConv;  // BN over all 2+i candidates, 1x1 conv over their concatenation
+  std::vector<OpParams> ops;           // kNumOps entries; parameter-free ops hold nothing
+};
+
+struct CellParams {
+  int64_t channels = 0;
+  std::vector<BlockParams> blocks;
+  Brc out;  // BRC(4C, C, 1x1)
+};
+
+class Supernet {
+ public:
+  explicit Supernet(const NetConfig& cfg);
+
+  // [sync] Logits [B, classes]. B must be masks.ghosts * g; ghost batch q uses masks q and its own BN statistics.
+  // With bnProbe, the first choice block's input BN statistics of the first cell are stored ([G, C] mean, var).
+  torch::Tensor forward(const torch::Tensor& x, const StepMasks& masks);
+
+  const NetConfig& config() const { return cfg_; }
+  torch::Device device() const { return device_; }
+  std::vector<ParamInfo>& params() { return params_; }
+  int64_t parameterCount() const;
+  const std::vector<CellParams>& cells() const { return cells_; }
+  const torch::Tensor& stem() const { return stem_; }
+  const std::vector<Brc>& reductions() const { return reductions_; }
+  const Brc& headBn() const { return head_; }
+  const torch::Tensor& fcW() const { return fcW_; }
+  const torch::Tensor& fcB() const { return fcB_; }
+
+  bool probeBn = false;
+  torch::Tensor probeMean, probeVar;
+
+ private:
+  torch::Tensor add(const std::string& name, torch::IntArrayRef shape, DecayKind kind, Rng& rng, int64_t block = -1,
+                    int op = -1, int64_t channels = 0);
+  torch::Tensor cellForward(CellParams& cell, const torch::Tensor& s0, const torch::Tensor& s1,
+                            const std::vector<BlockMask>& bm, int64_t G, bool firstCell);
+  torch::Tensor blockForward(BlockParams& blk, int64_t C, const std::vector<torch::Tensor>& cands, const BlockMask& m,
+                             int64_t G, bool probe);
+  torch::Tensor opForward(BlockParams& blk, int o, const torch::Tensor& h, int64_t G);
+  torch::Tensor brc(const Brc& p, const torch::Tensor& x, int64_t G, int64_t stride) const;
+
+  NetConfig cfg_;
+  torch::Device device_;
+  std::vector<ParamInfo> params_;
+  torch::Tensor stem_;
+  std::vector<Brc> reductions_;  // 2 per stack after the first
+  std::vector<CellParams> cells_;
+  Brc head_;  // head BN (w unused)
+  torch::Tensor fcW_, fcB_;
+};
+
+// Kernel size of op o (1..3: sep 3/5/7); 0 for parameter-free ops.
+int sepKernel(int o);
+const char* opName(int o);
+
+}  // namespace nas

@@ -1,0 +1,160 @@
+#include "trainer.h"
+
+#include <algorithm>
+
+namespace nas {
+
+Trainer::Trainer(Supernet& net, const OptimConfig& opt) : net_(net), opt_(opt), rng_(opt.seed) {
+  setOptions(opt);
+  for (auto& p : net_.params()) momentum_.push_back(torch::zeros_like(p.tensor));
+}
+
+void Trainer::setOptions(const OptimConfig& opt) {
+  const int64_t g = net_.config().ghostBatch;
+  if (opt.batchSize < g || opt.batchSize % g != 0) {
+    throw NasException("ERR_NAS_BAD_CONFIG", "batchSize: expected a positive multiple of ghostBatch (" + std::to_string(g) +
+                                                 "), got " + std::to_string(opt.batchSize));
+  }
+  opt_ = opt;
+}
+
+torch::Tensor Trainer::nextIndices(int64_t n, int64_t batch) {
+  if (batch > n) {
+    throw NasException("ERR_NAS_BAD_DATA", "training set has " + std::to_string(n) + " examples, fewer than one batch of " +
+                                               std::to_string(batch));
+  }
+  if (static_cast<int64_t>(perm_.size()) != n || cursor_ + batch > n) {
+    // New epoch: a fresh permutation (Fisher-Yates from our RNG); the incomplete tail batch is dropped.
+    if (static_cast<int64_t>(perm_.size()) == n) ++epoch_;
+    perm_.resize(n);
+    for (int64_t i = 0; i < n; ++i) perm_[i] = i;
+    for (int64_t i = n - 1; i > 0; --i) std::swap(perm_[i], perm_[rng_.below(i + 1)]);
+    cursor_ = 0;
+  }
+  auto idx = torch::from_blob(perm_.data() + cursor_, {batch}, torch::kInt64).clone();
+  cursor_ += batch;
+  return idx;
+}
+
+StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, const float* dropOp) {
+  const auto& cfg = net_.config();
+  if (data.c != cfg.inChannels || data.h != cfg.imageSize || data.w != cfg.imageSize) {
+    throw NasException("ERR_NAS_BAD_DATA", "training images are " + std::to_string(data.h) + "x" + std::to_string(data.w) +
+                                               "x" + std::to_string(data.c) + ", the model expects " +
+                                               std::to_string(cfg.imageSize) + "x" + std::to_string(cfg.imageSize) + "x" +
+                                               std::to_string(cfg.inChannels));
+  }
+  const int64_t G = opt_.batchSize / cfg.ghostBatch;
+  auto idx = nextIndices(data.size(), opt_.batchSize);
+  auto x = data.images(idx, net_.device(), &rng_, opt_.cropPad, opt_.flip);
+  auto y = data.labels(idx, net_.device());
+  lastMasks_ = StepMasks::draw(rng_, G, cfg.blocks, dropIn, dropOp);
+
+  for (auto& p : net_.params()) p.tensor.mutable_grad() = torch::Tensor();  // set_to_none: skipped paths keep no grad
+  auto logits = net_.forward(x, lastMasks_);
+  auto loss = torch::cross_entropy_loss(logits, y);
+  loss.backward();
+  applyUpdate(lr, lastMasks_);
+  ++step_;
+
+  StepStats st;
+  st.loss = loss.item<double>();
+  st.correct = logits.argmax(1).eq(y).sum().item<int64_t>();
+  st.examples = opt_.batchSize;
+  for (int64_t b = 0; b < cfg.blocks; ++b) {
+    uint32_t in = 0, op = 0;
+    for (int64_t g = 0; g < G; ++g) {
+      in |= lastMasks_.in(g, b);
+      if (lastMasks_.in(g, b)) op |= lastMasks_.op(g, b);
+    }
+    st.activePaths += __builtin_popcount(in) + __builtin_popcount(op);
+  }
+  return st;
+}
+
+// SGD with (Nesterov) momentum, PyTorch's formulation: d = g + wd*p; buf = m*buf + d; p -= lr*(d + m*buf) (Nesterov)
+// or lr*buf. Decay is masked (SPEC): op weights only when the op ran in some ghost batch, the 1x1 input conv only on the
+// in-channels of candidates that were active somewhere. A parameter with no gradient (its path was skipped in every
+// ghost batch) is left untouched, like torch.optim.SGD does for a None gradient.
+void Trainer::applyUpdate(double lr, const StepMasks& masks) {
+  torch::NoGradGuard ng;
+  const int64_t G = masks.ghosts;
+  const int64_t B = net_.config().blocks;
+  std::vector<uint32_t> anyIn(B, 0), anyOp(B, 0);
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t g = 0; g < G; ++g) {
+      anyIn[b] |= masks.in(g, b);
+      if (masks.in(g, b)) anyOp[b] |= masks.op(g, b);
+    }
+  }
+  const double wd = opt_.weightDecay, m = opt_.momentum;
+  auto& params = net_.params();
+  for (size_t k = 0; k < params.size(); ++k) {
+    const ParamInfo& pi = params[k];
+    const torch::Tensor& p = pi.tensor;
+    const torch::Tensor& g = p.grad();
+    if (!g.defined()) continue;
+    torch::Tensor d;
+    switch (pi.decay) {
+      case DecayKind::None:
+        d = g;
+        break;
+      case DecayKind::Always:
+        d = g.add(p, wd);
+        break;
+      case DecayKind::Op:
+        d = (anyOp[pi.block] >> pi.op) & 1u ? g.add(p, wd) : g;
+        break;
+      case DecayKind::Input: {
+        const uint32_t all = (1u << (2 + pi.block)) - 1;
+        if (anyIn[pi.block] == all) {
+          d = g.add(p, wd);
+        } else {
+          d = g.clone();
+          for (int64_t j = 0; j < 2 + pi.block; ++j) {
+            if ((anyIn[pi.block] >> j) & 1u) d.narrow(1, j * pi.channels, pi.channels).add_(p.narrow(1, j * pi.channels, pi.channels), wd);
+          }
+        }
+        break;
+      }
+    }
+    if (m != 0) {
+      torch::Tensor& buf = momentum_[k];
+      buf.mul_(m).add_(d);
+      d = opt_.nesterov ? d.add(buf, m) : buf;
+    }
+    p.sub_(d, lr);
+  }
+}
+
+EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start, int64_t count, int64_t batchSize) {
+  const auto& cfg = net_.config();
+  arch.validate(cfg.blocks);
+  if (start < 0 || count < 0 || start + count > data.size()) {
+    throw NasException("ERR_NAS_BAD_DATA", "evaluation range [" + std::to_string(start) + ", " + std::to_string(start + count) +
+                                               ") is outside the dataset of " + std::to_string(data.size()) + " examples");
+  }
+  const int64_t g = cfg.ghostBatch;
+  batchSize = std::max(g, batchSize / g * g);
+  c10::InferenceMode guard;
+  EvalStats st;
+  int64_t pos = start;
+  const int64_t end = start + count;
+  while (pos < end) {
+    // Full ghost batches first; a tail shorter than one ghost batch is its own (smaller) ghost batch.
+    int64_t b = std::min(batchSize, end - pos);
+    if (b >= g) b = b / g * g;
+    const int64_t G = b >= g ? b / g : 1;
+    auto idx = torch::arange(pos, pos + b, torch::kInt64);
+    auto x = data.images(idx, net_.device());
+    auto y = data.labels(idx, net_.device());
+    auto logits = net_.forward(x, StepMasks::fixed(arch, G));
+    st.lossSum += torch::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
+    st.correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+    st.examples += b;
+    pos += b;
+  }
+  return st;
+}
+
+}  // namespace nas

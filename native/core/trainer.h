@@ -1,0 +1,79 @@
+// Training of the one-shot model (masks per ghost batch, masked weight decay, SGD with Nesterov momentum),
+// evaluation of fixed architectures, and checkpoints. Runs on whatever thread calls it.
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "data.h"
+#include "masks.h"
+#include "rng.h"
+#include "supernet.h"
+
+namespace nas {
+
+struct OptimConfig {
+  int64_t batchSize = 64;  // a multiple of the ghost batch
+  double momentum = 0.9;
+  double weightDecay = 1e-4;
+  bool nesterov = true;
+  int64_t cropPad = 0;  // random crop padding (0 = off)
+  bool flip = false;    // random horizontal flip
+  uint64_t seed = 0;    // masks, data order, augmentation
+};
+
+struct StepStats {
+  double loss = 0;
+  int64_t correct = 0;
+  int64_t examples = 0;
+  int64_t activePaths = 0;  // paths active in at least one ghost batch (diagnostic)
+};
+
+struct EvalStats {
+  double lossSum = 0;
+  int64_t correct = 0;
+  int64_t examples = 0;
+};
+
+class Trainer {
+ public:
+  Trainer(Supernet& net, const OptimConfig& opt);
+
+  // One step: draws a mask per ghost batch (dropIn/dropOp: per-block drop probabilities), forward, backward,
+  // masked weight decay, Nesterov SGD with learning rate lr.
+  StepStats step(const Dataset& data, double lr, const float* dropIn, const float* dropOp);
+
+  // Loss and accuracy of one architecture on examples [start, start + count) of `data`, with BN statistics per
+  // ghost batch of the one-shot model's ghost size; batchSize is rounded down to a multiple of it.
+  EvalStats evaluate(const Dataset& data, const Arch& arch, int64_t start, int64_t count, int64_t batchSize);
+
+  // Atomic (temp file, fsync, rename). `meta` is stored verbatim (the TypeScript side's JSON).
+  void save(const std::string& path, const std::string& meta);
+  // Restores everything save wrote; returns meta. Throws ERR_NAS_CHECKPOINT on a bad or mismatching file.
+  std::string load(const std::string& path);
+  static std::string readMeta(const std::string& path);
+
+  int64_t stepCount() const { return step_; }
+  const OptimConfig& options() const { return opt_; }
+  void setOptions(const OptimConfig& opt);
+  // The masks of the last step (for tests of the schedule and of mask sharing).
+  const StepMasks& lastMasks() const { return lastMasks_; }
+
+ private:
+  torch::Tensor nextIndices(int64_t n, int64_t batch);
+  void applyUpdate(double lr, const StepMasks& masks);
+
+  Supernet& net_;
+  OptimConfig opt_;
+  Rng rng_;
+  int64_t step_ = 0;
+  int64_t epoch_ = 0;
+  int64_t cursor_ = 0;
+  std::vector<int64_t> perm_;
+  std::vector<torch::Tensor> momentum_;
+  StepMasks lastMasks_;
+};
+
+}  // namespace nas

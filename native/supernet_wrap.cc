@@ -1,0 +1,468 @@
+#include "supernet_wrap.h"
+
+#include <thread>
+
+#include "core/standalone.h"
+#include "dataset_wrap.h"
+#include "errors.h"
+#include "job.h"
+
+namespace nasjs {
+
+namespace {
+using nas::NasException;
+
+int64_t IntField(const Napi::Object& o, const char* k, int64_t def) {
+  auto v = o.Get(k);
+  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : def;
+}
+double NumField(const Napi::Object& o, const char* k, double def) {
+  auto v = o.Get(k);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
+}
+bool BoolField(const Napi::Object& o, const char* k, bool def) {
+  auto v = o.Get(k);
+  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
+}
+Napi::Object ObjArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsObject()) throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected an object");
+  return info[i].As<Napi::Object>();
+}
+template <typename T>
+T TypedArg(const Napi::Value& v, const char* what) {
+  if (!v.IsTypedArray()) throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected a typed array");
+  return v.As<T>();
+}
+std::string StrArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString()) throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+Napi::Float32Array ToF32(Napi::Env env, const torch::Tensor& t) {
+  auto c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  auto out = Napi::Float32Array::New(env, c.numel());
+  std::memcpy(out.Data(), c.data_ptr<float>(), c.numel() * sizeof(float));
+  return out;
+}
+// Threads are per OS thread in LibTorch (OpenMP): every worker sets its own.
+void UseThreads(int n) {
+  if (n > 0) at::set_num_threads(n);
+}
+}  // namespace
+
+Napi::Function SupernetWrap::Init(Napi::Env env) {
+  return DefineClass(env, "Supernet",
+                     {InstanceMethod<&SupernetWrap::ParameterCount>("parameterCount"),
+                      InstanceMethod<&SupernetWrap::Describe>("describe"),
+                      InstanceMethod<&SupernetWrap::Train>("train"),
+                      InstanceMethod<&SupernetWrap::Evaluate>("evaluate"),
+                      InstanceMethod<&SupernetWrap::Forward>("forward"),
+                      InstanceMethod<&SupernetWrap::StandaloneForward>("standaloneForward"),
+                      InstanceMethod<&SupernetWrap::LastMasks>("lastMasks"),
+                      InstanceMethod<&SupernetWrap::ParameterNames>("parameterNames"),
+                      InstanceMethod<&SupernetWrap::GetParameter>("getParameter"),
+                      InstanceMethod<&SupernetWrap::SetParameter>("setParameter"),
+                      InstanceMethod<&SupernetWrap::GetGradient>("getGradient"),
+                      InstanceMethod<&SupernetWrap::StepCount>("stepCount"),
+                      InstanceMethod<&SupernetWrap::SetOptim>("setOptim"),
+                      InstanceMethod<&SupernetWrap::Save>("save"),
+                      InstanceMethod<&SupernetWrap::Load>("load"),
+                      InstanceMethod<&SupernetWrap::Abort>("abort"),
+                      InstanceMethod<&SupernetWrap::Dispose>("dispose"),
+                      StaticMethod<&SupernetWrap::ReadCheckpointMeta>("readCheckpointMeta")});
+}
+
+static nas::OptimConfig ParseOptim(const Napi::Object& o, nas::OptimConfig d) {
+  d.batchSize = IntField(o, "batchSize", d.batchSize);
+  d.momentum = NumField(o, "momentum", d.momentum);
+  d.weightDecay = NumField(o, "weightDecay", d.weightDecay);
+  d.nesterov = BoolField(o, "nesterov", d.nesterov);
+  d.cropPad = IntField(o, "cropPad", d.cropPad);
+  d.flip = BoolField(o, "flip", d.flip);
+  d.seed = static_cast<uint64_t>(IntField(o, "seed", static_cast<int64_t>(d.seed)));
+  return d;
+}
+
+SupernetWrap::SupernetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SupernetWrap>(info) {
+  Guard(info.Env(), [&]() -> Napi::Value {
+    auto c = ObjArg(info, 0, "config");
+    nas::NetConfig cfg;
+    cfg.inChannels = IntField(c, "inChannels", cfg.inChannels);
+    cfg.imageSize = IntField(c, "imageSize", cfg.imageSize);
+    cfg.classes = IntField(c, "classes", cfg.classes);
+    cfg.filters = IntField(c, "filters", cfg.filters);
+    cfg.stacks = IntField(c, "stacks", cfg.stacks);
+    cfg.cellsPerStack = IntField(c, "cellsPerStack", cfg.cellsPerStack);
+    cfg.blocks = IntField(c, "blocks", cfg.blocks);
+    cfg.ghostBatch = IntField(c, "ghostBatch", cfg.ghostBatch);
+    cfg.bnEps = NumField(c, "bnEps", cfg.bnEps);
+    cfg.channelsLast = BoolField(c, "channelsLast", cfg.channelsLast);
+    cfg.seed = static_cast<uint64_t>(IntField(c, "seed", 0));
+    if (c.Get("device").IsString()) cfg.device = c.Get("device").As<Napi::String>().Utf8Value();
+    threads_ = static_cast<int>(IntField(c, "threads", 0));
+    if (cfg.device.rfind("cuda", 0) == 0 && !torch::cuda::is_available()) {
+      throw NasException("ERR_NAS_CUDA_UNAVAILABLE", "device: '" + cfg.device + "' requested, but this LibTorch build " +
+                                                         "has no CUDA or no GPU is visible; use device 'cpu'");
+    }
+    if (cfg.device != "cpu" && cfg.device.rfind("cuda", 0) != 0) {
+      throw NasException("ERR_NAS_BAD_CONFIG", "device: expected 'cpu' or 'cuda[:n]', got '" + cfg.device + "'");
+    }
+    UseThreads(threads_);
+    nas::OptimConfig opt;
+    opt.batchSize = 2 * cfg.ghostBatch;
+    if (info.Length() > 1 && info[1].IsObject()) opt = ParseOptim(info[1].As<Napi::Object>(), opt);
+    net_ = std::make_unique<nas::Supernet>(cfg);
+    trainer_ = std::make_unique<nas::Trainer>(*net_, opt);
+    return info.Env().Undefined();
+  });
+}
+
+void SupernetWrap::CheckUsable(bool allowBusy) const {
+  if (!net_) throw NasException("ERR_NAS_DISPOSED", "this Supernet was disposed");
+  if (!allowBusy && busy_) {
+    throw NasException("ERR_NAS_BUSY", "this Supernet is running a job (train, evaluate, save or load); await it first");
+  }
+}
+
+void SupernetWrap::BeginJob() {
+  CheckUsable();
+  busy_ = true;
+  abort_ = false;
+}
+
+nas::ParamInfo& SupernetWrap::FindParam(const std::string& name) {
+  for (auto& p : net_->params()) {
+    if (p.name == name) return p;
+  }
+  throw NasException("ERR_NAS_BAD_ARG", "name: no parameter called '" + name + "'");
+}
+
+nas::Arch SupernetWrap::ArchAt(const Napi::Uint32Array& a, size_t index) const {
+  const size_t B = static_cast<size_t>(net_->config().blocks);
+  if (a.ElementLength() < (index + 1) * 2 * B) {
+    throw NasException("ERR_NAS_BAD_ARCH", "architecture array: expected " + std::to_string(2 * B) + " words per architecture");
+  }
+  nas::Arch arch;
+  const uint32_t* d = a.Data() + index * 2 * B;
+  arch.inputs.assign(d, d + B);
+  arch.ops.assign(d + B, d + 2 * B);
+  arch.validate(static_cast<int64_t>(B));
+  return arch;
+}
+
+Napi::Value SupernetWrap::ParameterCount(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable(true);
+    return Napi::Number::New(info.Env(), static_cast<double>(net_->parameterCount()));
+  });
+}
+
+Napi::Value SupernetWrap::Describe(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable(true);
+    nas::NetConfig cfg = net_->config();
+    cfg.device = "cpu";
+    nas::Arch arch = info.Length() > 0 && info[0].IsTypedArray() ? ArchAt(info[0].As<Napi::Uint32Array>(), 0)
+                                                                  : nas::Arch::allOn(cfg.blocks);
+    nas::StandaloneNet model(cfg, arch);
+    auto out = Napi::Object::New(info.Env());
+    out.Set("params", static_cast<double>(model->parameterCount()));
+    out.Set("madds", static_cast<double>(model->multiplyAdds()));
+    return out;
+  });
+}
+
+Napi::Value SupernetWrap::Train(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable();
+    auto* ds = DatasetWrap::Unwrap(info[0]);
+    auto o = ObjArg(info, 1, "options");
+    const int64_t steps = IntField(o, "steps", -1);
+    const int64_t B = net_->config().blocks;
+    auto lr = TypedArg<Napi::Float64Array>(o.Get("lr"), "lr");
+    auto dropIn = TypedArg<Napi::Float32Array>(o.Get("dropIn"), "dropIn");
+    auto dropOp = TypedArg<Napi::Float32Array>(o.Get("dropOp"), "dropOp");
+    if (steps < 0 || static_cast<int64_t>(lr.ElementLength()) < steps ||
+        static_cast<int64_t>(dropIn.ElementLength()) < steps * B || static_cast<int64_t>(dropOp.ElementLength()) < steps * B) {
+      throw NasException("ERR_NAS_BAD_ARG", "train: expected steps >= 0, lr of `steps` values and dropIn/dropOp of steps*blocks");
+    }
+    // Copy the schedules: the worker must not read JS memory that the caller may reuse.
+    std::vector<double> lrs(lr.Data(), lr.Data() + steps);
+    std::vector<float> din(dropIn.Data(), dropIn.Data() + steps * B), dop(dropOp.Data(), dropOp.Data() + steps * B);
+    const int threads = static_cast<int>(IntField(o, "threads", threads_));
+    auto fn = info.Length() > 2 && info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
+    BeginJob();
+    nas::Trainer* trainer = trainer_.get();
+    const nas::Dataset* data = &ds->data();
+    std::atomic<bool>* abort = &abort_;
+    return RunOnThread(info.Env(), {Value(), info[0].As<Napi::Object>()}, fn,
+        [=](const Emit& emit) -> ToJs {
+          UseThreads(threads);
+          int64_t done = 0;
+          for (; done < steps && !*abort; ++done) {
+            auto st = trainer->step(*data, lrs[done], din.data() + done * B, dop.data() + done * B);
+            const int64_t step = trainer->stepCount();
+            emit([st, step](Napi::Env env) -> Napi::Value {
+              auto p = Napi::Object::New(env);
+              p.Set("step", static_cast<double>(step));
+              p.Set("loss", st.loss);
+              p.Set("correct", static_cast<double>(st.correct));
+              p.Set("examples", static_cast<double>(st.examples));
+              p.Set("activePaths", static_cast<double>(st.activePaths));
+              return p;
+            });
+          }
+          const bool aborted = done < steps;
+          const int64_t step = trainer->stepCount();
+          return [done, aborted, step](Napi::Env env) -> Napi::Value {
+            auto r = Napi::Object::New(env);
+            r.Set("steps", static_cast<double>(done));
+            r.Set("aborted", aborted);
+            r.Set("step", static_cast<double>(step));
+            return r;
+          };
+        },
+        [this]() { busy_ = false; });
+  });
+}
+
+Napi::Value SupernetWrap::Evaluate(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable();
+    auto* ds = DatasetWrap::Unwrap(info[0]);
+    auto archArr = TypedArg<Napi::Uint32Array>(info[1], "archs");
+    auto o = ObjArg(info, 2, "options");
+    const size_t B = static_cast<size_t>(net_->config().blocks);
+    const size_t n = archArr.ElementLength() / (2 * B);
+    std::vector<nas::Arch> archs;
+    for (size_t i = 0; i < n; ++i) archs.push_back(ArchAt(archArr, i));
+    const int64_t start = IntField(o, "start", 0);
+    const int64_t count = IntField(o, "count", ds->data().size() - start);
+    const int64_t batch = IntField(o, "batchSize", 256);
+    const int threads = static_cast<int>(IntField(o, "threads", threads_));
+    auto fn = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
+    BeginJob();
+    nas::Trainer* trainer = trainer_.get();
+    const nas::Dataset* data = &ds->data();
+    std::atomic<bool>* abort = &abort_;
+    return RunOnThread(info.Env(), {Value(), info[0].As<Napi::Object>()}, fn,
+        [=](const Emit& emit) -> ToJs {
+          UseThreads(threads);
+          auto results = std::make_shared<std::vector<nas::EvalStats>>();
+          for (size_t i = 0; i < archs.size() && !*abort; ++i) {
+            results->push_back(trainer->evaluate(*data, archs[i], start, count, batch));
+            const double k = static_cast<double>(i + 1);
+            emit([k](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, k); });
+          }
+          return [results](Napi::Env env) -> Napi::Value {
+            auto arr = Napi::Array::New(env, results->size());
+            for (size_t i = 0; i < results->size(); ++i) {
+              auto r = Napi::Object::New(env);
+              r.Set("lossSum", (*results)[i].lossSum);
+              r.Set("correct", static_cast<double>((*results)[i].correct));
+              r.Set("examples", static_cast<double>((*results)[i].examples));
+              arr.Set(static_cast<uint32_t>(i), r);
+            }
+            return arr;
+          };
+        },
+        [this]() { busy_ = false; });
+  });
+}
+
+static torch::Tensor ImagesArg(const Napi::CallbackInfo& info, const nas::NetConfig& cfg, int64_t* batch) {
+  auto images = TypedArg<Napi::Float32Array>(info[0], "images");
+  *batch = info[1].As<Napi::Number>().Int64Value();
+  const int64_t per = cfg.inChannels * cfg.imageSize * cfg.imageSize;
+  if (*batch <= 0 || static_cast<int64_t>(images.ElementLength()) != *batch * per) {
+    throw NasException("ERR_NAS_BAD_ARG", "images: expected batch*" + std::to_string(per) + " floats (NCHW), got " +
+                                              std::to_string(images.ElementLength()));
+  }
+  return torch::from_blob(images.Data(), {*batch, cfg.inChannels, cfg.imageSize, cfg.imageSize}, torch::kFloat32).clone();
+}
+
+Napi::Value SupernetWrap::Forward(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable();
+    int64_t batch = 0;
+    auto x = ImagesArg(info, net_->config(), &batch).to(net_->device());
+    auto masks = TypedArg<Napi::Uint32Array>(info[2], "masks");
+    const int64_t B = net_->config().blocks;
+    const int64_t G = static_cast<int64_t>(masks.ElementLength()) / (2 * B);
+    if (G < 1 || G * 2 * B != static_cast<int64_t>(masks.ElementLength())) {
+      throw NasException("ERR_NAS_BAD_ARG", "masks: expected G * 2 * blocks words (one architecture per ghost batch)");
+    }
+    nas::StepMasks sm;
+    sm.ghosts = G;
+    sm.blocks = B;
+    for (int64_t g = 0; g < G; ++g) {
+      const uint32_t* d = masks.Data() + g * 2 * B;
+      sm.inputs.insert(sm.inputs.end(), d, d + B);
+      sm.ops.insert(sm.ops.end(), d + B, d + 2 * B);
+    }
+    const bool probe = info.Length() > 3 && info[3].ToBoolean();
+    c10::InferenceMode guard;
+    net_->probeBn = probe;
+    torch::Tensor logits;
+    try {
+      logits = net_->forward(x, sm);
+    } catch (...) {
+      net_->probeBn = false;
+      throw;
+    }
+    net_->probeBn = false;
+    auto out = Napi::Object::New(info.Env());
+    out.Set("logits", ToF32(info.Env(), logits));
+    if (probe && net_->probeMean.defined()) {
+      out.Set("probeMean", ToF32(info.Env(), net_->probeMean));
+      out.Set("probeVar", ToF32(info.Env(), net_->probeVar));
+    }
+    return out;
+  });
+}
+
+Napi::Value SupernetWrap::StandaloneForward(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable();
+    int64_t batch = 0;
+    auto x = ImagesArg(info, net_->config(), &batch);
+    auto arch = ArchAt(TypedArg<Napi::Uint32Array>(info[2], "arch"), 0);
+    nas::NetConfig cfg = net_->config();
+    cfg.device = "cpu";
+    nas::StandaloneNet model(cfg, arch);
+    model->copyFrom(*net_);
+    model->train();  // BN on batch statistics, as the one-shot model uses
+    torch::NoGradGuard ng;
+    return ToF32(info.Env(), model->forward(x));
+  });
+}
+
+Napi::Value SupernetWrap::LastMasks(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable();
+    const auto& m = trainer_->lastMasks();
+    auto out = Napi::Object::New(info.Env());
+    out.Set("ghosts", static_cast<double>(m.ghosts));
+    auto in = Napi::Uint32Array::New(info.Env(), m.inputs.size());
+    auto op = Napi::Uint32Array::New(info.Env(), m.ops.size());
+    std::copy(m.inputs.begin(), m.inputs.end(), in.Data());
+    std::copy(m.ops.begin(), m.ops.end(), op.Data());
+    out.Set("inputs", in);
+    out.Set("ops", op);
+    return out;
+  });
+}
+
+Napi::Value SupernetWrap::ParameterNames(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable(true);
+    auto arr = Napi::Array::New(info.Env());
+    uint32_t i = 0;
+    for (const auto& p : net_->params()) arr.Set(i++, p.name);
+    return arr;
+  });
+}
+
+Napi::Value SupernetWrap::GetParameter(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable();
+    return ToF32(info.Env(), FindParam(StrArg(info, 0, "name")).tensor.contiguous());
+  });
+}
+
+Napi::Value SupernetWrap::GetGradient(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable();
+    const auto& g = FindParam(StrArg(info, 0, "name")).tensor.grad();
+    if (!g.defined()) return info.Env().Null();
+    return ToF32(info.Env(), g.contiguous());
+  });
+}
+
+Napi::Value SupernetWrap::SetParameter(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable();
+    auto& p = FindParam(StrArg(info, 0, "name"));
+    auto v = TypedArg<Napi::Float32Array>(info[1], "value");
+    if (static_cast<int64_t>(v.ElementLength()) != p.tensor.numel()) {
+      throw NasException("ERR_NAS_BAD_ARG", "value: '" + p.name + "' has " + std::to_string(p.tensor.numel()) +
+                                                " elements, got " + std::to_string(v.ElementLength()));
+    }
+    torch::NoGradGuard ng;
+    p.tensor.copy_(torch::from_blob(v.Data(), p.tensor.sizes(), torch::kFloat32));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value SupernetWrap::StepCount(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable(true);
+    return Napi::Number::New(info.Env(), static_cast<double>(trainer_->stepCount()));
+  });
+}
+
+Napi::Value SupernetWrap::SetOptim(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable();
+    trainer_->setOptions(ParseOptim(ObjArg(info, 0, "optim"), trainer_->options()));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value SupernetWrap::Save(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable();
+    const std::string path = StrArg(info, 0, "path"), meta = StrArg(info, 1, "meta");
+    BeginJob();
+    nas::Trainer* trainer = trainer_.get();
+    return RunOnThread(info.Env(), {Value()}, Napi::Function(),
+        [=](const Emit&) -> ToJs {
+          trainer->save(path, meta);
+          return [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
+        },
+        [this]() { busy_ = false; });
+  });
+}
+
+Napi::Value SupernetWrap::Load(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable();
+    const std::string path = StrArg(info, 0, "path");
+    BeginJob();
+    nas::Trainer* trainer = trainer_.get();
+    return RunOnThread(info.Env(), {Value()}, Napi::Function(),
+        [=](const Emit&) -> ToJs {
+          auto meta = std::make_shared<std::string>(trainer->load(path));
+          return [meta](Napi::Env env) -> Napi::Value { return Napi::String::New(env, *meta); };
+        },
+        [this]() { busy_ = false; });
+  });
+}
+
+Napi::Value SupernetWrap::ReadCheckpointMeta(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    const std::string path = StrArg(info, 0, "path");
+    return RunOnThread(info.Env(), {}, Napi::Function(),
+        [=](const Emit&) -> ToJs {
+          auto meta = std::make_shared<std::string>(nas::Trainer::readMeta(path));
+          return [meta](Napi::Env env) -> Napi::Value { return Napi::String::New(env, *meta); };
+        },
+        nullptr);
+  });
+}
+
+Napi::Value SupernetWrap::Abort(const Napi::CallbackInfo& info) {
+  abort_ = true;
+  return info.Env().Undefined();
+}
+
+Napi::Value SupernetWrap::Dispose(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    if (!net_) return info.Env().Undefined();
+    CheckUsable();
+    trainer_.reset();
+    net_.reset();
+    return info.Env().Undefined();
+  });
+}
+
+}  // namespace nasjs

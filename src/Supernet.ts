@@ -1,0 +1,276 @@
+/**
+ * The one-shot model as a TypeScript object: a thin, validated, typed layer over the native Supernet.
+ */
+import * as os from 'node:os';
+import { NativeDataset, NativeOptimConfig, NativeSupernet, loadAddon } from './native/binding';
+import { NasError, awaitNative, callNative, invalidParameter } from './native/errors';
+import { Architecture, OPS, encodeArchitecture, formatArchitecture, parseArchitecture } from './space/architecture';
+import { ModelShape, ModelSize } from './space/modelSize';
+import { ImageSet } from './data/types';
+
+/** Configuration of the one-shot model (SPEC.md). Every field has a default. */
+export interface SupernetConfig extends ModelShape {
+  /** Choice blocks per cell (N_choice). */
+  blocks: number;
+  /** Examples that share a mask and BN statistics. */
+  ghostBatch: number;
+  /** `cpu`, `cuda` or `cuda:N`. */
+  device: string;
+  /** Seed of the weight initialisation. */
+  seed: number;
+  /** LibTorch threads per worker thread (default: the machine's cores). */
+  threads: number;
+  /** NHWC activations (faster on CPU for this model). */
+  channelsLast: boolean;
+}
+
+/** The paper's CIFAR-10 model at F = 16. */
+export const DEFAULT_SUPERNET_CONFIG: SupernetConfig = {
+  inChannels: 3,
+  imageSize: 32,
+  classes: 10,
+  filters: 16,
+  stacks: 3,
+  cellsPerStack: 2,
+  blocks: 4,
+  ghostBatch: 32,
+  device: 'cpu',
+  seed: 0,
+  threads: defaultThreads(),
+  channelsLast: true,
+};
+
+/** Cores available to this process. */
+export function defaultThreads(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+function positiveInt(field: string, v: unknown, max = 1 << 30): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw invalidParameter(field, `an integer in 1..${max}`, v);
+  return v;
+}
+
+/** Fills defaults and validates; errors name the field, what was expected and what came. */
+export function resolveSupernetConfig(partial: Partial<SupernetConfig> = {}): SupernetConfig {
+  for (const key of Object.keys(partial)) {
+    if (!(key in DEFAULT_SUPERNET_CONFIG)) throw invalidParameter('config', `known keys (${Object.keys(DEFAULT_SUPERNET_CONFIG).join(', ')})`, key);
+  }
+  const c: SupernetConfig = { ...DEFAULT_SUPERNET_CONFIG, ...stripUndefined(partial) };
+  positiveInt('inChannels', c.inChannels, 64);
+  positiveInt('imageSize', c.imageSize, 4096);
+  positiveInt('filters', c.filters, 4096);
+  positiveInt('stacks', c.stacks, 8);
+  positiveInt('cellsPerStack', c.cellsPerStack, 64);
+  positiveInt('blocks', c.blocks, 8);
+  positiveInt('ghostBatch', c.ghostBatch, 1 << 16);
+  positiveInt('threads', c.threads, 1024);
+  if (positiveInt('classes', c.classes, 1 << 20) < 2) throw invalidParameter('classes', 'an integer >= 2', c.classes);
+  if (c.imageSize < 2 ** (c.stacks - 1)) throw invalidParameter('imageSize', `at least 2^(stacks-1) = ${2 ** (c.stacks - 1)}`, c.imageSize);
+  if (typeof c.device !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(c.device)) throw invalidParameter('device', "'cpu', 'cuda' or 'cuda:N'", c.device);
+  if (!Number.isInteger(c.seed) || c.seed < 0) throw invalidParameter('seed', 'a non-negative integer', c.seed);
+  if (typeof c.channelsLast !== 'boolean') throw invalidParameter('channelsLast', 'a boolean', c.channelsLast);
+  return c;
+}
+
+export function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Loss and accuracy of one architecture on a range of a dataset. */
+export interface EvaluationResult {
+  arch: string;
+  accuracy: number;
+  loss: number;
+  examples: number;
+}
+
+/** Per-step progress of `train`. */
+export interface StepProgress {
+  step: number;
+  loss: number;
+  /** Accuracy on the training batch (with that step's dropped paths). */
+  accuracy: number;
+  examples: number;
+  activePaths: number;
+}
+
+/** A dataset handed to native code once; its pixels are read in place, never copied. */
+export class NativeData {
+  /** @internal */
+  readonly handle: NativeDataset;
+  readonly size: number;
+
+  constructor(set: ImageSet, mean: number[], std: number[]) {
+    const addon = loadAddon();
+    this.handle = callNative(() => new addon.Dataset(set.images, set.labels, { n: set.n, h: set.height, w: set.width, c: set.channels }, mean, std));
+    this.size = set.n;
+  }
+}
+
+type ArchLike = Architecture | string;
+const toArch = (a: ArchLike): Architecture => (typeof a === 'string' ? parseArchitecture(a, { blocks: a.split('/').length, maxOps: OPS.length }) : a);
+
+/**
+ * The one-shot model with its optimizer state. Create with `Supernet.create`, free with `dispose()` (native memory is
+ * otherwise released only when the object is garbage-collected).
+ */
+export class Supernet {
+  readonly config: SupernetConfig;
+  private native: NativeSupernet | null;
+
+  private constructor(config: SupernetConfig, native: NativeSupernet) {
+    this.config = config;
+    this.native = native;
+  }
+
+  /** Builds a freshly initialised model. Throws NasError (ERR_NAS_BAD_CONFIG, ERR_NAS_CUDA_UNAVAILABLE). */
+  static create(config: Partial<SupernetConfig> = {}, optim: Partial<NativeOptimConfig> = {}): Supernet {
+    const c = resolveSupernetConfig(config);
+    const addon = loadAddon();
+    const opt = { batchSize: 2 * c.ghostBatch, ...stripUndefined(optim) };
+    if (opt.batchSize % c.ghostBatch !== 0) throw invalidParameter('batchSize', `a multiple of ghostBatch (${c.ghostBatch})`, opt.batchSize);
+    return new Supernet(c, callNative(() => new addon.Supernet(c, opt)));
+  }
+
+  /** Reads the JSON meta stored in a checkpoint without building a model. */
+  static async readCheckpointMeta(path: string): Promise<unknown> {
+    const addon = loadAddon();
+    const text = await awaitNative(() => addon.Supernet.readCheckpointMeta(path));
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new NasError('ERR_NAS_CHECKPOINT', `${path}: its meta is not JSON`);
+    }
+  }
+
+  private get n(): NativeSupernet {
+    if (!this.native) throw new NasError('ERR_NAS_DISPOSED', 'this Supernet was disposed');
+    return this.native;
+  }
+
+  /** Parameters of the one-shot model (every path on). */
+  parameterCount(): number {
+    return callNative(() => this.n.parameterCount());
+  }
+
+  /** Parameters and multiply-adds of the stand-alone model of `arch`, or of the all-on model when omitted. */
+  describe(arch?: ArchLike): ModelSize {
+    const enc = arch === undefined ? null : encodeArchitecture(toArch(arch));
+    return callNative(() => this.n.describe(enc));
+  }
+
+  /**
+   * Runs `steps` training steps on a dedicated thread. lr has one value per step; dropIn/dropOp one probability per
+   * step and block. An aborted signal stops between steps; the promise then resolves with `aborted: true`.
+   */
+  async train(
+    data: NativeData,
+    o: { steps: number; lr: Float64Array; dropIn: Float32Array; dropOp: Float32Array; signal?: AbortSignal; onProgress?: (p: StepProgress) => void },
+  ): Promise<{ steps: number; aborted: boolean; step: number }> {
+    const net = this.n;
+    if (o.signal?.aborted) return { steps: 0, aborted: true, step: net.stepCount() };
+    const onAbort = (): void => net.abort();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await awaitNative(() =>
+        net.train(data.handle, { steps: o.steps, lr: o.lr, dropIn: o.dropIn, dropOp: o.dropOp, threads: this.config.threads }, (p) =>
+          o.onProgress?.({ step: p.step, loss: p.loss, accuracy: p.correct / p.examples, examples: p.examples, activePaths: p.activePaths }),
+        ),
+      );
+    } finally {
+      o.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * One-shot accuracy and loss of each architecture on examples [start, start + count) of `data`: only the selected
+   * paths run, BN statistics per ghost batch (SPEC.md).
+   */
+  async evaluate(
+    data: NativeData,
+    archs: ArchLike[],
+    o: { start?: number; count?: number; batchSize?: number; signal?: AbortSignal; onProgress?: (done: number) => void } = {},
+  ): Promise<EvaluationResult[]> {
+    const net = this.n;
+    const parsed = archs.map(toArch);
+    const words = new Uint32Array(parsed.length * 2 * this.config.blocks);
+    parsed.forEach((a, i) => {
+      if (a.blocks.length !== this.config.blocks) throw invalidParameter('arch', `${this.config.blocks} blocks`, formatArchitecture(a), 'ERR_NAS_BAD_ARCH');
+      words.set(encodeArchitecture(a), i * 2 * this.config.blocks);
+    });
+    const onAbort = (): void => net.abort();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const res = await awaitNative(() =>
+        net.evaluate(data.handle, words, { start: o.start, count: o.count, batchSize: o.batchSize, threads: this.config.threads }, o.onProgress),
+      );
+      return res.map((r, i) => ({ arch: formatArchitecture(parsed[i]), accuracy: r.correct / r.examples, loss: r.lossSum / r.examples, examples: r.examples }));
+    } finally {
+      o.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Logits of one forward without gradient; ghost batch q uses `archs[q]` as its mask. One architecture for a batch
+   * of several ghost batches is used for each of them (BN statistics still per ghost batch).
+   * With `probe`, also the per-ghost-batch mean/variance seen by the first BN of the first cell ([G * C]).
+   */
+  forward(images: Float32Array, batch: number, archs: ArchLike[], probe = false): { logits: Float32Array; probeMean?: Float32Array; probeVar?: Float32Array } {
+    const g = this.config.ghostBatch;
+    // One architecture for a batch of several ghost batches: the same mask in each, BN still per ghost batch.
+    const list = archs.length === 1 && batch > g && batch % g === 0 ? Array.from({ length: batch / g }, () => archs[0]) : archs;
+    const words = new Uint32Array(list.length * 2 * this.config.blocks);
+    list.forEach((a, i) => words.set(encodeArchitecture(toArch(a)), i * 2 * this.config.blocks));
+    return callNative(() => this.n.forward(images, batch, words, probe));
+  }
+
+  /** Logits of the pruned stand-alone model of `arch` built from this model's weights (BN on batch statistics). */
+  standaloneForward(images: Float32Array, batch: number, arch: ArchLike): Float32Array {
+    return callNative(() => this.n.standaloneForward(images, batch, encodeArchitecture(toArch(arch))));
+  }
+
+  /** The masks drawn by the last training step: per ghost batch and block, input and op bitmasks. */
+  lastMasks(): { ghosts: number; inputs: Uint32Array; ops: Uint32Array } {
+    return callNative(() => this.n.lastMasks());
+  }
+
+  parameterNames(): string[] {
+    return callNative(() => this.n.parameterNames());
+  }
+  getParameter(name: string): Float32Array {
+    return callNative(() => this.n.getParameter(name));
+  }
+  setParameter(name: string, value: Float32Array): void {
+    callNative(() => this.n.setParameter(name, value));
+  }
+  /** Gradient left by the last step, or null when the parameter's path did not run (no gradient at all). */
+  getGradient(name: string): Float32Array | null {
+    return callNative(() => this.n.getGradient(name));
+  }
+  /** Training steps taken so far (restored by `load`). */
+  get step(): number {
+    return callNative(() => this.n.stepCount());
+  }
+  setOptimizer(optim: Partial<NativeOptimConfig>): void {
+    callNative(() => this.n.setOptim(stripUndefined(optim)));
+  }
+
+  /** Writes a checkpoint atomically (temp file + fsync + rename); `meta` is stored as JSON. */
+  async save(path: string, meta: unknown = {}): Promise<void> {
+    const net = this.n;
+    await awaitNative(() => net.save(path, JSON.stringify(meta)));
+  }
+
+  /** Restores parameters, optimizer state, step, data order and RNG state; returns the stored meta. */
+  async load(path: string): Promise<unknown> {
+    const net = this.n;
+    return JSON.parse(await awaitNative(() => net.load(path)));
+  }
+
+  /** Frees native memory now. Any later call throws ERR_NAS_DISPOSED. Throws ERR_NAS_BUSY while a job runs. */
+  dispose(): void {
+    if (!this.native) return;
+    callNative(() => this.native!.dispose());
+    this.native = null;
+  }
+}

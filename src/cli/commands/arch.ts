@@ -1,0 +1,84 @@
+/** `nasctl arch`: canonical form, parameters and multiply-adds of architectures; sampling; the size of the space. */
+import { Command } from 'commander';
+import { NasError } from '../../native/errors';
+import {
+  Architecture,
+  DEFAULT_SPACE,
+  OPS,
+  allOnArchitecture,
+  countArchitectures,
+  formatArchitecture,
+  parseArchitecture,
+} from '../../space/architecture';
+import { ModelShape, modelSize } from '../../space/modelSize';
+import { sampleArchitectures } from '../../space/sampleArchitecture';
+import { Supernet } from '../../Supernet';
+import { nonNegativeInt, oneOf, positiveInt } from '../parse';
+
+interface ArchFlags {
+  filters: number;
+  dataset: 'cifar10' | 'fashion-mnist';
+  classes: number;
+  stacks: number;
+  cellsPerStack: number;
+  blocks: number;
+  allOn?: boolean;
+  sample?: number;
+  seed: number;
+  count?: boolean;
+  verify?: boolean;
+  json?: boolean;
+}
+
+function shapeOf(f: ArchFlags): ModelShape {
+  const fm = f.dataset === 'fashion-mnist';
+  return { inChannels: fm ? 1 : 3, imageSize: fm ? 28 : 32, classes: f.classes, filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack };
+}
+
+export function archCommand(): Command {
+  return new Command('arch')
+    .description('print the canonical form, parameter count and multiply-adds of stand-alone models')
+    .argument('[arch...]', 'architectures in the canonical notation, e.g. 01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool')
+    .option('--filters <F>', 'filters of the stem', positiveInt, 16)
+    .option('--dataset <name>', 'input shape: cifar10 (32x32x3) or fashion-mnist (28x28x1)', oneOf(['cifar10', 'fashion-mnist'] as const), 'cifar10')
+    .option('--classes <n>', 'output classes', positiveInt, 10)
+    .option('--stacks <n>', 'stacks of cells', positiveInt, 3)
+    .option('--cells-per-stack <n>', 'cells per stack', positiveInt, 2)
+    .option('--blocks <n>', 'choice blocks per cell', positiveInt, DEFAULT_SPACE.blocks)
+    .option('--all-on', 'the one-shot model itself (every path on)')
+    .option('--sample <n>', 'print n architectures drawn from the search distribution', positiveInt)
+    .option('--seed <n>', 'seed for --sample', nonNegativeInt, 0)
+    .option('--count', 'print the number of architectures in the space')
+    .option('--verify', 'also build each model natively and check that the counts agree')
+    .option('--json', 'one JSON object per line')
+    .action((archs: string[], f: ArchFlags) => {
+      const space = { blocks: f.blocks, maxOps: 2 };
+      if (f.count) {
+        const n = countArchitectures(space);
+        process.stdout.write(f.json ? `${JSON.stringify({ architectures: n.toString() })}\n` : `${n.toLocaleString('en-US')} architectures\n`);
+      }
+      const list: { arch: Architecture; allOn: boolean }[] = archs.map((a) => ({ arch: parseArchitecture(a, space), allOn: false }));
+      if (f.allOn) list.push({ arch: allOnArchitecture(f.blocks), allOn: true });
+      if (f.sample) for (const a of sampleArchitectures(f.sample, f.seed, space)) list.push({ arch: a, allOn: false });
+      if (!list.length && !f.count) throw new NasError('ERR_NAS_BAD_ARG', 'give an architecture, --all-on, --sample N or --count');
+      const shape = shapeOf(f);
+      const net = f.verify ? Supernet.create({ ...shape, blocks: f.blocks, threads: 1 }) : null;
+      try {
+        for (const { arch, allOn } of list) {
+          const size = modelSize(arch, shape);
+          const text = allOn ? 'all-on' : formatArchitecture(arch);
+          if (net) {
+            const native = allOn ? net.describe() : net.describe(arch);
+            if (native.params !== size.params || native.madds !== size.madds) {
+              throw new NasError('ERR_NAS_NATIVE', `${text}: TypeScript counts ${size.params}/${size.madds} but the native model has ${native.params}/${native.madds}`);
+            }
+          }
+          const row = { arch: text, params: size.params, madds: size.madds, filters: f.filters, dataset: f.dataset, ops: arch.blocks.map((b) => b.ops.map((o) => OPS.indexOf(o))) };
+          if (f.json) process.stdout.write(`${JSON.stringify(row)}\n`);
+          else process.stdout.write(`${text}\t${size.params.toLocaleString('en-US')} params\t${(size.madds / 1e6).toFixed(1)}M multiply-adds\n`);
+        }
+      } finally {
+        net?.dispose();
+      }
+    });
+}

@@ -1,0 +1,117 @@
+/** `nasctl train`: trains the one-shot model. */
+import { Command } from 'commander';
+import { DATASET_NAMES, DatasetName } from '../../data/loadDataset';
+import { PRESETS, TrainOptions, withOverrides } from '../../train/trainOptions';
+import { trainOneShot } from '../../train/trainOneShot';
+import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
+import { TrainProgress, outputMode, formatDuration } from '../progress';
+import { withAbortOnSignal } from '../run';
+
+interface TrainFlags {
+  preset: 'quick' | 'paper';
+  dataset?: DatasetName;
+  dataDir?: string;
+  trainLimit?: number;
+  filters?: number;
+  stacks?: number;
+  cellsPerStack?: number;
+  blocks?: number;
+  ghostBatch?: number;
+  batchSize?: number;
+  epochs?: number;
+  steps?: number;
+  lr?: number;
+  lrSchedule?: 'cosine' | 'constant';
+  momentum?: number;
+  weightDecay?: number;
+  dropRate?: number;
+  dropSchedule?: 'linear' | 'constant';
+  augment?: boolean;
+  seed?: number;
+  checkpointEvery?: number;
+  evalEvery?: number;
+  evalArchs?: number;
+  evalLimit?: number;
+  threads?: number;
+  device?: string;
+  out?: string;
+  resume?: boolean;
+  json?: boolean;
+}
+
+/** Builds the run's options from a preset and the flags (flags win). */
+export function trainOptionsFromFlags(f: TrainFlags): TrainOptions {
+  const base = PRESETS[f.preset];
+  const augment = f.augment === undefined ? {} : f.augment ? { cropPad: f.dataset === 'fashion-mnist' ? 2 : 4, flip: true } : { cropPad: 0, flip: false };
+  const datasetChanged = f.dataset !== undefined && f.dataset !== base.dataset.name;
+  return withOverrides(base, {
+    out: f.out,
+    dataset: datasetChanged ? { name: f.dataset!, dataDir: f.dataDir, trainLimit: f.trainLimit } : { name: base.dataset.name, dataDir: f.dataDir, trainLimit: f.trainLimit },
+    net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, blocks: f.blocks, ghostBatch: f.ghostBatch, threads: f.threads, device: f.device, seed: f.seed },
+    epochs: f.epochs,
+    steps: f.steps,
+    batchSize: f.batchSize,
+    learningRate: { kind: f.lrSchedule!, base: f.lr! },
+    dropout: { kind: f.dropSchedule!, rate: f.dropRate! },
+    momentum: f.momentum,
+    weightDecay: f.weightDecay,
+    seed: f.seed,
+    checkpointEvery: f.checkpointEvery,
+    evalEvery: f.evalEvery,
+    evalArchs: f.evalArchs,
+    evalLimit: f.evalLimit,
+    ...augment,
+  });
+}
+
+export function trainCommand(): Command {
+  return new Command('train')
+    .description('train the one-shot model (SPEC.md) and write a run directory: config.json, checkpoint.pt, metrics.jsonl, result.json')
+    .option('--preset <name>', 'starting configuration: quick (Fashion-MNIST, F=8, minutes on CPU) or paper (CIFAR-10, the paper\'s run)', oneOf(['quick', 'paper'] as const), 'quick')
+    .option('--dataset <name>', `dataset: ${DATASET_NAMES.join(', ')}`, oneOf(DATASET_NAMES))
+    .option('--data-dir <dir>', 'folder with the dataset files (default: /usr/share/datasets/fashion-mnist, ./data/cifar-10-batches-bin)')
+    .option('--train-limit <n>', 'use only the first n training examples', positiveInt)
+    .option('--filters <F>', 'filters of the stem (the paper\'s F)', positiveInt)
+    .option('--stacks <n>', 'stacks of cells', positiveInt)
+    .option('--cells-per-stack <n>', 'cells per stack', positiveInt)
+    .option('--blocks <n>', 'choice blocks per cell', positiveInt)
+    .option('--ghost-batch <n>', 'examples sharing one mask and BN statistics', positiveInt)
+    .option('--batch-size <n>', 'examples per step (a multiple of the ghost batch)', positiveInt)
+    .option('--epochs <n>', 'training epochs', positiveInt)
+    .option('--steps <n>', 'training steps (overrides --epochs)', positiveInt)
+    .option('--lr <x>', 'base learning rate', num)
+    .option('--lr-schedule <kind>', 'cosine or constant', oneOf(['cosine', 'constant'] as const))
+    .option('--momentum <x>', 'Nesterov momentum', num)
+    .option('--weight-decay <x>', 'L2 weight decay on active paths', num)
+    .option('--drop-rate <r>', 'path dropout base rate r (per-path probability r^(1/k) at the end)', num)
+    .option('--drop-schedule <kind>', 'linear (0 to r^(1/k)) or constant', oneOf(['linear', 'constant'] as const))
+    .option('--augment', 'random crop and horizontal flip')
+    .option('--no-augment', 'no augmentation')
+    .option('--seed <n>', 'seed of weights, masks, data order and evaluation architectures', nonNegativeInt)
+    .option('--checkpoint-every <n>', 'steps between checkpoints', positiveInt)
+    .option('--eval-every <n>', 'steps between validation evaluations (default: one epoch)', positiveInt)
+    .option('--eval-archs <n>', 'sampled architectures whose mean one-shot validation accuracy is reported', positiveInt)
+    .option('--eval-limit <n>', 'validation examples used during training (the final evaluation uses all)', positiveInt)
+    .option('--threads <n>', 'LibTorch threads (default: all cores)', positiveInt)
+    .option('--device <device>', 'cpu, cuda or cuda:N')
+    .option('--out <dir>', 'run directory')
+    .option('--resume', 'continue the run in --out from its checkpoint')
+    .option('--json', 'JSON lines on stdout (metrics, then the result)')
+    .action(async (f: TrainFlags) => {
+      const opts = trainOptionsFromFlags(f);
+      const progress = new TrainProgress(outputMode(f.json === true));
+      const result = await withAbortOnSignal((signal) => trainOneShot(opts, { resume: f.resume, signal, onEvent: (e) => progress.handle(e) }));
+      progress.finish();
+      if (f.json) {
+        process.stdout.write(`${JSON.stringify({ result })}\n`);
+      } else if (result.aborted) {
+        process.stderr.write(`stopped at step ${result.steps}/${result.totalSteps}; checkpoint ${result.checkpoint}. Continue with: nasctl train --out ${result.out} --resume\n`);
+      } else {
+        process.stderr.write(`done: ${result.steps} steps in ${formatDuration(result.seconds)} (${result.imagesPerSec.toFixed(1)} img/s including evaluation)\n`);
+        process.stdout.write(`one-shot validation accuracy (mean of ${result.perArch.length} sampled architectures, ${result.perArch[0]?.examples ?? 0} held-out images): ${result.valAccuracy.toFixed(4)}\n`);
+        for (const a of result.perArch) process.stdout.write(`  ${a.accuracy.toFixed(4)}  ${a.arch}\n`);
+        process.stdout.write(`run directory: ${result.out}\n`);
+      }
+      if (result.aborted) process.exitCode = 130;
+    });
+}

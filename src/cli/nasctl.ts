@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+/** nasctl: the command line of oneshot-nas. */
+import { Command, CommanderError } from 'commander';
+import { archCommand } from './commands/arch';
+import { trainCommand } from './commands/train';
+import { reportError } from './run';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { version } = require('../../package.json') as { version: string };
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('nasctl')
+    .description('one-shot neural architecture search (Bender et al., ICML 2018) on LibTorch')
+    .version(version)
+    .exitOverride()
+    .showHelpAfterError()
+    .addCommand(trainCommand())
+    .addCommand(archCommand());
+  const json = argv.includes('--json');
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode !== 0) process.exitCode = 2;
+      return;
+    }
+    reportError(err, json);
+  }
+}
+
+if (require.main === module) void main(process.argv);

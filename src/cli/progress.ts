@@ -1,0 +1,76 @@
+/** Progress output: an in-place bar on a TTY, plain lines otherwise, JSON lines with --json. */
+import type { TrainEvent } from '../train/trainOneShot';
+
+export type OutputMode = 'tty' | 'plain' | 'json';
+
+export function outputMode(json: boolean, stream: NodeJS.WriteStream = process.stderr): OutputMode {
+  if (json) return 'json';
+  return stream.isTTY && !process.env.CI ? 'tty' : 'plain';
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+function bar(fraction: number, width = 24): string {
+  const full = Math.round(Math.min(1, Math.max(0, fraction)) * width);
+  return `[${'#'.repeat(full)}${'.'.repeat(width - full)}]`;
+}
+
+const f3 = (x: number): string => x.toFixed(3);
+
+/**
+ * Renders training events. TTY: one line redrawn at most 10 times a second. Plain: a line every `plainEvery` steps
+ * and at each evaluation. JSON: the metrics lines (and the final result) on stdout, nothing else there.
+ */
+export class TrainProgress {
+  private lastDraw = 0;
+  private plainEvery = 1;
+
+  constructor(private readonly mode: OutputMode, private readonly err: NodeJS.WriteStream = process.stderr, private readonly out: NodeJS.WriteStream = process.stdout) {}
+
+  handle(e: TrainEvent): void {
+    if (this.mode === 'json') {
+      if (e.type === 'eval') {
+        const { type: _t, ...line } = e;
+        this.out.write(`${JSON.stringify(line)}\n`);
+      }
+      return;
+    }
+    switch (e.type) {
+      case 'start':
+        this.plainEvery = Math.max(1, Math.round(e.totalSteps / 20));
+        this.err.write(`training on ${e.dataset} (${e.trainExamples} train / ${e.validationExamples} validation), ` +
+          `${e.params.toLocaleString('en-US')} parameters, steps ${e.startStep}..${e.totalSteps}\n`);
+        break;
+      case 'step': {
+        const text = `${bar(e.step / e.totalSteps)} step ${e.step}/${e.totalSteps} ep ${e.epoch.toFixed(2)} loss ${f3(e.loss)} acc ${f3(e.accuracy)} ` +
+          `lr ${e.lr.toFixed(4)} drop in ${e.dropIn[0].toFixed(2)} op ${e.dropOp.toFixed(2)} ${e.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(e.etaSeconds)}`;
+        if (this.mode === 'tty') {
+          const now = Date.now();
+          if (now - this.lastDraw < 100 && e.step !== e.totalSteps) return;
+          this.lastDraw = now;
+          this.err.write(`\r\x1b[2K${text}`);
+        } else if (e.step % this.plainEvery === 0 || e.step === e.totalSteps) {
+          this.err.write(`${text}\n`);
+        }
+        break;
+      }
+      case 'eval':
+        if (this.mode === 'tty') this.err.write('\r\x1b[2K');
+        this.err.write(`epoch ${e.epoch} step ${e.step}: train loss ${f3(e.loss)} acc ${f3(e.trainAccuracy)} | one-shot validation accuracy ${f3(e.valAccuracy)} loss ${f3(e.valLoss)}\n`);
+        break;
+      case 'checkpoint':
+        break;
+    }
+  }
+
+  /** Clears a half-drawn bar before other output. */
+  finish(): void {
+    if (this.mode === 'tty') this.err.write('\r\x1b[2K');
+  }
+}

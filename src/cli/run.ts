@@ -1,0 +1,38 @@
+/** Shared plumbing of the CLI: Ctrl-C handling and error reporting. */
+import { NasError } from '../native/errors';
+
+/**
+ * Runs `job` with an AbortSignal tied to SIGINT/SIGTERM: the first signal asks the job to stop between steps
+ * (it then saves a checkpoint); a second one exits at once.
+ */
+export async function withAbortOnSignal<T>(job: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  let count = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    count++;
+    if (count > 1) process.exit(130);
+    process.stderr.write(`\n${sig}: stopping after the current step and saving a checkpoint (again to quit now)\n`);
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await job(ac.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Prints an error the way a user wants to read it and sets the exit code. */
+export function reportError(err: unknown, json: boolean): void {
+  const e = err as Error;
+  const code = e instanceof NasError ? e.code : 'ERR_NAS_INTERNAL';
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ error: { code, message: e?.message ?? String(err) } })}\n`);
+  } else {
+    process.stderr.write(`nasctl: ${e?.message ?? String(err)} [${code}]\n`);
+    if (!(e instanceof NasError) && e?.stack) process.stderr.write(`${e.stack}\n`);
+  }
+  process.exitCode = e instanceof NasError && /BAD_|MISSING/.test(code) ? 2 : 1;
+}

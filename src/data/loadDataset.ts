@@ -1,0 +1,87 @@
+/** Loads a dataset and splits it as the paper does (train / validation held out of train / test). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { NasError, invalidParameter } from '../native/errors';
+import { readCifar } from './cifar';
+import { readIdx } from './idx';
+import { syntheticSet } from './synthetic';
+import { DatasetSplits, ImageSet, channelStats, sliceSet } from './types';
+
+export type DatasetName = 'fashion-mnist' | 'cifar10' | 'synthetic';
+export const DATASET_NAMES: DatasetName[] = ['fashion-mnist', 'cifar10', 'synthetic'];
+
+/** Where Debian's dataset-fashion-mnist package puts the files. */
+export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+
+export interface LoadDatasetOptions {
+  name: DatasetName;
+  /** Folder with the files (Fashion-MNIST IDX .gz files, or CIFAR-10's cifar-10-batches-bin). */
+  dataDir?: string;
+  /** Examples held out of the training file for validation (5,000 for both, as in the paper). */
+  validationSize?: number;
+  /** Use only the first N training examples (after the validation hold-out); the quick preset's knob. */
+  trainLimit?: number;
+  /** Use only the first N test examples. */
+  testLimit?: number;
+  /** Synthetic data: examples in total (train + validation + test), image side, channels, seed. */
+  synthetic?: { n?: number; size?: number; channels?: number; classes?: number; seed?: number };
+}
+
+function fashion(dir: string): { train: ImageSet; test: ImageSet } {
+  const load = (imgName: string, labName: string): ImageSet => {
+    const imgFile = path.join(dir, imgName);
+    if (!fs.existsSync(imgFile)) {
+      throw new NasError('ERR_NAS_DATASET_MISSING',
+        `${imgFile}: no such file. Install Fashion-MNIST with \`apt-get install -y dataset-fashion-mnist\` (or run scripts/setup), ` +
+          'or point --data-dir at a folder with the four IDX .gz files.', { file: imgFile });
+    }
+    const img = readIdx(imgFile);
+    const lab = readIdx(path.join(dir, labName));
+    if (img.dims.length !== 3) throw new NasError('ERR_NAS_BAD_DATA', `${imgFile}: expected 3 dimensions (n, rows, cols), got ${img.dims.length}`);
+    if (lab.dims.length !== 1 || lab.dims[0] !== img.dims[0]) {
+      throw new NasError('ERR_NAS_BAD_DATA', `${path.join(dir, labName)}: ${lab.dims[0]} labels for ${img.dims[0]} images`);
+    }
+    for (let i = 0; i < lab.data.length; i++) {
+      if (lab.data[i] > 9) throw new NasError('ERR_NAS_BAD_DATA', `${path.join(dir, labName)}: label ${lab.data[i]} at ${i}, expected 0..9`);
+    }
+    return { images: img.data, labels: lab.data, n: img.dims[0], height: img.dims[1], width: img.dims[2], channels: 1 };
+  };
+  return {
+    train: load('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
+    test: load('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'),
+  };
+}
+
+/** Loads `name` and returns its train / validation / test splits with the training split's normalisation. */
+export function loadDataset(o: LoadDatasetOptions): DatasetSplits {
+  if (!DATASET_NAMES.includes(o.name)) throw invalidParameter('dataset', `one of ${DATASET_NAMES.join(', ')}`, o.name);
+  let train: ImageSet;
+  let test: ImageSet;
+  let classes = 10;
+  if (o.name === 'fashion-mnist') {
+    ({ train, test } = fashion(o.dataDir ?? FASHION_MNIST_DIR));
+  } else if (o.name === 'cifar10') {
+    const dir = o.dataDir ?? path.join(process.cwd(), 'data', 'cifar-10-batches-bin');
+    train = readCifar(dir, 'train');
+    test = readCifar(dir, 'test');
+  } else {
+    const s = o.synthetic ?? {};
+    classes = s.classes ?? 10;
+    const n = s.n ?? 1200;
+    const all = syntheticSet({ n, size: s.size ?? 16, channels: s.channels ?? 1, classes, seed: s.seed ?? 0 });
+    const nTest = Math.floor(n / 6);
+    train = sliceSet(all, 0, n - nTest);
+    test = sliceSet(all, n - nTest, n);
+  }
+  const val = o.validationSize ?? (o.name === 'synthetic' ? Math.floor(train.n / 6) : 5000);
+  if (!(Number.isInteger(val) && val > 0 && val < train.n)) throw invalidParameter('validationSize', `an integer in 1..${train.n - 1}`, val);
+  let trainSet = sliceSet(train, 0, train.n - val);
+  const validation = sliceSet(train, train.n - val, train.n);
+  if (o.trainLimit !== undefined) {
+    if (!(Number.isInteger(o.trainLimit) && o.trainLimit > 0)) throw invalidParameter('trainLimit', 'a positive integer', o.trainLimit);
+    trainSet = sliceSet(trainSet, 0, Math.min(o.trainLimit, trainSet.n));
+  }
+  if (o.testLimit !== undefined) test = sliceSet(test, 0, Math.min(o.testLimit, test.n));
+  const { mean, std } = channelStats(trainSet);
+  return { name: o.name, classes, train: trainSet, validation, test, mean, std };
+}

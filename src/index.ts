@@ -1,0 +1,44 @@
+/**
+ * oneshot-nas: one-shot architecture search (Bender et al., ICML 2018) for Node.js.
+ * The module API: the search space, schedules, datasets, the native Supernet and whole training runs.
+ */
+export { NasError, type NasErrorCode } from './native/errors';
+export { loadAddon } from './native/binding';
+export {
+  OPS,
+  DEFAULT_SPACE,
+  parseArchitecture,
+  formatArchitecture,
+  validateArchitecture,
+  encodeArchitecture,
+  decodeArchitecture,
+  allOnArchitecture,
+  countArchitectures,
+  opSetCount,
+  type Architecture,
+  type Block,
+  type OpName,
+  type SearchSpace,
+} from './space/architecture';
+export { sampleArchitecture, sampleArchitectures, operationSets } from './space/sampleArchitecture';
+export { modelSize, type ModelShape, type ModelSize } from './space/modelSize';
+export { dropProbability, dropTables, type DropoutSchedule } from './schedule/dropout';
+export { learningRate, learningRateTable, type LearningRateSchedule } from './schedule/learningRate';
+export { loadDataset, FASHION_MNIST_DIR, DATASET_NAMES, type DatasetName, type LoadDatasetOptions } from './data/loadDataset';
+export { readIdx, parseIdx } from './data/idx';
+export { readCifar, parseCifar } from './data/cifar';
+export { syntheticSet } from './data/synthetic';
+export { sliceSet, channelStats, type ImageSet, type DatasetSplits } from './data/types';
+export {
+  Supernet,
+  NativeData,
+  DEFAULT_SUPERNET_CONFIG,
+  resolveSupernetConfig,
+  defaultThreads,
+  type SupernetConfig,
+  type EvaluationResult,
+  type StepProgress,
+} from './Supernet';
+export { trainOneShot, readRunOptions, runFiles, type TrainEvent, type TrainResult, type MetricsLine, type TrainHooks } from './train/trainOneShot';
+export { PRESETS, withOverrides, validateTrainOptions, type TrainOptions } from './train/trainOptions';
+export { Rng } from './util/rng';

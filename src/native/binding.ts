@@ -1,0 +1,120 @@
+/**
+ * The typed contract of the native addon (native/*_wrap.h), and its loader. This is the only module that loads it.
+ */
+import * as path from 'node:path';
+import { NasError } from './errors';
+
+/** Network configuration as the addon reads it (see native/core/config.h). */
+export interface NativeNetConfig {
+  inChannels: number;
+  imageSize: number;
+  classes: number;
+  filters: number;
+  stacks: number;
+  cellsPerStack: number;
+  blocks: number;
+  ghostBatch: number;
+  bnEps?: number;
+  channelsLast?: boolean;
+  device?: string;
+  seed?: number;
+  threads?: number;
+}
+
+/** Optimizer and data-loop settings (see native/core/trainer.h). */
+export interface NativeOptimConfig {
+  batchSize: number;
+  momentum: number;
+  weightDecay: number;
+  nesterov: boolean;
+  cropPad: number;
+  flip: boolean;
+  seed: number;
+}
+
+export interface NativeStepProgress {
+  step: number;
+  loss: number;
+  correct: number;
+  examples: number;
+  activePaths: number;
+}
+
+export interface NativeEvalResult {
+  lossSum: number;
+  correct: number;
+  examples: number;
+}
+
+export interface NativeDataset {
+  size(): number;
+}
+
+export interface NativeSupernet {
+  parameterCount(): number;
+  describe(arch: Uint32Array | null): { params: number; madds: number };
+  train(
+    ds: NativeDataset,
+    opts: { steps: number; lr: Float64Array; dropIn: Float32Array; dropOp: Float32Array; threads?: number },
+    onProgress?: (p: NativeStepProgress) => void,
+  ): Promise<{ steps: number; aborted: boolean; step: number }>;
+  evaluate(
+    ds: NativeDataset,
+    archs: Uint32Array,
+    opts: { start?: number; count?: number; batchSize?: number; threads?: number },
+    onProgress?: (done: number) => void,
+  ): Promise<NativeEvalResult[]>;
+  forward(images: Float32Array, batch: number, masks: Uint32Array, probe: boolean): { logits: Float32Array; probeMean?: Float32Array; probeVar?: Float32Array };
+  standaloneForward(images: Float32Array, batch: number, arch: Uint32Array): Float32Array;
+  lastMasks(): { ghosts: number; inputs: Uint32Array; ops: Uint32Array };
+  parameterNames(): string[];
+  getParameter(name: string): Float32Array;
+  setParameter(name: string, value: Float32Array): void;
+  getGradient(name: string): Float32Array | null;
+  stepCount(): number;
+  setOptim(optim: Partial<NativeOptimConfig>): void;
+  save(path: string, meta: string): Promise<void>;
+  load(path: string): Promise<string>;
+  abort(): void;
+  dispose(): void;
+}
+
+export interface NativeAddon {
+  Supernet: {
+    new (config: NativeNetConfig, optim: Partial<NativeOptimConfig>): NativeSupernet;
+    readCheckpointMeta(path: string): Promise<string>;
+  };
+  Dataset: new (images: Uint8Array, labels: Uint8Array, shape: { n: number; h: number; w: number; c: number }, mean: number[], std: number[]) => NativeDataset;
+  torchVersion: string;
+  cudaAvailable: boolean;
+  cudaDeviceCount: number;
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads the addon once: a prebuild from prebuilds/ if one fits, else build/Release. */
+export function loadAddon(): NativeAddon {
+  if (cached) return cached;
+  // OpenMP reads this when LibTorch loads: spinning threads collapse throughput when another process shares a core.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  // ...but spin ~0.1 ms before sleeping: with no spin at all, waking the pool for each small op halves throughput here.
+  process.env.GOMP_SPINCOUNT ??= '200000';
+  const root = path.resolve(__dirname, '..', '..');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const load = require('node-gyp-build') as (dir: string) => NativeAddon;
+    cached = load(root);
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (/libtorch|libc10|libtorch_cpu|libgomp/i.test(msg)) {
+      throw new NasError('ERR_NAS_ADDON_MISSING', `the oneshot-nas addon was found but LibTorch's libraries could not be loaded (${msg}). ` +
+        'Install LibTorch (`apt-get install -y libtorch-dev`) or rebuild against the one you have: `npm run build:native`.');
+    }
+    if (/No native build was found/.test(msg)) {
+      throw new NasError('ERR_NAS_ADDON_MISSING', 'the oneshot-nas addon is not built. Run `scripts/setup` (installs LibTorch and builds), ' +
+        'or `npm run build:native` when LibTorch is installed.');
+    }
+    throw new NasError('ERR_NAS_ADDON_MISSING', `the oneshot-nas addon could not be loaded: ${msg}. Rebuild it with \`npm run build:native\`.`);
+  }
+  return cached;
+}

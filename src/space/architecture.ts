@@ -1,0 +1,147 @@
+/**
+ * The search space of SPEC.md and the canonical architecture notation
+ * (`01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool`).
+ */
+import { NasError } from '../native/errors';
+
+/** Operation names in id order (SPEC.md). */
+export const OPS = ['identity', 'sep3', 'sep5', 'sep7', 'conv7x1', 'maxpool', 'avgpool'] as const;
+export type OpName = (typeof OPS)[number];
+
+/** One choice block: the selected candidate inputs (0 = s_{k-2}, 1 = s_{k-1}, 2 + j = b_j) and operations. */
+export interface Block {
+  inputs: number[];
+  ops: OpName[];
+}
+
+/** One cell specification, repeated in every cell of the network. */
+export interface Architecture {
+  blocks: Block[];
+}
+
+/** The shape of the space: choice blocks per cell and the most operations a block may select. */
+export interface SearchSpace {
+  blocks: number;
+  maxOps: number;
+}
+
+/** The paper's space: 4 choice blocks, 1 or 2 operations each. */
+export const DEFAULT_SPACE: SearchSpace = { blocks: 4, maxOps: 2 };
+
+function badArch(text: string, pos: number, why: string): NasError {
+  const pointer = `${text}\n${' '.repeat(pos)}^`;
+  return new NasError('ERR_NAS_BAD_ARCH', `bad architecture at character ${pos + 1}: ${why}\n${pointer}`, { text, position: pos });
+}
+
+/**
+ * Parses the canonical notation. Errors are NasErrors (`ERR_NAS_BAD_ARCH`) whose message points at the bad character
+ * and whose `details.position` is its 0-based index.
+ */
+export function parseArchitecture(text: string, space: SearchSpace = DEFAULT_SPACE): Architecture {
+  if (typeof text !== 'string') throw new NasError('ERR_NAS_BAD_ARCH', `architecture: expected a string, got ${typeof text}`);
+  const blocks: Block[] = [];
+  let pos = 0;
+  const parts = text.split('/');
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    const colon = part.indexOf(':');
+    if (i >= space.blocks) throw badArch(text, pos - 1, `expected ${space.blocks} blocks, found more`);
+    if (colon < 0) throw badArch(text, pos + part.length, `block ${i} needs '<inputs>:<ops>'`);
+    const inputs: number[] = [];
+    for (let k = 0; k < colon; k++) {
+      const ch = part[k];
+      if (ch < '0' || ch > '9') throw badArch(text, pos + k, `'${ch}' is not an input digit`);
+      const j = ch.charCodeAt(0) - 48;
+      if (j >= 2 + i) throw badArch(text, pos + k, `block ${i} has candidate inputs 0..${1 + i}, not ${j}`);
+      if (inputs.includes(j)) throw badArch(text, pos + k, `input ${j} is repeated`);
+      if (inputs.length && j < inputs[inputs.length - 1]) throw badArch(text, pos + k, 'inputs must be in ascending order');
+      inputs.push(j);
+    }
+    if (inputs.length === 0) throw badArch(text, pos + colon, `block ${i} selects no input`);
+    const ops: OpName[] = [];
+    let at = pos + colon + 1;
+    for (const name of part.slice(colon + 1).split('+')) {
+      const id = OPS.indexOf(name as OpName);
+      if (id < 0) throw badArch(text, at, `unknown operation '${name}' (one of ${OPS.join(', ')})`);
+      if (ops.includes(name as OpName)) throw badArch(text, at, `operation '${name}' is repeated`);
+      if (ops.length && id < OPS.indexOf(ops[ops.length - 1])) throw badArch(text, at, 'operations must be in id order');
+      ops.push(name as OpName);
+      at += name.length + 1;
+    }
+    if (ops.length > space.maxOps) throw badArch(text, pos + colon + 1, `block ${i} selects ${ops.length} operations, at most ${space.maxOps} allowed`);
+    blocks.push({ inputs, ops });
+    pos += part.length + 1;
+  }
+  if (blocks.length !== space.blocks) throw badArch(text, text.length, `expected ${space.blocks} blocks, found ${blocks.length}`);
+  return { blocks };
+}
+
+/** The canonical text form: inputs ascending, operations in id order. */
+export function formatArchitecture(arch: Architecture): string {
+  return arch.blocks
+    .map((b) => `${[...b.inputs].sort((x, y) => x - y).join('')}:${[...b.ops].sort((x, y) => OPS.indexOf(x) - OPS.indexOf(y)).join('+')}`)
+    .join('/');
+}
+
+/** Throws ERR_NAS_BAD_ARCH unless arch is a member of the space (SPEC.md's rules). */
+export function validateArchitecture(arch: Architecture, space: SearchSpace = DEFAULT_SPACE): void {
+  // Round-tripping through the notation applies every rule in one place.
+  parseArchitecture(formatArchitecture(arch), space);
+}
+
+/**
+ * The form the addon reads: per block an input bitmask, then per block an op bitmask (2 * blocks words).
+ * `allOn` builds the one-shot model's every-path-on mask.
+ */
+export function encodeArchitecture(arch: Architecture): Uint32Array {
+  const n = arch.blocks.length;
+  const out = new Uint32Array(2 * n);
+  arch.blocks.forEach((b, i) => {
+    for (const j of b.inputs) out[i] |= 1 << j;
+    for (const o of b.ops) out[n + i] |= 1 << OPS.indexOf(o);
+  });
+  return out;
+}
+
+/** Inverse of encodeArchitecture. */
+export function decodeArchitecture(words: ArrayLike<number>, blocks: number): Architecture {
+  const out: Block[] = [];
+  for (let i = 0; i < blocks; i++) {
+    const inputs: number[] = [];
+    const ops: OpName[] = [];
+    for (let j = 0; j < 2 + i; j++) if ((words[i] >>> j) & 1) inputs.push(j);
+    for (let o = 0; o < OPS.length; o++) if ((words[blocks + i] >>> o) & 1) ops.push(OPS[o]);
+    out.push({ inputs, ops });
+  }
+  return { blocks: out };
+}
+
+/** Every path on: the one-shot model itself (not a member of the space when maxOps < 7). */
+export function allOnArchitecture(blocks: number): Architecture {
+  return {
+    blocks: Array.from({ length: blocks }, (_, i) => ({
+      inputs: Array.from({ length: 2 + i }, (_, j) => j),
+      ops: [...OPS],
+    })),
+  };
+}
+
+function binomial(n: number, k: number): number {
+  let r = 1;
+  for (let i = 1; i <= k; i++) r = (r * (n - k + i)) / i;
+  return r;
+}
+
+/** Number of operation sets a block may choose (28 for 1 or 2 of 7). */
+export function opSetCount(space: SearchSpace = DEFAULT_SPACE): number {
+  let n = 0;
+  for (let k = 1; k <= space.maxOps; k++) n += binomial(OPS.length, k);
+  return n;
+}
+
+/** Number of distinct cells: prod_i (2^(2+i) - 1) * opSets^blocks (6,028,568,064 for the default space). */
+export function countArchitectures(space: SearchSpace = DEFAULT_SPACE): bigint {
+  let n = 1n;
+  for (let i = 0; i < space.blocks; i++) n *= BigInt(2 ** (2 + i) - 1) * BigInt(opSetCount(space));
+  return n;
+}

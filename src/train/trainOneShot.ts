@@ -1,0 +1,222 @@
+/**
+ * A one-shot training run: data, model, schedules, evaluation, checkpoints and metrics in a run directory,
+ * resumable after a kill with the same result as an uninterrupted run.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadDataset } from '../data/loadDataset';
+import { DatasetSplits } from '../data/types';
+import { NasError } from '../native/errors';
+import { OPS, formatArchitecture } from '../space/architecture';
+import { sampleArchitectures } from '../space/sampleArchitecture';
+import { dropProbability, dropTables } from '../schedule/dropout';
+import { learningRate, learningRateTable } from '../schedule/learningRate';
+import { EvaluationResult, NativeData, Supernet } from '../Supernet';
+import { appendJsonLine, readJsonLines, writeFileAtomic } from '../util/files';
+import { TrainOptions, validateTrainOptions } from './trainOptions';
+
+/** One line of metrics.jsonl (written at every evaluation). */
+export interface MetricsLine {
+  epoch: number;
+  step: number;
+  /** Mean training loss and batch accuracy since the previous line. */
+  loss: number;
+  trainAccuracy: number;
+  /** Mean one-shot accuracy / loss of the evaluation architectures on the validation split. */
+  valAccuracy: number;
+  valLoss: number;
+  lr: number;
+  /** Per-path drop probability of block inputs (per block) and of operations at this step. */
+  dropIn: number[];
+  dropOp: number;
+  imagesPerSec: number;
+}
+
+export type TrainEvent =
+  | { type: 'start'; totalSteps: number; startStep: number; stepsPerEpoch: number; params: number; dataset: string; trainExamples: number; validationExamples: number }
+  | { type: 'step'; step: number; totalSteps: number; epoch: number; loss: number; accuracy: number; lr: number; dropIn: number[]; dropOp: number; imagesPerSec: number; etaSeconds: number }
+  | ({ type: 'eval' } & MetricsLine)
+  | { type: 'checkpoint'; step: number; path: string };
+
+export interface TrainResult {
+  out: string;
+  steps: number;
+  totalSteps: number;
+  aborted: boolean;
+  /** Mean one-shot validation accuracy of the evaluation architectures on the whole validation split. */
+  valAccuracy: number;
+  valLoss: number;
+  perArch: EvaluationResult[];
+  imagesPerSec: number;
+  seconds: number;
+  checkpoint: string;
+}
+
+export interface TrainHooks {
+  resume?: boolean;
+  signal?: AbortSignal;
+  onEvent?: (e: TrainEvent) => void;
+}
+
+interface CheckpointMeta {
+  format: 1;
+  options: TrainOptions;
+  step: number;
+  totalSteps: number;
+  acc: { lossSum: number; correct: number; examples: number };
+}
+
+/** Files of a run directory. */
+export function runFiles(out: string): { config: string; checkpoint: string; metrics: string; result: string } {
+  return {
+    config: path.join(out, 'config.json'),
+    checkpoint: path.join(out, 'checkpoint.pt'),
+    metrics: path.join(out, 'metrics.jsonl'),
+    result: path.join(out, 'result.json'),
+  };
+}
+
+/** Reads the options a run directory was started with. */
+export function readRunOptions(out: string): TrainOptions {
+  const file = runFiles(out).config;
+  if (!fs.existsSync(file)) throw new NasError('ERR_NAS_CHECKPOINT', `${out}: no config.json, so there is no run to resume here`);
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as TrainOptions;
+}
+
+/** Trains the one-shot model as `opts` says, writing the run directory. */
+export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const files = runFiles(given.out);
+  const resuming = hooks.resume === true && fs.existsSync(files.checkpoint);
+  const opts: TrainOptions = resuming ? { ...readRunOptions(given.out), out: given.out } : given;
+  if (resuming && given.net.threads !== undefined) opts.net = { ...opts.net, threads: given.net.threads };
+  validateTrainOptions(opts);
+  if (!resuming && fs.existsSync(files.checkpoint)) {
+    throw new NasError('ERR_NAS_IO', `${opts.out} already holds a run (checkpoint.pt); pass --resume to continue it or choose another --out`);
+  }
+  const data: DatasetSplits = loadDataset(opts.dataset);
+  const t = data.train;
+  const net = Supernet.create(
+    { ...opts.net, inChannels: t.channels, imageSize: t.height, classes: data.classes },
+    { batchSize: opts.batchSize, momentum: opts.momentum, weightDecay: opts.weightDecay, nesterov: opts.nesterov, cropPad: opts.cropPad, flip: opts.flip, seed: opts.seed },
+  );
+  try {
+    return await runLoop(net, opts, data, files, resuming, hooks);
+  } finally {
+    net.dispose();
+  }
+}
+
+async function runLoop(
+  net: Supernet,
+  opts: TrainOptions,
+  data: DatasetSplits,
+  files: ReturnType<typeof runFiles>,
+  resuming: boolean,
+  hooks: TrainHooks,
+): Promise<TrainResult> {
+  const train = new NativeData(data.train, data.mean, data.std);
+  const val = new NativeData(data.validation, data.mean, data.std);
+  const stepsPerEpoch = Math.floor(data.train.n / opts.batchSize);
+  if (stepsPerEpoch < 1) throw new NasError('ERR_NAS_BAD_DATA', `training split has ${data.train.n} examples, fewer than one batch of ${opts.batchSize}`);
+  const totalSteps = opts.steps ?? opts.epochs * stepsPerEpoch;
+  const evalEvery = opts.evalEvery ?? stepsPerEpoch;
+  const blocks = net.config.blocks;
+  let acc = { lossSum: 0, correct: 0, examples: 0 };
+  if (resuming) {
+    const meta = (await net.load(files.checkpoint)) as CheckpointMeta;
+    acc = meta.acc;
+    // Metrics written after the checkpoint are replayed by the resumed run: drop them so no line appears twice.
+    const kept = readJsonLines<MetricsLine>(files.metrics).filter((l) => l.step <= net.step);
+    writeFileAtomic(files.metrics, kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
+  } else {
+    fs.mkdirSync(opts.out, { recursive: true });
+    writeFileAtomic(files.config, `${JSON.stringify(opts, null, 2)}\n`);
+    writeFileAtomic(files.metrics, '');
+  }
+  const evalArchs = sampleArchitectures(opts.evalArchs, opts.seed + 7919, { blocks, maxOps: 2 }).map(formatArchitecture);
+  const emit = hooks.onEvent ?? ((): void => undefined);
+  const startStep = net.step;
+  emit({ type: 'start', totalSteps, startStep, stepsPerEpoch, params: net.parameterCount(), dataset: data.name, trainExamples: data.train.n, validationExamples: data.validation.n });
+
+  const dropsAt = (s: number): { dropIn: number[]; dropOp: number } => ({
+    dropIn: Array.from({ length: blocks }, (_, i) => dropProbability(opts.dropout, 2 + i, s, totalSteps)),
+    dropOp: dropProbability(opts.dropout, OPS.length, s, totalSteps),
+  });
+  const saveCheckpoint = async (): Promise<void> => {
+    const meta: CheckpointMeta = { format: 1, options: opts, step: net.step, totalSteps, acc };
+    await net.save(files.checkpoint, meta);
+    emit({ type: 'checkpoint', step: net.step, path: files.checkpoint });
+  };
+  const started = Date.now();
+  let rate = 0; // images/s, exponential moving average
+  let last = Date.now();
+  let aborted = false;
+  while (net.step < totalSteps && !aborted) {
+    const s0 = net.step;
+    const next = Math.min(totalSteps, (Math.floor(s0 / evalEvery) + 1) * evalEvery, (Math.floor(s0 / opts.checkpointEvery) + 1) * opts.checkpointEvery);
+    const count = next - s0;
+    const { dropIn, dropOp } = dropTables(opts.dropout, blocks, OPS.length, s0, count, totalSteps);
+    const res = await net.train(train, {
+      steps: count,
+      lr: learningRateTable(opts.learningRate, s0, count, totalSteps),
+      dropIn,
+      dropOp,
+      signal: hooks.signal,
+      onProgress: (p) => {
+        acc.lossSum += p.loss * p.examples;
+        acc.correct += p.accuracy * p.examples;
+        acc.examples += p.examples;
+        const now = Date.now();
+        const inst = (p.examples * 1000) / Math.max(1, now - last);
+        last = now;
+        rate = rate === 0 ? inst : 0.9 * rate + 0.1 * inst;
+        emit({
+          type: 'step', step: p.step, totalSteps, epoch: p.step / stepsPerEpoch, loss: p.loss, accuracy: p.accuracy,
+          lr: learningRate(opts.learningRate, p.step - 1, totalSteps), ...dropsAt(p.step - 1),
+          imagesPerSec: rate, etaSeconds: ((totalSteps - p.step) * opts.batchSize) / Math.max(rate, 1e-9),
+        });
+      },
+    });
+    aborted = res.aborted;
+    const step = net.step;
+    if (!aborted && (step % evalEvery === 0 || step === totalSteps)) {
+      const ev = await net.evaluate(val, evalArchs, { count: Math.min(opts.evalLimit ?? data.validation.n, data.validation.n), batchSize: opts.evalBatchSize });
+      const line: MetricsLine = {
+        epoch: Math.round((step / stepsPerEpoch) * 1000) / 1000,
+        step,
+        loss: acc.lossSum / Math.max(1, acc.examples),
+        trainAccuracy: acc.correct / Math.max(1, acc.examples),
+        valAccuracy: mean(ev.map((e) => e.accuracy)),
+        valLoss: mean(ev.map((e) => e.loss)),
+        lr: learningRate(opts.learningRate, step - 1, totalSteps),
+        ...dropsAt(step - 1),
+        imagesPerSec: Math.round(rate * 10) / 10,
+      };
+      appendJsonLine(files.metrics, line);
+      emit({ type: 'eval', ...line });
+      acc = { lossSum: 0, correct: 0, examples: 0 };
+    }
+    if (aborted || step % opts.checkpointEvery === 0 || step % evalEvery === 0 || step === totalSteps) await saveCheckpoint();
+  }
+  // An aborted run stops quickly: its checkpoint is saved, the final evaluation is left to the resumed run.
+  const ev = aborted ? [] : await net.evaluate(val, evalArchs, { batchSize: opts.evalBatchSize });
+  const seconds = (Date.now() - started) / 1000;
+  const result: TrainResult = {
+    out: opts.out,
+    steps: net.step,
+    totalSteps,
+    aborted,
+    valAccuracy: mean(ev.map((e) => e.accuracy)),
+    valLoss: mean(ev.map((e) => e.loss)),
+    perArch: ev,
+    imagesPerSec: seconds > 0 ? ((net.step - startStep) * opts.batchSize) / seconds : 0,
+    seconds,
+    checkpoint: files.checkpoint,
+  };
+  if (!aborted) writeFileAtomic(files.result, `${JSON.stringify(result, null, 2)}\n`);
+  return result;
+}
+
+function mean(xs: number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+}

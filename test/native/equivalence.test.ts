@@ -1,0 +1,64 @@
+// SPEC conformance: the masked one-shot model equals the pruned stand-alone model built from the same weights.
+import { describe, expect, it } from 'vitest';
+import { formatArchitecture } from '../../src/space/architecture';
+import { sampleArchitectures } from '../../src/space/sampleArchitecture';
+import { maxAbsDiff, randomImages, tinyNet } from '../helpers';
+
+describe('masked one-shot forward vs pruned stand-alone model', () => {
+  const archs = sampleArchitectures(6, 42).map(formatArchitecture);
+  archs.push('01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool');
+
+  it('gives the same logits for one ghost batch', () => {
+    const net = tinyNet();
+    // Perturb BN shifts so that a wrongly placed mask (before BN instead of after the ReLU) would show.
+    for (const name of net.parameterNames().filter((n) => n.endsWith('bn.bias'))) {
+      const v = net.getParameter(name);
+      net.setParameter(name, v.map((_, i) => 0.1 * Math.sin(i + name.length)));
+    }
+    const x = randomImages(8, 1, 8, 5);
+    for (const arch of archs) {
+      const one = net.forward(x, 8, [arch]).logits;
+      const alone = net.standaloneForward(x, 8, arch);
+      expect(one.length).toBe(8 * 4);
+      expect(maxAbsDiff(one, alone), arch).toBeLessThan(1e-4);
+    }
+    net.dispose();
+  });
+
+  it('applies each ghost batch its own architecture, in every cell, with its own BN statistics', () => {
+    const net = tinyNet();
+    const x = randomImages(16, 1, 8, 9);
+    const [a, b] = [archs[0], archs[1]];
+    const both = net.forward(x, 16, [a, b]).logits;
+    const first = net.standaloneForward(x.subarray(0, 8 * 64), 8, a);
+    const second = net.standaloneForward(x.subarray(8 * 64), 8, b);
+    expect(maxAbsDiff(both.subarray(0, 32), first)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(both.subarray(32), second)).toBeLessThan(1e-4);
+    // And the two halves really differ from what the other architecture would give.
+    expect(maxAbsDiff(both.subarray(32), net.standaloneForward(x.subarray(8 * 64), 8, a))).toBeGreaterThan(1e-3);
+    net.dispose();
+  });
+
+  it('computes BN statistics per ghost batch (hand computation on an identity stem)', () => {
+    const net = tinyNet();
+    // Stem: every filter copies the input pixel (centre tap 1), so the first cell's first BN sees the image itself.
+    const stem = new Float32Array(4 * 1 * 3 * 3);
+    for (let f = 0; f < 4; f++) stem[f * 9 + 4] = 1;
+    net.setParameter('stem.weight', stem);
+    const x = randomImages(16, 1, 8, 13);
+    for (let i = 0; i < 8 * 64; i++) x[i] += 3; // ghost batch 0 has a different mean than ghost batch 1
+    const { probeMean, probeVar } = net.forward(x, 16, ['0:identity/0:identity/0:identity/0:identity'], true);
+    expect(probeMean).toBeDefined();
+    for (let g = 0; g < 2; g++) {
+      const part = Array.from(x.subarray(g * 8 * 64, (g + 1) * 8 * 64));
+      const m = part.reduce((s, v) => s + v, 0) / part.length;
+      const v = part.reduce((s, u) => s + (u - m) ** 2, 0) / part.length;
+      for (let c = 0; c < 4; c++) {
+        expect(probeMean![g * 4 + c]).toBeCloseTo(m, 4);
+        expect(probeVar![g * 4 + c]).toBeCloseTo(v, 4);
+      }
+    }
+    expect(Math.abs(probeMean![0] - probeMean![4])).toBeGreaterThan(2.5);
+    net.dispose();
+  });
+});

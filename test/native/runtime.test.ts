@@ -1,0 +1,147 @@
+// Native behaviour: determinism, the event loop, errors with codes and caller stacks, dispose, checkpoints.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadAddon } from '../../src/native/binding';
+import { NasError, callNative } from '../../src/native/errors';
+import { Supernet } from '../../src/Supernet';
+import { tinyData, tinyNet } from '../helpers';
+
+const BLOCKS = 4;
+const sched = (steps: number, p = 0.2): { steps: number; lr: Float64Array; dropIn: Float32Array; dropOp: Float32Array } => ({
+  steps,
+  lr: new Float64Array(steps).fill(0.05),
+  dropIn: new Float32Array(steps * BLOCKS).fill(p),
+  dropOp: new Float32Array(steps * BLOCKS).fill(p),
+});
+
+async function losses(seed: number, steps = 6): Promise<number[]> {
+  const net = tinyNet({}, { seed });
+  const out: number[] = [];
+  await net.train(tinyData(), { ...sched(steps), onProgress: (p) => out.push(p.loss) });
+  net.dispose();
+  return out;
+}
+
+describe('determinism', () => {
+  it('gives bit-identical losses for the same seed and different ones for another', async () => {
+    const a = await losses(3);
+    const b = await losses(3);
+    const c = await losses(4);
+    expect(a).toEqual(b);
+    expect(a).not.toEqual(c);
+  });
+});
+
+describe('the event loop', () => {
+  it('keeps ticking while training runs on its own thread', async () => {
+    const net = tinyNet({ filters: 8 });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 2);
+    const started = Date.now();
+    await net.train(tinyData(), sched(40));
+    const elapsed = Date.now() - started;
+    clearInterval(timer);
+    // A blocked loop would deliver at most one tick; a free one about elapsed / 2.
+    expect(ticks).toBeGreaterThan(Math.min(20, elapsed / 8));
+    net.dispose();
+  });
+
+  it('stops between steps when the signal aborts', async () => {
+    const net = tinyNet();
+    const ac = new AbortController();
+    const res = await net.train(tinyData(), { ...sched(1000), signal: ac.signal, onProgress: (p) => p.step === 3 && ac.abort() });
+    expect(res.aborted).toBe(true);
+    expect(res.steps).toBeGreaterThanOrEqual(3);
+    expect(res.steps).toBeLessThan(1000);
+    net.dispose();
+  });
+});
+
+describe('errors', () => {
+  async function callerFunctionForStack(net: Supernet): Promise<void> {
+    await net.load('/nonexistent/dir/checkpoint.pt');
+  }
+
+  it('rejects with a NasError that carries a code and the caller stack', async () => {
+    const net = tinyNet();
+    const err = await callerFunctionForStack(net).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NasError);
+    expect((err as NasError).code).toBe('ERR_NAS_IO');
+    expect((err as Error).stack).toContain('callerFunctionForStack');
+    net.dispose();
+  });
+
+  it('reports a bad architecture, a bad config and a corrupt checkpoint by code', async () => {
+    const net = tinyNet();
+    const data = tinyData();
+    await expect(net.evaluate(data, ['01:sep3/2:nope/013:sep5/24:conv7x1'])).rejects.toMatchObject({ code: 'ERR_NAS_BAD_ARCH' });
+    expect(() => tinyNet({ filters: 0 })).toThrow(/filters: expected an integer/);
+    expect(() => Supernet.create({ ghostBatch: 8 }, { batchSize: 12 })).toThrow(NasError);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-')), 'bad.pt');
+    fs.writeFileSync(file, 'not a checkpoint');
+    await expect(net.load(file)).rejects.toMatchObject({ code: 'ERR_NAS_CHECKPOINT' });
+    net.dispose();
+  });
+
+  it('turns a LibTorch failure into an error, not a crash', () => {
+    const addon = loadAddon();
+    // 2^31 filters: LibTorch's allocator refuses (the TypeScript layer would have refused earlier).
+    let err: unknown;
+    try {
+      callNative(() => new addon.Supernet({ inChannels: 3, imageSize: 32, classes: 10, filters: 2 ** 31, stacks: 1, cellsPerStack: 1, blocks: 1, ghostBatch: 32 }, {}));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(NasError);
+    expect(['ERR_NAS_TORCH', 'ERR_NAS_OUT_OF_MEMORY']).toContain((err as NasError).code);
+  });
+
+  it('refuses a second job while one runs, and any use after dispose()', async () => {
+    const net = tinyNet();
+    const data = tinyData();
+    const first = net.train(data, sched(5));
+    await expect(net.train(data, sched(1))).rejects.toMatchObject({ code: 'ERR_NAS_BUSY' });
+    await first;
+    net.dispose();
+    expect(() => net.parameterCount()).toThrow(expect.objectContaining({ code: 'ERR_NAS_DISPOSED' }));
+    await expect(net.train(data, sched(1))).rejects.toMatchObject({ code: 'ERR_NAS_DISPOSED' });
+  });
+});
+
+describe('checkpoints', () => {
+  it('restore weights, optimizer, data order and RNG so that training continues identically', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-'));
+    const file = path.join(dir, 'ck.pt');
+    const data = tinyData();
+    const a = tinyNet();
+    await a.train(data, sched(4));
+    await a.save(file, { note: 'x' });
+    const tailA: number[] = [];
+    await a.train(data, { ...sched(5), onProgress: (p) => tailA.push(p.loss) });
+    const b = tinyNet({ seed: 999 }); // other initial weights: load must overwrite them all
+    expect(await b.load(file)).toEqual({ note: 'x' });
+    expect(b.step).toBe(4);
+    const tailB: number[] = [];
+    await b.train(data, { ...sched(5), onProgress: (p) => tailB.push(p.loss) });
+    expect(tailB).toEqual(tailA);
+    expect(Array.from(b.getParameter('head.fc.weight'))).toEqual(Array.from(a.getParameter('head.fc.weight')));
+    expect(await Supernet.readCheckpointMeta(file)).toEqual({ note: 'x' });
+    expect(fs.readdirSync(dir)).toEqual(['ck.pt']); // no temp file left behind
+    a.dispose();
+    b.dispose();
+  });
+
+  it('refuses a checkpoint of another configuration and leaves the model as it was', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-')), 'ck.pt');
+    const a = tinyNet({ filters: 8 });
+    await a.save(file);
+    const b = tinyNet();
+    const w = b.getParameter('stem.weight');
+    await expect(b.load(file)).rejects.toMatchObject({ code: 'ERR_NAS_CHECKPOINT' });
+    expect(Array.from(b.getParameter('stem.weight'))).toEqual(Array.from(w));
+    a.dispose();
+    b.dispose();
+  });
+});
