@@ -4,7 +4,7 @@
 // where node-gyp-build (and prebuildify, through binding.gyp) look for it.
 // LibTorch is looked up in this order: LIBTORCH (a LibTorch root), Torch_DIR / CMAKE_PREFIX_PATH,
 // Debian's /usr/lib/x86_64-linux-gnu/cmake/Torch, and the LibTorch inside a Python PyTorch install.
-const { execFileSync, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const os = require('node:os');
@@ -62,4 +62,9 @@ fs.mkdirSync(path.dirname(dest), { recursive: true });
 fs.copyFileSync(built, dest + '.tmp');
 fs.renameSync(dest + '.tmp', dest);
 console.error(`oneshot-nas build: wrote ${path.relative(root, dest)}`);
-void execFileSync;
+// A prebuild would be loaded in preference to this fresh build: drop it unless prebuildify itself is building.
+const prebuilt = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+if (!process.env.PREBUILD_PLATFORM && fs.existsSync(prebuilt)) {
+  fs.rmSync(prebuilt, { recursive: true, force: true });
+  console.error(`oneshot-nas build: removed the older ${path.relative(root, prebuilt)} (run \`npm run prebuild\` to make a new one)`);
+}

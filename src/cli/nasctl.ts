@@ -16,6 +16,8 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError()
     .addCommand(trainCommand())
     .addCommand(archCommand());
+  // Subcommands do not inherit exitOverride: without it commander would exit(1) itself on a bad flag.
+  for (const cmd of program.commands) cmd.exitOverride();
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv);

@@ -1,6 +1,7 @@
 /**
  * The typed contract of the native addon (native/*_wrap.h), and its loader. This is the only module that loads it.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NasError } from './errors';
 
@@ -92,6 +93,23 @@ export interface NativeAddon {
 
 let cached: NativeAddon | undefined;
 
+/**
+ * A binary from `npm run prebuild` (prebuilds/<platform>-<arch>/) wins over build/Release; one that does not load
+ * here (another LibTorch, another libc) is skipped and the local build is used.
+ */
+function loadPrebuild(root: string): NativeAddon | undefined {
+  const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  if (!fs.existsSync(dir)) return undefined;
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.node'))) {
+    try {
+      return require(path.join(dir, file)) as NativeAddon;
+    } catch {
+      // fall through to the next candidate, then to node-gyp-build
+    }
+  }
+  return undefined;
+}
+
 /** Loads the addon once: a prebuild from prebuilds/ if one fits, else build/Release. */
 export function loadAddon(): NativeAddon {
   if (cached) return cached;
@@ -101,9 +119,7 @@ export function loadAddon(): NativeAddon {
   process.env.GOMP_SPINCOUNT ??= '200000';
   const root = path.resolve(__dirname, '..', '..');
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const load = require('node-gyp-build') as (dir: string) => NativeAddon;
-    cached = load(root);
+    cached = loadPrebuild(root) ?? (require('node-gyp-build') as (dir: string) => NativeAddon)(root);
   } catch (err) {
     const msg = (err as Error).message;
     if (/libtorch|libc10|libtorch_cpu|libgomp/i.test(msg)) {

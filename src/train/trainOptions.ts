@@ -44,7 +44,7 @@ export const PRESETS: Record<'quick' | 'paper', TrainOptions> = {
     net: { inChannels: 1, imageSize: 28, filters: 8, ghostBatch: 32 },
     epochs: 2,
     batchSize: 64,
-    learningRate: { kind: 'cosine', base: 0.05, warmupSteps: 20 },
+    learningRate: { kind: 'cosine', base: 0.1, warmupSteps: 20 },
     dropout: { kind: 'linear', rate: 0.1 },
     momentum: 0.9,
     weightDecay: 1e-4,

@@ -1,0 +1,100 @@
+// The nasctl command line, run as a user runs it (compiled by `npm test` before vitest starts).
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
+const nasctl = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+
+// A small, fast run on synthetic data.
+const TRAIN = ['train', '--dataset', 'synthetic', '--filters', '4', '--stacks', '2', '--cells-per-stack', '1', '--batch-size', '32',
+  '--ghost-batch', '16', '--threads', '1', '--eval-archs', '2', '--eval-limit', '64', '--seed', '5'];
+
+describe('nasctl arch', () => {
+  it("prints SPEC.md's counts as JSON, checked against the native model", () => {
+    const r = nasctl('arch', '--all-on', '--filters', '16', '--dataset', 'cifar10', '--json', '--verify');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout as string)).toMatchObject({ arch: 'all-on', params: 1_272_314 });
+    const fm = nasctl('arch', '--all-on', '--filters', '8', '--dataset', 'fashion-mnist', '--json');
+    expect(JSON.parse(fm.stdout as string).params).toBe(361_074);
+  });
+
+  it('canonicalises, samples with a seed and explains a bad architecture', () => {
+    const one = nasctl('arch', '01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool', '--json', '--verify');
+    expect(JSON.parse(one.stdout as string).arch).toBe('01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool');
+    const s1 = nasctl('arch', '--sample', '3', '--seed', '4', '--json');
+    const s2 = nasctl('arch', '--sample', '3', '--seed', '4', '--json');
+    expect((s1.stdout as string).trim().split('\n')).toHaveLength(3);
+    expect(s1.stdout).toBe(s2.stdout);
+    const bad = nasctl('arch', '01:sep3/2:identity/013:sep9/24:conv7x1');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("unknown operation 'sep9'");
+    expect(bad.stderr).toContain('ERR_NAS_BAD_ARCH');
+    const badFlag = nasctl('train', '--filters', 'many');
+    expect(badFlag.status).toBe(2);
+    expect(badFlag.stderr).toContain("option '--filters <F>' argument 'many' is invalid");
+  });
+});
+
+describe('nasctl train', () => {
+  it('writes a run directory and JSON lines, and learns above chance', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-run-'));
+    const r = nasctl(...TRAIN, '--steps', '90', '--eval-every', '45', '--filters', '8', '--lr', '0.1', '--out', out, '--json');
+    expect(r.status, r.stderr as string).toBe(0);
+    const lines = (r.stdout as string).trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines[0]).toMatchObject({ epoch: expect.any(Number), step: 45, loss: expect.any(Number), valAccuracy: expect.any(Number) });
+    const result = lines[lines.length - 1].result;
+    expect(result.steps).toBe(90);
+    // 10 classes: chance is 0.1.
+    expect(result.valAccuracy).toBeGreaterThan(0.3);
+    for (const f of ['config.json', 'checkpoint.pt', 'metrics.jsonl', 'result.json']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+    // A second run into the same directory would overwrite it: refused unless --resume.
+    const again = nasctl(...TRAIN, '--steps', '60', '--out', out);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain('--resume');
+  });
+
+  it('reports a missing dataset by code', () => {
+    const r = nasctl('train', '--dataset', 'fashion-mnist', '--data-dir', '/nonexistent', '--out', fs.mkdtempSync(path.join(os.tmpdir(), 'nas-')));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('ERR_NAS_DATASET_MISSING');
+  });
+
+  it('resumes a killed run to the same result as an uninterrupted one', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-resume-'));
+    const args = [...TRAIN, '--steps', '80', '--checkpoint-every', '5', '--eval-every', '20'];
+    const ref = nasctl(...args, '--out', path.join(root, 'ref'));
+    expect(ref.status, ref.stderr as string).toBe(0);
+
+    const out = path.join(root, 'killed');
+    const child = spawn(process.execPath, [CLI, ...args, '--out', out], { stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    // Kill hard (no chance to clean up) once a mid-run checkpoint exists.
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (fs.existsSync(path.join(out, 'checkpoint.pt'))) {
+          child.kill('SIGKILL');
+          clearInterval(poll);
+          resolve();
+        }
+      }, 5);
+    });
+    await exited;
+    expect(fs.existsSync(path.join(out, 'result.json'))).toBe(false); // it really was killed mid-run
+    const resumed = nasctl(...args, '--out', out, '--resume');
+    expect(resumed.status, resumed.stderr as string).toBe(0);
+
+    const strip = (file: string): unknown[] =>
+      fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => {
+        const { imagesPerSec: _drop, ...rest } = JSON.parse(l);
+        return rest;
+      });
+    expect(strip(path.join(out, 'metrics.jsonl'))).toEqual(strip(path.join(root, 'ref', 'metrics.jsonl')));
+    const a = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
+    const b = JSON.parse(fs.readFileSync(path.join(root, 'ref', 'result.json'), 'utf8'));
+    expect(a.perArch).toEqual(b.perArch);
+    expect(a.valLoss).toBe(b.valLoss);
+  });
+});
