@@ -123,10 +123,13 @@ void SupernetWrap::CheckUsable(bool allowBusy) const {
   }
 }
 
-void SupernetWrap::BeginJob() {
+Napi::Promise SupernetWrap::StartJob(const Napi::CallbackInfo& info, std::vector<Napi::Object> keepAlive, Napi::Function fn,
+                                     Work work) {
   CheckUsable();
   busy_ = true;
   abort_ = false;
+  keepAlive.insert(keepAlive.begin(), Value());  // the Supernet itself outlives the job
+  return RunOnThread(info.Env(), keepAlive, fn, std::move(work), [this]() { busy_ = false; });
 }
 
 nas::ParamInfo& SupernetWrap::FindParam(const std::string& name) {
@@ -190,11 +193,10 @@ Napi::Value SupernetWrap::Train(const Napi::CallbackInfo& info) {
     std::vector<float> din(dropIn.Data(), dropIn.Data() + steps * B), dop(dropOp.Data(), dropOp.Data() + steps * B);
     const int threads = static_cast<int>(IntField(o, "threads", threads_));
     auto fn = info.Length() > 2 && info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
-    BeginJob();
     nas::Trainer* trainer = trainer_.get();
     const nas::Dataset* data = &ds->data();
     std::atomic<bool>* abort = &abort_;
-    return RunOnThread(info.Env(), {Value(), info[0].As<Napi::Object>()}, fn,
+    return StartJob(info, {info[0].As<Napi::Object>()}, fn,
         [=](const Emit& emit) -> ToJs {
           UseThreads(threads);
           int64_t done = 0;
@@ -220,8 +222,7 @@ Napi::Value SupernetWrap::Train(const Napi::CallbackInfo& info) {
             r.Set("step", static_cast<double>(step));
             return r;
           };
-        },
-        [this]() { busy_ = false; });
+        });
   });
 }
 
@@ -240,11 +241,10 @@ Napi::Value SupernetWrap::Evaluate(const Napi::CallbackInfo& info) {
     const int64_t batch = IntField(o, "batchSize", 256);
     const int threads = static_cast<int>(IntField(o, "threads", threads_));
     auto fn = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
-    BeginJob();
     nas::Trainer* trainer = trainer_.get();
     const nas::Dataset* data = &ds->data();
     std::atomic<bool>* abort = &abort_;
-    return RunOnThread(info.Env(), {Value(), info[0].As<Napi::Object>()}, fn,
+    return StartJob(info, {info[0].As<Napi::Object>()}, fn,
         [=](const Emit& emit) -> ToJs {
           UseThreads(threads);
           auto results = std::make_shared<std::vector<nas::EvalStats>>();
@@ -264,8 +264,7 @@ Napi::Value SupernetWrap::Evaluate(const Napi::CallbackInfo& info) {
             }
             return arr;
           };
-        },
-        [this]() { busy_ = false; });
+        });
   });
 }
 
@@ -412,14 +411,12 @@ Napi::Value SupernetWrap::Save(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckUsable();
     const std::string path = StrArg(info, 0, "path"), meta = StrArg(info, 1, "meta");
-    BeginJob();
     nas::Trainer* trainer = trainer_.get();
-    return RunOnThread(info.Env(), {Value()}, Napi::Function(),
+    return StartJob(info, {}, Napi::Function(),
         [=](const Emit&) -> ToJs {
           trainer->save(path, meta);
           return [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
-        },
-        [this]() { busy_ = false; });
+        });
   });
 }
 
@@ -427,14 +424,12 @@ Napi::Value SupernetWrap::Load(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckUsable();
     const std::string path = StrArg(info, 0, "path");
-    BeginJob();
     nas::Trainer* trainer = trainer_.get();
-    return RunOnThread(info.Env(), {Value()}, Napi::Function(),
+    return StartJob(info, {}, Napi::Function(),
         [=](const Emit&) -> ToJs {
           auto meta = std::make_shared<std::string>(trainer->load(path));
           return [meta](Napi::Env env) -> Napi::Value { return Napi::String::New(env, *meta); };
-        },
-        [this]() { busy_ = false; });
+        });
   });
 }
 

@@ -24,6 +24,7 @@
 
 #include "core/supernet.h"
 #include "core/trainer.h"
+#include "job.h"
 
 namespace nasjs {
 
@@ -54,7 +55,8 @@ class SupernetWrap : public Napi::ObjectWrap<SupernetWrap> {
   static Napi::Value ReadCheckpointMeta(const Napi::CallbackInfo& info);
 
   void CheckUsable(bool allowBusy = false) const;  // ERR_NAS_DISPOSED / ERR_NAS_BUSY
-  void BeginJob();                                 // marks busy (JS thread)
+  // Marks the net busy and runs `work` on its own thread; keepAlive objects are referenced until it ends.
+  Napi::Promise StartJob(const Napi::CallbackInfo& info, std::vector<Napi::Object> keepAlive, Napi::Function fn, Work work);
   nas::ParamInfo& FindParam(const std::string& name);
   nas::Arch ArchAt(const Napi::Uint32Array& a, size_t index) const;
 

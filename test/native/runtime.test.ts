@@ -98,6 +98,11 @@ describe('errors', () => {
     expect(['ERR_NAS_TORCH', 'ERR_NAS_OUT_OF_MEMORY']).toContain((err as NasError).code);
   });
 
+  it.skipIf(loadAddon().cudaAvailable)('reports a CUDA device on a build or machine without CUDA by code (skipped where CUDA works)', () => {
+    expect(() => tinyNet({ device: 'cuda' })).toThrow(expect.objectContaining({ code: 'ERR_NAS_CUDA_UNAVAILABLE' }));
+    expect(() => tinyNet({ device: 'tpu' })).toThrow(/device: expected 'cpu', 'cuda' or 'cuda:N'/);
+  });
+
   it('refuses a second job while one runs, and any use after dispose()', async () => {
     const net = tinyNet();
     const data = tinyData();
