@@ -2,6 +2,7 @@
 /** nasctl: the command line of oneshot-nas. */
 import { Command, CommanderError } from 'commander';
 import { archCommand } from './commands/arch';
+import { searchCommand, selectCommand } from './commands/search';
 import { trainCommand } from './commands/train';
 import { reportError } from './run';
 
@@ -15,6 +16,8 @@ export async function main(argv: string[]): Promise<void> {
     .exitOverride()
     .showHelpAfterError()
     .addCommand(trainCommand())
+    .addCommand(searchCommand())
+    .addCommand(selectCommand())
     .addCommand(archCommand());
   // Subcommands do not inherit exitOverride: without it commander would exit(1) itself on a bad flag.
   for (const cmd of program.commands) cmd.exitOverride();

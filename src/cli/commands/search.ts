@@ -1,0 +1,117 @@
+/** `nasctl search` and `nasctl select`: score architectures on the one-shot model; pick some from the results. */
+import { Command } from 'commander';
+import { NasError } from '../../native/errors';
+import { runSearch, SearchEvent } from '../../search/runSearch';
+import { SELECTION_RULES, SearchResult, SelectionRule, selectArchitectures } from '../../search/select';
+import { STRATEGIES, StrategyName } from '../../search/strategy';
+import { allOnArchitecture, formatArchitecture } from '../../space/architecture';
+import { readJsonLines } from '../../util/files';
+import { formatDuration, outputMode } from '../progress';
+import { nonNegativeInt, num, oneOf, positiveInt } from '../parse';
+import { withAbortOnSignal } from '../run';
+import * as fs from 'node:fs';
+
+interface SearchFlags {
+  supernet: string;
+  out?: string;
+  count: number;
+  strategy: StrategyName;
+  seed: number;
+  maxParams?: number;
+  maxMadds?: number;
+  valLimit?: number;
+  batchArchs: number;
+  population: number;
+  tournament: number;
+  threads?: number;
+  device?: string;
+  json?: boolean;
+}
+
+function renderer(json: boolean): (e: SearchEvent) => void {
+  const mode = outputMode(json);
+  let last = 0;
+  return (e) => {
+    if (e.type === 'start') {
+      if (mode !== 'json') process.stderr.write(`${e.strategy} search: ${e.done}/${e.count} scored so far, ${e.validationExamples} validation images each, results in ${e.results}\n`);
+      return;
+    }
+    if (mode === 'json') {
+      process.stdout.write(`${JSON.stringify(e.result)}\n`);
+      return;
+    }
+    const text = `${e.done}/${e.count} ${e.result.accuracy.toFixed(4)} ${e.result.arch} | best ${e.best.accuracy.toFixed(4)} | ` +
+      `${e.archsPerSec.toFixed(2)} arch/s ${e.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(e.etaSeconds)}`;
+    if (mode === 'tty') {
+      if (Date.now() - last < 100 && e.done !== e.count) return;
+      last = Date.now();
+      process.stderr.write(`\r\x1b[2K${text}`);
+    } else if (e.done % Math.max(1, Math.round(e.count / 20)) === 0 || e.done === e.count) {
+      process.stderr.write(`${text}\n`);
+    }
+  };
+}
+
+export function searchCommand(): Command {
+  return new Command('search')
+    .description('score architectures by one-shot validation accuracy, streaming one JSON line each to a results file (resumable)')
+    .requiredOption('--supernet <path>', 'run directory (or checkpoint) of a trained one-shot model')
+    .option('--out <file>', 'results file (default: <run dir>/search.jsonl)')
+    .option('--count <n>', 'architectures to score (the paper: ~20,000)', positiveInt, 100)
+    .option('--strategy <name>', `${STRATEGIES.join(' or ')}`, oneOf(STRATEGIES), 'random')
+    .option('--seed <n>', 'seed of the strategy', nonNegativeInt, 0)
+    .option('--max-params <n>', 'only architectures with at most n parameters (at the supernet\'s F)', positiveInt)
+    .option('--max-madds <n>', 'only architectures with at most n multiply-adds', positiveInt)
+    .option('--val-limit <n>', 'validation images per architecture (default: all)', positiveInt)
+    .option('--batch-archs <n>', 'architectures per native call (random strategy)', positiveInt, 8)
+    .option('--population <n>', 'evolution: population size', positiveInt, 50)
+    .option('--tournament <n>', 'evolution: tournament size', positiveInt, 10)
+    .option('--threads <n>', 'LibTorch threads', positiveInt)
+    .option('--device <device>', 'cpu, cuda or cuda:N')
+    .option('--json', 'one JSON line per scored architecture on stdout, then {"summary":..}')
+    .action(async (f: SearchFlags) => {
+      const render = renderer(f.json === true);
+      const summary = await withAbortOnSignal((signal) => runSearch({ ...f }, { signal, onEvent: render }));
+      if (outputMode(f.json === true) === 'tty') process.stderr.write('\n');
+      if (f.json) {
+        process.stdout.write(`${JSON.stringify({ summary })}\n`);
+      } else {
+        process.stderr.write(`${summary.aborted ? 'stopped' : 'done'}: ${summary.scored}/${summary.count} scored, ${summary.archsPerSec.toFixed(3)} architectures/s, ${summary.imagesPerSec.toFixed(0)} images/s\n`);
+        process.stdout.write(`best by one-shot validation accuracy (${summary.results}):\n`);
+        for (const r of summary.top) process.stdout.write(`  ${r.accuracy.toFixed(4)}  ${r.params.toLocaleString('en-US').padStart(9)} params  ${r.arch}\n`);
+      }
+      if (summary.aborted) process.exitCode = 130;
+    });
+}
+
+interface SelectFlags {
+  from: string;
+  select: SelectionRule | 'all-on';
+  count: number;
+  percentile: number;
+  pool: number;
+  seed: number;
+  json?: boolean;
+}
+
+export function selectCommand(): Command {
+  return new Command('select')
+    .description('pick architectures from search results: top, top-stratified, small ("One-Shot Small"), random, all-on')
+    .requiredOption('--from <file>', 'search results (search.jsonl)')
+    .option('--select <rule>', `${[...SELECTION_RULES, 'all-on'].join(', ')}`, oneOf([...SELECTION_RULES, 'all-on'] as const), 'top')
+    .option('--count <k>', 'how many', positiveInt, 10)
+    .option('--percentile <p>', 'small: accuracy at or above this percentile', num, 90)
+    .option('--pool <n>', 'top-stratified: sample from the best n', positiveInt, 100)
+    .option('--seed <n>', 'random: seed', nonNegativeInt, 0)
+    .option('--json', 'one JSON line per architecture')
+    .action((f: SelectFlags) => {
+      if (!fs.existsSync(f.from)) throw new NasError('ERR_NAS_IO', `${f.from}: no such results file; run \`nasctl search\` first`);
+      const results = readJsonLines<SearchResult>(f.from);
+      const picked: { arch: string; accuracy?: number; params?: number }[] =
+        f.select === 'all-on' ? [{ arch: formatArchitecture(allOnArchitecture(4)) }] : selectArchitectures(results, { rule: f.select, count: f.count, percentile: f.percentile, pool: f.pool, seed: f.seed });
+      picked.forEach((r, i) => {
+        if (f.json) process.stdout.write(`${JSON.stringify({ rank: i + 1, ...r })}\n`);
+        else process.stdout.write(`${String(i + 1).padStart(3)}  ${r.accuracy?.toFixed(4) ?? '   -  '}  ${(r.params?.toLocaleString('en-US') ?? '').padStart(9)}  ${r.arch}\n`);
+      });
+    });
+}

@@ -1,0 +1,43 @@
+/** Opens a trained one-shot model from a run directory or a checkpoint file, with the data it was trained on. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadDataset } from '../data/loadDataset';
+import { DatasetSplits } from '../data/types';
+import { NasError } from '../native/errors';
+import { Supernet } from '../Supernet';
+import type { TrainOptions } from '../train/trainOptions';
+
+export interface OpenedSupernet {
+  net: Supernet;
+  options: TrainOptions;
+  data: DatasetSplits;
+  checkpoint: string;
+  /** The run directory (the checkpoint's folder). */
+  dir: string;
+}
+
+export async function openSupernet(where: string, o: { threads?: number; device?: string } = {}): Promise<OpenedSupernet> {
+  const checkpoint = fs.existsSync(where) && fs.statSync(where).isDirectory() ? path.join(where, 'checkpoint.pt') : where;
+  if (!fs.existsSync(checkpoint)) {
+    throw new NasError('ERR_NAS_CHECKPOINT', `${checkpoint}: no such checkpoint; train one with \`nasctl train --out DIR\` and pass --supernet DIR`);
+  }
+  const meta = (await Supernet.readCheckpointMeta(checkpoint)) as { options?: TrainOptions };
+  if (!meta?.options?.dataset || !meta.options.net) throw new NasError('ERR_NAS_CHECKPOINT', `${checkpoint}: not a checkpoint written by \`nasctl train\``);
+  const options = meta.options;
+  const data = loadDataset(options.dataset);
+  const net = Supernet.create({
+    ...options.net,
+    inChannels: data.train.channels,
+    imageSize: data.train.height,
+    classes: data.classes,
+    ...(o.threads ? { threads: o.threads } : {}),
+    ...(o.device ? { device: o.device } : {}),
+  }, { batchSize: options.batchSize });
+  try {
+    await net.load(checkpoint);
+  } catch (err) {
+    net.dispose();
+    throw err;
+  }
+  return { net, options, data, checkpoint, dir: path.dirname(checkpoint) };
+}

@@ -1,0 +1,176 @@
+/**
+ * Search: propose architectures with a strategy, score each by its one-shot validation accuracy, and stream one JSON
+ * line per architecture to a results file. A killed search resumes where it stopped, never scoring an architecture
+ * twice or losing a scored one.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { NasError, invalidParameter } from '../native/errors';
+import { Architecture, formatArchitecture } from '../space/architecture';
+import { ModelShape, modelSize } from '../space/modelSize';
+import { NativeData } from '../Supernet';
+import { appendJsonLine, readJsonLines, writeFileAtomic } from '../util/files';
+import { openSupernet } from './openSupernet';
+import { SearchResult } from './select';
+import { STRATEGIES, StrategyName, createStrategy } from './strategy';
+
+export interface SearchOptions {
+  /** Run directory or checkpoint of a trained one-shot model. */
+  supernet: string;
+  /** Results file (default: search.jsonl in the run directory). */
+  out?: string;
+  /** Architectures to score (the paper: about 20,000). */
+  count: number;
+  strategy: StrategyName;
+  seed: number;
+  maxParams?: number;
+  maxMadds?: number;
+  /** Validation examples used for scoring (default: the whole validation split). */
+  valLimit?: number;
+  /** Architectures handed to native code per call (random strategy). */
+  batchArchs: number;
+  evalBatchSize: number;
+  population: number;
+  tournament: number;
+  threads?: number;
+  device?: string;
+}
+
+export const DEFAULT_SEARCH: Omit<SearchOptions, 'supernet'> = {
+  count: 100,
+  strategy: 'random',
+  seed: 0,
+  batchArchs: 8,
+  evalBatchSize: 256,
+  population: 50,
+  tournament: 10,
+};
+
+export type SearchEvent =
+  | { type: 'start'; count: number; done: number; results: string; strategy: string; validationExamples: number }
+  | { type: 'scored'; result: SearchResult; done: number; count: number; archsPerSec: number; imagesPerSec: number; best: SearchResult; etaSeconds: number };
+
+export interface SearchSummary {
+  results: string;
+  scored: number;
+  count: number;
+  aborted: boolean;
+  /** Scoring speed of this session (architectures and images per second of wall time). */
+  archsPerSec: number;
+  imagesPerSec: number;
+  top: SearchResult[];
+}
+
+/** The part of the options that must not change between a search and its resumption. */
+const IDENTITY: (keyof SearchOptions)[] = ['strategy', 'seed', 'maxParams', 'maxMadds', 'valLimit', 'population', 'tournament'];
+
+function validate(o: SearchOptions): void {
+  if (!(Number.isInteger(o.count) && o.count > 0)) throw invalidParameter('count', 'a positive integer', o.count);
+  if (!STRATEGIES.includes(o.strategy)) throw invalidParameter('strategy', `one of ${STRATEGIES.join(', ')}`, o.strategy);
+  for (const k of ['maxParams', 'maxMadds', 'valLimit'] as const) {
+    if (o[k] !== undefined && !(Number(o[k]) > 0)) throw invalidParameter(k, 'a positive number', o[k]);
+  }
+}
+
+export async function runSearch(given: Partial<SearchOptions> & { supernet: string }, hooks: { signal?: AbortSignal; onEvent?: (e: SearchEvent) => void } = {}): Promise<SearchSummary> {
+  const o: SearchOptions = { ...DEFAULT_SEARCH, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) } as SearchOptions;
+  validate(o);
+  const opened = await openSupernet(o.supernet, { threads: o.threads, device: o.device });
+  const { net, data } = opened;
+  try {
+    const results = o.out ?? path.join(opened.dir, 'search.jsonl');
+    const settings = `${results.replace(/\.jsonl$/, '')}.search.json`;
+    if (fs.existsSync(settings)) {
+      const saved = JSON.parse(fs.readFileSync(settings, 'utf8')) as Partial<SearchOptions>;
+      for (const k of IDENTITY) {
+        if (saved[k] !== o[k]) throw invalidParameter(k, `${JSON.stringify(saved[k])} to resume ${results} (or choose another --out)`, o[k]);
+      }
+    } else {
+      writeFileAtomic(settings, `${JSON.stringify({ ...o, supernet: path.resolve(o.supernet) }, null, 2)}\n`);
+    }
+    const shape: ModelShape = { ...net.config };
+    const fits = (a: Architecture): boolean => {
+      const s = modelSize(a, shape);
+      return (o.maxParams === undefined || s.params <= o.maxParams) && (o.maxMadds === undefined || s.madds <= o.maxMadds);
+    };
+    const strategy = createStrategy(o.strategy, o.seed, { blocks: net.config.blocks, maxOps: 2 }, { population: o.population, sample: o.tournament });
+    const scored = new Map<string, SearchResult>();
+    // Proposes the next architecture that fits the constraints and has not been scored (repeats are told their score).
+    const nextNew = (): Architecture => {
+      for (let guard = 0; guard < 1_000_000; guard++) {
+        const a = strategy.propose();
+        if (!fits(a)) continue;
+        const seen = scored.get(formatArchitecture(a));
+        if (seen) {
+          strategy.tell(a, seen.accuracy);
+          continue;
+        }
+        return a;
+      }
+      throw new NasError('ERR_NAS_BAD_CONFIG', 'no architecture satisfies --max-params / --max-madds (a million proposals tried)');
+    };
+
+    // Resume: replay the recorded history so that the strategy is where it was; drop a torn last line.
+    const previous = readJsonLines<SearchResult>(results);
+    writeFileAtomic(results, previous.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    for (const r of previous) {
+      const a = nextNew();
+      if (formatArchitecture(a) !== r.arch) {
+        throw new NasError('ERR_NAS_BAD_CONFIG', `${results}: line ${r.index + 1} (${r.arch}) is not what this search proposes (${formatArchitecture(a)}); was it written with another seed or supernet?`);
+      }
+      scored.set(r.arch, r);
+      strategy.tell(a, r.accuracy);
+    }
+
+    const val = new NativeData(data.validation, data.mean, data.std);
+    const count = Math.min(o.valLimit ?? data.validation.n, data.validation.n);
+    const emit = hooks.onEvent ?? ((): void => undefined);
+    emit({ type: 'start', count: o.count, done: scored.size, results, strategy: strategy.name, validationExamples: count });
+    const started = Date.now();
+    let session = 0;
+    let aborted = false;
+    let best = [...scored.values()].sort((a, b) => b.accuracy - a.accuracy)[0];
+    while (scored.size < o.count) {
+      if (hooks.signal?.aborted) {
+        aborted = true;
+        break;
+      }
+      // Evolution needs each score before its next proposal; random search can hand native code a batch.
+      const k = o.strategy === 'random' ? Math.min(o.batchArchs, o.count - scored.size) : 1;
+      const batch: Architecture[] = [];
+      for (let i = 0; i < k; i++) {
+        const a = nextNew();
+        if (batch.some((b) => formatArchitecture(b) === formatArchitecture(a))) continue;
+        batch.push(a);
+      }
+      const ev = await net.evaluate(val, batch, { count, batchSize: o.evalBatchSize, signal: hooks.signal });
+      if (ev.length < batch.length) aborted = true; // aborted mid-batch: the finished ones are kept below
+      for (let i = 0; i < ev.length; i++) {
+        const size = modelSize(batch[i], shape);
+        const r: SearchResult = { index: scored.size, arch: ev[i].arch, accuracy: ev[i].accuracy, loss: ev[i].loss, params: size.params, madds: size.madds, examples: ev[i].examples };
+        appendJsonLine(results, r);
+        scored.set(r.arch, r);
+        strategy.tell(batch[i], r.accuracy);
+        session++;
+        if (!best || r.accuracy > best.accuracy) best = r;
+        const secs = (Date.now() - started) / 1000;
+        const archsPerSec = session / Math.max(secs, 1e-9);
+        emit({ type: 'scored', result: r, done: scored.size, count: o.count, archsPerSec, imagesPerSec: archsPerSec * count, best, etaSeconds: (o.count - scored.size) / archsPerSec });
+      }
+      if (aborted) break;
+    }
+    const secs = (Date.now() - started) / 1000;
+    const archsPerSec = session / Math.max(secs, 1e-9);
+    return {
+      results,
+      scored: scored.size,
+      count: o.count,
+      aborted,
+      archsPerSec,
+      imagesPerSec: archsPerSec * count,
+      top: [...scored.values()].sort((a, b) => b.accuracy - a.accuracy).slice(0, 5),
+    };
+  } finally {
+    net.dispose();
+  }
+}

@@ -1,0 +1,62 @@
+// nasctl search / select on a small supernet trained here: streaming results, resume after SIGKILL, selection.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
+const nasctl = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+const lines = (file: string): { arch: string; accuracy: number; index: number }[] =>
+  fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+describe('nasctl search', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-search-'));
+  const run = path.join(root, 'run');
+  const SEARCH = ['search', '--supernet', run, '--count', '60', '--val-limit', '48', '--threads', '1', '--strategy', 'evolution', '--population', '8', '--tournament', '3', '--seed', '2'];
+
+  beforeAll(() => {
+    const r = nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--stacks', '2', '--cells-per-stack', '1', '--batch-size', '32',
+      '--ghost-batch', '16', '--threads', '1', '--steps', '30', '--eval-archs', '1', '--eval-limit', '32', '--out', run);
+    expect(r.status, r.stderr as string).toBe(0);
+  });
+
+  it('resumes a killed search without scoring an architecture twice or losing one', async () => {
+    const ref = nasctl(...SEARCH, '--out', path.join(root, 'ref.jsonl'), '--json');
+    expect(ref.status, ref.stderr as string).toBe(0);
+    const expected = lines(path.join(root, 'ref.jsonl'));
+    expect(expected).toHaveLength(60);
+    expect(new Set(expected.map((l) => l.arch)).size).toBe(60);
+
+    const out = path.join(root, 'killed.jsonl');
+    const child = spawn(process.execPath, [CLI, ...SEARCH, '--out', out], { stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (fs.existsSync(out) && fs.readFileSync(out, 'utf8').split('\n').length > 4) {
+          child.kill('SIGKILL');
+          clearInterval(poll);
+          resolve();
+        }
+      }, 2);
+    });
+    await exited;
+    const partial = lines(out).length;
+    expect(partial).toBeLessThan(60);
+    const resumed = nasctl(...SEARCH, '--out', out);
+    expect(resumed.status, resumed.stderr as string).toBe(0);
+    expect(resumed.stderr).toContain(`${partial}/60 scored so far`);
+    expect(lines(out)).toEqual(expected);
+  });
+
+  it('refuses to resume with other settings, and selects from the results', () => {
+    const other = nasctl(...SEARCH.map((a) => (a === '2' ? '3' : a)), '--out', path.join(root, 'ref.jsonl'));
+    expect(other.status).toBe(2);
+    expect(other.stderr).toContain('seed: expected 2');
+    const top = nasctl('select', '--from', path.join(root, 'ref.jsonl'), '--select', 'top', '--count', '3', '--json');
+    const picked = (top.stdout as string).trim().split('\n').map((l) => JSON.parse(l));
+    const best = lines(path.join(root, 'ref.jsonl')).sort((a, b) => b.accuracy - a.accuracy)[0];
+    expect(picked).toHaveLength(3);
+    expect(picked[0].accuracy).toBe(best.accuracy);
+  });
+});
