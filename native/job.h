@@ -3,6 +3,7 @@
 #pragma once
 #include <napi.h>
 
+#include <atomic>
 #include <functional>
 #include <vector>
 
@@ -19,5 +20,19 @@ using Work = std::function<ToJs(const Emit& emit)>;
 // Native exceptions become rejections with a `code` (see errors.h).
 Napi::Promise RunOnThread(Napi::Env env, const std::vector<Napi::Object>& keepAlive, Napi::Function onProgress, Work work,
                           std::function<void()> onDone);
+
+// One job at a time per native object: `busy` while a job runs, `abort` asks it to stop between steps.
+struct JobGate {
+  std::atomic<bool> busy{false};
+  std::atomic<bool> abort{false};
+
+  // [async] Marks busy and runs `work` on its own thread; `self` and keepAlive are referenced until it ends.
+  Napi::Promise Start(Napi::Env env, Napi::Object self, std::vector<Napi::Object> keepAlive, Napi::Function fn, Work work) {
+    busy = true;
+    abort = false;
+    keepAlive.insert(keepAlive.begin(), self);
+    return RunOnThread(env, keepAlive, fn, std::move(work), [this]() { busy = false; });
+  }
+};
 
 }  // namespace nasjs

@@ -6,48 +6,11 @@
 #include "dataset_wrap.h"
 #include "errors.h"
 #include "job.h"
+#include "args.h"
 
 namespace nasjs {
 
-namespace {
 using nas::NasException;
-
-int64_t IntField(const Napi::Object& o, const char* k, int64_t def) {
-  auto v = o.Get(k);
-  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : def;
-}
-double NumField(const Napi::Object& o, const char* k, double def) {
-  auto v = o.Get(k);
-  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
-}
-bool BoolField(const Napi::Object& o, const char* k, bool def) {
-  auto v = o.Get(k);
-  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
-}
-Napi::Object ObjArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsObject()) throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected an object");
-  return info[i].As<Napi::Object>();
-}
-template <typename T>
-T TypedArg(const Napi::Value& v, const char* what) {
-  if (!v.IsTypedArray()) throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected a typed array");
-  return v.As<T>();
-}
-std::string StrArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString()) throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected a string");
-  return info[i].As<Napi::String>().Utf8Value();
-}
-Napi::Float32Array ToF32(Napi::Env env, const torch::Tensor& t) {
-  auto c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-  auto out = Napi::Float32Array::New(env, c.numel());
-  std::memcpy(out.Data(), c.data_ptr<float>(), c.numel() * sizeof(float));
-  return out;
-}
-// Threads are per OS thread in LibTorch (OpenMP): every worker sets its own.
-void UseThreads(int n) {
-  if (n > 0) at::set_num_threads(n);
-}
-}  // namespace
 
 Napi::Function SupernetWrap::Init(Napi::Env env) {
   return DefineClass(env, "Supernet",
@@ -71,41 +34,13 @@ Napi::Function SupernetWrap::Init(Napi::Env env) {
                       StaticMethod<&SupernetWrap::ReadCheckpointMeta>("readCheckpointMeta")});
 }
 
-static nas::OptimConfig ParseOptim(const Napi::Object& o, nas::OptimConfig d) {
-  d.batchSize = IntField(o, "batchSize", d.batchSize);
-  d.momentum = NumField(o, "momentum", d.momentum);
-  d.weightDecay = NumField(o, "weightDecay", d.weightDecay);
-  d.nesterov = BoolField(o, "nesterov", d.nesterov);
-  d.cropPad = IntField(o, "cropPad", d.cropPad);
-  d.flip = BoolField(o, "flip", d.flip);
-  d.seed = static_cast<uint64_t>(IntField(o, "seed", static_cast<int64_t>(d.seed)));
-  return d;
-}
 
 SupernetWrap::SupernetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SupernetWrap>(info) {
   Guard(info.Env(), [&]() -> Napi::Value {
     auto c = ObjArg(info, 0, "config");
-    nas::NetConfig cfg;
-    cfg.inChannels = IntField(c, "inChannels", cfg.inChannels);
-    cfg.imageSize = IntField(c, "imageSize", cfg.imageSize);
-    cfg.classes = IntField(c, "classes", cfg.classes);
-    cfg.filters = IntField(c, "filters", cfg.filters);
-    cfg.stacks = IntField(c, "stacks", cfg.stacks);
-    cfg.cellsPerStack = IntField(c, "cellsPerStack", cfg.cellsPerStack);
-    cfg.blocks = IntField(c, "blocks", cfg.blocks);
-    cfg.ghostBatch = IntField(c, "ghostBatch", cfg.ghostBatch);
-    cfg.bnEps = NumField(c, "bnEps", cfg.bnEps);
-    cfg.channelsLast = BoolField(c, "channelsLast", cfg.channelsLast);
-    cfg.seed = static_cast<uint64_t>(IntField(c, "seed", 0));
-    if (c.Get("device").IsString()) cfg.device = c.Get("device").As<Napi::String>().Utf8Value();
+    nas::NetConfig cfg = ParseNetConfig(c);
     threads_ = static_cast<int>(IntField(c, "threads", 0));
-    if (cfg.device.rfind("cuda", 0) == 0 && !torch::cuda::is_available()) {
-      throw NasException("ERR_NAS_CUDA_UNAVAILABLE", "device: '" + cfg.device + "' requested, but this LibTorch build " +
-                                                         "has no CUDA or no GPU is visible; use device 'cpu'");
-    }
-    if (cfg.device != "cpu" && cfg.device.rfind("cuda", 0) != 0) {
-      throw NasException("ERR_NAS_BAD_CONFIG", "device: expected 'cpu' or 'cuda[:n]', got '" + cfg.device + "'");
-    }
+    CheckDevice(cfg);
     UseThreads(threads_);
     nas::OptimConfig opt;
     opt.batchSize = 2 * cfg.ghostBatch;
@@ -118,7 +53,7 @@ SupernetWrap::SupernetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Su
 
 void SupernetWrap::CheckUsable(bool allowBusy) const {
   if (!net_) throw NasException("ERR_NAS_DISPOSED", "this Supernet was disposed");
-  if (!allowBusy && busy_) {
+  if (!allowBusy && gate_.busy) {
     throw NasException("ERR_NAS_BUSY", "this Supernet is running a job (train, evaluate, save or load); await it first");
   }
 }
@@ -126,10 +61,7 @@ void SupernetWrap::CheckUsable(bool allowBusy) const {
 Napi::Promise SupernetWrap::StartJob(const Napi::CallbackInfo& info, std::vector<Napi::Object> keepAlive, Napi::Function fn,
                                      Work work) {
   CheckUsable();
-  busy_ = true;
-  abort_ = false;
-  keepAlive.insert(keepAlive.begin(), Value());  // the Supernet itself outlives the job
-  return RunOnThread(info.Env(), keepAlive, fn, std::move(work), [this]() { busy_ = false; });
+  return gate_.Start(info.Env(), Value(), std::move(keepAlive), fn, std::move(work));
 }
 
 nas::ParamInfo& SupernetWrap::FindParam(const std::string& name) {
@@ -195,7 +127,7 @@ Napi::Value SupernetWrap::Train(const Napi::CallbackInfo& info) {
     auto fn = info.Length() > 2 && info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
     nas::Trainer* trainer = trainer_.get();
     const nas::Dataset* data = &ds->data();
-    std::atomic<bool>* abort = &abort_;
+    std::atomic<bool>* abort = &gate_.abort;
     return StartJob(info, {info[0].As<Napi::Object>()}, fn,
         [=](const Emit& emit) -> ToJs {
           UseThreads(threads);
@@ -243,7 +175,7 @@ Napi::Value SupernetWrap::Evaluate(const Napi::CallbackInfo& info) {
     auto fn = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
     nas::Trainer* trainer = trainer_.get();
     const nas::Dataset* data = &ds->data();
-    std::atomic<bool>* abort = &abort_;
+    std::atomic<bool>* abort = &gate_.abort;
     return StartJob(info, {info[0].As<Napi::Object>()}, fn,
         [=](const Emit& emit) -> ToJs {
           UseThreads(threads);
@@ -446,7 +378,7 @@ Napi::Value SupernetWrap::ReadCheckpointMeta(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SupernetWrap::Abort(const Napi::CallbackInfo& info) {
-  abort_ = true;
+  gate_.abort = true;
   return info.Env().Undefined();
 }
 

@@ -63,8 +63,7 @@ class SupernetWrap : public Napi::ObjectWrap<SupernetWrap> {
   std::unique_ptr<nas::Supernet> net_;
   std::unique_ptr<nas::Trainer> trainer_;
   int threads_ = 0;
-  std::atomic<bool> busy_{false};
-  std::atomic<bool> abort_{false};
+  JobGate gate_;
 };
 
 }  // namespace nasjs

@@ -7,12 +7,14 @@
 #include <cstring>
 #include <sstream>
 
+#include "archive.h"
 #include "trainer.h"
 
 namespace nas {
 
 namespace {
 constexpr int64_t kFormatVersion = 1;
+}  // namespace
 
 torch::Tensor bytesTensor(const std::string& s) {
   return torch::from_blob(const_cast<char*>(s.data()), {static_cast<int64_t>(s.size())}, torch::kUInt8).clone();
@@ -71,7 +73,12 @@ torch::Tensor readKey(torch::serialize::InputArchive& ar, const std::string& key
   }
   return t;
 }
-}  // namespace
+
+void saveArchive(torch::serialize::OutputArchive& ar, const std::string& path) {
+  std::ostringstream os;
+  ar.save_to(os);
+  writeAtomically(path, os.str());
+}
 
 void Trainer::save(const std::string& path, const std::string& meta) {
   torch::NoGradGuard ng;
@@ -84,13 +91,11 @@ void Trainer::save(const std::string& path, const std::string& meta) {
     ar.write("momentum/" + params[k].name, momentum_[k].contiguous().to(torch::kCPU));
   }
   auto rs = rng_.state();
-  std::vector<int64_t> state{step_, epoch_, cursor_};
+  std::vector<int64_t> state{step_, sampler_.epoch, sampler_.cursor};
   for (auto w : rs) state.push_back(static_cast<int64_t>(w));
   ar.write("trainer/state", torch::tensor(state, torch::kInt64));
-  ar.write("trainer/perm", torch::tensor(perm_, torch::kInt64));
-  std::ostringstream os;
-  ar.save_to(os);
-  writeAtomically(path, os.str());
+  ar.write("trainer/perm", torch::tensor(sampler_.perm, torch::kInt64));
+  saveArchive(ar, path);
 }
 
 std::string Trainer::load(const std::string& path) {
@@ -118,12 +123,12 @@ std::string Trainer::load(const std::string& path) {
   auto s = state.contiguous();
   const int64_t* sp = s.data_ptr<int64_t>();
   step_ = sp[0];
-  epoch_ = sp[1];
-  cursor_ = sp[2];
+  sampler_.epoch = sp[1];
+  sampler_.cursor = sp[2];
   std::array<uint64_t, 4> rs{};
   for (int i = 0; i < 4; ++i) rs[i] = static_cast<uint64_t>(sp[3 + i]);
   rng_.setState(rs);
-  perm_.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + perm.numel());
+  sampler_.perm.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + perm.numel());
   return meta;
 }
 

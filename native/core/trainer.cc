@@ -18,24 +18,6 @@ void Trainer::setOptions(const OptimConfig& opt) {
   opt_ = opt;
 }
 
-torch::Tensor Trainer::nextIndices(int64_t n, int64_t batch) {
-  if (batch > n) {
-    throw NasException("ERR_NAS_BAD_DATA", "training set has " + std::to_string(n) + " examples, fewer than one batch of " +
-                                               std::to_string(batch));
-  }
-  if (static_cast<int64_t>(perm_.size()) != n || cursor_ + batch > n) {
-    // New epoch: a fresh permutation (Fisher-Yates from our RNG); the incomplete tail batch is dropped.
-    if (static_cast<int64_t>(perm_.size()) == n) ++epoch_;
-    perm_.resize(n);
-    for (int64_t i = 0; i < n; ++i) perm_[i] = i;
-    for (int64_t i = n - 1; i > 0; --i) std::swap(perm_[i], perm_[rng_.below(i + 1)]);
-    cursor_ = 0;
-  }
-  auto idx = torch::from_blob(perm_.data() + cursor_, {batch}, torch::kInt64).clone();
-  cursor_ += batch;
-  return idx;
-}
-
 StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, const float* dropOp) {
   const auto& cfg = net_.config();
   if (data.c != cfg.inChannels || data.h != cfg.imageSize || data.w != cfg.imageSize) {
@@ -45,7 +27,7 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
                                                std::to_string(cfg.inChannels));
   }
   const int64_t G = opt_.batchSize / cfg.ghostBatch;
-  auto idx = nextIndices(data.size(), opt_.batchSize);
+  auto idx = sampler_.next(rng_, data.size(), opt_.batchSize);
   auto x = data.images(idx, net_.device(), &rng_, opt_.cropPad, opt_.flip);
   auto y = data.labels(idx, net_.device());
   lastMasks_ = StepMasks::draw(rng_, G, cfg.blocks, dropIn, dropOp);

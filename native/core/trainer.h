@@ -10,6 +10,7 @@
 #include "data.h"
 #include "masks.h"
 #include "rng.h"
+#include "sampler.h"
 #include "supernet.h"
 
 namespace nas {
@@ -62,16 +63,13 @@ class Trainer {
   const StepMasks& lastMasks() const { return lastMasks_; }
 
  private:
-  torch::Tensor nextIndices(int64_t n, int64_t batch);
   void applyUpdate(double lr, const StepMasks& masks);
 
   Supernet& net_;
   OptimConfig opt_;
   Rng rng_;
   int64_t step_ = 0;
-  int64_t epoch_ = 0;
-  int64_t cursor_ = 0;
-  std::vector<int64_t> perm_;
+  EpochSampler sampler_;
   std::vector<torch::Tensor> momentum_;
   StepMasks lastMasks_;
 };

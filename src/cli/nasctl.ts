@@ -2,6 +2,9 @@
 /** nasctl: the command line of oneshot-nas. */
 import { Command, CommanderError } from 'commander';
 import { archCommand } from './commands/arch';
+import { reportCommand } from './commands/report';
+import { runCommand } from './commands/run';
+import { predictCommand, retrainCommand } from './commands/retrain';
 import { searchCommand, selectCommand } from './commands/search';
 import { trainCommand } from './commands/train';
 import { reportError } from './run';
@@ -15,9 +18,13 @@ export async function main(argv: string[]): Promise<void> {
     .version(version)
     .exitOverride()
     .showHelpAfterError()
+    .addCommand(runCommand())
     .addCommand(trainCommand())
     .addCommand(searchCommand())
     .addCommand(selectCommand())
+    .addCommand(retrainCommand())
+    .addCommand(predictCommand())
+    .addCommand(reportCommand())
     .addCommand(archCommand());
   // Subcommands do not inherit exitOverride: without it commander would exit(1) itself on a bad flag.
   for (const cmd of program.commands) cmd.exitOverride();

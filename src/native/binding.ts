@@ -80,11 +80,31 @@ export interface NativeSupernet {
   dispose(): void;
 }
 
+export interface NativeRetrainer {
+  train(
+    ds: NativeDataset,
+    opts: { steps: number; lr: Float64Array; threads?: number },
+    onProgress?: (p: { step: number; loss: number; correct: number; examples: number }) => void,
+  ): Promise<{ steps: number; aborted: boolean; step: number }>;
+  evaluate(ds: NativeDataset, opts: { start?: number; count?: number; batchSize?: number; threads?: number }): Promise<NativeEvalResult>;
+  predict(images: Float32Array, batch: number): Float32Array;
+  stateDict(): { name: string; shape: number[]; data: Float32Array }[];
+  setTensor(name: string, value: Float32Array): void;
+  parameterCount(): number;
+  multiplyAdds(): number;
+  stepCount(): number;
+  save(path: string, meta: string): Promise<void>;
+  load(path: string): Promise<string>;
+  abort(): void;
+  dispose(): void;
+}
+
 export interface NativeAddon {
   Supernet: {
     new (config: NativeNetConfig, optim: Partial<NativeOptimConfig>): NativeSupernet;
     readCheckpointMeta(path: string): Promise<string>;
   };
+  Retrainer: new (config: NativeNetConfig, arch: Uint32Array, optim: Partial<NativeOptimConfig>) => NativeRetrainer;
   Dataset: new (images: Uint8Array, labels: Uint8Array, shape: { n: number; h: number; w: number; c: number }, mean: number[], std: number[]) => NativeDataset;
   torchVersion: string;
   cudaAvailable: boolean;

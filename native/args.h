@@ -1,0 +1,92 @@
+// Argument helpers shared by the N-API wrappers: typed reads with errors that name the argument.
+#pragma once
+#include <napi.h>
+#include <torch/torch.h>
+
+#include <cstring>
+#include <string>
+
+#include "core/config.h"
+#include "core/trainer.h"
+
+namespace nasjs {
+
+using nas::NasException;
+
+inline int64_t IntField(const Napi::Object& o, const char* k, int64_t def) {
+  auto v = o.Get(k);
+  return v.IsNumber() ? v.As<Napi::Number>().Int64Value() : def;
+}
+inline double NumField(const Napi::Object& o, const char* k, double def) {
+  auto v = o.Get(k);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
+}
+inline bool BoolField(const Napi::Object& o, const char* k, bool def) {
+  auto v = o.Get(k);
+  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
+}
+inline Napi::Object ObjArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsObject()) throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected an object");
+  return info[i].As<Napi::Object>();
+}
+template <typename T>
+T TypedArg(const Napi::Value& v, const char* what) {
+  if (!v.IsTypedArray()) throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected a typed array");
+  return v.As<T>();
+}
+inline std::string StrArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString()) throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+inline Napi::Float32Array ToF32(Napi::Env env, const torch::Tensor& t) {
+  auto c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  auto out = Napi::Float32Array::New(env, c.numel());
+  std::memcpy(out.Data(), c.data_ptr<float>(), c.numel() * sizeof(float));
+  return out;
+}
+// Threads are per OS thread in LibTorch (OpenMP): every worker sets its own.
+inline void UseThreads(int n) {
+  if (n > 0) at::set_num_threads(n);
+}
+
+inline nas::OptimConfig ParseOptim(const Napi::Object& o, nas::OptimConfig d) {
+  d.batchSize = IntField(o, "batchSize", d.batchSize);
+  d.momentum = NumField(o, "momentum", d.momentum);
+  d.weightDecay = NumField(o, "weightDecay", d.weightDecay);
+  d.nesterov = BoolField(o, "nesterov", d.nesterov);
+  d.cropPad = IntField(o, "cropPad", d.cropPad);
+  d.flip = BoolField(o, "flip", d.flip);
+  d.seed = static_cast<uint64_t>(IntField(o, "seed", static_cast<int64_t>(d.seed)));
+  return d;
+}
+
+// Network configuration from a JS object (keys as in native/core/config.h); missing keys keep the defaults.
+inline nas::NetConfig ParseNetConfig(const Napi::Object& c) {
+  nas::NetConfig cfg;
+  cfg.inChannels = IntField(c, "inChannels", cfg.inChannels);
+  cfg.imageSize = IntField(c, "imageSize", cfg.imageSize);
+  cfg.classes = IntField(c, "classes", cfg.classes);
+  cfg.filters = IntField(c, "filters", cfg.filters);
+  cfg.stacks = IntField(c, "stacks", cfg.stacks);
+  cfg.cellsPerStack = IntField(c, "cellsPerStack", cfg.cellsPerStack);
+  cfg.blocks = IntField(c, "blocks", cfg.blocks);
+  cfg.ghostBatch = IntField(c, "ghostBatch", cfg.ghostBatch);
+  cfg.bnEps = NumField(c, "bnEps", cfg.bnEps);
+  cfg.channelsLast = BoolField(c, "channelsLast", cfg.channelsLast);
+  cfg.seed = static_cast<uint64_t>(IntField(c, "seed", 0));
+  if (c.Get("device").IsString()) cfg.device = c.Get("device").As<Napi::String>().Utf8Value();
+  return cfg;
+}
+
+// ERR_NAS_CUDA_UNAVAILABLE / ERR_NAS_BAD_CONFIG for a device this build or machine cannot use.
+inline void CheckDevice(const nas::NetConfig& cfg) {
+  if (cfg.device.rfind("cuda", 0) == 0 && !torch::cuda::is_available()) {
+    throw NasException("ERR_NAS_CUDA_UNAVAILABLE", "device: '" + cfg.device + "' requested, but this LibTorch build " +
+                                                       "has no CUDA or no GPU is visible; use device 'cpu'");
+  }
+  if (cfg.device != "cpu" && cfg.device.rfind("cuda", 0) != 0) {
+    throw NasException("ERR_NAS_BAD_CONFIG", "device: expected 'cpu' or 'cuda[:n]', got '" + cfg.device + "'");
+  }
+}
+
+}  // namespace nasjs

@@ -1,0 +1,20 @@
+// Checkpoint file helpers shared by the one-shot trainer and the stand-alone retrainer.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+
+namespace nas {
+
+// Writes bytes to path atomically: temp file, fsync, rename. Throws ERR_NAS_IO.
+void writeAtomically(const std::string& path, const std::string& bytes);
+// Serialises an archive and writes it atomically.
+void saveArchive(torch::serialize::OutputArchive& ar, const std::string& path);
+// Opens a LibTorch archive on the CPU. Throws ERR_NAS_IO (unreadable) or ERR_NAS_CHECKPOINT (not an archive).
+torch::serialize::InputArchive openArchive(const std::string& path);
+// Reads one tensor; ERR_NAS_CHECKPOINT names the missing key.
+torch::Tensor readKey(torch::serialize::InputArchive& ar, const std::string& key, const std::string& path);
+torch::Tensor bytesTensor(const std::string& s);
+std::string tensorBytes(const torch::Tensor& t);
+
+}  // namespace nas

@@ -1,0 +1,162 @@
+#include "retrainer.h"
+
+#include "archive.h"
+
+namespace nas {
+
+Retrainer::Retrainer(const NetConfig& cfg, const Arch& arch, const OptimConfig& opt)
+    : cfg_(cfg), opt_(opt), net_(cfg, arch), device_(cfg.device), rng_(opt.seed) {
+  if (opt.batchSize < 1) throw NasException("ERR_NAS_BAD_CONFIG", "batchSize: expected a positive integer");
+  // Deterministic initialisation from the seed, independent of LibTorch's global generator.
+  Rng init(cfg.seed);
+  torch::NoGradGuard ng;
+  for (auto& p : net_->named_parameters()) {
+    auto& t = p.value();
+    auto cpu = torch::empty(t.sizes(), torch::kFloat32);
+    float* d = cpu.data_ptr<float>();
+    const int64_t n = cpu.numel();
+    if (t.dim() == 4) {  // He-normal on fan-in
+      const double std = std::sqrt(2.0 / static_cast<double>(t.size(1) * t.size(2) * t.size(3)));
+      for (int64_t k = 0; k < n; ++k) d[k] = static_cast<float>(init.normal() * std);
+    } else if (t.dim() == 2 || p.key().find("head_fc") != std::string::npos) {  // classifier, like nn.Linear
+      const double bound = 1.0 / std::sqrt(static_cast<double>(net_->fc->weight.size(1)));
+      for (int64_t k = 0; k < n; ++k) d[k] = static_cast<float>((2.0 * init.uniform() - 1.0) * bound);
+    } else {
+      const bool scale = p.key().size() >= 6 && p.key().compare(p.key().size() - 6, 6, "weight") == 0;
+      for (int64_t k = 0; k < n; ++k) d[k] = scale ? 1.f : 0.f;
+    }
+    t.copy_(cpu);
+  }
+  net_->to(device_);
+  for (auto& p : net_->named_parameters()) {
+    if (p.value().dim() == 4 && cfg.channelsLast) p.value().set_data(p.value().data().contiguous(at::MemoryFormat::ChannelsLast));
+    params_.push_back(p.value());
+    momentum_.push_back(torch::zeros_like(p.value()));
+    decay_.push_back(p.value().dim() >= 2);  // conv and linear weights; not BN, not biases
+  }
+}
+
+StepStats Retrainer::step(const Dataset& data, double lr) {
+  net_->train();
+  auto idx = sampler_.next(rng_, data.size(), opt_.batchSize);
+  auto x = data.images(idx, device_, &rng_, opt_.cropPad, opt_.flip);
+  auto y = data.labels(idx, device_);
+  if (cfg_.channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  for (auto& p : params_) p.mutable_grad() = torch::Tensor();
+  auto logits = net_->forward(x);
+  auto loss = torch::cross_entropy_loss(logits, y);
+  loss.backward();
+  {
+    torch::NoGradGuard ng;
+    for (size_t k = 0; k < params_.size(); ++k) {
+      auto& p = params_[k];
+      if (!p.grad().defined()) continue;
+      auto d = decay_[k] ? p.grad().add(p, opt_.weightDecay) : p.grad();
+      if (opt_.momentum != 0) {
+        momentum_[k].mul_(opt_.momentum).add_(d);
+        d = opt_.nesterov ? d.add(momentum_[k], opt_.momentum) : momentum_[k];
+      }
+      p.sub_(d, lr);
+    }
+  }
+  ++step_;
+  StepStats st;
+  st.loss = loss.item<double>();
+  st.correct = logits.argmax(1).eq(y).sum().item<int64_t>();
+  st.examples = opt_.batchSize;
+  return st;
+}
+
+EvalStats Retrainer::evaluate(const Dataset& data, int64_t start, int64_t count, int64_t batchSize) {
+  if (start < 0 || count < 0 || start + count > data.size()) {
+    throw NasException("ERR_NAS_BAD_DATA", "evaluation range is outside the dataset of " + std::to_string(data.size()) + " examples");
+  }
+  net_->eval();
+  c10::InferenceMode guard;
+  EvalStats st;
+  for (int64_t pos = start; pos < start + count; pos += batchSize) {
+    const int64_t b = std::min(batchSize, start + count - pos);
+    auto idx = torch::arange(pos, pos + b, torch::kInt64);
+    auto x = data.images(idx, device_);
+    if (cfg_.channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    auto y = data.labels(idx, device_);
+    auto logits = net_->forward(x);
+    st.lossSum += torch::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
+    st.correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+    st.examples += b;
+  }
+  return st;
+}
+
+torch::Tensor Retrainer::predict(const torch::Tensor& images) {
+  net_->eval();
+  c10::InferenceMode guard;
+  auto x = images.to(device_);
+  if (cfg_.channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  return torch::softmax(net_->forward(x), 1).to(torch::kCPU);
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Retrainer::stateDict() {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& p : net_->named_parameters()) out.emplace_back(p.key(), p.value().detach().to(torch::kCPU).contiguous());
+  for (auto& b : net_->named_buffers()) out.emplace_back(b.key(), b.value().detach().to(torch::kCPU).contiguous());
+  return out;
+}
+
+void Retrainer::setTensor(const std::string& name, const torch::Tensor& value) {
+  torch::NoGradGuard ng;
+  auto params = net_->named_parameters();
+  auto buffers = net_->named_buffers();
+  torch::Tensor* target = params.find(name);
+  if (!target) target = buffers.find(name);
+  if (!target) throw NasException("ERR_NAS_BAD_ARG", "name: the model has no tensor '" + name + "'");
+  if (target->numel() != value.numel()) {
+    throw NasException("ERR_NAS_BAD_ARG", "value: '" + name + "' has " + std::to_string(target->numel()) + " elements, got " +
+                                              std::to_string(value.numel()));
+  }
+  target->copy_(value.reshape(target->sizes()).to(target->scalar_type()));
+}
+
+void Retrainer::save(const std::string& path, const std::string& meta) {
+  torch::serialize::OutputArchive ar;
+  ar.write("meta", bytesTensor(meta));
+  for (auto& kv : stateDict()) ar.write("state/" + kv.first, kv.second);
+  auto names = net_->named_parameters().keys();
+  for (size_t k = 0; k < momentum_.size(); ++k) ar.write("momentum/" + names[k], momentum_[k].to(torch::kCPU).contiguous());
+  auto rs = rng_.state();
+  std::vector<int64_t> state{step_, sampler_.epoch, sampler_.cursor};
+  for (auto w : rs) state.push_back(static_cast<int64_t>(w));
+  ar.write("trainer/state", torch::tensor(state, torch::kInt64));
+  ar.write("trainer/perm", torch::tensor(sampler_.perm, torch::kInt64));
+  saveArchive(ar, path);
+}
+
+std::string Retrainer::load(const std::string& path) {
+  auto ar = openArchive(path);
+  const std::string meta = tensorBytes(readKey(ar, "meta", path));
+  std::vector<std::pair<std::string, torch::Tensor>> values;
+  for (auto& kv : stateDict()) {
+    auto v = readKey(ar, "state/" + kv.first, path);
+    if (v.sizes() != kv.second.sizes()) throw NasException("ERR_NAS_CHECKPOINT", path + ": '" + kv.first + "' has another shape (another architecture?)");
+    values.emplace_back(kv.first, v);
+  }
+  auto names = net_->named_parameters().keys();
+  std::vector<torch::Tensor> moms;
+  for (auto& n : names) moms.push_back(readKey(ar, "momentum/" + n, path));
+  auto s = readKey(ar, "trainer/state", path).contiguous();
+  auto perm = readKey(ar, "trainer/perm", path).contiguous();
+  for (auto& kv : values) setTensor(kv.first, kv.second);
+  torch::NoGradGuard ng;
+  for (size_t k = 0; k < moms.size(); ++k) momentum_[k].copy_(moms[k]);
+  const int64_t* sp = s.data_ptr<int64_t>();
+  step_ = sp[0];
+  sampler_.epoch = sp[1];
+  sampler_.cursor = sp[2];
+  std::array<uint64_t, 4> rs{};
+  for (int i = 0; i < 4; ++i) rs[i] = static_cast<uint64_t>(sp[3 + i]);
+  rng_.setState(rs);
+  sampler_.perm.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + perm.numel());
+  return meta;
+}
+
+}  // namespace nas

@@ -1,0 +1,52 @@
+// Training of a stand-alone model from scratch (the paper's step 4): only the selected layers, plain BatchNorm with
+// running statistics, SGD with Nesterov momentum and L2 weight decay on conv and linear weights.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "data.h"
+#include "masks.h"
+#include "rng.h"
+#include "sampler.h"
+#include "standalone.h"
+#include "trainer.h"
+
+namespace nas {
+
+class Retrainer {
+ public:
+  Retrainer(const NetConfig& cfg, const Arch& arch, const OptimConfig& opt);
+
+  // One SGD step on a batch drawn from `data` (BN on batch statistics, running statistics updated).
+  StepStats step(const Dataset& data, double lr);
+  // Loss and accuracy on [start, start + count) with BN on its running statistics (inference).
+  EvalStats evaluate(const Dataset& data, int64_t start, int64_t count, int64_t batchSize);
+  // Predicted class probabilities for NCHW float images (already normalised).
+  torch::Tensor predict(const torch::Tensor& images);
+
+  // Every parameter and buffer (running statistics) by name, on the CPU, contiguous.
+  std::vector<std::pair<std::string, torch::Tensor>> stateDict();
+  void setTensor(const std::string& name, const torch::Tensor& value);  // throws ERR_NAS_BAD_ARG
+
+  void save(const std::string& path, const std::string& meta);
+  std::string load(const std::string& path);
+
+  int64_t parameterCount() { return net_->parameterCount(); }
+  int64_t multiplyAdds() { return net_->multiplyAdds(); }
+  int64_t stepCount() const { return step_; }
+
+ private:
+  NetConfig cfg_;
+  OptimConfig opt_;
+  StandaloneNet net_;
+  torch::Device device_;
+  std::vector<torch::Tensor> params_, momentum_;
+  std::vector<bool> decay_;
+  Rng rng_;
+  EpochSampler sampler_;
+  int64_t step_ = 0;
+};
+
+}  // namespace nas

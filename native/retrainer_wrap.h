@@ -1,0 +1,46 @@
+// Retrainer: a stand-alone model of one architecture trained from scratch (plain BN with running statistics).
+//
+//   new Retrainer(config, arch: Uint32Array(2 * blocks), optim)        [sync] ERR_NAS_BAD_ARCH, ERR_NAS_BAD_CONFIG
+//   [async] train(ds, {steps, lr: Float64Array, threads}, onProgress): {steps, aborted, step}
+//   [async] evaluate(ds, {start, count, batchSize, threads}): {lossSum, correct, examples}
+//   [sync]  predict(images: Float32Array NCHW normalised, batch): Float32Array probabilities [batch * classes]
+//   [sync]  stateDict(): [{name, shape, data: Float32Array}]; setTensor(name, Float32Array)
+//   [sync]  parameterCount(), multiplyAdds(), stepCount(), abort(), dispose()
+//   [async] save(path, meta); load(path): meta
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "core/retrainer.h"
+#include "job.h"
+
+namespace nasjs {
+
+class RetrainerWrap : public Napi::ObjectWrap<RetrainerWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit RetrainerWrap(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value Train(const Napi::CallbackInfo& info);
+  Napi::Value Evaluate(const Napi::CallbackInfo& info);
+  Napi::Value Predict(const Napi::CallbackInfo& info);
+  Napi::Value StateDict(const Napi::CallbackInfo& info);
+  Napi::Value SetTensor(const Napi::CallbackInfo& info);
+  Napi::Value ParameterCount(const Napi::CallbackInfo& info);
+  Napi::Value MultiplyAdds(const Napi::CallbackInfo& info);
+  Napi::Value StepCount(const Napi::CallbackInfo& info);
+  Napi::Value Save(const Napi::CallbackInfo& info);
+  Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value Abort(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  void CheckUsable() const;
+
+  std::unique_ptr<nas::Retrainer> model_;
+  nas::NetConfig cfg_;
+  int threads_ = 0;
+  JobGate gate_;
+};
+
+}  // namespace nasjs

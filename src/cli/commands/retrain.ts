@@ -1,0 +1,164 @@
+/** `nasctl retrain` and `nasctl predict`. */
+import { Command } from 'commander';
+import * as fs from 'node:fs';
+import { DATASET_NAMES, DatasetName, loadDataset } from '../../data/loadDataset';
+import { NasError } from '../../native/errors';
+import { loadModel, normaliseImages } from '../../retrain/exportModel';
+import { RetrainEvent, retrain } from '../../retrain/retrain';
+import { SELECTION_RULES, SearchResult, SelectionRule, selectArchitectures } from '../../search/select';
+import { readJsonLines } from '../../util/files';
+import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
+import { formatDuration, outputMode } from '../progress';
+import { withAbortOnSignal } from '../run';
+
+interface RetrainFlags {
+  from?: string;
+  select: SelectionRule;
+  count: number;
+  percentile: number;
+  dataset: DatasetName;
+  dataDir?: string;
+  trainLimit?: number;
+  filters: number;
+  stacks: number;
+  cellsPerStack: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  augment?: boolean;
+  runs: number;
+  seed: number;
+  threads?: number;
+  device?: string;
+  out: string;
+  export?: boolean;
+  json?: boolean;
+}
+
+function renderer(json: boolean): (e: RetrainEvent) => void {
+  const mode = outputMode(json);
+  let last = 0;
+  return (e) => {
+    if (mode === 'json') {
+      if (e.type === 'run') process.stdout.write(`${JSON.stringify(e.result)}\n`);
+      return;
+    }
+    if (e.type === 'run-start') {
+      process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}retraining #${e.archIndex + 1} run ${e.run + 1}: ${e.arch} (${e.totalSteps} steps${e.startStep ? `, resuming at ${e.startStep}` : ''})\n`);
+    } else if (e.type === 'step') {
+      const text = `  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} acc ${e.accuracy.toFixed(3)}`;
+      if (mode === 'tty') {
+        if (Date.now() - last < 100) return;
+        last = Date.now();
+        process.stderr.write(`\r\x1b[2K${text}`);
+      } else if (e.step % Math.max(1, Math.round(e.totalSteps / 5)) === 0) {
+        process.stderr.write(`${text}\n`);
+      }
+    } else {
+      const r = e.result;
+      process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}  test accuracy ${r.testAccuracy.toFixed(4)} (validation ${r.validationAccuracy.toFixed(4)}), ${r.params.toLocaleString('en-US')} params, ${formatDuration(r.seconds)}\n`);
+    }
+  };
+}
+
+export function retrainCommand(): Command {
+  return new Command('retrain')
+    .description('train stand-alone models of architectures from scratch and report test accuracy (mean ± std over runs)')
+    .argument('[arch...]', 'architectures in the canonical notation')
+    .option('--from <file>', 'take architectures from search results (search.jsonl)')
+    .option('--select <rule>', `with --from: ${SELECTION_RULES.join(', ')}`, oneOf(SELECTION_RULES), 'top')
+    .option('--count <k>', 'with --from: how many', positiveInt, 2)
+    .option('--percentile <p>', 'with --select small: accuracy percentile', num, 90)
+    .option('--dataset <name>', `${DATASET_NAMES.join(', ')}`, oneOf(DATASET_NAMES), 'fashion-mnist')
+    .option('--data-dir <dir>', 'folder with the dataset files')
+    .option('--train-limit <n>', 'use only the first n training examples', positiveInt)
+    .option('--filters <F>', 'scale: filters of the stem', positiveInt, 8)
+    .option('--stacks <n>', 'stacks of cells', positiveInt, 3)
+    .option('--cells-per-stack <n>', 'cells per stack', positiveInt, 2)
+    .option('--epochs <n>', 'training epochs', positiveInt, 2)
+    .option('--batch-size <n>', 'examples per step', positiveInt, 64)
+    .option('--lr <x>', 'base learning rate (cosine decay)', num, 0.1)
+    .option('--momentum <x>', 'Nesterov momentum', num, 0.9)
+    .option('--weight-decay <x>', 'L2 weight decay', num, 1e-4)
+    .option('--augment', 'random crop and horizontal flip')
+    .option('--runs <r>', 'repeats with seeds seed..seed+r-1', positiveInt, 1)
+    .option('--seed <n>', 'first seed', nonNegativeInt, 0)
+    .option('--threads <n>', 'LibTorch threads', positiveInt)
+    .option('--device <device>', 'cpu, cuda or cuda:N')
+    .option('--out <dir>', 'output directory (retrain.jsonl, checkpoints, models)', 'runs/retrain')
+    .option('--export', 'write model.json + model.safetensors of each architecture (first run)')
+    .option('--json', 'one JSON line per finished run, then {"summaries":..}')
+    .action(async (archs: string[], f: RetrainFlags) => {
+      let list = [...archs];
+      if (f.from) {
+        if (!fs.existsSync(f.from)) throw new NasError('ERR_NAS_IO', `${f.from}: no such results file`);
+        list.push(...selectArchitectures(readJsonLines<SearchResult>(f.from), { rule: f.select, count: f.count, percentile: f.percentile }).map((r) => r.arch));
+      }
+      list = [...new Set(list)];
+      if (!list.length) throw new NasError('ERR_NAS_BAD_ARG', 'give architectures or --from <search results>');
+      const { summaries, aborted } = await withAbortOnSignal((signal) =>
+        retrain(list, {
+          out: f.out,
+          dataset: { name: f.dataset, dataDir: f.dataDir, trainLimit: f.trainLimit ?? (f.dataset === 'fashion-mnist' ? 12000 : undefined) },
+          net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, threads: f.threads, device: f.device },
+          epochs: f.epochs, batchSize: f.batchSize, learningRate: { kind: 'cosine', base: f.lr }, momentum: f.momentum, weightDecay: f.weightDecay,
+          cropPad: f.augment ? (f.dataset === 'fashion-mnist' ? 2 : 4) : 0, flip: f.augment === true, runs: f.runs, seed: f.seed, evalBatchSize: 256, export: f.export === true,
+        }, { signal, onEvent: renderer(f.json === true) }),
+      );
+      if (f.json) {
+        process.stdout.write(`${JSON.stringify({ summaries, aborted })}\n`);
+      } else {
+        process.stdout.write(`test accuracy after retraining from scratch (F=${f.filters}, ${f.epochs} epochs, ${f.runs} run${f.runs > 1 ? 's' : ''}):\n`);
+        for (const s of summaries) {
+          process.stdout.write(`  ${(100 * s.testAccuracyMean).toFixed(2)} ± ${(100 * s.testAccuracyStd).toFixed(2)}%  ${s.params.toLocaleString('en-US').padStart(9)} params  ${s.arch}${s.exportedTo ? `  -> ${s.exportedTo}` : ''}\n`);
+        }
+      }
+      if (aborted) process.exitCode = 130;
+    });
+}
+
+interface PredictFlags {
+  model: string;
+  dataset: DatasetName;
+  dataDir?: string;
+  split: 'test' | 'validation';
+  limit: number;
+  threads?: number;
+  json?: boolean;
+}
+
+export function predictCommand(): Command {
+  return new Command('predict')
+    .description('classify images of a dataset split with an exported stand-alone model')
+    .requiredOption('--model <dir>', 'folder with model.json and model.safetensors (from `nasctl retrain --export`)')
+    .option('--dataset <name>', `${DATASET_NAMES.join(', ')}`, oneOf(DATASET_NAMES), 'fashion-mnist')
+    .option('--data-dir <dir>', 'folder with the dataset files')
+    .option('--split <name>', 'test or validation', oneOf(['test', 'validation'] as const), 'test')
+    .option('--limit <n>', 'images to classify', positiveInt, 10)
+    .option('--threads <n>', 'LibTorch threads', positiveInt)
+    .option('--json', 'one JSON line per image')
+    .action((f: PredictFlags) => {
+      const { model, info } = loadModel(f.model, { threads: f.threads });
+      try {
+        const data = loadDataset({ name: f.dataset, dataDir: f.dataDir });
+        const set = data[f.split];
+        const n = Math.min(f.limit, set.n);
+        const x = normaliseImages(set.images, n, set.height, set.channels, info.mean, info.std);
+        const probs = model.predict(x, n);
+        const classes = info.config.classes;
+        let correct = 0;
+        for (let i = 0; i < n; i++) {
+          const p = probs.subarray(i * classes, (i + 1) * classes);
+          const cls = p.indexOf(Math.max(...p));
+          correct += cls === set.labels[i] ? 1 : 0;
+          if (f.json) process.stdout.write(`${JSON.stringify({ index: i, predicted: cls, probability: p[cls], label: set.labels[i] })}\n`);
+          else process.stdout.write(`${String(i).padStart(5)}  predicted ${cls} (${(100 * p[cls]).toFixed(1)}%)  label ${set.labels[i]}\n`);
+        }
+        if (!f.json) process.stdout.write(`accuracy ${(correct / n).toFixed(4)} on ${n} ${f.split} images (${info.arch})\n`);
+      } finally {
+        model.dispose();
+      }
+    });
+}

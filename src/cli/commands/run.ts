@@ -1,0 +1,93 @@
+/** `nasctl run`: train -> search -> select -> retrain -> report in one run directory, resumable at every stage. */
+import { Command } from 'commander';
+import { PIPELINE_PRESETS, PipelineEvent, runPipeline } from '../../pipeline/runPipeline';
+import { SELECTION_RULES, SelectionRule } from '../../search/select';
+import { STRATEGIES, StrategyName } from '../../search/strategy';
+import { oneOf, positiveInt } from '../parse';
+import { TrainProgress, outputMode } from '../progress';
+import { withAbortOnSignal } from '../run';
+
+interface RunFlags {
+  preset: 'quick' | 'paper';
+  out?: string;
+  searchCount?: number;
+  strategy?: StrategyName;
+  select?: SelectionRule;
+  retrainCount?: number;
+  retrainFilters?: number;
+  retrainEpochs?: number;
+  runs?: number;
+  threads?: number;
+  json?: boolean;
+}
+
+export function runCommand(): Command {
+  return new Command('run')
+    .description('the whole method: train the one-shot model, search, select, retrain the winners, write the HTML report')
+    .option('--preset <name>', 'quick (Fashion-MNIST, ~10 minutes on 2 cores) or paper (CIFAR-10)', oneOf(['quick', 'paper'] as const), 'quick')
+    .option('--out <dir>', 'run directory (default: runs/<preset>)')
+    .option('--search-count <n>', 'architectures to score', positiveInt)
+    .option('--strategy <name>', STRATEGIES.join(' or '), oneOf(STRATEGIES))
+    .option('--select <rule>', SELECTION_RULES.join(', '), oneOf(SELECTION_RULES))
+    .option('--retrain-count <k>', 'architectures to retrain', positiveInt)
+    .option('--retrain-filters <F>', 'F of the retrained models', positiveInt)
+    .option('--retrain-epochs <n>', 'epochs of retraining', positiveInt)
+    .option('--runs <r>', 'retraining runs per architecture', positiveInt)
+    .option('--threads <n>', 'LibTorch threads', positiveInt)
+    .option('--json', 'JSON lines: stage events, then {"result":..}')
+    .action(async (f: RunFlags) => {
+      const p = PIPELINE_PRESETS[f.preset];
+      const o = {
+        train: { ...p.train, out: f.out ?? p.train.out, net: { ...p.train.net, ...(f.threads ? { threads: f.threads } : {}) } },
+        search: { ...p.search, ...(f.searchCount ? { count: f.searchCount } : {}), ...(f.strategy ? { strategy: f.strategy } : {}) },
+        select: { ...p.select, ...(f.select ? { rule: f.select } : {}), ...(f.retrainCount ? { count: f.retrainCount } : {}) },
+        retrain: { ...p.retrain, ...(f.retrainFilters ? { filters: f.retrainFilters } : {}), ...(f.retrainEpochs ? { epochs: f.retrainEpochs } : {}), ...(f.runs ? { runs: f.runs } : {}) },
+      };
+      const mode = outputMode(f.json === true);
+      const trainProgress = new TrainProgress(mode === 'json' ? 'plain' : mode);
+      let last = 0;
+      const onEvent = (e: PipelineEvent): void => {
+        if (mode === 'json') {
+          if (e.type === 'stage') process.stdout.write(`${JSON.stringify(e)}\n`);
+          if (e.type === 'search' && e.event.type === 'scored') process.stdout.write(`${JSON.stringify({ type: 'scored', ...e.event.result })}\n`);
+          if (e.type === 'retrain' && e.event.type === 'run') process.stdout.write(`${JSON.stringify({ type: 'retrained', ...e.event.result })}\n`);
+          if (e.type === 'train' && e.event.type === 'eval') process.stdout.write(`${JSON.stringify(e.event)}\n`);
+          return;
+        }
+        if (e.type === 'stage') {
+          trainProgress.finish();
+          process.stderr.write(`== ${e.stage}${e.skipped ? ' (already done)' : ''}\n`);
+        } else if (e.type === 'train') {
+          trainProgress.handle(e.event);
+        } else if (e.type === 'search' && e.event.type === 'scored') {
+          const s = e.event;
+          const line = `${s.done}/${s.count} scored, best ${s.best.accuracy.toFixed(4)}, ${s.archsPerSec.toFixed(2)} arch/s (${s.imagesPerSec.toFixed(0)} img/s)`;
+          if (mode === 'tty' && (Date.now() - last > 100 || s.done === s.count)) process.stderr.write(`\r\x1b[2K${line}${s.done === s.count ? '\n' : ''}`);
+          else if (mode === 'plain' && (s.done % Math.max(1, Math.round(s.count / 10)) === 0 || s.done === s.count)) process.stderr.write(`${line}\n`);
+          last = Date.now();
+        } else if (e.type === 'retrain') {
+          const r = e.event;
+          if (r.type === 'run-start') process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}retraining ${r.arch} (run ${r.run + 1}, ${r.totalSteps} steps)\n`);
+          if (r.type === 'step' && mode === 'tty' && Date.now() - last > 100) {
+            process.stderr.write(`\r\x1b[2K  step ${r.step}/${r.totalSteps} loss ${r.loss.toFixed(3)}`);
+            last = Date.now();
+          }
+          if (r.type === 'run') process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}  test accuracy ${r.result.testAccuracy.toFixed(4)}, ${r.result.params.toLocaleString('en-US')} params\n`);
+        }
+      };
+      const result = await withAbortOnSignal((signal) => runPipeline(o, { signal, onEvent }));
+      if (f.json) {
+        process.stdout.write(`${JSON.stringify({ result })}\n`);
+      } else if (result.aborted) {
+        process.stderr.write(`stopped; run the same command again to continue (${result.out})\n`);
+      } else {
+        const s = result.search!;
+        process.stdout.write(`\nsearch: ${s.scored} architectures, ${s.archsPerSec.toFixed(2)} arch/s; best one-shot validation accuracies:\n`);
+        for (const t of s.top.slice(0, 3)) process.stdout.write(`  ${t.accuracy.toFixed(4)}  ${t.arch}\n`);
+        process.stdout.write('retrained from scratch (test accuracy on held-out test images):\n');
+        for (const r of result.retrained ?? []) process.stdout.write(`  ${(100 * r.testAccuracyMean).toFixed(2)} ± ${(100 * r.testAccuracyStd).toFixed(2)}%  ${r.params.toLocaleString('en-US')} params  ${r.arch}\n`);
+        process.stdout.write(`report: ${result.report?.file}\n`);
+      }
+      if (result.aborted) process.exitCode = 130;
+    });
+}

@@ -1,0 +1,100 @@
+/**
+ * The whole method in one call: train the one-shot model -> search -> select -> retrain -> report, in one run
+ * directory. Every stage resumes: a finished stage is skipped, an interrupted one continues from its own files.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { buildReport, ReportSummary } from '../report/buildReport';
+import { RetrainEvent, RetrainSummary, retrain } from '../retrain/retrain';
+import { SearchEvent, SearchSummary, runSearch } from '../search/runSearch';
+import { SearchResult, SelectionRule, selectArchitectures } from '../search/select';
+import { StrategyName } from '../search/strategy';
+import { TrainEvent, TrainResult, runFiles, trainOneShot } from '../train/trainOneShot';
+import { PRESETS, TrainOptions } from '../train/trainOptions';
+import { readJsonLines } from '../util/files';
+
+export interface PipelineOptions {
+  train: TrainOptions;
+  search: { count: number; strategy: StrategyName; seed: number; valLimit?: number };
+  select: { rule: SelectionRule; count: number };
+  retrain: { filters: number; epochs: number; runs: number; trainLimit?: number; export: boolean };
+}
+
+export const PIPELINE_PRESETS: Record<'quick' | 'paper', PipelineOptions> = {
+  // About ten minutes on 2 CPU cores.
+  quick: {
+    train: PRESETS.quick,
+    search: { count: 100, strategy: 'random', seed: 0, valLimit: 500 },
+    select: { rule: 'top', count: 2 },
+    retrain: { filters: 8, epochs: 1, runs: 1, export: true },
+  },
+  // The paper: ~20,000 random architectures, a stratified sample of 10 from the top 100, retrained at F = 16 for 300
+  // epochs (Table 1), 1 run each here (the paper reports mean +- std over several).
+  paper: {
+    train: PRESETS.paper,
+    search: { count: 20000, strategy: 'random', seed: 0 },
+    select: { rule: 'top-stratified', count: 10 },
+    retrain: { filters: 16, epochs: 300, runs: 1, export: true },
+  },
+};
+
+export type PipelineEvent =
+  | { type: 'stage'; stage: 'train' | 'search' | 'retrain' | 'report'; skipped: boolean }
+  | { type: 'train'; event: TrainEvent }
+  | { type: 'search'; event: SearchEvent }
+  | { type: 'retrain'; event: RetrainEvent };
+
+export interface PipelineResult {
+  out: string;
+  aborted: boolean;
+  train?: TrainResult;
+  search?: SearchSummary;
+  selected?: SearchResult[];
+  retrained?: RetrainSummary[];
+  report?: ReportSummary;
+}
+
+export async function runPipeline(o: PipelineOptions, hooks: { signal?: AbortSignal; onEvent?: (e: PipelineEvent) => void } = {}): Promise<PipelineResult> {
+  const out = o.train.out;
+  const files = runFiles(out);
+  const emit = hooks.onEvent ?? ((): void => undefined);
+  const result: PipelineResult = { out, aborted: false };
+
+  const trained = fs.existsSync(files.result);
+  emit({ type: 'stage', stage: 'train', skipped: trained });
+  if (!trained) {
+    result.train = await trainOneShot(o.train, { resume: true, signal: hooks.signal, onEvent: (event) => emit({ type: 'train', event }) });
+    if (result.train.aborted) return { ...result, aborted: true };
+  }
+
+  const results = path.join(out, 'search.jsonl');
+  const searched = readJsonLines(results).length >= o.search.count;
+  emit({ type: 'stage', stage: 'search', skipped: searched });
+  result.search = await runSearch({ supernet: out, out: results, ...o.search }, { signal: hooks.signal, onEvent: (event) => emit({ type: 'search', event }) });
+  if (result.search.aborted) return { ...result, aborted: true };
+
+  result.selected = selectArchitectures(readJsonLines<SearchResult>(results), o.select);
+  emit({ type: 'stage', stage: 'retrain', skipped: false });
+  const r = await retrain(result.selected.map((s) => s.arch), {
+    out: path.join(out, 'retrain'),
+    dataset: { ...o.train.dataset, ...(o.retrain.trainLimit ? { trainLimit: o.retrain.trainLimit } : {}) },
+    net: { filters: o.retrain.filters, stacks: o.train.net.stacks, cellsPerStack: o.train.net.cellsPerStack, blocks: o.train.net.blocks, threads: o.train.net.threads, device: o.train.net.device },
+    epochs: o.retrain.epochs,
+    batchSize: 64,
+    learningRate: { kind: 'cosine', base: o.train.learningRate.base },
+    momentum: o.train.momentum,
+    weightDecay: o.train.weightDecay,
+    cropPad: o.train.cropPad,
+    flip: o.train.flip,
+    runs: o.retrain.runs,
+    seed: o.train.seed,
+    evalBatchSize: 256,
+    export: o.retrain.export,
+  }, { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) });
+  result.retrained = r.summaries;
+  if (r.aborted) return { ...result, aborted: true };
+
+  emit({ type: 'stage', stage: 'report', skipped: false });
+  result.report = await buildReport(out);
+  return result;
+}

@@ -1,0 +1,90 @@
+/**
+ * `nasctl report`: one self-contained HTML page per run directory with the plots (Vega-Lite rendered to inline SVG)
+ * and the ranked table. Reads whatever the run has: metrics.jsonl, search.jsonl, retrain/retrain.jsonl.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { NasError } from '../native/errors';
+import { dropProbability } from '../schedule/dropout';
+import type { SearchResult } from '../search/select';
+import type { RetrainRun } from '../retrain/retrain';
+import type { MetricsLine } from '../train/trainOneShot';
+import type { TrainOptions } from '../train/trainOptions';
+import { readJsonLines, writeFileAtomic } from '../util/files';
+import { spearman, kendall } from './correlation';
+import { accuracyHistogram, dropSchedule, oneShotVsStandalone, renderSvg, trainingCurves } from './plots';
+
+const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+export interface ReportSummary {
+  file: string;
+  plots: string[];
+}
+
+export async function buildReport(dir: string, o: { out?: string; retrainDir?: string; top?: number } = {}): Promise<ReportSummary> {
+  const configFile = path.join(dir, 'config.json');
+  if (!fs.existsSync(configFile)) throw new NasError('ERR_NAS_IO', `${dir}: not a run directory (no config.json)`);
+  const options = JSON.parse(fs.readFileSync(configFile, 'utf8')) as TrainOptions;
+  const metrics = readJsonLines<MetricsLine>(path.join(dir, 'metrics.jsonl'));
+  const search = readJsonLines<SearchResult>(path.join(dir, 'search.jsonl'));
+  const retrained = readJsonLines<RetrainRun>(path.join(o.retrainDir ?? path.join(dir, 'retrain'), 'retrain.jsonl'));
+  const sections: { title: string; svg?: string; note?: string }[] = [];
+
+  if (metrics.length) sections.push({ title: 'Training curves', svg: await renderSvg(trainingCurves(metrics)) });
+  const total = metrics.length ? metrics[metrics.length - 1].step : 0;
+  if (total > 0) {
+    const rows: { step: number; p: number; node: string }[] = [];
+    const nodes: [string, number][] = [['inputs of block 0 (k=2)', 2], ['inputs of block 3 (k=5)', 5], ['operations (k=7)', 7]];
+    for (let s = 0; s <= total; s += Math.max(1, Math.floor(total / 50))) {
+      for (const [node, k] of nodes) rows.push({ step: s, p: dropProbability(options.dropout, k, s, total), node });
+    }
+    sections.push({ title: 'Path-dropout schedule', svg: await renderSvg(dropSchedule(rows)) });
+  }
+  if (search.length) sections.push({ title: 'One-shot accuracies', svg: await renderSvg(accuracyHistogram(search.map((r) => r.accuracy))) });
+  const byArch = new Map(search.map((r) => [r.arch, r]));
+  const pairs = new Map<string, { oneShot: number; standalone: number[] }>();
+  for (const r of retrained) {
+    const s = byArch.get(r.arch);
+    if (!s) continue;
+    const p = pairs.get(r.arch) ?? { oneShot: s.accuracy, standalone: [] };
+    p.standalone.push(r.testAccuracy);
+    pairs.set(r.arch, p);
+  }
+  const scatter = [...pairs.entries()].map(([arch, p]) => ({ arch, oneShot: p.oneShot, standalone: p.standalone.reduce((a, b) => a + b) / p.standalone.length }));
+  if (scatter.length) {
+    const note = scatter.length >= 3
+      ? `Spearman's rho ${spearman(scatter.map((s) => s.oneShot), scatter.map((s) => s.standalone)).toFixed(3)}, Kendall's tau ${kendall(scatter.map((s) => s.oneShot), scatter.map((s) => s.standalone)).toFixed(3)} over ${scatter.length} architectures.`
+      : `${scatter.length} architecture(s): too few for a rank correlation.`;
+    sections.push({ title: 'One-shot vs stand-alone', svg: await renderSvg(oneShotVsStandalone(scatter)), note });
+  }
+  sections.push({ title: 'KL divergence vs accuracy', note: 'Not recorded for this run (the label-free analysis, `nasctl study kl`, is not implemented yet).' });
+
+  const top = [...search].sort((a, b) => b.accuracy - a.accuracy).slice(0, o.top ?? 20);
+  const retrainedBy = new Map<string, number[]>();
+  for (const r of retrained) retrainedBy.set(r.arch, [...(retrainedBy.get(r.arch) ?? []), r.testAccuracy]);
+  const table = top.length
+    ? `<table><thead><tr><th>#</th><th>one-shot acc.</th><th>params</th><th>multiply-adds</th><th>stand-alone test acc.</th><th>architecture</th></tr></thead><tbody>${top
+        .map((r, i) => {
+          const st = retrainedBy.get(r.arch);
+          return `<tr><td>${i + 1}</td><td>${r.accuracy.toFixed(4)}</td><td>${r.params.toLocaleString('en-US')}</td><td>${(r.madds / 1e6).toFixed(1)}M</td><td>${st ? (st.reduce((a, b) => a + b) / st.length).toFixed(4) : ''}</td><td><code>${esc(r.arch)}</code></td></tr>`;
+        })
+        .join('')}</tbody></table>`
+    : '<p>No search results yet (run <code>nasctl search</code>).</p>';
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>oneshot-nas report: ${esc(path.basename(path.resolve(dir)))}</title>
+<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}figure{display:inline-block;margin:0 1em 1em 0;vertical-align:top}
+table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}td:last-child{text-align:left}
+code{font-size:12px}.note{color:#555;font-size:13px}</style></head><body>
+<h1>oneshot-nas run <code>${esc(path.resolve(dir))}</code></h1>
+<p class="note">Dataset ${esc(options.dataset.name)}; F=${options.net.filters ?? ''}; batch ${options.batchSize} (ghost ${options.net.ghostBatch ?? 32});
+dropout ${esc(options.dropout.kind)} r=${options.dropout.rate}; lr ${options.learningRate.base} ${esc(options.learningRate.kind)}; seed ${options.seed}.
+${metrics.length ? `Final one-shot validation accuracy ${metrics[metrics.length - 1].valAccuracy.toFixed(4)} at step ${total}.` : ''}</p>
+${sections.map((s) => `<figure class="plot" data-title="${esc(s.title)}"><figcaption><h3>${esc(s.title)}</h3></figcaption>${s.svg ?? ''}${s.note ? `<p class="note">${esc(s.note)}</p>` : ''}</figure>`).join('\n')}
+<h2>Architectures ranked by one-shot accuracy</h2>
+${table}
+</body></html>
+`;
+  const file = o.out ?? path.join(dir, 'report.html');
+  writeFileAtomic(file, html);
+  return { file, plots: sections.filter((s) => s.svg).map((s) => s.title) };
+}

@@ -1,0 +1,91 @@
+/** A stand-alone model of one architecture: trained from scratch, evaluated, exported and loaded again. */
+import { NativeOptimConfig, NativeRetrainer, loadAddon } from '../native/binding';
+import { NasError, awaitNative, callNative } from '../native/errors';
+import { Architecture, encodeArchitecture, formatArchitecture, parseArchitecture } from '../space/architecture';
+import { NativeData, SupernetConfig, resolveSupernetConfig, stripUndefined } from '../Supernet';
+
+export interface StandaloneEvaluation {
+  accuracy: number;
+  loss: number;
+  examples: number;
+}
+
+export class StandaloneModel {
+  readonly config: SupernetConfig;
+  readonly arch: string;
+  private native: NativeRetrainer | null;
+
+  private constructor(config: SupernetConfig, arch: string, native: NativeRetrainer) {
+    this.config = config;
+    this.arch = arch;
+    this.native = native;
+  }
+
+  /** A freshly initialised model of `arch` (weights from `config.seed`). */
+  static create(config: Partial<SupernetConfig>, arch: Architecture | string, optim: Partial<NativeOptimConfig> = {}): StandaloneModel {
+    const c = resolveSupernetConfig(config);
+    const a = typeof arch === 'string' ? parseArchitecture(arch, { blocks: c.blocks, maxOps: 7 }) : arch;
+    if (a.blocks.length !== c.blocks) throw new NasError('ERR_NAS_BAD_ARCH', `arch: expected ${c.blocks} blocks, got ${a.blocks.length}`);
+    const addon = loadAddon();
+    const native = callNative(() => new addon.Retrainer(c, encodeArchitecture(a), { batchSize: 64, ...stripUndefined(optim) }));
+    return new StandaloneModel(c, formatArchitecture(a), native);
+  }
+
+  private get n(): NativeRetrainer {
+    if (!this.native) throw new NasError('ERR_NAS_DISPOSED', 'this StandaloneModel was disposed');
+    return this.native;
+  }
+
+  async train(data: NativeData, o: { steps: number; lr: Float64Array; signal?: AbortSignal; onProgress?: (p: { step: number; loss: number; accuracy: number }) => void }): Promise<{ steps: number; aborted: boolean; step: number }> {
+    const n = this.n;
+    if (o.signal?.aborted) return { steps: 0, aborted: true, step: n.stepCount() };
+    const onAbort = (): void => n.abort();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await awaitNative(() => n.train(data.handle, { steps: o.steps, lr: o.lr, threads: this.config.threads }, (p) => o.onProgress?.({ step: p.step, loss: p.loss, accuracy: p.correct / p.examples })));
+    } finally {
+      o.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Accuracy and loss with BatchNorm on its running statistics. */
+  async evaluate(data: NativeData, o: { start?: number; count?: number; batchSize?: number } = {}): Promise<StandaloneEvaluation> {
+    const n = this.n;
+    const r = await awaitNative(() => n.evaluate(data.handle, { ...o, threads: this.config.threads }));
+    return { accuracy: r.correct / r.examples, loss: r.lossSum / r.examples, examples: r.examples };
+  }
+
+  /** Class probabilities [batch * classes] for normalised NCHW images. */
+  predict(images: Float32Array, batch: number): Float32Array {
+    return callNative(() => this.n.predict(images, batch));
+  }
+
+  stateDict(): { name: string; shape: number[]; data: Float32Array }[] {
+    return callNative(() => this.n.stateDict());
+  }
+  setTensor(name: string, value: Float32Array): void {
+    callNative(() => this.n.setTensor(name, value));
+  }
+  parameterCount(): number {
+    return callNative(() => this.n.parameterCount());
+  }
+  multiplyAdds(): number {
+    return callNative(() => this.n.multiplyAdds());
+  }
+  get step(): number {
+    return callNative(() => this.n.stepCount());
+  }
+  async save(path: string, meta: unknown = {}): Promise<void> {
+    const n = this.n;
+    await awaitNative(() => n.save(path, JSON.stringify(meta)));
+  }
+  async load(path: string): Promise<unknown> {
+    const n = this.n;
+    return JSON.parse(await awaitNative(() => n.load(path)));
+  }
+  dispose(): void {
+    if (!this.native) return;
+    callNative(() => this.native!.dispose());
+    this.native = null;
+  }
+}

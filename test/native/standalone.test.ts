@@ -1,0 +1,56 @@
+// Stand-alone models: size agrees with `nasctl arch`, training learns, export then load predicts the same.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { exportModel, loadModel } from '../../src/retrain/exportModel';
+import { decodeSafetensors, encodeSafetensors } from '../../src/retrain/safetensors';
+import { StandaloneModel } from '../../src/retrain/StandaloneModel';
+import { modelSize } from '../../src/space/modelSize';
+import { sampleArchitectures } from '../../src/space/sampleArchitecture';
+import { randomImages, tinyData, TINY } from '../helpers';
+
+describe('stand-alone model', () => {
+  it('has the parameter count and multiply-adds that `nasctl arch` prints', () => {
+    const shape = { inChannels: 3, imageSize: 32, classes: 10, filters: 16, stacks: 3, cellsPerStack: 2 };
+    for (const arch of sampleArchitectures(4, 11)) {
+      const m = StandaloneModel.create({ ...shape, threads: 1 }, arch);
+      expect({ params: m.parameterCount(), madds: m.multiplyAdds() }).toEqual(modelSize(arch, shape));
+      m.dispose();
+    }
+  });
+
+  it('learns, and predicts the same after export and load', async () => {
+    const arch = '01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool';
+    const m = StandaloneModel.create(TINY, arch, { batchSize: 16, seed: 2 });
+    const data = tinyData(128);
+    const before = await m.evaluate(data);
+    const losses: number[] = [];
+    await m.train(data, { steps: 40, lr: new Float64Array(40).fill(0.05), onProgress: (p) => losses.push(p.loss) });
+    const after = await m.evaluate(data);
+    expect(after.loss).toBeLessThan(before.loss);
+    expect(losses.slice(-5).reduce((a, b) => a + b) / 5).toBeLessThan(losses.slice(0, 5).reduce((a, b) => a + b) / 5);
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-export-'));
+    exportModel(dir, m, { mean: [0.5], std: [0.25] });
+    const x = randomImages(6, 1, 8, 3);
+    const p1 = m.predict(x, 6);
+    const { model, info } = loadModel(dir);
+    expect(info.arch).toBe(arch);
+    expect(Array.from(model.predict(x, 6))).toEqual(Array.from(p1));
+    // Probabilities sum to one per image.
+    for (let i = 0; i < 6; i++) expect(p1.subarray(i * 4, i * 4 + 4).reduce((a, b) => a + b)).toBeCloseTo(1, 5);
+    model.dispose();
+    m.dispose();
+  });
+
+  it('round-trips safetensors bytes and rejects a broken file', () => {
+    const t = [{ name: 'a', shape: [2, 2], data: Float32Array.of(1, 2, 3, 4) }, { name: 'b', shape: [1], data: Float32Array.of(-1) }];
+    const buf = encodeSafetensors(t, { k: 'v' });
+    expect(Number(buf.readBigUInt64LE(0)) % 8).toBe(0);
+    const back = decodeSafetensors(buf);
+    expect(back.metadata).toEqual({ k: 'v' });
+    expect(back.tensors.map((x) => [x.name, x.shape, Array.from(x.data)])).toEqual([['a', [2, 2], [1, 2, 3, 4]], ['b', [1], [-1]]]);
+    expect(() => decodeSafetensors(buf.subarray(0, 20))).toThrow(/not a valid safetensors file/);
+  });
+});
