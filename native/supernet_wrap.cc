@@ -172,6 +172,7 @@ Napi::Value SupernetWrap::Evaluate(const Napi::CallbackInfo& info) {
     const int64_t count = IntField(o, "count", ds->data().size() - start);
     const int64_t batch = IntField(o, "batchSize", 256);
     const int threads = static_cast<int>(IntField(o, "threads", threads_));
+    const bool batched = BoolField(o, "batched", false);
     auto fn = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
     nas::Trainer* trainer = trainer_.get();
     const nas::Dataset* data = &ds->data();
@@ -180,7 +181,8 @@ Napi::Value SupernetWrap::Evaluate(const Napi::CallbackInfo& info) {
         [=](const Emit& emit) -> ToJs {
           UseThreads(threads);
           auto results = std::make_shared<std::vector<nas::EvalStats>>();
-          for (size_t i = 0; i < archs.size() && !*abort; ++i) {
+          if (batched && !archs.empty()) *results = trainer->evaluateBatched(*data, archs, start, count);
+          for (size_t i = results->size(); i < archs.size() && !*abort; ++i) {
             results->push_back(trainer->evaluate(*data, archs[i], start, count, batch));
             const double k = static_cast<double>(i + 1);
             emit([k](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, k); });

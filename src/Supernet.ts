@@ -184,12 +184,14 @@ export class Supernet {
 
   /**
    * One-shot accuracy and loss of each architecture on examples [start, start + count) of `data`: only the selected
-   * paths run, BN statistics per ghost batch (SPEC.md).
+   * paths run, BN statistics per ghost batch (SPEC.md). With `batched`, all architectures share one pass per ghost
+   * batch of images (each ghost batch of a repeated chunk runs its own architecture): the same scores, faster where
+   * large kernels are cheap.
    */
   async evaluate(
     data: NativeData,
     archs: ArchLike[],
-    o: { start?: number; count?: number; batchSize?: number; signal?: AbortSignal; onProgress?: (done: number) => void } = {},
+    o: { start?: number; count?: number; batchSize?: number; batched?: boolean; signal?: AbortSignal; onProgress?: (done: number) => void } = {},
   ): Promise<EvaluationResult[]> {
     const net = this.n;
     const parsed = archs.map(toArch);
@@ -202,7 +204,7 @@ export class Supernet {
     o.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const res = await awaitNative(() =>
-        net.evaluate(data.handle, words, { start: o.start, count: o.count, batchSize: o.batchSize, threads: this.config.threads }, o.onProgress),
+        net.evaluate(data.handle, words, { start: o.start, count: o.count, batchSize: o.batchSize, batched: o.batched, threads: this.config.threads }, o.onProgress),
       );
       return res.map((r, i) => ({ arch: formatArchitecture(parsed[i]), accuracy: r.correct / r.examples, loss: r.lossSum / r.examples, examples: r.examples }));
     } finally {

@@ -42,3 +42,14 @@ export {
 export { trainOneShot, readRunOptions, runFiles, type TrainEvent, type TrainResult, type MetricsLine, type TrainHooks } from './train/trainOneShot';
 export { PRESETS, withOverrides, validateTrainOptions, type TrainOptions } from './train/trainOptions';
 export { Rng } from './util/rng';
+export { runSearch, DEFAULT_SEARCH, type SearchOptions, type SearchSummary, type SearchEvent } from './search/runSearch';
+export { selectArchitectures, percentile, SELECTION_RULES, type SearchResult, type SelectionRule, type SelectOptions } from './search/select';
+export { RandomSearch, EvolutionSearch, createStrategy, STRATEGIES, type SearchStrategy, type StrategyName } from './search/strategy';
+export { openSupernet } from './search/openSupernet';
+export { StandaloneModel } from './retrain/StandaloneModel';
+export { retrain, meanStd, type RetrainOptions, type RetrainRun, type RetrainSummary, type RetrainEvent } from './retrain/retrain';
+export { exportModel, loadModel, normaliseImages, type ExportedModelInfo } from './retrain/exportModel';
+export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors } from './retrain/safetensors';
+export { buildReport, type ReportSummary } from './report/buildReport';
+export { spearman, kendall } from './report/correlation';
+export { runPipeline, PIPELINE_PRESETS, type PipelineOptions, type PipelineResult, type PipelineEvent } from './pipeline/runPipeline';

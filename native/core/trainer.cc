@@ -139,4 +139,39 @@ EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start
   return st;
 }
 
+std::vector<EvalStats> Trainer::evaluateBatched(const Dataset& data, const std::vector<Arch>& archs, int64_t start,
+                                               int64_t count) {
+  const auto& cfg = net_.config();
+  if (start < 0 || count < 0 || start + count > data.size()) {
+    throw NasException("ERR_NAS_BAD_DATA", "evaluation range is outside the dataset of " + std::to_string(data.size()) + " examples");
+  }
+  const int64_t K = static_cast<int64_t>(archs.size());
+  StepMasks sm;
+  sm.ghosts = K;
+  sm.blocks = cfg.blocks;
+  for (const auto& a : archs) {
+    a.validate(cfg.blocks);
+    sm.inputs.insert(sm.inputs.end(), a.inputs.begin(), a.inputs.end());
+    sm.ops.insert(sm.ops.end(), a.ops.begin(), a.ops.end());
+  }
+  c10::InferenceMode guard;
+  std::vector<EvalStats> out(K);
+  const int64_t g = cfg.ghostBatch;
+  for (int64_t pos = start; pos < start + count; pos += g) {
+    const int64_t b = std::min(g, start + count - pos);
+    auto idx = torch::arange(pos, pos + b, torch::kInt64);
+    auto x = data.images(idx, net_.device());
+    auto y = data.labels(idx, net_.device());
+    auto logits = net_.forward(x.repeat({K, 1, 1, 1}), sm).view({K, b, -1});
+    auto loss = torch::cross_entropy_loss(logits.reshape({K * b, -1}), y.repeat({K}), {}, at::Reduction::None).view({K, b}).sum(1).to(torch::kCPU);
+    auto correct = logits.argmax(2).eq(y.unsqueeze(0)).sum(1).to(torch::kCPU);
+    for (int64_t k = 0; k < K; ++k) {
+      out[k].lossSum += loss[k].item<double>();
+      out[k].correct += correct[k].item<int64_t>();
+      out[k].examples += b;
+    }
+  }
+  return out;
+}
+
 }  // namespace nas

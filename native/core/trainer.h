@@ -50,6 +50,11 @@ class Trainer {
   // ghost batch of the one-shot model's ghost size; batchSize is rounded down to a multiple of it.
   EvalStats evaluate(const Dataset& data, const Arch& arch, int64_t start, int64_t count, int64_t batchSize);
 
+  // The same scores for several architectures in one pass per chunk of one ghost batch of images: the chunk is
+  // repeated once per architecture and ghost batch k runs architecture k's mask (the training machinery). Computes
+  // the union of the architectures' paths, so it pays off where big kernels are cheap (GPUs), less so on CPU.
+  std::vector<EvalStats> evaluateBatched(const Dataset& data, const std::vector<Arch>& archs, int64_t start, int64_t count);
+
   // Atomic (temp file, fsync, rename). `meta` is stored verbatim (the TypeScript side's JSON).
   void save(const std::string& path, const std::string& meta);
   // Restores everything save wrote; returns meta. Throws ERR_NAS_CHECKPOINT on a bad or mismatching file.

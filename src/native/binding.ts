@@ -62,7 +62,7 @@ export interface NativeSupernet {
   evaluate(
     ds: NativeDataset,
     archs: Uint32Array,
-    opts: { start?: number; count?: number; batchSize?: number; threads?: number },
+    opts: { start?: number; count?: number; batchSize?: number; threads?: number; batched?: boolean },
     onProgress?: (done: number) => void,
   ): Promise<NativeEvalResult[]>;
   forward(images: Float32Array, batch: number, masks: Uint32Array, probe: boolean): { logits: Float32Array; probeMean?: Float32Array; probeVar?: Float32Array };

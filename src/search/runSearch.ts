@@ -29,6 +29,8 @@ export interface SearchOptions {
   valLimit?: number;
   /** Architectures handed to native code per call (random strategy). */
   batchArchs: number;
+  /** Score each call's architectures in one pass per ghost batch (see Supernet.evaluate). */
+  batched?: boolean;
   evalBatchSize: number;
   population: number;
   tournament: number;
@@ -143,7 +145,7 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
         if (batch.some((b) => formatArchitecture(b) === formatArchitecture(a))) continue;
         batch.push(a);
       }
-      const ev = await net.evaluate(val, batch, { count, batchSize: o.evalBatchSize, signal: hooks.signal });
+      const ev = await net.evaluate(val, batch, { count, batchSize: o.evalBatchSize, batched: o.batched, signal: hooks.signal });
       if (ev.length < batch.length) aborted = true; // aborted mid-batch: the finished ones are kept below
       for (let i = 0; i < ev.length; i++) {
         const size = modelSize(batch[i], shape);

@@ -62,3 +62,21 @@ describe('masked one-shot forward vs pruned stand-alone model', () => {
     net.dispose();
   });
 });
+
+describe('batched multi-architecture scoring', () => {
+  it('equals scoring each architecture alone', async () => {
+    const { tinyData } = await import('../helpers');
+    const net = tinyNet();
+    const data = tinyData(70); // 70 = 8 full ghost batches of 8 and a tail of 6
+    const archs = sampleArchitectures(5, 77).map(formatArchitecture);
+    const alone = await net.evaluate(data, archs, { batchSize: 32 });
+    const together = await net.evaluate(data, archs, { batched: true });
+    for (let i = 0; i < archs.length; i++) {
+      expect(together[i].arch).toBe(alone[i].arch);
+      expect(together[i].examples).toBe(70);
+      expect(together[i].accuracy).toBe(alone[i].accuracy);
+      expect(together[i].loss).toBeCloseTo(alone[i].loss, 4);
+    }
+    net.dispose();
+  });
+});

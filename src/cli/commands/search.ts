@@ -21,6 +21,7 @@ interface SearchFlags {
   maxMadds?: number;
   valLimit?: number;
   batchArchs: number;
+  batched?: boolean;
   population: number;
   tournament: number;
   threads?: number;
@@ -64,6 +65,7 @@ export function searchCommand(): Command {
     .option('--max-madds <n>', 'only architectures with at most n multiply-adds', positiveInt)
     .option('--val-limit <n>', 'validation images per architecture (default: all)', positiveInt)
     .option('--batch-archs <n>', 'architectures per native call (random strategy)', positiveInt, 8)
+    .option('--batched', 'score each call\'s architectures in one pass per ghost batch (faster on GPUs)')
     .option('--population <n>', 'evolution: population size', positiveInt, 50)
     .option('--tournament <n>', 'evolution: tournament size', positiveInt, 10)
     .option('--threads <n>', 'LibTorch threads', positiveInt)
