@@ -6,6 +6,7 @@ import { reportCommand } from './commands/report';
 import { runCommand } from './commands/run';
 import { predictCommand, retrainCommand } from './commands/retrain';
 import { searchCommand, selectCommand } from './commands/search';
+import { studyCommand } from './commands/study';
 import { trainCommand } from './commands/train';
 import { reportError } from './run';
 
@@ -25,9 +26,13 @@ export async function main(argv: string[]): Promise<void> {
     .addCommand(retrainCommand())
     .addCommand(predictCommand())
     .addCommand(reportCommand())
+    .addCommand(studyCommand())
     .addCommand(archCommand());
   // Subcommands do not inherit exitOverride: without it commander would exit(1) itself on a bad flag.
-  for (const cmd of program.commands) cmd.exitOverride();
+  for (const cmd of program.commands) {
+    cmd.exitOverride();
+    for (const sub of cmd.commands) sub.exitOverride();
+  }
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv);

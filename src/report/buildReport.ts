@@ -12,7 +12,7 @@ import type { MetricsLine } from '../train/trainOneShot';
 import type { TrainOptions } from '../train/trainOptions';
 import { readJsonLines, writeFileAtomic } from '../util/files';
 import { spearman, kendall } from './correlation';
-import { accuracyHistogram, dropSchedule, oneShotVsStandalone, renderSvg, trainingCurves } from './plots';
+import { accuracyHistogram, dropSchedule, klOverTraining, klVsAccuracy, oneShotVsStandalone, renderSvg, trainingCurves } from './plots';
 
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
@@ -57,7 +57,15 @@ export async function buildReport(dir: string, o: { out?: string; retrainDir?: s
       : `${scatter.length} architecture(s): too few for a rank correlation.`;
     sections.push({ title: 'One-shot vs stand-alone', svg: await renderSvg(oneShotVsStandalone(scatter)), note });
   }
-  sections.push({ title: 'KL divergence vs accuracy', note: 'Not recorded for this run (the label-free analysis, `nasctl study kl`, is not implemented yet).' });
+  const klFile = path.join(dir, 'study-kl', 'kl.json');
+  if (fs.existsSync(klFile)) {
+    const kl = JSON.parse(fs.readFileSync(klFile, 'utf8')) as { rows: { kl: number; accuracy: number; arch: string }[]; spearman: number; kendall: number };
+    sections.push({ title: 'KL vs one-shot accuracy', svg: await renderSvg(klVsAccuracy(kl.rows)), note: `Spearman's rho ${kl.spearman.toFixed(3)}, Kendall's tau ${kl.kendall.toFixed(3)} over ${kl.rows.length} candidates.` });
+  } else {
+    sections.push({ title: 'KL vs one-shot accuracy', note: 'Run `nasctl study kl --supernet <this dir>` to add this plot.' });
+  }
+  const tracked = metrics.filter((m) => m.kl?.length).flatMap((m) => m.kl!.map((kl, i) => ({ step: m.step, kl: Math.max(kl, 1e-9), arch: `#${i + 1}` })));
+  if (tracked.length) sections.push({ title: 'KL over training', svg: await renderSvg(klOverTraining(tracked)) });
 
   const top = [...search].sort((a, b) => b.accuracy - a.accuracy).slice(0, o.top ?? 20);
   const retrainedBy = new Map<string, number[]>();

@@ -44,3 +44,14 @@ export function oneShotVsStandalone(rows: { oneShot: number; standalone: number;
     encoding: { x: { field: 'oneShot', type: 'quantitative', title: 'one-shot validation accuracy', scale: { zero: false } },
       y: { field: 'standalone', type: 'quantitative', title: 'stand-alone test accuracy', scale: { zero: false } }, tooltip: { field: 'arch' } } };
 }
+
+export function klVsAccuracy(rows: { kl: number; accuracy: number; arch: string }[]): Spec {
+  return { ...base, title: 'Symmetrized KL to reference vs one-shot accuracy', data: { values: rows }, mark: { type: 'point', filled: true },
+    encoding: { x: { field: 'kl', type: 'quantitative', title: 'KL(reference, candidate), symmetrized', scale: { type: 'log' } },
+      y: { field: 'accuracy', type: 'quantitative', title: 'one-shot validation accuracy', scale: { zero: false } }, tooltip: { field: 'arch' } } };
+}
+
+export function klOverTraining(rows: { step: number; kl: number; arch: string }[]): Spec {
+  return { ...base, title: 'KL of fixed architectures over training', data: { values: rows }, mark: { type: 'line', point: true },
+    encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'kl', type: 'quantitative', scale: { type: 'log' } }, color: { field: 'arch', type: 'nominal', legend: null } } };
+}

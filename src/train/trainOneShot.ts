@@ -13,6 +13,8 @@ import { dropProbability, dropTables } from '../schedule/dropout';
 import { learningRate, learningRateTable } from '../schedule/learningRate';
 import { EvaluationResult, NativeData, Supernet } from '../Supernet';
 import { appendJsonLine, readJsonLines, writeFileAtomic } from '../util/files';
+import { Rng } from '../util/rng';
+import { klProbe, klScores, sampleReference } from '../study/klStudy';
 import { TrainOptions, validateTrainOptions } from './trainOptions';
 
 /** One line of metrics.jsonl (written at every evaluation). */
@@ -30,6 +32,8 @@ export interface MetricsLine {
   dropIn: number[];
   dropOp: number;
   imagesPerSec: number;
+  /** With trackKl: KL of each tracked architecture against the reference on 64 training examples. */
+  kl?: number[];
 }
 
 export type TrainEvent =
@@ -134,6 +138,9 @@ async function runLoop(
     writeFileAtomic(files.metrics, '');
   }
   const evalArchs = sampleArchitectures(opts.evalArchs, opts.seed + 7919, { blocks, maxOps: 2 }).map(formatArchitecture);
+  const tracking = opts.trackKl
+    ? { refs: [sampleReference(new Rng(opts.seed + 31), blocks)], archs: sampleArchitectures(opts.trackKl, opts.seed + 37, { blocks, maxOps: 2 }), probe: klProbe(data, 64, opts.seed + 41) }
+    : undefined;
   const emit = hooks.onEvent ?? ((): void => undefined);
   const startStep = net.step;
   emit({ type: 'start', totalSteps, startStep, stepsPerEpoch, params: net.parameterCount(), dataset: data.name, trainExamples: data.train.n, validationExamples: data.validation.n });
@@ -191,6 +198,7 @@ async function runLoop(
         lr: learningRate(opts.learningRate, step - 1, totalSteps),
         ...dropsAt(step - 1),
         imagesPerSec: Math.round(rate * 10) / 10,
+        ...(tracking ? { kl: klScores(net, tracking.probe, tracking.refs, tracking.archs) } : {}),
       };
       appendJsonLine(files.metrics, line);
       emit({ type: 'eval', ...line });

@@ -33,6 +33,8 @@ export interface TrainOptions {
   /** Validation examples used by the evaluations during training (the final evaluation uses all). */
   evalLimit?: number;
   evalBatchSize: number;
+  /** Record, at every evaluation, the symmetrized KL of this many fixed architectures against a reference (Figure 7). */
+  trackKl?: number;
 }
 
 /** Named starting points; every field can be overridden. */

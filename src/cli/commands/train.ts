@@ -32,6 +32,7 @@ interface TrainFlags {
   evalEvery?: number;
   evalArchs?: number;
   evalLimit?: number;
+  trackKl?: number;
   threads?: number;
   device?: string;
   out?: string;
@@ -60,6 +61,7 @@ export function trainOptionsFromFlags(f: TrainFlags): TrainOptions {
     evalEvery: f.evalEvery,
     evalArchs: f.evalArchs,
     evalLimit: f.evalLimit,
+    trackKl: f.trackKl,
     ...augment,
   });
 }
@@ -92,6 +94,7 @@ export function trainCommand(): Command {
     .option('--eval-every <n>', 'steps between validation evaluations (default: one epoch)', positiveInt)
     .option('--eval-archs <n>', 'sampled architectures whose mean one-shot validation accuracy is reported', positiveInt)
     .option('--eval-limit <n>', 'validation examples used during training (the final evaluation uses all)', positiveInt)
+    .option('--track-kl <n>', 'record the KL of n fixed architectures against a reference at every evaluation (Figure 7)', positiveInt)
     .option('--threads <n>', 'LibTorch threads (default: all cores)', positiveInt)
     .option('--device <device>', 'cpu, cuda or cuda:N')
     .option('--out <dir>', 'run directory')

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { bucketSample } from '../../src/study/studies';
+import { sampleReference, symmetricKl } from '../../src/study/klStudy';
+import { Rng } from '../../src/util/rng';
+import { formatArchitecture, parseArchitecture, OPS } from '../../src/space/architecture';
+
+describe('label-free analysis', () => {
+  it('computes the symmetrized KL', () => {
+    const p = Float64Array.of(0.5, 0.5, 0.9, 0.1);
+    expect(symmetricKl(p, p, 2)).toBeCloseTo(0, 9);
+    const q = Float64Array.of(0.9, 0.1, 0.9, 0.1);
+    // Row 1: (0.5-0.9) ln(0.5/0.9) + (0.5-0.1) ln(0.5/0.1); row 2: 0. Mean over the 2 rows.
+    expect(symmetricKl(p, q, 2)).toBeCloseTo(((0.5 - 0.9) * Math.log(0.5 / 0.9) + (0.5 - 0.1) * Math.log(0.5 / 0.1)) / 2, 6);
+  });
+
+  it('draws references with nearly every path on (r = 1e-8)', () => {
+    const rng = new Rng(1);
+    let paths = 0;
+    for (let i = 0; i < 50; i++) {
+      const a = sampleReference(rng, 4);
+      parseArchitecture(formatArchitecture(a), { blocks: 4, maxOps: 7 });
+      paths += a.blocks.reduce((s, b) => s + b.inputs.length + b.ops.length, 0);
+    }
+    // Per block i: 2 + i inputs kept with 1 - 1e-8^(1/(2+i)) and 7 ops with 1 - 1e-8^(1/7) = 0.93.
+    const expected = 50 * [0, 1, 2, 3].reduce((s, i) => s + (2 + i) * (1 - Math.pow(1e-8, 1 / (2 + i))) + OPS.length * (1 - Math.pow(1e-8, 1 / 7)), 0);
+    expect(Math.abs(paths - expected)).toBeLessThan(0.05 * expected);
+  });
+});
+
+describe('bucketed sample for the correlation study', () => {
+  it('takes up to k per equal-width accuracy bucket', () => {
+    const results = [0.1, 0.12, 0.5, 0.52, 0.55, 0.9].map((accuracy, index) => ({ index, arch: `a${index}`, accuracy, loss: 0, params: 1, madds: 1, examples: 1 }));
+    const picked = bucketSample(results, 3, 2, 0);
+    expect(picked.filter((p) => p.bucket === 0).map((p) => p.r.index).sort()).toEqual([0, 1]);
+    expect(picked.filter((p) => p.bucket === 1)).toHaveLength(2);
+    expect(picked.filter((p) => p.bucket === 2).map((p) => p.r.index)).toEqual([5]);
+  });
+});
