@@ -3,6 +3,7 @@
 #include "args.h"
 #include "dataset_wrap.h"
 #include "errors.h"
+#include "train_loop.h"
 
 namespace nasjs {
 
@@ -59,28 +60,7 @@ Napi::Value RetrainerWrap::Train(const Napi::CallbackInfo& info) {
     std::atomic<bool>* abort = &gate_.abort;
     return gate_.Start(info.Env(), Value(), {info[0].As<Napi::Object>()}, fn, [=](const Emit& emit) -> ToJs {
       UseThreads(threads);
-      int64_t done = 0;
-      for (; done < steps && !*abort; ++done) {
-        auto st = m->step(*data, lrs[done]);
-        const int64_t step = m->stepCount();
-        emit([st, step](Napi::Env env) -> Napi::Value {
-          auto p = Napi::Object::New(env);
-          p.Set("step", static_cast<double>(step));
-          p.Set("loss", st.loss);
-          p.Set("correct", static_cast<double>(st.correct));
-          p.Set("examples", static_cast<double>(st.examples));
-          return p;
-        });
-      }
-      const bool aborted = done < steps;
-      const int64_t step = m->stepCount();
-      return [done, aborted, step](Napi::Env env) -> Napi::Value {
-        auto r = Napi::Object::New(env);
-        r.Set("steps", static_cast<double>(done));
-        r.Set("aborted", aborted);
-        r.Set("step", static_cast<double>(step));
-        return r;
-      };
+      return RunSteps(steps, abort, emit, [&](int64_t i) { return m->step(*data, lrs[i]); }, [&] { return m->stepCount(); });
     });
   });
 }

@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "job.h"
 #include "args.h"
+#include "train_loop.h"
 
 namespace nasjs {
 
@@ -131,29 +132,8 @@ Napi::Value SupernetWrap::Train(const Napi::CallbackInfo& info) {
     return StartJob(info, {info[0].As<Napi::Object>()}, fn,
         [=](const Emit& emit) -> ToJs {
           UseThreads(threads);
-          int64_t done = 0;
-          for (; done < steps && !*abort; ++done) {
-            auto st = trainer->step(*data, lrs[done], din.data() + done * B, dop.data() + done * B);
-            const int64_t step = trainer->stepCount();
-            emit([st, step](Napi::Env env) -> Napi::Value {
-              auto p = Napi::Object::New(env);
-              p.Set("step", static_cast<double>(step));
-              p.Set("loss", st.loss);
-              p.Set("correct", static_cast<double>(st.correct));
-              p.Set("examples", static_cast<double>(st.examples));
-              p.Set("activePaths", static_cast<double>(st.activePaths));
-              return p;
-            });
-          }
-          const bool aborted = done < steps;
-          const int64_t step = trainer->stepCount();
-          return [done, aborted, step](Napi::Env env) -> Napi::Value {
-            auto r = Napi::Object::New(env);
-            r.Set("steps", static_cast<double>(done));
-            r.Set("aborted", aborted);
-            r.Set("step", static_cast<double>(step));
-            return r;
-          };
+          return RunSteps(steps, abort, emit, [&](int64_t i) { return trainer->step(*data, lrs[i], din.data() + i * B, dop.data() + i * B); },
+                          [&] { return trainer->stepCount(); });
         });
   });
 }

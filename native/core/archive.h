@@ -4,6 +4,9 @@
 
 #include <string>
 
+#include "rng.h"
+#include "sampler.h"
+
 namespace nas {
 
 // Writes bytes to path atomically: temp file, fsync, rename. Throws ERR_NAS_IO.
@@ -16,5 +19,14 @@ torch::serialize::InputArchive openArchive(const std::string& path);
 torch::Tensor readKey(torch::serialize::InputArchive& ar, const std::string& key, const std::string& path);
 torch::Tensor bytesTensor(const std::string& s);
 std::string tensorBytes(const torch::Tensor& t);
+
+// The data loop's state (step, sampler, RNG): written as "trainer/state" and "trainer/perm".
+void writeLoopState(torch::serialize::OutputArchive& ar, int64_t step, const EpochSampler& sampler, const Rng& rng);
+// Reads what writeLoopState wrote (checked), to be applied by applyLoopState once everything else was read.
+struct LoopState {
+  torch::Tensor state, perm;
+};
+LoopState readLoopState(torch::serialize::InputArchive& ar, const std::string& path);
+void applyLoopState(const LoopState& s, int64_t* step, EpochSampler* sampler, Rng* rng);
 
 }  // namespace nas

@@ -74,6 +74,30 @@ torch::Tensor readKey(torch::serialize::InputArchive& ar, const std::string& key
   return t;
 }
 
+void writeLoopState(torch::serialize::OutputArchive& ar, int64_t step, const EpochSampler& sampler, const Rng& rng) {
+  std::vector<int64_t> state{step, sampler.epoch, sampler.cursor};
+  for (auto w : rng.state()) state.push_back(static_cast<int64_t>(w));
+  ar.write("trainer/state", torch::tensor(state, torch::kInt64));
+  ar.write("trainer/perm", torch::tensor(sampler.perm, torch::kInt64));
+}
+
+LoopState readLoopState(torch::serialize::InputArchive& ar, const std::string& path) {
+  LoopState s{readKey(ar, "trainer/state", path).contiguous(), readKey(ar, "trainer/perm", path).contiguous()};
+  if (s.state.numel() != 7 || s.state.scalar_type() != torch::kInt64) throw NasException("ERR_NAS_CHECKPOINT", path + ": bad trainer/state");
+  return s;
+}
+
+void applyLoopState(const LoopState& s, int64_t* step, EpochSampler* sampler, Rng* rng) {
+  const int64_t* sp = s.state.data_ptr<int64_t>();
+  *step = sp[0];
+  sampler->epoch = sp[1];
+  sampler->cursor = sp[2];
+  std::array<uint64_t, 4> rs{};
+  for (int i = 0; i < 4; ++i) rs[i] = static_cast<uint64_t>(sp[3 + i]);
+  rng->setState(rs);
+  sampler->perm.assign(s.perm.data_ptr<int64_t>(), s.perm.data_ptr<int64_t>() + s.perm.numel());
+}
+
 void saveArchive(torch::serialize::OutputArchive& ar, const std::string& path) {
   std::ostringstream os;
   ar.save_to(os);
@@ -90,11 +114,7 @@ void Trainer::save(const std::string& path, const std::string& meta) {
     ar.write("param/" + params[k].name, params[k].tensor.detach().contiguous().to(torch::kCPU));
     ar.write("momentum/" + params[k].name, momentum_[k].contiguous().to(torch::kCPU));
   }
-  auto rs = rng_.state();
-  std::vector<int64_t> state{step_, sampler_.epoch, sampler_.cursor};
-  for (auto w : rs) state.push_back(static_cast<int64_t>(w));
-  ar.write("trainer/state", torch::tensor(state, torch::kInt64));
-  ar.write("trainer/perm", torch::tensor(sampler_.perm, torch::kInt64));
+  writeLoopState(ar, step_, sampler_, rng_);
   saveArchive(ar, path);
 }
 
@@ -112,23 +132,14 @@ std::string Trainer::load(const std::string& path) {
     values.push_back(v);
     moms.push_back(readKey(ar, "momentum/" + p.name, path));
   }
-  auto state = readKey(ar, "trainer/state", path);
-  auto perm = readKey(ar, "trainer/perm", path).contiguous();
+  auto loop = readLoopState(ar, path);
   // Everything read and checked: only now is the model touched, so a bad file leaves it as it was.
   torch::NoGradGuard ng;
   for (size_t k = 0; k < params.size(); ++k) {
     params[k].tensor.copy_(values[k]);
     momentum_[k].copy_(moms[k]);
   }
-  auto s = state.contiguous();
-  const int64_t* sp = s.data_ptr<int64_t>();
-  step_ = sp[0];
-  sampler_.epoch = sp[1];
-  sampler_.cursor = sp[2];
-  std::array<uint64_t, 4> rs{};
-  for (int i = 0; i < 4; ++i) rs[i] = static_cast<uint64_t>(sp[3 + i]);
-  rng_.setState(rs);
-  sampler_.perm.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + perm.numel());
+  applyLoopState(loop, &step_, &sampler_, &rng_);
   return meta;
 }
 

@@ -123,11 +123,7 @@ void Retrainer::save(const std::string& path, const std::string& meta) {
   for (auto& kv : stateDict()) ar.write("state/" + kv.first, kv.second);
   auto names = net_->named_parameters().keys();
   for (size_t k = 0; k < momentum_.size(); ++k) ar.write("momentum/" + names[k], momentum_[k].to(torch::kCPU).contiguous());
-  auto rs = rng_.state();
-  std::vector<int64_t> state{step_, sampler_.epoch, sampler_.cursor};
-  for (auto w : rs) state.push_back(static_cast<int64_t>(w));
-  ar.write("trainer/state", torch::tensor(state, torch::kInt64));
-  ar.write("trainer/perm", torch::tensor(sampler_.perm, torch::kInt64));
+  writeLoopState(ar, step_, sampler_, rng_);
   saveArchive(ar, path);
 }
 
@@ -143,19 +139,11 @@ std::string Retrainer::load(const std::string& path) {
   auto names = net_->named_parameters().keys();
   std::vector<torch::Tensor> moms;
   for (auto& n : names) moms.push_back(readKey(ar, "momentum/" + n, path));
-  auto s = readKey(ar, "trainer/state", path).contiguous();
-  auto perm = readKey(ar, "trainer/perm", path).contiguous();
+  auto loop = readLoopState(ar, path);
   for (auto& kv : values) setTensor(kv.first, kv.second);
   torch::NoGradGuard ng;
   for (size_t k = 0; k < moms.size(); ++k) momentum_[k].copy_(moms[k]);
-  const int64_t* sp = s.data_ptr<int64_t>();
-  step_ = sp[0];
-  sampler_.epoch = sp[1];
-  sampler_.cursor = sp[2];
-  std::array<uint64_t, 4> rs{};
-  for (int i = 0; i < 4; ++i) rs[i] = static_cast<uint64_t>(sp[3 + i]);
-  rng_.setState(rs);
-  sampler_.perm.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + perm.numel());
+  applyLoopState(loop, &step_, &sampler_, &rng_);
   return meta;
 }
 

@@ -1,0 +1,41 @@
+// The step loop both trainers run on their worker thread: one step per learning rate, a progress object per step,
+// a stop between steps when aborted. Resolves to {steps, aborted, step}.
+#pragma once
+#include <napi.h>
+
+#include <atomic>
+
+#include "core/trainer.h"
+#include "job.h"
+
+namespace nasjs {
+
+// step(i) runs step i of this call and returns its stats; count() is the trainer's total step count afterwards.
+template <typename StepFn, typename CountFn>
+ToJs RunSteps(int64_t steps, const std::atomic<bool>* abort, const Emit& emit, StepFn step, CountFn count) {
+  int64_t done = 0;
+  for (; done < steps && !*abort; ++done) {
+    const nas::StepStats st = step(done);
+    const int64_t at = count();
+    emit([st, at](Napi::Env env) -> Napi::Value {
+      auto p = Napi::Object::New(env);
+      p.Set("step", static_cast<double>(at));
+      p.Set("loss", st.loss);
+      p.Set("correct", static_cast<double>(st.correct));
+      p.Set("examples", static_cast<double>(st.examples));
+      p.Set("activePaths", static_cast<double>(st.activePaths));
+      return p;
+    });
+  }
+  const bool aborted = done < steps;
+  const int64_t at = count();
+  return [done, aborted, at](Napi::Env env) -> Napi::Value {
+    auto r = Napi::Object::New(env);
+    r.Set("steps", static_cast<double>(done));
+    r.Set("aborted", aborted);
+    r.Set("step", static_cast<double>(at));
+    return r;
+  };
+}
+
+}  // namespace nasjs
