@@ -73,6 +73,11 @@ inline nas::NetConfig ParseNetConfig(const Napi::Object& c) {
   cfg.ghostBatch = IntField(c, "ghostBatch", cfg.ghostBatch);
   cfg.bnEps = NumField(c, "bnEps", cfg.bnEps);
   cfg.channelsLast = BoolField(c, "channelsLast", cfg.channelsLast);
+  if (c.Get("precision").IsString()) {
+    const std::string p = c.Get("precision").As<Napi::String>().Utf8Value();
+    if (p != "fp32" && p != "bf16") throw NasException("ERR_NAS_BAD_CONFIG", "precision: expected 'fp32' or 'bf16', got '" + p + "'");
+    cfg.bf16 = p == "bf16";
+  }
   cfg.seed = static_cast<uint64_t>(IntField(c, "seed", 0));
   if (c.Get("device").IsString()) cfg.device = c.Get("device").As<Napi::String>().Utf8Value();
   return cfg;

@@ -14,7 +14,7 @@ export interface SupernetConfig extends ModelShape {
   blocks: number;
   /** Examples that share a mask and BN statistics. */
   ghostBatch: number;
-  /** `cpu`, `cuda` or `cuda:N`. */
+  /** `cpu`, `cuda`, `cuda:N`, or `auto` (CUDA when available). */
   device: string;
   /** Seed of the weight initialisation. */
   seed: number;
@@ -22,6 +22,8 @@ export interface SupernetConfig extends ModelShape {
   threads: number;
   /** NHWC activations (faster on CPU for this model). */
   channelsLast: boolean;
+  /** `bf16`: bf16 autocast for forward passes in training and scoring (weights and optimizer stay float32). */
+  precision: 'fp32' | 'bf16';
 }
 
 /** The paper's CIFAR-10 model at F = 16. */
@@ -38,6 +40,7 @@ export const DEFAULT_SUPERNET_CONFIG: SupernetConfig = {
   seed: 0,
   threads: defaultThreads(),
   channelsLast: true,
+  precision: 'fp32',
 };
 
 /** Cores available to this process. */
@@ -56,6 +59,8 @@ export function resolveSupernetConfig(partial: Partial<SupernetConfig> = {}): Su
     if (!(key in DEFAULT_SUPERNET_CONFIG)) throw invalidParameter('config', `known keys (${Object.keys(DEFAULT_SUPERNET_CONFIG).join(', ')})`, key);
   }
   const c: SupernetConfig = { ...DEFAULT_SUPERNET_CONFIG, ...stripUndefined(partial) };
+  // `auto`: the GPU when this build and machine have one.
+  if (c.device === 'auto') c.device = loadAddon().cudaAvailable ? 'cuda' : 'cpu';
   positiveInt('inChannels', c.inChannels, 64);
   positiveInt('imageSize', c.imageSize, 4096);
   positiveInt('filters', c.filters, 4096);
@@ -69,6 +74,7 @@ export function resolveSupernetConfig(partial: Partial<SupernetConfig> = {}): Su
   if (typeof c.device !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(c.device)) throw invalidParameter('device', "'cpu', 'cuda' or 'cuda:N'", c.device);
   if (!Number.isInteger(c.seed) || c.seed < 0) throw invalidParameter('seed', 'a non-negative integer', c.seed);
   if (typeof c.channelsLast !== 'boolean') throw invalidParameter('channelsLast', 'a boolean', c.channelsLast);
+  if (c.precision !== 'fp32' && c.precision !== 'bf16') throw invalidParameter('precision', "'fp32' or 'bf16'", c.precision);
   return c;
 }
 

@@ -29,6 +29,7 @@ struct NetConfig {
   double bnEps = 1e-5;
   bool channelsLast = true;   // NHWC activations: ~2x faster for this model on CPU
   std::string device = "cpu"; // "cpu" or "cuda[:n]"
+  bool bf16 = false;          // bf16 autocast for forward passes (training and scoring); weights stay float32
   uint64_t seed = 0;          // weight initialisation
 
   void validate() const;

@@ -1,6 +1,7 @@
 #include "retrainer.h"
 
 #include "archive.h"
+#include "autocast.h"
 
 namespace nas {
 
@@ -43,8 +44,12 @@ StepStats Retrainer::step(const Dataset& data, double lr) {
   auto y = data.labels(idx, device_);
   if (cfg_.channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
   for (auto& p : params_) p.mutable_grad() = torch::Tensor();
-  auto logits = net_->forward(x);
-  auto loss = torch::cross_entropy_loss(logits, y);
+  torch::Tensor logits, loss;
+  {
+    AutocastGuard autocast(cfg_.bf16, device_);
+    logits = net_->forward(x);
+    loss = torch::cross_entropy_loss(logits, y);
+  }
   loss.backward();
   {
     torch::NoGradGuard ng;
@@ -73,6 +78,7 @@ EvalStats Retrainer::evaluate(const Dataset& data, int64_t start, int64_t count,
   }
   net_->eval();
   c10::InferenceMode guard;
+  AutocastGuard autocast(cfg_.bf16, device_);
   EvalStats st;
   for (int64_t pos = start; pos < start + count; pos += batchSize) {
     const int64_t b = std::min(batchSize, start + count - pos);

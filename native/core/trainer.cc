@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "autocast.h"
+
 namespace nas {
 
 Trainer::Trainer(Supernet& net, const OptimConfig& opt) : net_(net), opt_(opt), rng_(opt.seed) {
@@ -33,8 +35,12 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
   lastMasks_ = StepMasks::draw(rng_, G, cfg.blocks, dropIn, dropOp);
 
   for (auto& p : net_.params()) p.tensor.mutable_grad() = torch::Tensor();  // set_to_none: skipped paths keep no grad
-  auto logits = net_.forward(x, lastMasks_);
-  auto loss = torch::cross_entropy_loss(logits, y);
+  torch::Tensor logits, loss;
+  {
+    AutocastGuard autocast(cfg.bf16, net_.device());
+    logits = net_.forward(x, lastMasks_);
+    loss = torch::cross_entropy_loss(logits, y);
+  }
   loss.backward();
   applyUpdate(lr, lastMasks_);
   ++step_;
@@ -119,6 +125,7 @@ EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start
   const int64_t g = cfg.ghostBatch;
   batchSize = std::max(g, batchSize / g * g);
   c10::InferenceMode guard;
+  AutocastGuard autocast(cfg.bf16, net_.device());
   EvalStats st;
   int64_t pos = start;
   const int64_t end = start + count;
@@ -155,6 +162,7 @@ std::vector<EvalStats> Trainer::evaluateBatched(const Dataset& data, const std::
     sm.ops.insert(sm.ops.end(), a.ops.begin(), a.ops.end());
   }
   c10::InferenceMode guard;
+  AutocastGuard autocast(cfg.bf16, net_.device());
   std::vector<EvalStats> out(K);
   const int64_t g = cfg.ghostBatch;
   for (int64_t pos = start; pos < start + count; pos += g) {

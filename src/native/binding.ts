@@ -20,6 +20,7 @@ export interface NativeNetConfig {
   device?: string;
   seed?: number;
   threads?: number;
+  precision?: 'fp32' | 'bf16';
 }
 
 /** Optimizer and data-loop settings (see native/core/trainer.h). */

@@ -78,7 +78,7 @@ export async function runPipeline(o: PipelineOptions, hooks: { signal?: AbortSig
   const r = await retrain(result.selected.map((s) => s.arch), {
     out: path.join(out, 'retrain'),
     dataset: { ...o.train.dataset, ...(o.retrain.trainLimit ? { trainLimit: o.retrain.trainLimit } : {}) },
-    net: { filters: o.retrain.filters, stacks: o.train.net.stacks, cellsPerStack: o.train.net.cellsPerStack, blocks: o.train.net.blocks, threads: o.train.net.threads, device: o.train.net.device },
+    net: { filters: o.retrain.filters, stacks: o.train.net.stacks, cellsPerStack: o.train.net.cellsPerStack, blocks: o.train.net.blocks, threads: o.train.net.threads, device: o.train.net.device, precision: o.train.net.precision },
     epochs: o.retrain.epochs,
     batchSize: 64,
     learningRate: { kind: 'cosine', base: o.train.learningRate.base },

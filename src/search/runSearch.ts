@@ -36,6 +36,7 @@ export interface SearchOptions {
   tournament: number;
   threads?: number;
   device?: string;
+  precision?: 'fp32' | 'bf16';
 }
 
 export const DEFAULT_SEARCH: Omit<SearchOptions, 'supernet'> = {
@@ -77,7 +78,7 @@ function validate(o: SearchOptions): void {
 export async function runSearch(given: Partial<SearchOptions> & { supernet: string }, hooks: { signal?: AbortSignal; onEvent?: (e: SearchEvent) => void } = {}): Promise<SearchSummary> {
   const o: SearchOptions = { ...DEFAULT_SEARCH, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) } as SearchOptions;
   validate(o);
-  const opened = await openSupernet(o.supernet, { threads: o.threads, device: o.device });
+  const opened = await openSupernet(o.supernet, { threads: o.threads, device: o.device, precision: o.precision });
   const { net, data } = opened;
   try {
     const results = o.out ?? path.join(opened.dir, 'search.jsonl');

@@ -150,3 +150,23 @@ describe('checkpoints', () => {
     b.dispose();
   });
 });
+
+describe('bf16 mixed precision', () => {
+  it('trains and scores under autocast with results close to float32', async () => {
+    const data = tinyData();
+    const fp32 = tinyNet();
+    const bf16 = tinyNet({ precision: 'bf16' });
+    const losses: number[] = [];
+    await bf16.train(data, { ...sched(5), onProgress: (p) => losses.push(p.loss) });
+    await fp32.train(data, sched(5));
+    expect(losses.every(Number.isFinite)).toBe(true);
+    const arch = '01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool';
+    const [a] = await fp32.evaluate(data, [arch]);
+    const [b] = await bf16.evaluate(data, [arch]);
+    // bf16 keeps ~3 significant digits; after 5 steps both models are close but not equal.
+    expect(Math.abs(a.loss - b.loss)).toBeLessThan(0.25);
+    expect(() => tinyNet({ precision: 'fp16' as never })).toThrow(/precision: expected 'fp32' or 'bf16'/);
+    fp32.dispose();
+    bf16.dispose();
+  });
+});

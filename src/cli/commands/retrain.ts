@@ -32,6 +32,7 @@ interface RetrainFlags {
   seed: number;
   threads?: number;
   device?: string;
+  precision?: 'fp32' | 'bf16';
   out: string;
   export?: boolean;
   json?: boolean;
@@ -86,7 +87,8 @@ export function retrainCommand(): Command {
     .option('--runs <r>', 'repeats with seeds seed..seed+r-1', positiveInt, 1)
     .option('--seed <n>', 'first seed', nonNegativeInt, 0)
     .option('--threads <n>', 'LibTorch threads', positiveInt)
-    .option('--device <device>', 'cpu, cuda or cuda:N')
+    .option('--device <device>', 'cpu, cuda, cuda:N or auto')
+    .option('--precision <p>', 'fp32 or bf16 (autocast)', oneOf(['fp32', 'bf16'] as const))
     .option('--out <dir>', 'output directory (retrain.jsonl, checkpoints, models)', 'runs/retrain')
     .option('--export', 'write model.json + model.safetensors of each architecture (first run)')
     .option('--json', 'one JSON line per finished run, then {"summaries":..}')
@@ -102,7 +104,7 @@ export function retrainCommand(): Command {
         retrain(list, {
           out: f.out,
           dataset: { name: f.dataset, dataDir: f.dataDir, trainLimit: f.trainLimit ?? (f.dataset === 'fashion-mnist' ? 12000 : undefined) },
-          net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, threads: f.threads, device: f.device },
+          net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, threads: f.threads, device: f.device, precision: f.precision },
           epochs: f.epochs, batchSize: f.batchSize, learningRate: { kind: 'cosine', base: f.lr }, momentum: f.momentum, weightDecay: f.weightDecay,
           cropPad: f.augment ? (f.dataset === 'fashion-mnist' ? 2 : 4) : 0, flip: f.augment === true, runs: f.runs, seed: f.seed, evalBatchSize: 256, export: f.export === true,
         }, { signal, onEvent: renderer(f.json === true) }),

@@ -18,6 +18,8 @@ interface RunFlags {
   retrainEpochs?: number;
   runs?: number;
   threads?: number;
+  device?: string;
+  precision?: 'fp32' | 'bf16';
   json?: boolean;
 }
 
@@ -34,11 +36,13 @@ export function runCommand(): Command {
     .option('--retrain-epochs <n>', 'epochs of retraining', positiveInt)
     .option('--runs <r>', 'retraining runs per architecture', positiveInt)
     .option('--threads <n>', 'LibTorch threads', positiveInt)
+    .option('--device <device>', 'cpu, cuda, cuda:N or auto')
+    .option('--precision <p>', 'fp32 or bf16 (autocast)', oneOf(['fp32', 'bf16'] as const))
     .option('--json', 'JSON lines: stage events, then {"result":..}')
     .action(async (f: RunFlags) => {
       const p = PIPELINE_PRESETS[f.preset];
       const o = {
-        train: { ...p.train, out: f.out ?? p.train.out, net: { ...p.train.net, ...(f.threads ? { threads: f.threads } : {}) } },
+        train: { ...p.train, out: f.out ?? p.train.out, net: { ...p.train.net, ...(f.threads ? { threads: f.threads } : {}), ...(f.device ? { device: f.device } : {}), ...(f.precision ? { precision: f.precision } : {}) } },
         search: { ...p.search, ...(f.searchCount ? { count: f.searchCount } : {}), ...(f.strategy ? { strategy: f.strategy } : {}) },
         select: { ...p.select, ...(f.select ? { rule: f.select } : {}), ...(f.retrainCount ? { count: f.retrainCount } : {}) },
         retrain: { ...p.retrain, ...(f.retrainFilters ? { filters: f.retrainFilters } : {}), ...(f.retrainEpochs ? { epochs: f.retrainEpochs } : {}), ...(f.runs ? { runs: f.runs } : {}) },

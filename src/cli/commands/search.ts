@@ -1,9 +1,9 @@
 /** `nasctl search` and `nasctl select`: score architectures on the one-shot model; pick some from the results. */
 import { Command } from 'commander';
 import { NasError } from '../../native/errors';
-import { runSearch, SearchEvent } from '../../search/runSearch';
+import { runSearch, SearchEvent, SearchOptions } from '../../search/runSearch';
 import { SELECTION_RULES, SearchResult, SelectionRule, selectArchitectures } from '../../search/select';
-import { STRATEGIES, StrategyName } from '../../search/strategy';
+import { STRATEGIES } from '../../search/strategy';
 import { allOnArchitecture, formatArchitecture } from '../../space/architecture';
 import { readJsonLines } from '../../util/files';
 import { formatDuration, outputMode } from '../progress';
@@ -11,23 +11,7 @@ import { nonNegativeInt, num, oneOf, positiveInt } from '../parse';
 import { withAbortOnSignal } from '../run';
 import * as fs from 'node:fs';
 
-interface SearchFlags {
-  supernet: string;
-  out?: string;
-  count: number;
-  strategy: StrategyName;
-  seed: number;
-  maxParams?: number;
-  maxMadds?: number;
-  valLimit?: number;
-  batchArchs: number;
-  batched?: boolean;
-  population: number;
-  tournament: number;
-  threads?: number;
-  device?: string;
-  json?: boolean;
-}
+type SearchFlags = SearchOptions & { json?: boolean };
 
 function renderer(json: boolean): (e: SearchEvent) => void {
   const mode = outputMode(json);
@@ -69,7 +53,8 @@ export function searchCommand(): Command {
     .option('--population <n>', 'evolution: population size', positiveInt, 50)
     .option('--tournament <n>', 'evolution: tournament size', positiveInt, 10)
     .option('--threads <n>', 'LibTorch threads', positiveInt)
-    .option('--device <device>', 'cpu, cuda or cuda:N')
+    .option('--device <device>', 'cpu, cuda, cuda:N or auto')
+    .option('--precision <p>', 'fp32 or bf16 (autocast)', oneOf(['fp32', 'bf16'] as const))
     .option('--json', 'one JSON line per scored architecture on stdout, then {"summary":..}')
     .action(async (f: SearchFlags) => {
       const render = renderer(f.json === true);

@@ -35,6 +35,7 @@ interface TrainFlags {
   trackKl?: number;
   threads?: number;
   device?: string;
+  precision?: 'fp32' | 'bf16';
   out?: string;
   resume?: boolean;
   json?: boolean;
@@ -48,7 +49,7 @@ export function trainOptionsFromFlags(f: TrainFlags): TrainOptions {
   return withOverrides(base, {
     out: f.out,
     dataset: datasetChanged ? { name: f.dataset!, dataDir: f.dataDir, trainLimit: f.trainLimit } : { name: base.dataset.name, dataDir: f.dataDir, trainLimit: f.trainLimit },
-    net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, blocks: f.blocks, ghostBatch: f.ghostBatch, threads: f.threads, device: f.device, seed: f.seed },
+    net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, blocks: f.blocks, ghostBatch: f.ghostBatch, threads: f.threads, device: f.device, precision: f.precision, seed: f.seed },
     epochs: f.epochs,
     steps: f.steps,
     batchSize: f.batchSize,
@@ -96,7 +97,8 @@ export function trainCommand(): Command {
     .option('--eval-limit <n>', 'validation examples used during training (the final evaluation uses all)', positiveInt)
     .option('--track-kl <n>', 'record the KL of n fixed architectures against a reference at every evaluation (Figure 7)', positiveInt)
     .option('--threads <n>', 'LibTorch threads (default: all cores)', positiveInt)
-    .option('--device <device>', 'cpu, cuda or cuda:N')
+    .option('--device <device>', 'cpu, cuda, cuda:N or auto')
+    .option('--precision <p>', 'fp32, or bf16 (autocast for forward passes; weights stay float32)', oneOf(['fp32', 'bf16'] as const))
     .option('--out <dir>', 'run directory')
     .option('--resume', 'continue the run in --out from its checkpoint')
     .option('--json', 'JSON lines on stdout (metrics, then the result)')

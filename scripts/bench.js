@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+'use strict';
+// npm run bench [-- --filters 8,16 --threads N --score-images 5000 --quick]
+// Throughput of the oneshot-nas addon against a straightforward PyTorch (eager, every path computed and masked)
+// implementation on the same LibTorch, and against TensorFlow.js, on SPEC.md's one-shot model with CIFAR-size input
+// (32x32x3), batch 64, ghost batch 32. Prints a table; writes bench/results/latest.json.
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const argv = process.argv.slice(2);
+const arg = (name, def) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : def;
+};
+const quick = argv.includes('--quick');
+const filters = String(arg('filters', '8,16')).split(',').map(Number);
+const threads = Number(arg('threads', os.availableParallelism ? os.availableParallelism() : os.cpus().length));
+const scoreImages = Number(arg('score-images', quick ? 1000 : 5000));
+const rate = 0.1;
+const device = arg('device', 'cpu');
+
+function runJson(cmd, args, timeoutMs) {
+  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env } });
+  const line = (r.stdout || '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (!line) return { error: (r.error && r.error.message) || (r.stderr || '').trim().split('\n').pop() || `exit ${r.status}` };
+  return JSON.parse(line);
+}
+
+function pythonTorch() {
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    const r = spawnSync(py, ['-c', 'import torch;print(torch.__version__)'], { encoding: 'utf8' });
+    if (r.status === 0) return { py, version: r.stdout.trim() };
+  }
+  return null;
+}
+
+async function native(F) {
+  const { Supernet, NativeData, syntheticSet, channelStats, dropTables, sampleArchitectures, formatArchitecture, OPS } = require('../dist');
+  const set = syntheticSet({ n: Math.max(scoreImages, 1024), size: 32, channels: 3, classes: 10, seed: 1 });
+  const { mean, std } = channelStats(set);
+  const data = new NativeData(set, mean, std);
+  const net = Supernet.create({ filters: F, threads, device }, { batchSize: 64, seed: 1 });
+  const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const timeIt = async (reps, fn) => {
+    const t = [];
+    for (let i = 0; i <= reps; i++) {
+      const t0 = process.hrtime.bigint();
+      await fn();
+      if (i > 0) t.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+    return median(t);
+  };
+  const out = { impl: 'oneshot-nas', params: net.parameterCount() };
+  const steps = quick ? 5 : 10;
+  for (const [label, r] of [['train_drop0', 0], [`train_end_r${rate}`, rate]]) {
+    const { dropIn, dropOp } = dropTables({ kind: 'constant', rate: r }, 4, OPS.length, 0, steps, steps);
+    const lr = new Float64Array(steps).fill(0.01);
+    out[label] = Math.round(((steps * 64) / (await timeIt(3, () => net.train(data, { steps, lr, dropIn, dropOp })))) * 10) / 10;
+  }
+  const archs = sampleArchitectures(8, 5).map(formatArchitecture);
+  let k = 0;
+  const one = await timeIt(quick ? 1 : 2, () => net.evaluate(data, [archs[k++ % 8]], { count: scoreImages, batchSize: 256 }));
+  out.score_images_per_s = Math.round(scoreImages / one);
+  out.score_archs_per_s_5000 = Math.round((scoreImages / one / 5000) * 1000) / 1000;
+  const batched = await timeIt(1, () => net.evaluate(data, archs, { count: Math.min(scoreImages, 1000), batched: true }));
+  out.score_batched8_images_per_s = Math.round((8 * Math.min(scoreImages, 1000)) / batched);
+  net.dispose();
+  return out;
+}
+
+function fmt(v) {
+  return v === undefined ? '' : typeof v === 'number' ? String(v) : v;
+}
+
+async function main() {
+  const { loadAddon } = require('../dist');
+  const addon = loadAddon();
+  const machine = { cpu: os.cpus()[0].model, cores: os.cpus().length, threads, os: `${os.type()} ${os.release()}`, node: process.version,
+    libtorch: addon.torchVersion, device };
+  const py = pythonTorch();
+  const rows = [];
+  for (const F of filters) {
+    process.stderr.write(`F=${F}: oneshot-nas...\n`);
+    rows.push({ filters: F, ...(await native(F)) });
+    if (py) {
+      for (const cl of [false, true]) {
+        if (device !== 'cpu') break; // the eager baseline script runs on the CPU only
+        process.stderr.write(`F=${F}: PyTorch eager${cl ? ' (channels_last)' : ''}...\n`);
+        const r = runJson(py.py, ['bench/pytorch_eager.py', '--filters', String(F), '--threads', String(threads), '--steps', '1', '--reps', '2',
+          '--score-images', quick ? '256' : '512', ...(cl ? ['--channels-last'] : [])], 1_800_000);
+        rows.push({ filters: F, ...r, impl: `pytorch-eager${cl ? '-channels-last' : ''} ${py.version}` });
+      }
+    } else {
+      rows.push({ filters: F, impl: 'pytorch-eager', error: 'unavailable: no python3 torch (apt-get install python3-torch)' });
+    }
+    if (F === filters[0] && device === 'cpu') {
+      process.stderr.write(`F=${F}: TensorFlow.js...\n`);
+      // tfjs-cpu trains this model at well under 1 image/s here: one timed step of 32 images (batch 32 = one ghost batch).
+      const train = runJson(process.execPath, ['bench/tfjs_oneshot.js', '--backend', 'cpu', '--mode', 'train', '--filters', String(F), '--images', '32', '--batch', '32'], 1_800_000);
+      const score = runJson(process.execPath, ['bench/tfjs_oneshot.js', '--backend', 'wasm', '--mode', 'score', '--filters', String(F), '--images', quick ? '64' : '256'], 1_800_000);
+      rows.push({ filters: F, impl: 'tfjs-cpu', train_drop0: train.imagesPerSec, note: train.error || `training: ${train.imagesTimed} images timed (batch 32); scoring: see tfjs-wasm` });
+      rows.push({ filters: F, impl: 'tfjs-wasm', score_images_per_s: score.imagesPerSec, score_archs_per_s_5000: score.imagesPerSec && Math.round((score.imagesPerSec / 5000) * 1e4) / 1e4,
+        note: `${score.error || `${score.imagesTimed} images timed`}; training not possible: the wasm backend has no Conv2DBackpropFilter kernel` });
+      rows.push({ filters: F, impl: 'tfjs-node', note: 'unavailable: its install downloads libtensorflow from storage.googleapis.com, which this machine cannot reach' });
+    }
+  }
+  const cols = ['filters', 'impl', 'params', 'train_drop0', `train_end_r${rate}`, 'score_images_per_s', 'score_archs_per_s_5000', 'score_batched8_images_per_s', 'note', 'error'];
+  const head = ['F', 'implementation', 'params', 'train img/s (r=0)', `train img/s (end, r=${rate})`, 'score img/s', 'arch/s (5000 img)', 'batched x8 img/s', 'note', 'error'];
+  const table = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${cols.map((c) => fmt(r[c])).join(' | ')} |`)].join('\n');
+  process.stdout.write(`${table}\n\nmachine: ${JSON.stringify(machine)}\ncommand: npm run bench -- ${argv.join(' ')}\n`);
+  fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'bench', 'results', 'latest.json'), `${JSON.stringify({ date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, machine, rows }, null, 2)}\n`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
