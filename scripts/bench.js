@@ -99,7 +99,9 @@ async function main() {
     if (F === filters[0] && device === 'cpu') {
       process.stderr.write(`F=${F}: TensorFlow.js...\n`);
       // tfjs-cpu trains this model at well under 1 image/s here: one timed step of 32 images (batch 32 = one ghost batch).
-      const train = runJson(process.execPath, ['bench/tfjs_oneshot.js', '--backend', 'cpu', '--mode', 'train', '--filters', String(F), '--images', '32', '--batch', '32'], 1_800_000);
+      const limit = 600;
+      const train = runJson(process.execPath, ['bench/tfjs_oneshot.js', '--backend', 'cpu', '--mode', 'train', '--filters', String(F), '--images', '32', '--batch', '32'], limit * 1000);
+      if (train.error) train.error = `no result within ${limit} s for a warm-up step and a timed step of 32 images (below ${(64 / limit).toFixed(2)} images/s): ${train.error}`;
       const score = runJson(process.execPath, ['bench/tfjs_oneshot.js', '--backend', 'wasm', '--mode', 'score', '--filters', String(F), '--images', quick ? '64' : '256'], 1_800_000);
       rows.push({ filters: F, impl: 'tfjs-cpu', train_drop0: train.imagesPerSec, note: train.error || `training: ${train.imagesTimed} images timed (batch 32); scoring: see tfjs-wasm` });
       rows.push({ filters: F, impl: 'tfjs-wasm', score_images_per_s: score.imagesPerSec, score_archs_per_s_5000: score.imagesPerSec && Math.round((score.imagesPerSec / 5000) * 1e4) / 1e4,
