@@ -175,17 +175,13 @@ export class Supernet {
   ): Promise<{ steps: number; aborted: boolean; step: number }> {
     const net = this.n;
     if (o.signal?.aborted) return { steps: 0, aborted: true, step: net.stepCount() };
-    const onAbort = (): void => net.abort();
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      return await awaitNative(() =>
+    return awaitNative(
+      () =>
         net.train(data.handle, { steps: o.steps, lr: o.lr, dropIn: o.dropIn, dropOp: o.dropOp, threads: this.config.threads }, (p) =>
           o.onProgress?.({ step: p.step, loss: p.loss, accuracy: p.correct / p.examples, examples: p.examples, activePaths: p.activePaths }),
         ),
-      );
-    } finally {
-      o.signal?.removeEventListener('abort', onAbort);
-    }
+      { signal: o.signal, abort: () => net.abort() },
+    );
   }
 
   /**
@@ -206,16 +202,11 @@ export class Supernet {
       if (a.blocks.length !== this.config.blocks) throw invalidParameter('arch', `${this.config.blocks} blocks`, formatArchitecture(a), 'ERR_NAS_BAD_ARCH');
       words.set(encodeArchitecture(a), i * 2 * this.config.blocks);
     });
-    const onAbort = (): void => net.abort();
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const res = await awaitNative(() =>
-        net.evaluate(data.handle, words, { start: o.start, count: o.count, batchSize: o.batchSize, batched: o.batched, threads: this.config.threads }, o.onProgress),
-      );
-      return res.map((r, i) => ({ arch: formatArchitecture(parsed[i]), accuracy: r.correct / r.examples, loss: r.lossSum / r.examples, examples: r.examples }));
-    } finally {
-      o.signal?.removeEventListener('abort', onAbort);
-    }
+    const res = await awaitNative(
+      () => net.evaluate(data.handle, words, { start: o.start, count: o.count, batchSize: o.batchSize, batched: o.batched, threads: this.config.threads }, o.onProgress),
+      { signal: o.signal, abort: () => net.abort() },
+    );
+    return res.map((r, i) => ({ arch: formatArchitecture(parsed[i]), accuracy: r.correct / r.examples, loss: r.lossSum / r.examples, examples: r.examples }));
   }
 
   /**

@@ -17,6 +17,13 @@ Dataset::Dataset(uint8_t* img, uint8_t* lab, int64_t n_, int64_t h_, int64_t w_,
   std = torch::tensor(s, torch::kFloat32);
 }
 
+void Dataset::checkRange(int64_t start, int64_t count) const {
+  if (start < 0 || count < 0 || start + count > n) {
+    throw NasException("ERR_NAS_BAD_DATA", "evaluation range [" + std::to_string(start) + ", " + std::to_string(start + count) +
+                                               ") is outside the dataset of " + std::to_string(n) + " examples");
+  }
+}
+
 torch::Tensor Dataset::images(const torch::Tensor& idx, const torch::Device& device, Rng* rng, int64_t cropPad,
                               bool flip) const {
   auto x = pixels.index_select(0, idx).to(torch::kFloat32).div_(255.f).sub_(mean).div_(std);  // [B, H, W, C]

@@ -13,6 +13,8 @@ struct Dataset {
   Dataset(uint8_t* images, uint8_t* labels, int64_t n, int64_t h, int64_t w, int64_t c, std::vector<float> mean,
           std::vector<float> std);
   int64_t size() const { return n; }
+  // Throws ERR_NAS_BAD_DATA unless [start, start + count) lies inside the set.
+  void checkRange(int64_t start, int64_t count) const;
 
   // Normalised float batch [B, C, H, W] (channels_last strides) on `device`. With `rng`, random crop with zero
   // padding `cropPad` and horizontal flip (`flip`) per example, both drawn from `rng` in example order.

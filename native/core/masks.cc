@@ -62,6 +62,17 @@ StepMasks StepMasks::draw(Rng& rng, int64_t ghosts, int64_t blocks, const float*
   return sm;
 }
 
+StepMasks::Union StepMasks::activeAnywhere() const {
+  Union u{std::vector<uint32_t>(blocks, 0), std::vector<uint32_t>(blocks, 0)};
+  for (int64_t g = 0; g < ghosts; ++g) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      u.inputs[b] |= in(g, b);
+      if (in(g, b)) u.ops[b] |= op(g, b);
+    }
+  }
+  return u;
+}
+
 static PathMask makePathMask(const std::vector<float>& per, const torch::Device& device) {
   PathMask pm;
   int64_t on = 0;

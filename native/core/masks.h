@@ -26,6 +26,12 @@ struct StepMasks {
   static StepMasks fixed(const Arch& arch, int64_t ghosts);
   // dropIn[i] / dropOp[i]: drop probability of each input / op path of block i for this step.
   static StepMasks draw(Rng& rng, int64_t ghosts, int64_t blocks, const float* dropIn, const float* dropOp);
+  // Per block, the inputs and the ops active in at least one ghost batch; an op counts only in ghost batches where
+  // some input of its block is active (a block with no input outputs zero). Decides masked decay and skipped paths.
+  struct Union {
+    std::vector<uint32_t> inputs, ops;
+  };
+  Union activeAnywhere() const;
   uint32_t in(int64_t g, int64_t b) const { return inputs[g * blocks + b]; }
   uint32_t op(int64_t g, int64_t b) const { return ops[g * blocks + b]; }
 };

@@ -73,9 +73,7 @@ StepStats Retrainer::step(const Dataset& data, double lr) {
 }
 
 EvalStats Retrainer::evaluate(const Dataset& data, int64_t start, int64_t count, int64_t batchSize) {
-  if (start < 0 || count < 0 || start + count > data.size()) {
-    throw NasException("ERR_NAS_BAD_DATA", "evaluation range is outside the dataset of " + std::to_string(data.size()) + " examples");
-  }
+  data.checkRange(start, count);
   net_->eval();
   c10::InferenceMode guard;
   AutocastGuard autocast(cfg_.bf16, device_);

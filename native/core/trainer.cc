@@ -49,14 +49,8 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
   st.loss = loss.item<double>();
   st.correct = logits.argmax(1).eq(y).sum().item<int64_t>();
   st.examples = opt_.batchSize;
-  for (int64_t b = 0; b < cfg.blocks; ++b) {
-    uint32_t in = 0, op = 0;
-    for (int64_t g = 0; g < G; ++g) {
-      in |= lastMasks_.in(g, b);
-      if (lastMasks_.in(g, b)) op |= lastMasks_.op(g, b);
-    }
-    st.activePaths += __builtin_popcount(in) + __builtin_popcount(op);
-  }
+  const auto active = lastMasks_.activeAnywhere();
+  for (int64_t b = 0; b < cfg.blocks; ++b) st.activePaths += __builtin_popcount(active.inputs[b]) + __builtin_popcount(active.ops[b]);
   return st;
 }
 
@@ -66,15 +60,9 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
 // ghost batch) is left untouched, like torch.optim.SGD does for a None gradient.
 void Trainer::applyUpdate(double lr, const StepMasks& masks) {
   torch::NoGradGuard ng;
-  const int64_t G = masks.ghosts;
-  const int64_t B = net_.config().blocks;
-  std::vector<uint32_t> anyIn(B, 0), anyOp(B, 0);
-  for (int64_t b = 0; b < B; ++b) {
-    for (int64_t g = 0; g < G; ++g) {
-      anyIn[b] |= masks.in(g, b);
-      if (masks.in(g, b)) anyOp[b] |= masks.op(g, b);
-    }
-  }
+  const auto active = masks.activeAnywhere();
+  const auto& anyIn = active.inputs;
+  const auto& anyOp = active.ops;
   const double wd = opt_.weightDecay, m = opt_.momentum;
   auto& params = net_.params();
   for (size_t k = 0; k < params.size(); ++k) {
@@ -118,10 +106,7 @@ void Trainer::applyUpdate(double lr, const StepMasks& masks) {
 EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start, int64_t count, int64_t batchSize) {
   const auto& cfg = net_.config();
   arch.validate(cfg.blocks);
-  if (start < 0 || count < 0 || start + count > data.size()) {
-    throw NasException("ERR_NAS_BAD_DATA", "evaluation range [" + std::to_string(start) + ", " + std::to_string(start + count) +
-                                               ") is outside the dataset of " + std::to_string(data.size()) + " examples");
-  }
+  data.checkRange(start, count);
   const int64_t g = cfg.ghostBatch;
   batchSize = std::max(g, batchSize / g * g);
   c10::InferenceMode guard;
@@ -149,9 +134,7 @@ EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start
 std::vector<EvalStats> Trainer::evaluateBatched(const Dataset& data, const std::vector<Arch>& archs, int64_t start,
                                                int64_t count) {
   const auto& cfg = net_.config();
-  if (start < 0 || count < 0 || start + count > data.size()) {
-    throw NasException("ERR_NAS_BAD_DATA", "evaluation range is outside the dataset of " + std::to_string(data.size()) + " examples");
-  }
+  data.checkRange(start, count);
   const int64_t K = static_cast<int64_t>(archs.size());
   StepMasks sm;
   sm.ghosts = K;

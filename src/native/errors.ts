@@ -61,24 +61,22 @@ export function callNative<T>(fn: () => T): T {
 
 /**
  * Awaits a native promise; a rejection becomes a NasError whose stack is the caller's (captured here, before the
- * work left the JavaScript thread), like sharp's `nativeError`.
+ * work left the JavaScript thread), like sharp's `nativeError`. With `abortOn`, an abort of its signal while the job
+ * runs calls its `abort` (the native object's stop-between-steps flag).
  */
-export async function awaitNative<T>(start: () => Promise<T>): Promise<T> {
+export async function awaitNative<T>(start: () => Promise<T>, abortOn?: { signal?: AbortSignal; abort: () => void }): Promise<T> {
   const caller = new Error();
   Error.captureStackTrace(caller, awaitNative);
-  let promise: Promise<T>;
+  const onAbort = (): void => abortOn?.abort();
+  abortOn?.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    promise = start();
+    // A synchronous throw from start() lands here too.
+    return await start();
   } catch (err) {
     const ne = toNasError(err);
     ne.stack = `${ne.name}: ${ne.message}\n${(caller.stack ?? '').split('\n').slice(1).join('\n')}`;
     throw ne;
-  }
-  try {
-    return await promise;
-  } catch (err) {
-    const ne = toNasError(err);
-    ne.stack = `${ne.name}: ${ne.message}\n${(caller.stack ?? '').split('\n').slice(1).join('\n')}`;
-    throw ne;
+  } finally {
+    abortOn?.signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -39,13 +39,10 @@ export class StandaloneModel {
   async train(data: NativeData, o: { steps: number; lr: Float64Array; signal?: AbortSignal; onProgress?: (p: { step: number; loss: number; accuracy: number }) => void }): Promise<{ steps: number; aborted: boolean; step: number }> {
     const n = this.n;
     if (o.signal?.aborted) return { steps: 0, aborted: true, step: n.stepCount() };
-    const onAbort = (): void => n.abort();
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      return await awaitNative(() => n.train(data.handle, { steps: o.steps, lr: o.lr, threads: this.config.threads }, (p) => o.onProgress?.({ step: p.step, loss: p.loss, accuracy: p.correct / p.examples })));
-    } finally {
-      o.signal?.removeEventListener('abort', onAbort);
-    }
+    return awaitNative(
+      () => n.train(data.handle, { steps: o.steps, lr: o.lr, threads: this.config.threads }, (p) => o.onProgress?.({ step: p.step, loss: p.loss, accuracy: p.correct / p.examples })),
+      { signal: o.signal, abort: () => n.abort() },
+    );
   }
 
   /** Accuracy and loss with BatchNorm on its running statistics. */
