@@ -2,7 +2,9 @@
 #include <napi.h>
 #include <torch/torch.h>
 
+#include "core/dist.h"
 #include "dataset_wrap.h"
+#include "dist_wrap.h"
 #include "retrainer_wrap.h"
 #include "supernet_wrap.h"
 
@@ -10,6 +12,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Supernet", nasjs::SupernetWrap::Init(env));
   exports.Set("Dataset", nasjs::DatasetWrap::Init(env));
   exports.Set("Retrainer", nasjs::RetrainerWrap::Init(env));
+  exports.Set("ProcessGroup", nasjs::ProcessGroupWrap::Init(env));
+  exports.Set("distAvailable", Napi::Boolean::New(env, nas::distAvailable()));
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
   exports.Set("cudaAvailable", Napi::Boolean::New(env, torch::cuda::is_available()));
   exports.Set("cudaDeviceCount", Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())));

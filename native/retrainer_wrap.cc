@@ -60,7 +60,7 @@ Napi::Value RetrainerWrap::Train(const Napi::CallbackInfo& info) {
     std::atomic<bool>* abort = &gate_.abort;
     return gate_.Start(info.Env(), Value(), {info[0].As<Napi::Object>()}, fn, [=](const Emit& emit) -> ToJs {
       UseThreads(threads);
-      return RunSteps(steps, abort, emit, [&](int64_t i) { return m->step(*data, lrs[i]); }, [&] { return m->stepCount(); });
+      return RunSteps(steps, abort, emit, [&](int64_t i, bool) { return m->step(*data, lrs[i]); }, [&] { return m->stepCount(); });
     });
   });
 }

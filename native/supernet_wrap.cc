@@ -4,6 +4,7 @@
 
 #include "core/standalone.h"
 #include "dataset_wrap.h"
+#include "dist_wrap.h"
 #include "errors.h"
 #include "job.h"
 #include "args.h"
@@ -28,6 +29,7 @@ Napi::Function SupernetWrap::Init(Napi::Env env) {
                       InstanceMethod<&SupernetWrap::GetGradient>("getGradient"),
                       InstanceMethod<&SupernetWrap::StepCount>("stepCount"),
                       InstanceMethod<&SupernetWrap::SetOptim>("setOptim"),
+                      InstanceMethod<&SupernetWrap::SetGroup>("setGroup"),
                       InstanceMethod<&SupernetWrap::Save>("save"),
                       InstanceMethod<&SupernetWrap::Load>("load"),
                       InstanceMethod<&SupernetWrap::Abort>("abort"),
@@ -132,8 +134,9 @@ Napi::Value SupernetWrap::Train(const Napi::CallbackInfo& info) {
     return StartJob(info, {info[0].As<Napi::Object>()}, fn,
         [=](const Emit& emit) -> ToJs {
           UseThreads(threads);
-          return RunSteps(steps, abort, emit, [&](int64_t i) { return trainer->step(*data, lrs[i], din.data() + i * B, dop.data() + i * B); },
-                          [&] { return trainer->stepCount(); });
+          return RunSteps(steps, abort, emit,
+                          [&](int64_t i, bool stop) { return trainer->step(*data, lrs[i], din.data() + i * B, dop.data() + i * B, stop); },
+                          [&] { return trainer->stepCount(); }, trainer->group() != nullptr);
         });
   });
 }
@@ -317,6 +320,15 @@ Napi::Value SupernetWrap::SetOptim(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckUsable();
     trainer_->setOptions(ParseOptim(ObjArg(info, 0, "optim"), trainer_->options()));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value SupernetWrap::SetGroup(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable();
+    const bool leave = info.Length() == 0 || info[0].IsNull() || info[0].IsUndefined();
+    trainer_->setGroup(leave ? nullptr : ProcessGroupWrap::Unwrap(info[0])->group());
     return info.Env().Undefined();
   });
 }

@@ -15,6 +15,7 @@
 //   [sync]  parameterNames(): string[]; getParameter(name): Float32Array; setParameter(name, Float32Array);
 //           getGradient(name): Float32Array | null
 //   [sync]  stepCount(): number; setOptim(optim); abort(); dispose()
+//   [sync]  setGroup(group: ProcessGroup | null)   train as one data-parallel worker of a connected group
 //   [async] save(path, meta: string); load(path): string (meta); Supernet.readCheckpointMeta(path): string
 #pragma once
 #include <napi.h>
@@ -48,6 +49,7 @@ class SupernetWrap : public Napi::ObjectWrap<SupernetWrap> {
   Napi::Value GetGradient(const Napi::CallbackInfo& info);
   Napi::Value StepCount(const Napi::CallbackInfo& info);
   Napi::Value SetOptim(const Napi::CallbackInfo& info);
+  Napi::Value SetGroup(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value Abort(const Napi::CallbackInfo& info);

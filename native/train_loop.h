@@ -10,12 +10,18 @@
 
 namespace nasjs {
 
-// step(i) runs step i of this call and returns its stats; count() is the trainer's total step count afterwards.
+// step(i, wantStop) runs step i of this call and returns its stats; count() is the trainer's total step count
+// afterwards. With sharedStop (data-parallel workers) an abort is not acted on alone: it is voted in the next step
+// (StepStats::stop), so that every worker stops after the same step.
 template <typename StepFn, typename CountFn>
-ToJs RunSteps(int64_t steps, const std::atomic<bool>* abort, const Emit& emit, StepFn step, CountFn count) {
+ToJs RunSteps(int64_t steps, const std::atomic<bool>* abort, const Emit& emit, StepFn step, CountFn count,
+              bool sharedStop = false) {
   int64_t done = 0;
-  for (; done < steps && !*abort; ++done) {
-    const nas::StepStats st = step(done);
+  bool stopped = false;
+  while (done < steps) {
+    if (*abort && !sharedStop) break;
+    const nas::StepStats st = step(done, abort->load());
+    ++done;
     const int64_t at = count();
     emit([st, at](Napi::Env env) -> Napi::Value {
       auto p = Napi::Object::New(env);
@@ -26,8 +32,9 @@ ToJs RunSteps(int64_t steps, const std::atomic<bool>* abort, const Emit& emit, S
       p.Set("activePaths", static_cast<double>(st.activePaths));
       return p;
     });
+    if ((stopped = st.stop)) break;
   }
-  const bool aborted = done < steps;
+  const bool aborted = done < steps || stopped;
   const int64_t at = count();
   return [done, aborted, at](Napi::Env env) -> Napi::Value {
     auto r = Napi::Object::New(env);

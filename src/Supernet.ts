@@ -7,6 +7,7 @@ import { NasError, awaitNative, callNative, invalidParameter } from './native/er
 import { Architecture, OPS, encodeArchitecture, formatArchitecture, parseArchitecture } from './space/architecture';
 import { ModelShape, ModelSize } from './space/modelSize';
 import { ImageSet } from './data/types';
+import type { ProcessGroup } from './dist/processGroup';
 
 /** Configuration of the one-shot model (SPEC.md). Every field has a default. */
 export interface SupernetConfig extends ModelShape {
@@ -113,7 +114,7 @@ export class NativeData {
   }
 }
 
-type ArchLike = Architecture | string;
+export type ArchLike = Architecture | string;
 const toArch = (a: ArchLike): Architecture => (typeof a === 'string' ? parseArchitecture(a, { blocks: a.split('/').length, maxOps: OPS.length }) : a);
 
 /**
@@ -252,6 +253,15 @@ export class Supernet {
   }
   setOptimizer(optim: Partial<NativeOptimConfig>): void {
     callNative(() => this.n.setOptim(stripUndefined(optim)));
+  }
+
+  /**
+   * Trains as one data-parallel worker of `group` from now on (null: alone again). Every worker must hold the same
+   * weights and trainer state (same seed, or the same checkpoint loaded); the batch size is the global one and must
+   * split into whole ghost batches per worker.
+   */
+  setGroup(group: ProcessGroup | null): void {
+    callNative(() => this.n.setGroup(group ? group.native : null));
   }
 
   /** Writes a checkpoint atomically (temp file + fsync + rename); `meta` is stored as JSON. */

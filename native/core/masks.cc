@@ -39,6 +39,15 @@ StepMasks StepMasks::fixed(const Arch& arch, int64_t ghosts) {
   return sm;
 }
 
+StepMasks StepMasks::slice(int64_t first, int64_t count) const {
+  StepMasks sm;
+  sm.ghosts = count;
+  sm.blocks = blocks;
+  sm.inputs.assign(inputs.begin() + first * blocks, inputs.begin() + (first + count) * blocks);
+  sm.ops.assign(ops.begin() + first * blocks, ops.begin() + (first + count) * blocks);
+  return sm;
+}
+
 StepMasks StepMasks::draw(Rng& rng, int64_t ghosts, int64_t blocks, const float* dropIn, const float* dropOp) {
   StepMasks sm;
   sm.ghosts = ghosts;

@@ -32,6 +32,8 @@ struct StepMasks {
     std::vector<uint32_t> inputs, ops;
   };
   Union activeAnywhere() const;
+  // Ghost batches [first, first + count) (a data-parallel worker's share of a global batch).
+  StepMasks slice(int64_t first, int64_t count) const;
   uint32_t in(int64_t g, int64_t b) const { return inputs[g * blocks + b]; }
   uint32_t op(int64_t g, int64_t b) const { return ops[g * blocks + b]; }
 };

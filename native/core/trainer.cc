@@ -11,16 +11,59 @@ Trainer::Trainer(Supernet& net, const OptimConfig& opt) : net_(net), opt_(opt), 
   for (auto& p : net_.params()) momentum_.push_back(torch::zeros_like(p.tensor));
 }
 
-void Trainer::setOptions(const OptimConfig& opt) {
+void Trainer::checkBatch(const OptimConfig& opt) const {
   const int64_t g = net_.config().ghostBatch;
-  if (opt.batchSize < g || opt.batchSize % g != 0) {
-    throw NasException("ERR_NAS_BAD_CONFIG", "batchSize: expected a positive multiple of ghostBatch (" + std::to_string(g) +
-                                                 "), got " + std::to_string(opt.batchSize));
+  const int64_t W = group_ ? group_->worldSize() : 1;
+  if (opt.batchSize < g * W || opt.batchSize % (g * W) != 0) {
+    const std::string unit = W == 1 ? "ghostBatch (" + std::to_string(g) + ")"
+                                    : "ghostBatch x workers (" + std::to_string(g) + " x " + std::to_string(W) + ")";
+    throw NasException("ERR_NAS_BAD_CONFIG", "batchSize: expected a positive multiple of " + unit + ", got " +
+                                                 std::to_string(opt.batchSize));
   }
+}
+
+void Trainer::setOptions(const OptimConfig& opt) {
+  checkBatch(opt);
   opt_ = opt;
 }
 
-StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, const float* dropOp) {
+void Trainer::setGroup(std::shared_ptr<ProcessGroup> group) {
+  std::swap(group_, group);
+  try {
+    checkBatch(opt_);
+  } catch (...) {
+    std::swap(group_, group);
+    throw;
+  }
+}
+
+std::array<double, 3> Trainer::syncGradients(double lossSum, double correct, bool wantStop) {
+  auto& params = net_.params();
+  const size_t P = params.size();
+  // First which parameters have a gradient on some worker (paths run in some worker's ghost batches), with the stats.
+  auto head = torch::zeros({static_cast<int64_t>(P) + 3}, torch::kFloat64);
+  double* h = head.data_ptr<double>();
+  for (size_t k = 0; k < P; ++k) h[k] = params[k].tensor.grad().defined() ? 1 : 0;
+  h[P] = lossSum;
+  h[P + 1] = correct;
+  h[P + 2] = wantStop ? 1 : 0;
+  group_->allreduceSum({head});
+  std::vector<torch::Tensor> grads;
+  for (size_t k = 0; k < P; ++k) {
+    if (h[k] == 0) continue;
+    auto& p = params[k].tensor;
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    grads.push_back(p.grad());
+  }
+  group_->allreduceSum(grads);
+  // Each worker's loss is the mean over its share, so the sum over workers is W times the global mean's gradient.
+  const double inv = 1.0 / group_->worldSize();
+  torch::NoGradGuard ng;
+  for (auto& g : grads) g.mul_(inv);
+  return {h[P], h[P + 1], h[P + 2]};
+}
+
+StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, const float* dropOp, bool wantStop) {
   const auto& cfg = net_.config();
   if (data.c != cfg.inChannels || data.h != cfg.imageSize || data.w != cfg.imageSize) {
     throw NasException("ERR_NAS_BAD_DATA", "training images are " + std::to_string(data.h) + "x" + std::to_string(data.w) +
@@ -29,25 +72,42 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
                                                std::to_string(cfg.inChannels));
   }
   const int64_t G = opt_.batchSize / cfg.ghostBatch;
+  // Every worker draws the whole global batch's order, augmentation and masks from the same RNG stream, and runs
+  // its own contiguous share of whole ghost batches.
+  const int64_t W = group_ ? group_->worldSize() : 1, R = group_ ? group_->rank() : 0;
+  const int64_t localB = opt_.batchSize / W, localG = G / W;
   auto idx = sampler_.next(rng_, data.size(), opt_.batchSize);
+  const bool augment = opt_.cropPad > 0 || opt_.flip;
+  if (W > 1 && !augment) idx = idx.narrow(0, R * localB, localB);  // augmentation draws per image: draw them all
   auto x = data.images(idx, net_.device(), &rng_, opt_.cropPad, opt_.flip);
   auto y = data.labels(idx, net_.device());
+  if (W > 1 && augment) {
+    x = x.narrow(0, R * localB, localB);
+    y = y.narrow(0, R * localB, localB);
+  }
   lastMasks_ = StepMasks::draw(rng_, G, cfg.blocks, dropIn, dropOp);
+  const StepMasks local = W > 1 ? lastMasks_.slice(R * localG, localG) : lastMasks_;
 
   for (auto& p : net_.params()) p.tensor.mutable_grad() = torch::Tensor();  // set_to_none: skipped paths keep no grad
   torch::Tensor logits, loss;
   {
     AutocastGuard autocast(cfg.bf16, net_.device());
-    logits = net_.forward(x, lastMasks_);
+    logits = net_.forward(x, local);
     loss = torch::cross_entropy_loss(logits, y);
   }
   loss.backward();
-  applyUpdate(lr, lastMasks_);
-  ++step_;
-
   StepStats st;
   st.loss = loss.item<double>();
   st.correct = logits.argmax(1).eq(y).sum().item<int64_t>();
+  st.stop = wantStop;
+  if (W > 1) {
+    const auto global = syncGradients(st.loss * static_cast<double>(localB), static_cast<double>(st.correct), wantStop);
+    st.loss = global[0] / static_cast<double>(opt_.batchSize);
+    st.correct = static_cast<int64_t>(global[1]);
+    st.stop = global[2] > 0;
+  }
+  applyUpdate(lr, lastMasks_);
+  ++step_;
   st.examples = opt_.batchSize;
   const auto active = lastMasks_.activeAnywhere();
   for (int64_t b = 0; b < cfg.blocks; ++b) st.activePaths += __builtin_popcount(active.inputs[b]) + __builtin_popcount(active.ops[b]);

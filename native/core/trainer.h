@@ -3,11 +3,14 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <array>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "data.h"
+#include "dist.h"
 #include "masks.h"
 #include "rng.h"
 #include "sampler.h"
@@ -30,6 +33,7 @@ struct StepStats {
   int64_t correct = 0;
   int64_t examples = 0;
   int64_t activePaths = 0;  // paths active in at least one ghost batch (diagnostic)
+  bool stop = false;        // some worker asked to stop: every worker stops after this same step
 };
 
 struct EvalStats {
@@ -43,8 +47,14 @@ class Trainer {
   Trainer(Supernet& net, const OptimConfig& opt);
 
   // One step: draws a mask per ghost batch (dropIn/dropOp: per-block drop probabilities), forward, backward,
-  // masked weight decay, Nesterov SGD with learning rate lr.
-  StepStats step(const Dataset& data, double lr, const float* dropIn, const float* dropOp);
+  // masked weight decay, Nesterov SGD with learning rate lr. With a process group, this worker runs its share of the
+  // global batch (whole ghost batches, the masks a single process would draw for them), gradients are summed over
+  // workers, and stats are global; wantStop is shared so that all workers stop after the same step.
+  StepStats step(const Dataset& data, double lr, const float* dropIn, const float* dropOp, bool wantStop = false);
+
+  // Joins a data-parallel group (nullptr leaves it). Every worker must hold the same weights and trainer state.
+  void setGroup(std::shared_ptr<ProcessGroup> group);
+  ProcessGroup* group() const { return group_.get(); }
 
   // Loss and accuracy of one architecture on examples [start, start + count) of `data`, with BN statistics per
   // ghost batch of the one-shot model's ghost size; batchSize is rounded down to a multiple of it.
@@ -69,6 +79,10 @@ class Trainer {
 
  private:
   void applyUpdate(double lr, const StepMasks& masks);
+  void checkBatch(const OptimConfig& opt) const;
+  // Sums gradients over the group (parameters without a gradient anywhere stay without one) and returns the global
+  // {loss sum, correct, stop votes} from this worker's.
+  std::array<double, 3> syncGradients(double lossSum, double correct, bool wantStop);
 
   Supernet& net_;
   OptimConfig opt_;
@@ -77,6 +91,7 @@ class Trainer {
   EpochSampler sampler_;
   std::vector<torch::Tensor> momentum_;
   StepMasks lastMasks_;
+  std::shared_ptr<ProcessGroup> group_;
 };
 
 }  // namespace nas

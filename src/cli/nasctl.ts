@@ -2,6 +2,7 @@
 /** nasctl: the command line of oneshot-nas. */
 import { Command, CommanderError } from 'commander';
 import { archCommand } from './commands/arch';
+import { launchCommand } from './commands/launch';
 import { reportCommand } from './commands/report';
 import { runCommand } from './commands/run';
 import { predictCommand, retrainCommand } from './commands/retrain';
@@ -22,6 +23,7 @@ export async function main(argv: string[]): Promise<void> {
     .addCommand(runCommand())
     .addCommand(trainCommand())
     .addCommand(searchCommand())
+    .addCommand(launchCommand())
     .addCommand(selectCommand())
     .addCommand(retrainCommand())
     .addCommand(predictCommand())

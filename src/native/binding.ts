@@ -75,6 +75,7 @@ export interface NativeSupernet {
   getGradient(name: string): Float32Array | null;
   stepCount(): number;
   setOptim(optim: Partial<NativeOptimConfig>): void;
+  setGroup(group: NativeProcessGroup | null): void;
   save(path: string, meta: string): Promise<void>;
   load(path: string): Promise<string>;
   abort(): void;
@@ -100,6 +101,24 @@ export interface NativeRetrainer {
   dispose(): void;
 }
 
+export interface NativeProcessGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  connect(): Promise<void>;
+  exchange(tag: string, value: string): Promise<string[]>;
+  barrier(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface NativeDistOptions {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  timeoutMs: number;
+  deadAfterMs: number;
+}
+
 export interface NativeAddon {
   Supernet: {
     new (config: NativeNetConfig, optim: Partial<NativeOptimConfig>): NativeSupernet;
@@ -107,6 +126,9 @@ export interface NativeAddon {
   };
   Retrainer: new (config: NativeNetConfig, arch: Uint32Array, optim: Partial<NativeOptimConfig>) => NativeRetrainer;
   Dataset: new (images: Uint8Array, labels: Uint8Array, shape: { n: number; h: number; w: number; c: number }, mean: number[], std: number[]) => NativeDataset;
+  ProcessGroup: new (options: NativeDistOptions) => NativeProcessGroup;
+  /** False when the addon was built without Gloo headers (no data-parallel workers). */
+  distAvailable: boolean;
   torchVersion: string;
   cudaAvailable: boolean;
   cudaDeviceCount: number;

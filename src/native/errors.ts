@@ -15,7 +15,10 @@ export type NasErrorCode =
   | 'ERR_NAS_OUT_OF_MEMORY'
   | 'ERR_NAS_CUDA_UNAVAILABLE'
   | 'ERR_NAS_NATIVE'
-  | 'ERR_NAS_ADDON_MISSING';
+  | 'ERR_NAS_ADDON_MISSING'
+  | 'ERR_NAS_DIST'
+  | 'ERR_NAS_DIST_UNAVAILABLE'
+  | 'ERR_NAS_WORKER_LOST';
 
 /**
  * The one error class of oneshot-nas. `code` is stable and meant for programs; `message` is for people.

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ProcessGroup, evaluateShared } from '../dist/processGroup';
 import { NasError, invalidParameter } from '../native/errors';
 import { Architecture, formatArchitecture } from '../space/architecture';
 import { ModelShape, modelSize } from '../space/modelSize';
@@ -34,6 +35,11 @@ export interface SearchOptions {
   evalBatchSize: number;
   population: number;
   tournament: number;
+  /**
+   * Evolution: architectures proposed (and scored in parallel) before their scores are told to the strategy.
+   * Default: the number of workers (1 alone: the sequential algorithm). Fixed for a results file once it starts.
+   */
+  round?: number;
   threads?: number;
   device?: string;
   precision?: 'fp32' | 'bf16';
@@ -65,32 +71,62 @@ export interface SearchSummary {
 }
 
 /** The part of the options that must not change between a search and its resumption. */
-const IDENTITY: (keyof SearchOptions)[] = ['strategy', 'seed', 'maxParams', 'maxMadds', 'valLimit', 'population', 'tournament'];
+const IDENTITY: (keyof SearchOptions)[] = ['strategy', 'seed', 'maxParams', 'maxMadds', 'valLimit', 'population', 'tournament', 'round'];
 
 function validate(o: SearchOptions): void {
   if (!(Number.isInteger(o.count) && o.count > 0)) throw invalidParameter('count', 'a positive integer', o.count);
   if (!STRATEGIES.includes(o.strategy)) throw invalidParameter('strategy', `one of ${STRATEGIES.join(', ')}`, o.strategy);
-  for (const k of ['maxParams', 'maxMadds', 'valLimit'] as const) {
+  for (const k of ['maxParams', 'maxMadds', 'valLimit', 'round'] as const) {
     if (o[k] !== undefined && !(Number(o[k]) > 0)) throw invalidParameter(k, 'a positive number', o[k]);
   }
 }
 
-export async function runSearch(given: Partial<SearchOptions> & { supernet: string }, hooks: { signal?: AbortSignal; onEvent?: (e: SearchEvent) => void } = {}): Promise<SearchSummary> {
+export interface SearchHooks {
+  signal?: AbortSignal;
+  onEvent?: (e: SearchEvent) => void;
+  /** Score as one worker of this group: each worker scores its share of every round, rank 0 writes the results. */
+  group?: ProcessGroup;
+}
+
+export async function runSearch(given: Partial<SearchOptions> & { supernet: string }, hooks: SearchHooks = {}): Promise<SearchSummary> {
   const o: SearchOptions = { ...DEFAULT_SEARCH, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) } as SearchOptions;
   validate(o);
+  const group = hooks.group;
+  const writer = !group || group.isWriter;
+  const workers = group?.worldSize ?? 1;
   const opened = await openSupernet(o.supernet, { threads: o.threads, device: o.device, precision: o.precision });
   const { net, data } = opened;
   try {
     const results = o.out ?? path.join(opened.dir, 'search.jsonl');
     const settings = `${results.replace(/\.jsonl$/, '')}.search.json`;
-    if (fs.existsSync(settings)) {
-      const saved = JSON.parse(fs.readFileSync(settings, 'utf8')) as Partial<SearchOptions>;
-      for (const k of IDENTITY) {
-        if (saved[k] !== o[k]) throw invalidParameter(k, `${JSON.stringify(saved[k])} to resume ${results} (or choose another --out)`, o[k]);
+    // Rank 0 owns the files: it checks the settings and reads what was scored, then tells the other workers.
+    let start: { round: number; previous: SearchResult[] } | { error: { message: string } } | null = null;
+    if (writer) {
+      try {
+        let round = o.round ?? (o.strategy === 'evolution' ? workers : 1);
+        if (fs.existsSync(settings)) {
+          const saved = JSON.parse(fs.readFileSync(settings, 'utf8')) as Partial<SearchOptions>;
+          round = o.round ?? saved.round ?? 1;
+          for (const k of IDENTITY) {
+            const mine = k === 'round' ? round : o[k];
+            const was = k === 'round' ? (saved.round ?? 1) : saved[k]; // files from before rounds were recorded: 1
+            if (was !== mine) throw invalidParameter(k, `${JSON.stringify(was)} to resume ${results} (or choose another --out)`, mine);
+          }
+        } else {
+          writeFileAtomic(settings, `${JSON.stringify({ ...o, round, supernet: path.resolve(o.supernet) }, null, 2)}\n`);
+        }
+        // Resume: drop a torn last line.
+        const previous = readJsonLines<SearchResult>(results);
+        writeFileAtomic(results, previous.map((r) => `${JSON.stringify(r)}\n`).join(''));
+        start = { round, previous };
+      } catch (err) {
+        if (!group) throw err;
+        start = { error: { message: (err as Error).message } };
       }
-    } else {
-      writeFileAtomic(settings, `${JSON.stringify({ ...o, supernet: path.resolve(o.supernet) }, null, 2)}\n`);
     }
+    if (group) start = (await group.exchange('search-start', start))[0];
+    if (!start || 'error' in start) throw new NasError('ERR_NAS_BAD_CONFIG', `worker 0 could not start the search: ${start ? start.error.message : 'no answer'}`);
+    const { round, previous } = start;
     const shape: ModelShape = { ...net.config };
     const fits = (a: Architecture): boolean => {
       const s = modelSize(a, shape);
@@ -113,17 +149,38 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       throw new NasError('ERR_NAS_BAD_CONFIG', 'no architecture satisfies --max-params / --max-madds (a million proposals tried)');
     };
 
-    // Resume: replay the recorded history so that the strategy is where it was; drop a torn last line.
-    const previous = readJsonLines<SearchResult>(results);
-    writeFileAtomic(results, previous.map((r) => `${JSON.stringify(r)}\n`).join(''));
-    for (const r of previous) {
-      const a = nextNew();
-      if (formatArchitecture(a) !== r.arch) {
-        throw new NasError('ERR_NAS_BAD_CONFIG', `${results}: line ${r.index + 1} (${r.arch}) is not what this search proposes (${formatArchitecture(a)}); was it written with another seed or supernet?`);
+    // Proposes up to k new architectures for one round (a repeat within the round is dropped from it).
+    const proposeRound = (k: number): Architecture[] => {
+      const batch: Architecture[] = [];
+      for (let i = 0; i < k; i++) {
+        const a = nextNew();
+        if (batch.some((b) => formatArchitecture(b) === formatArchitecture(a))) continue;
+        batch.push(a);
       }
-      scored.set(r.arch, r);
-      strategy.tell(a, r.accuracy);
+      return batch;
+    };
+
+    // Resume: replay the recorded history round by round so that the strategy is where it was.
+    for (let i = 0; i < previous.length; ) {
+      let j = i + 1;
+      while (j < previous.length && previous[j].round !== undefined && previous[j].round === previous[i].round) j++;
+      const lines = previous.slice(i, j);
+      const proposed: Architecture[] = [];
+      for (const r of lines) {
+        let a = nextNew();
+        while (proposed.some((b) => formatArchitecture(b) === formatArchitecture(a))) a = nextNew();
+        if (formatArchitecture(a) !== r.arch) {
+          throw new NasError('ERR_NAS_BAD_CONFIG', `${results}: line ${r.index + 1} (${r.arch}) is not what this search proposes (${formatArchitecture(a)}); was it written with another seed or supernet?`);
+        }
+        proposed.push(a);
+      }
+      lines.forEach((r, n) => {
+        scored.set(r.arch, r);
+        strategy.tell(proposed[n], r.accuracy);
+      });
+      i = j;
     }
+    let rounds = previous.length ? (previous[previous.length - 1].round ?? previous.length - 1) + 1 : 0;
 
     const val = new NativeData(data.validation, data.mean, data.std);
     const count = Math.min(o.valLimit ?? data.validation.n, data.validation.n);
@@ -138,20 +195,16 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
         aborted = true;
         break;
       }
-      // Evolution needs each score before its next proposal; random search can hand native code a batch.
-      const k = o.strategy === 'random' ? Math.min(o.batchArchs, o.count - scored.size) : 1;
-      const batch: Architecture[] = [];
-      for (let i = 0; i < k; i++) {
-        const a = nextNew();
-        if (batch.some((b) => formatArchitecture(b) === formatArchitecture(a))) continue;
-        batch.push(a);
-      }
-      const ev = await net.evaluate(val, batch, { count, batchSize: o.evalBatchSize, batched: o.batched, signal: hooks.signal });
+      // Evolution tells scores after each round (of one architecture when alone); random search does not learn and
+      // hands native code a batch per worker. Workers score their round-robin shares of the round.
+      const k = Math.min(o.strategy === 'random' ? o.batchArchs * workers : round, o.count - scored.size);
+      const batch = proposeRound(k);
+      const ev = await evaluateShared(net, group, val, batch, { count, batchSize: o.evalBatchSize, batched: o.batched, signal: hooks.signal });
       if (ev.length < batch.length) aborted = true; // aborted mid-batch: the finished ones are kept below
       for (let i = 0; i < ev.length; i++) {
         const size = modelSize(batch[i], shape);
-        const r: SearchResult = { index: scored.size, arch: ev[i].arch, accuracy: ev[i].accuracy, loss: ev[i].loss, params: size.params, madds: size.madds, examples: ev[i].examples };
-        appendJsonLine(results, r);
+        const r: SearchResult = { index: scored.size, arch: ev[i].arch, accuracy: ev[i].accuracy, loss: ev[i].loss, params: size.params, madds: size.madds, examples: ev[i].examples, round: rounds };
+        if (writer) appendJsonLine(results, r);
         scored.set(r.arch, r);
         strategy.tell(batch[i], r.accuracy);
         session++;
@@ -160,6 +213,7 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
         const archsPerSec = session / Math.max(secs, 1e-9);
         emit({ type: 'scored', result: r, done: scored.size, count: o.count, archsPerSec, imagesPerSec: archsPerSec * count, best, etaSeconds: (o.count - scored.size) / archsPerSec });
       }
+      rounds++;
       if (aborted) break;
     }
     const secs = (Date.now() - started) / 1000;

@@ -11,6 +11,8 @@ export interface SearchResult {
   params: number;
   madds: number;
   examples: number;
+  /** The proposal round (architectures proposed together before their scores were told to the strategy). */
+  round?: number;
 }
 
 export type SelectionRule = 'top' | 'top-stratified' | 'small' | 'random';

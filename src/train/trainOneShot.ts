@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { loadDataset } from '../data/loadDataset';
 import { DatasetSplits } from '../data/types';
 import { NasError } from '../native/errors';
+import { ProcessGroup, evaluateShared } from '../dist/processGroup';
 import { OPS, formatArchitecture } from '../space/architecture';
 import { sampleArchitectures } from '../space/sampleArchitecture';
 import { dropProbability, dropTables } from '../schedule/dropout';
@@ -58,6 +59,8 @@ export interface TrainResult {
 
 export interface TrainHooks {
   resume?: boolean;
+  /** Train as one worker of this data-parallel group: rank 0 writes the run directory, every worker computes. */
+  group?: ProcessGroup;
   signal?: AbortSignal;
   onEvent?: (e: TrainEvent) => void;
 }
@@ -91,6 +94,13 @@ export function readRunOptions(out: string): TrainOptions {
 export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
   const files = runFiles(given.out);
   const resuming = hooks.resume === true && fs.existsSync(files.checkpoint);
+  if (hooks.group) {
+    // Every worker reads the run directory (a shared filesystem when workers are on several machines).
+    const seen = await hooks.group.exchange('resume', resuming);
+    if (seen.some((r) => r !== resuming)) {
+      throw new NasError('ERR_NAS_CHECKPOINT', `workers disagree on resuming ${given.out}: ${seen.map((r, i) => `worker ${i} ${r ? 'sees' : 'does not see'} ${files.checkpoint}`).join(', ')}; put the run directory on a filesystem every worker shares`);
+    }
+  }
   const opts: TrainOptions = resuming ? { ...readRunOptions(given.out), out: given.out } : given;
   if (resuming && given.net.threads !== undefined) opts.net = { ...opts.net, threads: given.net.threads };
   validateTrainOptions(opts);
@@ -104,6 +114,7 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
     { batchSize: opts.batchSize, momentum: opts.momentum, weightDecay: opts.weightDecay, nesterov: opts.nesterov, cropPad: opts.cropPad, flip: opts.flip, seed: opts.seed },
   );
   try {
+    if (hooks.group) net.setGroup(hooks.group);
     return await runLoop(net, opts, data, files, resuming, hooks);
   } finally {
     net.dispose();
@@ -125,14 +136,19 @@ async function runLoop(
   const totalSteps = opts.steps ?? opts.epochs * stepsPerEpoch;
   const evalEvery = opts.evalEvery ?? stepsPerEpoch;
   const blocks = net.config.blocks;
+  const group = hooks.group;
+  // Data-parallel workers: rank 0 writes; the others compute the same steps on their shares.
+  const writer = !group || group.isWriter;
   let acc = { lossSum: 0, correct: 0, examples: 0 };
   if (resuming) {
     const meta = (await net.load(files.checkpoint)) as CheckpointMeta;
     acc = meta.acc;
     // Metrics written after the checkpoint are replayed by the resumed run: drop them so no line appears twice.
-    const kept = readJsonLines<MetricsLine>(files.metrics).filter((l) => l.step <= net.step);
-    writeFileAtomic(files.metrics, kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
-  } else {
+    if (writer) {
+      const kept = readJsonLines<MetricsLine>(files.metrics).filter((l) => l.step <= net.step);
+      writeFileAtomic(files.metrics, kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
+    }
+  } else if (writer) {
     fs.mkdirSync(opts.out, { recursive: true });
     writeFileAtomic(files.config, `${JSON.stringify(opts, null, 2)}\n`);
     writeFileAtomic(files.metrics, '');
@@ -150,6 +166,7 @@ async function runLoop(
     dropOp: dropProbability(opts.dropout, OPS.length, s, totalSteps),
   });
   const saveCheckpoint = async (): Promise<void> => {
+    if (!writer) return;
     const meta: CheckpointMeta = { format: 1, options: opts, step: net.step, totalSteps, acc };
     await net.save(files.checkpoint, meta);
     emit({ type: 'checkpoint', step: net.step, path: files.checkpoint });
@@ -187,7 +204,7 @@ async function runLoop(
     aborted = res.aborted;
     const step = net.step;
     if (!aborted && (step % evalEvery === 0 || step === totalSteps)) {
-      const ev = await net.evaluate(val, evalArchs, { count: Math.min(opts.evalLimit ?? data.validation.n, data.validation.n), batchSize: opts.evalBatchSize });
+      const ev = await evaluateShared(net, group, val, evalArchs, { count: Math.min(opts.evalLimit ?? data.validation.n, data.validation.n), batchSize: opts.evalBatchSize });
       const line: MetricsLine = {
         epoch: Math.round((step / stepsPerEpoch) * 1000) / 1000,
         step,
@@ -200,14 +217,14 @@ async function runLoop(
         imagesPerSec: Math.round(rate * 10) / 10,
         ...(tracking ? { kl: klScores(net, tracking.probe, tracking.refs, tracking.archs) } : {}),
       };
-      appendJsonLine(files.metrics, line);
+      if (writer) appendJsonLine(files.metrics, line);
       emit({ type: 'eval', ...line });
       acc = { lossSum: 0, correct: 0, examples: 0 };
     }
     if (aborted || step % opts.checkpointEvery === 0 || step % evalEvery === 0 || step === totalSteps) await saveCheckpoint();
   }
   // An aborted run stops quickly: its checkpoint is saved, the final evaluation is left to the resumed run.
-  const ev = aborted ? [] : await net.evaluate(val, evalArchs, { batchSize: opts.evalBatchSize });
+  const ev = aborted ? [] : await evaluateShared(net, group, val, evalArchs, { batchSize: opts.evalBatchSize });
   const seconds = (Date.now() - started) / 1000;
   const result: TrainResult = {
     out: opts.out,
@@ -221,7 +238,7 @@ async function runLoop(
     seconds,
     checkpoint: files.checkpoint,
   };
-  if (!aborted) writeFileAtomic(files.result, `${JSON.stringify(result, null, 2)}\n`);
+  if (!aborted && writer) writeFileAtomic(files.result, `${JSON.stringify(result, null, 2)}\n`);
   return result;
 }
 

@@ -9,9 +9,10 @@ import { readJsonLines } from '../../util/files';
 import { formatDuration, outputMode } from '../progress';
 import { nonNegativeInt, num, oneOf, positiveInt } from '../parse';
 import { withAbortOnSignal } from '../run';
+import { DistFlags, addDistOptions, withGroup } from '../dist';
 import * as fs from 'node:fs';
 
-type SearchFlags = SearchOptions & { json?: boolean };
+type SearchFlags = SearchOptions & DistFlags & { json?: boolean };
 
 function renderer(json: boolean): (e: SearchEvent) => void {
   const mode = outputMode(json);
@@ -38,7 +39,7 @@ function renderer(json: boolean): (e: SearchEvent) => void {
 }
 
 export function searchCommand(): Command {
-  return new Command('search')
+  return addDistOptions(new Command('search'))
     .description('score architectures by one-shot validation accuracy, streaming one JSON line each to a results file (resumable)')
     .requiredOption('--supernet <path>', 'run directory (or checkpoint) of a trained one-shot model')
     .option('--out <file>', 'results file (default: <run dir>/search.jsonl)')
@@ -52,13 +53,23 @@ export function searchCommand(): Command {
     .option('--batched', 'score each call\'s architectures in one pass per ghost batch (faster on GPUs)')
     .option('--population <n>', 'evolution: population size', positiveInt, 50)
     .option('--tournament <n>', 'evolution: tournament size', positiveInt, 10)
+    .option('--round <n>', 'evolution: proposals scored (in parallel by the workers) before the strategy hears their scores (default: the number of workers)', positiveInt)
     .option('--threads <n>', 'LibTorch threads', positiveInt)
     .option('--device <device>', 'cpu, cuda, cuda:N or auto')
     .option('--precision <p>', 'fp32 or bf16 (autocast)', oneOf(['fp32', 'bf16'] as const))
     .option('--json', 'one JSON line per scored architecture on stdout, then {"summary":..}')
     .action(async (f: SearchFlags) => {
       const render = renderer(f.json === true);
-      const summary = await withAbortOnSignal((signal) => runSearch({ ...f }, { signal, onEvent: render }));
+      const { rank: _r, worldSize: _w, localRank: _l, masterAddr: _a, masterPort: _p, distTimeout: _t, json: _j, ...options } = f;
+      let writer = true;
+      const summary = await withGroup(f, (group) => {
+        writer = !group || group.isWriter;
+        return withAbortOnSignal((signal) => runSearch(options, { signal, group, onEvent: writer ? render : undefined }));
+      });
+      if (!writer) {
+        if (summary.aborted) process.exitCode = 130;
+        return;
+      }
       if (outputMode(f.json === true) === 'tty') process.stderr.write('\n');
       if (f.json) {
         process.stdout.write(`${JSON.stringify({ summary })}\n`);

@@ -6,8 +6,9 @@ import { trainOneShot } from '../../train/trainOneShot';
 import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
 import { TrainProgress, outputMode, formatDuration } from '../progress';
 import { withAbortOnSignal } from '../run';
+import { DistFlags, addDistOptions, withGroup } from '../dist';
 
-interface TrainFlags {
+interface TrainFlags extends DistFlags {
   preset: 'quick' | 'paper';
   dataset?: DatasetName;
   dataDir?: string;
@@ -68,7 +69,7 @@ export function trainOptionsFromFlags(f: TrainFlags): TrainOptions {
 }
 
 export function trainCommand(): Command {
-  return new Command('train')
+  return addDistOptions(new Command('train'))
     .description('train the one-shot model (SPEC.md) and write a run directory: config.json, checkpoint.pt, metrics.jsonl, result.json')
     .option('--preset <name>', 'starting configuration: quick (Fashion-MNIST, F=8, minutes on CPU) or paper (CIFAR-10, the paper\'s run)', oneOf(['quick', 'paper'] as const), 'quick')
     .option('--dataset <name>', `dataset: ${DATASET_NAMES.join(', ')}`, oneOf(DATASET_NAMES))
@@ -105,7 +106,16 @@ export function trainCommand(): Command {
     .action(async (f: TrainFlags) => {
       const opts = trainOptionsFromFlags(f);
       const progress = new TrainProgress(outputMode(f.json === true));
-      const result = await withAbortOnSignal((signal) => trainOneShot(opts, { resume: f.resume, signal, onEvent: (e) => progress.handle(e) }));
+      let writer = true;
+      const result = await withGroup(f, (group) => {
+        writer = !group || group.isWriter;
+        // Only rank 0 reports; the other workers print errors only.
+        return withAbortOnSignal((signal) => trainOneShot(opts, { resume: f.resume, group, signal, onEvent: writer ? (e) => progress.handle(e) : undefined }));
+      });
+      if (!writer) {
+        if (result.aborted) process.exitCode = 130;
+        return;
+      }
       progress.finish();
       if (f.json) {
         process.stdout.write(`${JSON.stringify({ result })}\n`);

@@ -1,0 +1,295 @@
+#include "dist.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "config.h"
+
+#ifdef NAS_WITH_GLOO
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+namespace nas {
+
+#ifdef NAS_WITH_GLOO
+
+bool distAvailable() { return true; }
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+std::vector<uint8_t> bytes(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
+std::string text(const std::vector<uint8_t>& b) { return std::string(b.begin(), b.end()); }
+std::string beatKey(int r) { return "nas/hb/" + std::to_string(r); }
+
+bool isLoopback(const std::string& a) { return a == "localhost" || a.rfind("127.", 0) == 0 || a == "::1"; }
+
+c10::intrusive_ptr<c10d::TCPStore> connectStore(const DistConfig& c, bool server, bool counted) {
+  c10d::TCPStoreOptions o;
+  o.port = static_cast<uint16_t>(c.masterPort);
+  o.isServer = server;
+  if (counted) o.numWorkers = static_cast<size_t>(c.worldSize);
+  o.waitWorkers = counted;
+  o.timeout = std::chrono::milliseconds(c.timeoutMs);
+  return c10::make_intrusive<c10d::TCPStore>(c.masterAddr, o);
+}
+}  // namespace
+
+struct ProcessGroup::Impl {
+  c10::intrusive_ptr<c10d::TCPStore> store;    // this thread's client (rank 0: also the server)
+  c10::intrusive_ptr<c10d::TCPStore> beatStore;  // the heartbeat thread's own client
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  std::thread beat;
+  std::recursive_mutex storeMu;  // `store` is used by one thread at a time (exchange, diagnose)
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  bool closed = false;
+
+  void stopBeat() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stop = true;
+    }
+    cv.notify_all();
+    if (beat.joinable()) beat.join();
+  }
+};
+
+ProcessGroup::ProcessGroup(const DistConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl>()) {
+  auto need = [](bool ok, const std::string& field, const std::string& what, const std::string& got) {
+    if (!ok) throw NasException("ERR_NAS_BAD_CONFIG", field + ": expected " + what + ", got " + got);
+  };
+  need(cfg.worldSize >= 1, "worldSize", "a positive integer", std::to_string(cfg.worldSize));
+  need(cfg.rank >= 0 && cfg.rank < cfg.worldSize, "rank", "an integer in 0.." + std::to_string(cfg.worldSize - 1),
+       std::to_string(cfg.rank));
+  need(cfg.masterPort > 0 && cfg.masterPort < 65536, "masterPort", "a TCP port (1..65535)", std::to_string(cfg.masterPort));
+  need(cfg.timeoutMs > 0, "timeoutMs", "a positive number", std::to_string(cfg.timeoutMs));
+  const std::string where = cfg.masterAddr + ":" + std::to_string(cfg.masterPort);
+  try {
+    impl_->store = connectStore(cfg, cfg.rank == 0, true);
+    impl_->beatStore = connectStore(cfg, false, false);
+    auto opts = c10d::ProcessGroupGloo::Options::create(std::chrono::milliseconds(cfg.timeoutMs));
+    if (isLoopback(cfg.masterAddr)) {
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    } else if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME")) {
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    } else {
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    }
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("nas/gloo", impl_->store);
+    impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, cfg.rank, cfg.worldSize, opts);
+  } catch (const NasException&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw NasException("ERR_NAS_DIST", "worker " + std::to_string(cfg.rank) + " of " + std::to_string(cfg.worldSize) +
+                                           " could not join the group at " + where + ": " + e.what());
+  }
+  impl_->beat = std::thread([this]() {
+    Impl& im = *impl_;
+    int64_t n = 0;
+    std::unique_lock<std::mutex> lock(im.mu);
+    while (!im.stop) {
+      lock.unlock();
+      try {
+        im.beatStore->set(beatKey(cfg_.rank), bytes(std::to_string(++n)));
+      } catch (...) {
+        // The store is gone (rank 0 died): the next collective or message reports it.
+      }
+      lock.lock();
+      im.cv.wait_for(lock, std::chrono::milliseconds(cfg_.heartbeatMs), [&]() { return im.stop; });
+    }
+  });
+}
+
+ProcessGroup::~ProcessGroup() { impl_->stopBeat(); }
+
+std::string ProcessGroup::diagnose() {
+  std::lock_guard<std::recursive_mutex> lock(impl_->storeMu);
+  auto& store = *impl_->store;
+  const int W = cfg_.worldSize;
+  std::vector<std::string> first(W);
+  std::vector<bool> alive(W, false);
+  alive[cfg_.rank] = true;
+  auto read = [&](int r) -> std::string {
+    const std::string k = beatKey(r);
+    return store.check({k}) ? text(store.get(k)) : std::string();
+  };
+  try {
+    for (int r = 0; r < W; ++r) first[r] = read(r);
+    const auto deadline = Clock::now() + std::chrono::milliseconds(cfg_.deadAfterMs);
+    for (;;) {
+      bool all = true;
+      for (int r = 0; r < W; ++r) {
+        if (alive[r]) continue;
+        const std::string v = read(r);
+        if (!v.empty() && v != first[r]) alive[r] = true;
+        all = all && alive[r];
+      }
+      if (all || Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(cfg_.heartbeatMs / 2 + 1));
+    }
+  } catch (const std::exception&) {
+    if (cfg_.rank != 0) {
+      return "worker 0 (it hosts the store at " + cfg_.masterAddr + ":" + std::to_string(cfg_.masterPort) + ") is unreachable";
+    }
+  }
+  std::string dead;
+  for (int r = 0; r < W; ++r) {
+    if (!alive[r]) dead += (dead.empty() ? "" : ", ") + std::to_string(r);
+  }
+  if (dead.empty()) return "";
+  return (dead.find(',') == std::string::npos ? "worker " : "workers ") + dead + " stopped responding (no heartbeat for " +
+         std::to_string(cfg_.deadAfterMs) + " ms)";
+}
+
+namespace {
+[[noreturn]] void lost(ProcessGroup& g, const std::string& what, const std::string& detail) {
+  std::string who = g.diagnose();
+  if (who.empty()) who = "no worker is known to be dead";
+  throw NasException("ERR_NAS_WORKER_LOST", "worker " + std::to_string(g.rank()) + ": " + what + " failed: " + who +
+                                                " (" + detail + ")");
+}
+}  // namespace
+
+void ProcessGroup::allreduceSum(const std::vector<torch::Tensor>& tensors, int64_t bucketElems) {
+  if (cfg_.worldSize == 1 || tensors.empty()) return;
+  torch::NoGradGuard ng;
+  struct Bucket {
+    std::vector<size_t> members;
+    int64_t elems = 0;
+    torch::Tensor flat;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  std::vector<Bucket> buckets;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto& t = tensors[i];
+    Bucket* b = nullptr;
+    for (auto& c : buckets) {
+      const auto& head = tensors[c.members[0]];
+      if (head.scalar_type() == t.scalar_type() && head.device() == t.device() && c.elems + t.numel() <= bucketElems) b = &c;
+    }
+    if (!b) {
+      buckets.emplace_back();
+      b = &buckets.back();
+    }
+    b->members.push_back(i);
+    b->elems += t.numel();
+  }
+  try {
+    for (auto& b : buckets) {
+      std::vector<torch::Tensor> parts;
+      for (size_t m : b.members) parts.push_back(tensors[m].reshape({-1}));
+      b.flat = parts.size() == 1 ? parts[0].clone() : torch::cat(parts);
+      std::vector<torch::Tensor> io{b.flat};
+      b.work = impl_->pg->allreduce(io);
+    }
+    for (auto& b : buckets) b.work->wait();
+  } catch (const NasException&) {
+    throw;
+  } catch (const std::exception& e) {
+    lost(*this, "all-reduce", e.what());
+  }
+  for (auto& b : buckets) {
+    int64_t at = 0;
+    for (size_t m : b.members) {
+      const auto& t = tensors[m];
+      t.copy_(b.flat.narrow(0, at, t.numel()).view(t.sizes()));
+      at += t.numel();
+    }
+  }
+}
+
+std::vector<std::string> ProcessGroup::exchange(const std::string& tag, const std::string& mine) {
+  const int W = cfg_.worldSize;
+  if (W == 1) return {mine};
+  std::lock_guard<std::recursive_mutex> lock(impl_->storeMu);
+  auto& store = *impl_->store;
+  auto key = [&](int r) { return "nas/x/" + tag + "/" + std::to_string(r); };
+  std::vector<std::string> out(W);
+  try {
+    store.set(key(cfg_.rank), bytes(mine));
+    out[cfg_.rank] = mine;
+    const auto start = Clock::now();
+    std::vector<std::string> beat(W);
+    std::vector<Clock::time_point> beatSeen(W, start);
+    for (int r = 0; r < W; ++r) {
+      if (r == cfg_.rank) continue;
+      const std::string k = key(r);
+      for (;;) {
+        if (store.check({k})) {
+          out[r] = text(store.get(k));
+          break;
+        }
+        const auto now = Clock::now();
+        const std::string b = store.check({beatKey(r)}) ? text(store.get(beatKey(r))) : std::string();
+        if (b != beat[r]) {
+          beat[r] = b;
+          beatSeen[r] = now;
+        } else if (now - beatSeen[r] > std::chrono::milliseconds(cfg_.deadAfterMs)) {
+          throw NasException("ERR_NAS_WORKER_LOST", "worker " + std::to_string(cfg_.rank) + ": waiting for worker " +
+                                                        std::to_string(r) + " (" + tag + "): worker " + std::to_string(r) +
+                                                        " stopped responding (no heartbeat for " +
+                                                        std::to_string(cfg_.deadAfterMs) + " ms)");
+        }
+        if (now - start > std::chrono::milliseconds(cfg_.timeoutMs)) {
+          throw NasException("ERR_NAS_DIST", "worker " + std::to_string(cfg_.rank) + ": worker " + std::to_string(r) +
+                                                 " is alive but sent nothing for " + tag + " within " +
+                                                 std::to_string(cfg_.timeoutMs) + " ms (timeoutMs)");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+  } catch (const NasException&) {
+    throw;
+  } catch (const std::exception& e) {
+    if (cfg_.rank == 0) lost(*this, "message exchange", e.what());
+    throw NasException("ERR_NAS_WORKER_LOST", "worker " + std::to_string(cfg_.rank) + ": worker 0 (it hosts the store at " +
+                                                  cfg_.masterAddr + ":" + std::to_string(cfg_.masterPort) +
+                                                  ") is unreachable (" + e.what() + ")");
+  }
+  return out;
+}
+
+void ProcessGroup::barrier() {
+  if (cfg_.worldSize == 1) return;
+  try {
+    impl_->pg->barrier()->wait();
+  } catch (const std::exception& e) {
+    lost(*this, "barrier", e.what());
+  }
+}
+
+void ProcessGroup::close() {
+  if (impl_->closed) return;
+  impl_->closed = true;
+  barrier();
+  impl_->stopBeat();
+}
+
+#else  // built without gloo headers
+
+bool distAvailable() { return false; }
+
+struct ProcessGroup::Impl {};
+
+ProcessGroup::ProcessGroup(const DistConfig& cfg) : cfg_(cfg) {
+  throw NasException("ERR_NAS_DIST_UNAVAILABLE",
+                     "this build of the addon has no c10d Gloo (its gloo headers were missing at build time): install "
+                     "libgloo-dev (Debian) and rebuild with `npm run build:native`");
+}
+ProcessGroup::~ProcessGroup() = default;
+void ProcessGroup::allreduceSum(const std::vector<torch::Tensor>&, int64_t) {}
+std::vector<std::string> ProcessGroup::exchange(const std::string&, const std::string& mine) { return {mine}; }
+void ProcessGroup::barrier() {}
+std::string ProcessGroup::diagnose() { return ""; }
+void ProcessGroup::close() {}
+
+#endif
+
+}  // namespace nas

@@ -1,0 +1,62 @@
+// Data-parallel workers on LibTorch's c10d: a TCPStore for rendezvous and small messages, ProcessGroupGloo for
+// collectives. One ProcessGroup per worker process; configured the way torchrun configures workers.
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nas {
+
+struct DistConfig {
+  int rank = 0;
+  int worldSize = 1;
+  std::string masterAddr = "127.0.0.1";  // where rank 0 serves the TCPStore
+  int masterPort = 29500;
+  int64_t timeoutMs = 120000;            // rendezvous, collectives and messages
+  int64_t heartbeatMs = 500;             // liveness beat of each worker through the store
+  int64_t deadAfterMs = 5000;            // a worker whose beat stalls this long is reported dead
+};
+
+// True when this build has c10d Gloo (compiled against gloo headers; Debian: libgloo-dev).
+bool distAvailable();
+
+class ProcessGroup {
+ public:
+  // [blocking] Rendezvous: rank 0 starts the store server; every rank connects and builds the Gloo mesh.
+  // Throws ERR_NAS_DIST (cannot connect, timeout) or ERR_NAS_DIST_UNAVAILABLE (built without Gloo).
+  explicit ProcessGroup(const DistConfig& cfg);
+  ~ProcessGroup();
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+
+  int rank() const { return cfg_.rank; }
+  int worldSize() const { return cfg_.worldSize; }
+  const DistConfig& config() const { return cfg_; }
+
+  // In-place sum over all workers of every tensor (same shapes and order on every worker), in flat buckets of at
+  // most bucketElems elements per dtype; the buckets' all-reduces are in flight together.
+  // On a failed collective throws ERR_NAS_WORKER_LOST naming the worker(s) that stopped beating.
+  void allreduceSum(const std::vector<torch::Tensor>& tensors, int64_t bucketElems = int64_t{1} << 22);
+
+  // Every worker contributes `mine` under `tag` (unique per call and the same on every worker); returns the values of
+  // all workers in rank order. Small messages through the store, with liveness checks while waiting.
+  std::vector<std::string> exchange(const std::string& tag, const std::string& mine);
+
+  void barrier();
+
+  // Names the workers whose heartbeat has stalled (waits up to deadAfterMs for evidence); "" when all beat.
+  std::string diagnose();
+
+  // Leaves the group: a final barrier (so rank 0 keeps its store up until everyone is done) and the heartbeat stops.
+  void close();
+
+ private:
+  struct Impl;
+  DistConfig cfg_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nas

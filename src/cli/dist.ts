@@ -1,0 +1,49 @@
+/** Data-parallel flags shared by `nasctl train` and `nasctl search` (torchrun's environment variables work too). */
+import { Command } from 'commander';
+import { DistOptions, ProcessGroup, distOptions } from '../dist/processGroup';
+import { nonNegativeInt, positiveInt } from './parse';
+
+export interface DistFlags {
+  rank?: number;
+  worldSize?: number;
+  localRank?: number;
+  masterAddr?: string;
+  masterPort?: number;
+  distTimeout?: number;
+}
+
+export function addDistOptions(cmd: Command): Command {
+  return cmd
+    .option('--world-size <n>', 'data-parallel workers in all (default: $WORLD_SIZE, else 1)', positiveInt)
+    .option('--rank <r>', 'this worker\'s rank, 0..world-size-1 (default: $RANK)', nonNegativeInt)
+    .option('--local-rank <r>', 'this worker\'s rank on its machine (default: $LOCAL_RANK)', nonNegativeInt)
+    .option('--master-addr <host>', 'host of rank 0 (default: $MASTER_ADDR, else 127.0.0.1)')
+    .option('--master-port <port>', 'port of rank 0\'s store (default: $MASTER_PORT, else 29500)', positiveInt)
+    .option('--dist-timeout <s>', 'seconds to wait for other workers (rendezvous, collectives) before failing', positiveInt);
+}
+
+/** The worker's settings, or undefined for a single process. */
+export function distFromFlags(f: DistFlags): DistOptions | undefined {
+  return distOptions({
+    rank: f.rank,
+    worldSize: f.worldSize,
+    localRank: f.localRank,
+    masterAddr: f.masterAddr,
+    masterPort: f.masterPort,
+    timeoutMs: f.distTimeout === undefined ? undefined : f.distTimeout * 1000,
+  });
+}
+
+/**
+ * Runs `job` as a worker of the group the flags or the environment describe (alone when they describe none). The
+ * group is closed with a last barrier after a success; after a failure this process leaves at once and the other
+ * workers see it stop (ERR_NAS_WORKER_LOST naming it).
+ */
+export async function withGroup<T>(f: DistFlags, job: (group: ProcessGroup | undefined) => Promise<T>): Promise<T> {
+  const o = distFromFlags(f);
+  if (!o) return job(undefined);
+  const group = await ProcessGroup.connect(o);
+  const result = await job(group);
+  await group.close();
+  return result;
+}

@@ -1,0 +1,124 @@
+// Data-parallel training on c10d (TCPStore + ProcessGroupGloo over loopback): workers that each run their share of
+// the global batch end with the parameters a single process gets for the same seed. Two workers live in this one
+// process here (each group has its own sockets and threads); test/e2e/dist.test.ts runs them as processes.
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../../src/cli/commands/launch';
+import { ProcessGroup, distOptions, evaluateShared, shareOf } from '../../src/dist/processGroup';
+import { loadAddon } from '../../src/native/binding';
+import { maxAbsDiff, tinyData, tinyNet } from '../helpers';
+
+const BLOCKS = 4;
+const available = loadAddon().distAvailable;
+
+async function groupOf(n: number, deadAfterMs = 2000): Promise<ProcessGroup[]> {
+  const masterPort = await freePort();
+  return Promise.all(
+    Array.from({ length: n }, (_, rank) => ProcessGroup.connect({ rank, worldSize: n, localRank: rank, masterAddr: '127.0.0.1', masterPort, timeoutMs: 20_000, deadAfterMs })),
+  );
+}
+
+function schedule(steps: number, drop: number): { steps: number; lr: Float64Array; dropIn: Float32Array; dropOp: Float32Array } {
+  return {
+    steps,
+    lr: new Float64Array(steps).fill(0.05),
+    dropIn: new Float32Array(steps * BLOCKS).fill(drop),
+    dropOp: new Float32Array(steps * BLOCKS).fill(drop),
+  };
+}
+
+// Flip (drawn per image from the shared RNG) but no crop: this tiny net with crop padding is chaotic enough that a
+// 1e-6 change of one weight moves the loss by 6e-4 within four steps, in a single process too, which would hide what
+// this test checks behind float summation order.
+const OPTIM = { batchSize: 32, momentum: 0.9, weightDecay: 1e-3, seed: 21, cropPad: 0, flip: true };
+
+describe.skipIf(!available)('data-parallel workers (c10d Gloo on loopback)', () => {
+  it('two workers with batch 32 reach the parameters of one process with batch 32', async () => {
+    const data = tinyData(96);
+    const single = tinyNet({}, OPTIM);
+    const losses: number[] = [];
+    await single.train(data, { ...schedule(5, 0.4), onProgress: (p) => losses.push(p.loss) });
+
+    const groups = await groupOf(2);
+    const workers = groups.map(() => tinyNet({}, OPTIM));
+    workers.forEach((w, r) => w.setGroup(groups[r]));
+    const workerLosses: number[][] = [[], []];
+    await Promise.all(workers.map((w, r) => w.train(data, { ...schedule(5, 0.4), onProgress: (p) => workerLosses[r].push(p.loss) })));
+
+    // The global loss is reported on every worker, and equals the single process's.
+    expect(workerLosses[0]).toEqual(workerLosses[1]);
+    for (let i = 0; i < 5; i++) expect(workerLosses[0][i]).toBeCloseTo(losses[i], 5);
+    // Same masks drawn for the global batch on every worker.
+    expect(workers[0].lastMasks()).toEqual(single.lastMasks());
+    let worst = 0;
+    for (const name of single.parameterNames()) {
+      const ref = single.getParameter(name);
+      const a = workers[0].getParameter(name);
+      const b = workers[1].getParameter(name);
+      expect(maxAbsDiff(a, b)).toBe(0); // the same summed gradient and update on every worker
+      worst = Math.max(worst, maxAbsDiff(a, ref));
+    }
+    expect(worst).toBeLessThan(1e-5);
+    await Promise.all(groups.map((g) => g.close()));
+    [single, ...workers].forEach((n) => n.dispose());
+  });
+
+  it('stops every worker after the same step when one of them is aborted', async () => {
+    const data = tinyData(96);
+    const groups = await groupOf(2);
+    const workers = groups.map(() => tinyNet({}, OPTIM));
+    workers.forEach((w, r) => w.setGroup(groups[r]));
+    const ac = new AbortController();
+    const runs = workers.map((w, r) =>
+      w.train(data, {
+        ...schedule(200, 0.2),
+        signal: r === 1 ? ac.signal : undefined,
+        onProgress: (p) => {
+          if (r === 1 && p.step === 3) ac.abort();
+        },
+      }),
+    );
+    const [a, b] = await Promise.all(runs);
+    expect(a.aborted).toBe(true);
+    expect(b.aborted).toBe(true);
+    expect(a.step).toBe(b.step);
+    expect(a.step).toBeLessThan(200);
+    await Promise.all(groups.map((g) => g.close()));
+    workers.forEach((n) => n.dispose());
+  });
+
+  it('shares evaluation and messages across workers', async () => {
+    const data = tinyData(64);
+    const groups = await groupOf(2);
+    const nets = [tinyNet(), tinyNet(), tinyNet()];
+    const archs = ['0:sep3/1:identity/2:maxpool/3:avgpool', '1:sep5/0:conv7x1/01:identity/23:sep7', '01:sep3/1:avgpool/0:sep5/4:identity'];
+    const alone = await nets[2].evaluate(data, archs);
+    const shared = await Promise.all(groups.map((g, r) => evaluateShared(nets[r], g, data, archs)));
+    expect(shared[0]).toEqual(alone);
+    expect(shared[1]).toEqual(alone);
+    expect(await Promise.all(groups.map((g) => g.exchange('x', { r: g.rank })))).toEqual([[{ r: 0 }, { r: 1 }], [{ r: 0 }, { r: 1 }]]);
+    await Promise.all(groups.map((g) => g.close()));
+    nets.forEach((n) => n.dispose());
+  });
+
+  it('rejects a batch that does not split into whole ghost batches per worker', async () => {
+    const groups = await groupOf(2);
+    const net = tinyNet({}, { batchSize: 8 }); // one ghost batch of 8 for two workers
+    expect(() => net.setGroup(groups[0])).toThrow(/batchSize: expected a positive multiple of ghostBatch x workers \(8 x 2\), got 8/);
+    net.dispose();
+    await Promise.all(groups.map((g) => g.close()));
+  });
+});
+
+describe('worker settings', () => {
+  it('reads torchrun\'s environment and names bad values', () => {
+    expect(distOptions({}, {})).toBeUndefined();
+    expect(distOptions({}, { WORLD_SIZE: '1' })).toBeUndefined();
+    expect(distOptions({}, { WORLD_SIZE: '4', RANK: '2', LOCAL_RANK: '0', MASTER_ADDR: '10.0.0.5', MASTER_PORT: '1234' })).toEqual({
+      rank: 2, worldSize: 4, localRank: 0, masterAddr: '10.0.0.5', masterPort: 1234, timeoutMs: 300_000, deadAfterMs: 5_000,
+    });
+    expect(() => distOptions({}, { WORLD_SIZE: '2' })).toThrow(/RANK: expected the rank of this worker \(0\.\.1\)/);
+    expect(() => distOptions({}, { WORLD_SIZE: '2', RANK: '2' })).toThrow(/RANK: expected an integer in 0\.\.1 \(WORLD_SIZE=2\), got 2/);
+    expect(() => distOptions({}, { WORLD_SIZE: 'two' })).toThrow(/WORLD_SIZE: expected an integer >= 1, got "two"/);
+    expect(shareOf(5, 1, 2)).toEqual([1, 3]);
+  });
+});
