@@ -1,0 +1,115 @@
+// Data-parallel workers as separate processes (nasctl launch, c10d over loopback): equal to one process, sharded
+// search, and a killed worker that stops the others with an error naming it while the last checkpoint stays usable.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadAddon } from '../../src/native/binding';
+import { openSupernet } from '../../src/search/openSupernet';
+import { Supernet } from '../../src/Supernet';
+import { maxAbsDiff } from '../helpers';
+
+const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
+const nasctl = (args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof spawnSync> =>
+  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1', ...env } });
+
+// Tiny synthetic run; no crop (see test/native/dist.test.ts on why crop makes this net chaotic) and a small lr.
+const TRAIN = ['train', '--dataset', 'synthetic', '--filters', '4', '--stacks', '2', '--cells-per-stack', '1', '--batch-size', '64',
+  '--ghost-batch', '16', '--lr', '0.02', '--eval-archs', '2', '--eval-limit', '64', '--seed', '3', '--no-augment'];
+
+async function parameters(dir: string): Promise<Map<string, Float32Array>> {
+  const { net } = await openSupernet(dir, { threads: 1 });
+  try {
+    return new Map(net.parameterNames().map((n) => [n, net.getParameter(n)]));
+  } finally {
+    net.dispose();
+  }
+}
+
+async function worstDiff(a: string, b: string): Promise<number> {
+  const pa = await parameters(a);
+  const pb = await parameters(b);
+  let worst = 0;
+  for (const [n, v] of pa) worst = Math.max(worst, maxAbsDiff(v, pb.get(n)!));
+  return worst;
+}
+
+describe.skipIf(!loadAddon().distAvailable)('nasctl launch (2 worker processes on loopback)', () => {
+  it('trains to the parameters of one process, and rank 0 alone writes the run', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-'));
+    const one = nasctl([...TRAIN, '--steps', '6', '--eval-every', '3', '--out', path.join(root, 'one')]);
+    expect(one.status, one.stderr as string).toBe(0);
+    const two = nasctl(['launch', '--nproc', '2', '--', ...TRAIN, '--steps', '6', '--eval-every', '3', '--out', path.join(root, 'two'), '--json']);
+    expect(two.status, two.stderr as string).toBe(0);
+    expect(two.stderr).toContain('worker 1 of 2 started');
+    // Only rank 0 prints: two metrics lines and the result.
+    const lines = (two.stdout as string).trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(3);
+    expect(lines[2].result.steps).toBe(6);
+    const metrics = fs.readFileSync(path.join(root, 'two', 'metrics.jsonl'), 'utf8').trim().split('\n');
+    expect(metrics).toHaveLength(2);
+    // Float summation order differs (per-worker sums, then the all-reduce); this tiny net amplifies such noise
+    // (1 vs 2 LibTorch threads in one process differ by ~5e-5 after 8 steps, 4e-2 after 60), so: few steps and a
+    // bound far below what a wrong mask or shard would give (>1e-3 after one step).
+    expect(await worstDiff(path.join(root, 'one'), path.join(root, 'two'))).toBeLessThan(1e-4);
+    // The evaluation is shared between the workers and gathered: the same scores as one process's.
+    const r1 = JSON.parse(fs.readFileSync(path.join(root, 'one', 'result.json'), 'utf8'));
+    const r2 = JSON.parse(fs.readFileSync(path.join(root, 'two', 'result.json'), 'utf8'));
+    expect(r2.perArch.map((p: { arch: string }) => p.arch)).toEqual(r1.perArch.map((p: { arch: string }) => p.arch));
+    for (let i = 0; i < r1.perArch.length; i++) expect(r2.perArch[i].accuracy).toBeCloseTo(r1.perArch[i].accuracy, 2);
+
+    // Search split across 3 workers: the same results file as one process (random strategy), written once.
+    const s1 = nasctl(['search', '--supernet', path.join(root, 'one'), '--count', '10', '--batch-archs', '2', '--out', path.join(root, 's1.jsonl')]);
+    expect(s1.status, s1.stderr as string).toBe(0);
+    const s3 = nasctl(['launch', '--nproc', '3', '--', 'search', '--supernet', path.join(root, 'one'), '--count', '10', '--batch-archs', '2', '--out', path.join(root, 's3.jsonl')]);
+    expect(s3.status, s3.stderr as string).toBe(0);
+    const read = (f: string): { arch: string; accuracy: number; index: number }[] => fs.readFileSync(path.join(root, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const a = read('s1.jsonl');
+    const b = read('s3.jsonl');
+    expect(b.map((r) => [r.index, r.arch, r.accuracy])).toEqual(a.map((r) => [r.index, r.arch, r.accuracy]));
+  }, 240_000);
+
+  it('stops the survivor with an error naming the killed worker; the checkpoint resumes with one worker', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-kill-'));
+    const out = path.join(root, 'run');
+    const args = [...TRAIN, '--steps', '60', '--checkpoint-every', '5', '--eval-every', '60'];
+    const child = spawn(process.execPath, [CLI, 'launch', '--nproc', '2', '--grace', '20', '--', ...args, '--out', out], {
+      env: { ...process.env, OMP_NUM_THREADS: '1', NAS_DIST_DEAD_AFTER_MS: '2000' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        const pid = /worker 1 of 2 started \(pid (\d+)\)/.exec(stderr)?.[1];
+        if (pid && fs.existsSync(path.join(out, 'checkpoint.pt'))) {
+          clearInterval(poll);
+          process.kill(Number(pid), 'SIGKILL');
+          resolve();
+        }
+      }, 5);
+    });
+    const killedAt = Date.now();
+    const code = await exited;
+    // Bounded: the survivor notices within its heartbeat window, long before the launcher's 20 s grace.
+    expect(Date.now() - killedAt).toBeLessThan(15_000);
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('worker 1 (pid');
+    expect(stderr).toMatch(/worker 1 stopped responding|Connection closed|worker 1/);
+    expect(stderr).toContain('ERR_NAS_WORKER_LOST');
+    expect(fs.existsSync(path.join(out, 'result.json'))).toBe(false);
+
+    // The last checkpoint is whole (written by rank 0 at a step boundary), and a different world size (one process)
+    // continues it to the end.
+    const meta = (await Supernet.readCheckpointMeta(path.join(out, 'checkpoint.pt'))) as { step: number };
+    expect(meta.step % 5).toBe(0);
+    expect(meta.step).toBeGreaterThan(0);
+    expect(meta.step).toBeLessThan(60);
+    const resumed = nasctl([...args, '--out', out, '--resume']);
+    expect(resumed.status, resumed.stderr as string).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).steps).toBe(60);
+  }, 240_000);
+});
