@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// npm run bench [-- --filters 8,16 --threads N --score-images 5000 --quick]
+// npm run bench [-- --filters 8,16 --threads N --score-images 5000 --quick --native-only]
 // Throughput of the oneshot-nas addon against a straightforward PyTorch (eager, every path computed and masked)
 // implementation on the same LibTorch, and against TensorFlow.js, on SPEC.md's one-shot model with CIFAR-size input
 // (32x32x3), batch 64, ghost batch 32. Prints a table; writes bench/results/latest.json.
@@ -16,6 +16,7 @@ const arg = (name, def) => {
   return i >= 0 ? argv[i + 1] : def;
 };
 const quick = argv.includes('--quick');
+const nativeOnly = argv.includes('--native-only'); // the addon's rows only (no PyTorch, no TensorFlow.js)
 const filters = String(arg('filters', '8,16')).split(',').map(Number);
 const threads = Number(arg('threads', os.availableParallelism ? os.availableParallelism() : os.cpus().length));
 const scoreImages = Number(arg('score-images', quick ? 1000 : 5000));
@@ -80,11 +81,12 @@ async function main() {
   const addon = loadAddon();
   const machine = { cpu: os.cpus()[0].model, cores: os.cpus().length, threads, os: `${os.type()} ${os.release()}`, node: process.version,
     libtorch: addon.torchVersion, device };
-  const py = pythonTorch();
+  const py = nativeOnly ? null : pythonTorch();
   const rows = [];
   for (const F of filters) {
     process.stderr.write(`F=${F}: oneshot-nas...\n`);
     rows.push({ filters: F, ...(await native(F)) });
+    if (nativeOnly) continue;
     if (py) {
       for (const cl of [false, true]) {
         if (device !== 'cpu') break; // the eager baseline script runs on the CPU only

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "autocast.h"
+#include "parallel.h"
 
 namespace nas {
 
@@ -63,6 +64,71 @@ std::array<double, 3> Trainer::syncGradients(double lossSum, double correct, boo
   return {h[P], h[P + 1], h[P + 2]};
 }
 
+int Trainer::innerThreads(int64_t ghosts) const {
+  if (!net_.device().is_cpu()) return 1;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), ghosts)));
+}
+
+// Forward and backward of this worker's examples; leaves in each parameter's .grad the gradient of the mean loss
+// over them (undefined where the parameter's paths ran in no ghost batch). Returns {loss sum, correct}.
+// Ghost batches share nothing but weights (masks and BN statistics are per ghost batch), so on CPU they are split
+// into contiguous groups that run on their own threads, each with one intra-op thread; the groups' gradients are
+// summed in a fixed order (deterministic for a thread count; equal to one pass up to float summation order).
+std::pair<double, int64_t> Trainer::forwardBackward(const torch::Tensor& x, const torch::Tensor& y, const StepMasks& masks) {
+  const auto& cfg = net_.config();
+  auto& params = net_.params();
+  for (auto& p : params) p.tensor.mutable_grad() = torch::Tensor();  // set_to_none: skipped paths keep no grad
+  const int64_t n = x.size(0), g = cfg.ghostBatch, G = masks.ghosts;
+  const int T = innerThreads(G);
+  if (T == 1) {
+    torch::Tensor logits, loss;
+    {
+      AutocastGuard autocast(cfg.bf16, net_.device());
+      logits = net_.forward(x, masks);
+      loss = torch::cross_entropy_loss(logits, y);
+    }
+    loss.backward();
+    return {loss.item<double>() * static_cast<double>(n), logits.argmax(1).eq(y).sum().item<int64_t>()};
+  }
+  std::vector<torch::Tensor> inputs;
+  inputs.reserve(params.size());
+  for (auto& p : params) inputs.push_back(p.tensor);
+  std::vector<std::vector<torch::Tensor>> grads(T);
+  std::vector<double> lossSum(T, 0);
+  std::vector<int64_t> correct(T, 0);
+  ParallelFor(T, [&](int t) {
+    const int64_t first = G * t / T, count = G * (t + 1) / T - first;
+    auto xt = x.narrow(0, first * g, count * g);
+    auto yt = y.narrow(0, first * g, count * g);
+    torch::Tensor logits, loss;
+    {
+      AutocastGuard autocast(cfg.bf16, net_.device());
+      logits = net_.forward(xt, masks.slice(first, count));
+      loss = torch::cross_entropy_loss(logits, yt, {}, at::Reduction::Sum);
+    }
+    grads[t] = torch::autograd::grad({loss / static_cast<double>(n)}, inputs, {}, false, false, /*allow_unused=*/true);
+    lossSum[t] = loss.item<double>();
+    correct[t] = logits.argmax(1).eq(yt).sum().item<int64_t>();
+  });
+  torch::NoGradGuard ng;
+  for (size_t k = 0; k < params.size(); ++k) {
+    torch::Tensor sum;
+    for (int t = 0; t < T; ++t) {
+      const auto& gk = grads[t][k];
+      if (!gk.defined()) continue;
+      sum = sum.defined() ? sum + gk : gk;
+    }
+    if (sum.defined()) params[k].tensor.mutable_grad() = sum;
+  }
+  double l = 0;
+  int64_t c = 0;
+  for (int t = 0; t < T; ++t) {
+    l += lossSum[t];
+    c += correct[t];
+  }
+  return {l, c};
+}
+
 StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, const float* dropOp, bool wantStop) {
   const auto& cfg = net_.config();
   if (data.c != cfg.inChannels || data.h != cfg.imageSize || data.w != cfg.imageSize) {
@@ -88,20 +154,13 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
   lastMasks_ = StepMasks::draw(rng_, G, cfg.blocks, dropIn, dropOp);
   const StepMasks local = W > 1 ? lastMasks_.slice(R * localG, localG) : lastMasks_;
 
-  for (auto& p : net_.params()) p.tensor.mutable_grad() = torch::Tensor();  // set_to_none: skipped paths keep no grad
-  torch::Tensor logits, loss;
-  {
-    AutocastGuard autocast(cfg.bf16, net_.device());
-    logits = net_.forward(x, local);
-    loss = torch::cross_entropy_loss(logits, y);
-  }
-  loss.backward();
+  const auto fb = forwardBackward(x, y, local);
   StepStats st;
-  st.loss = loss.item<double>();
-  st.correct = logits.argmax(1).eq(y).sum().item<int64_t>();
+  st.loss = fb.first / static_cast<double>(localB);
+  st.correct = fb.second;
   st.stop = wantStop;
   if (W > 1) {
-    const auto global = syncGradients(st.loss * static_cast<double>(localB), static_cast<double>(st.correct), wantStop);
+    const auto global = syncGradients(fb.first, static_cast<double>(fb.second), wantStop);
     st.loss = global[0] / static_cast<double>(opt_.batchSize);
     st.correct = static_cast<int64_t>(global[1]);
     st.stop = global[2] > 0;
@@ -169,24 +228,37 @@ EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start
   data.checkRange(start, count);
   const int64_t g = cfg.ghostBatch;
   batchSize = std::max(g, batchSize / g * g);
-  c10::InferenceMode guard;
-  AutocastGuard autocast(cfg.bf16, net_.device());
-  EvalStats st;
-  int64_t pos = start;
-  const int64_t end = start + count;
-  while (pos < end) {
-    // Full ghost batches first; a tail shorter than one ghost batch is its own (smaller) ghost batch.
+  // Full ghost batches first; a tail shorter than one ghost batch is its own (smaller) ghost batch.
+  std::vector<std::pair<int64_t, int64_t>> batches;  // (first example, examples)
+  for (int64_t pos = start, end = start + count; pos < end;) {
     int64_t b = std::min(batchSize, end - pos);
     if (b >= g) b = b / g * g;
-    const int64_t G = b >= g ? b / g : 1;
-    auto idx = torch::arange(pos, pos + b, torch::kInt64);
-    auto x = data.images(idx, net_.device());
-    auto y = data.labels(idx, net_.device());
-    auto logits = net_.forward(x, StepMasks::fixed(arch, G));
-    st.lossSum += torch::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
-    st.correct += logits.argmax(1).eq(y).sum().item<int64_t>();
-    st.examples += b;
+    batches.emplace_back(pos, b);
     pos += b;
+  }
+  // Batches are independent: on CPU they are dealt round robin to threads with one intra-op thread each.
+  const int T = innerThreads(static_cast<int64_t>(batches.size()));
+  std::vector<EvalStats> part(T);
+  ParallelFor(T, [&](int t) {
+    c10::InferenceMode guard;
+    AutocastGuard autocast(cfg.bf16, net_.device());
+    for (size_t i = t; i < batches.size(); i += T) {
+      const auto [pos, b] = batches[i];
+      const int64_t G = b >= g ? b / g : 1;
+      auto idx = torch::arange(pos, pos + b, torch::kInt64);
+      auto x = data.images(idx, net_.device());
+      auto y = data.labels(idx, net_.device());
+      auto logits = net_.forward(x, StepMasks::fixed(arch, G));
+      part[t].lossSum += torch::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
+      part[t].correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+      part[t].examples += b;
+    }
+  });
+  EvalStats st;
+  for (const auto& p : part) {
+    st.lossSum += p.lossSum;
+    st.correct += p.correct;
+    st.examples += p.examples;
   }
   return st;
 }

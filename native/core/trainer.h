@@ -6,6 +6,7 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,8 @@ class Trainer {
  private:
   void applyUpdate(double lr, const StepMasks& masks);
   void checkBatch(const OptimConfig& opt) const;
+  int innerThreads(int64_t ghosts) const;  // threads that split ghost batches (1 on GPUs)
+  std::pair<double, int64_t> forwardBackward(const torch::Tensor& x, const torch::Tensor& y, const StepMasks& masks);
   // Sums gradients over the group (parameters without a gradient anywhere stay without one) and returns the global
   // {loss sum, correct, stop votes} from this worker's.
   std::array<double, 3> syncGradients(double lossSum, double correct, bool wantStop);

@@ -6,10 +6,11 @@ import { tinyData, tinyNet } from '../helpers';
 const BLOCKS = 4;
 
 describe('masked weight decay and gradients', () => {
-  it('leaves dropped paths untouched and decays active ones exactly', async () => {
+  // threads 2: the two ghost batches run on their own threads and their gradients are summed.
+  it.each([1, 2])('leaves dropped paths untouched and decays active ones exactly (%i threads)', async (threads) => {
     const lr = 0.1;
     const wd = 0.05;
-    const net = tinyNet({}, { batchSize: 16, momentum: 0, weightDecay: wd, seed: 5 });
+    const net = tinyNet({ threads }, { batchSize: 16, momentum: 0, weightDecay: wd, seed: 5 });
     const data = tinyData();
     const names = net.parameterNames();
     const before = new Map(names.map((n) => [n, net.getParameter(n)]));
