@@ -7,6 +7,7 @@
 #include "dist_wrap.h"
 #include "errors.h"
 #include "job.h"
+#include "profile.h"
 #include "args.h"
 #include "train_loop.h"
 
@@ -134,6 +135,7 @@ Napi::Value SupernetWrap::Train(const Napi::CallbackInfo& info) {
     return StartJob(info, {info[0].As<Napi::Object>()}, fn,
         [=](const Emit& emit) -> ToJs {
           UseThreads(threads);
+          auto profile = MaybeProfile("train");
           return RunSteps(steps, abort, emit,
                           [&](int64_t i, bool stop) { return trainer->step(*data, lrs[i], din.data() + i * B, dop.data() + i * B, stop); },
                           [&] { return trainer->stepCount(); }, trainer->group() != nullptr);
@@ -163,6 +165,7 @@ Napi::Value SupernetWrap::Evaluate(const Napi::CallbackInfo& info) {
     return StartJob(info, {info[0].As<Napi::Object>()}, fn,
         [=](const Emit& emit) -> ToJs {
           UseThreads(threads);
+          auto profile = MaybeProfile("evaluate");
           auto results = std::make_shared<std::vector<nas::EvalStats>>();
           if (batched && !archs.empty()) *results = trainer->evaluateBatched(*data, archs, start, count);
           for (size_t i = results->size(); i < archs.size() && !*abort; ++i) {

@@ -228,6 +228,9 @@ EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start
   data.checkRange(start, count);
   const int64_t g = cfg.ghostBatch;
   batchSize = std::max(g, batchSize / g * g);
+  // On CPU one ghost batch per forward is faster (1.75x measured at F=8): BN is then one fused call instead of a
+  // small call per ghost batch plus a concatenation, and threads take the batches. The statistics are the same.
+  if (net_.device().is_cpu()) batchSize = g;
   // Full ghost batches first; a tail shorter than one ghost batch is its own (smaller) ghost batch.
   std::vector<std::pair<int64_t, int64_t>> batches;  // (first example, examples)
   for (int64_t pos = start, end = start + count; pos < end;) {

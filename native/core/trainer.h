@@ -58,7 +58,8 @@ class Trainer {
   ProcessGroup* group() const { return group_.get(); }
 
   // Loss and accuracy of one architecture on examples [start, start + count) of `data`, with BN statistics per
-  // ghost batch of the one-shot model's ghost size; batchSize is rounded down to a multiple of it.
+  // ghost batch of the one-shot model's ghost size; batchSize is rounded down to a multiple of it (on CPU, one ghost
+  // batch per forward, with batches dealt to threads).
   EvalStats evaluate(const Dataset& data, const Arch& arch, int64_t start, int64_t count, int64_t batchSize);
 
   // The same scores for several architectures in one pass per chunk of one ghost batch of images: the chunk is
