@@ -62,12 +62,25 @@ describe.skipIf(!loadAddon().distAvailable)('nasctl launch (2 worker processes o
     // Search split across 3 workers: the same results file as one process (random strategy), written once.
     const s1 = nasctl(['search', '--supernet', path.join(root, 'one'), '--count', '10', '--batch-archs', '2', '--out', path.join(root, 's1.jsonl')]);
     expect(s1.status, s1.stderr as string).toBe(0);
-    const s3 = nasctl(['launch', '--nproc', '3', '--', 'search', '--supernet', path.join(root, 'one'), '--count', '10', '--batch-archs', '2', '--out', path.join(root, 's3.jsonl')]);
-    expect(s3.status, s3.stderr as string).toBe(0);
+    // (in two sessions: 6, then resumed to 10)
+    for (const count of ['6', '10']) {
+      const s3 = nasctl(['launch', '--nproc', '3', '--', 'search', '--supernet', path.join(root, 'one'), '--count', count, '--batch-archs', '2', '--out', path.join(root, 's3.jsonl')]);
+      expect(s3.status, s3.stderr as string).toBe(0);
+    }
     const read = (f: string): { arch: string; accuracy: number; index: number }[] => fs.readFileSync(path.join(root, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const a = read('s1.jsonl');
     const b = read('s3.jsonl');
     expect(b.map((r) => [r.index, r.arch, r.accuracy])).toEqual(a.map((r) => [r.index, r.arch, r.accuracy]));
+
+    // Evolution in rounds of 2 (one proposal per worker), resumed by a single process: the replay follows the rounds.
+    const evo = ['search', '--supernet', path.join(root, 'one'), '--strategy', 'evolution', '--population', '4', '--tournament', '2', '--out', path.join(root, 'evo.jsonl')];
+    const e2 = nasctl(['launch', '--nproc', '2', '--', ...evo, '--count', '8']);
+    expect(e2.status, e2.stderr as string).toBe(0);
+    const e1 = nasctl([...evo, '--count', '11']);
+    expect(e1.status, e1.stderr as string).toBe(0);
+    const rounds = read('evo.jsonl').map((r) => (r as unknown as { round: number }).round);
+    expect(rounds).toEqual([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5]);
+    expect(new Set(read('evo.jsonl').map((r) => r.arch)).size).toBe(11);
   }, 240_000);
 
   it('stops the survivor with an error naming the killed worker; the checkpoint resumes with one worker', async () => {
