@@ -15,7 +15,7 @@ export interface SupernetConfig extends ModelShape {
   blocks: number;
   /** Examples that share a mask and BN statistics. */
   ghostBatch: number;
-  /** `cpu`, `cuda`, `cuda:N`, or `auto` (CUDA when available). */
+  /** `cpu`, `cuda`, `cuda:N`, or `auto` (CUDA when available; GPU `LOCAL_RANK` for a data-parallel worker). */
   device: string;
   /** Seed of the weight initialisation. */
   seed: number;
@@ -63,8 +63,12 @@ export function resolveSupernetConfig(partial: Partial<SupernetConfig> = {}): Su
     if (!(key in DEFAULT_SUPERNET_CONFIG)) throw invalidParameter('config', `known keys (${Object.keys(DEFAULT_SUPERNET_CONFIG).join(', ')})`, key);
   }
   const c: SupernetConfig = { ...DEFAULT_SUPERNET_CONFIG, ...stripUndefined(partial) };
-  // `auto`: the GPU when this build and machine have one.
-  if (c.device === 'auto') c.device = loadAddon().cudaAvailable ? 'cuda' : 'cpu';
+  // `auto`: the GPU when this build and machine have one; a data-parallel worker takes GPU LOCAL_RANK (one per GPU).
+  if (c.device === 'auto') {
+    const addon = loadAddon();
+    const local = Number(process.env.LOCAL_RANK);
+    c.device = !addon.cudaAvailable ? 'cpu' : Number.isInteger(local) && local > 0 && addon.cudaDeviceCount > 1 ? `cuda:${local % addon.cudaDeviceCount}` : 'cuda';
+  }
   positiveInt('inChannels', c.inChannels, 64);
   positiveInt('imageSize', c.imageSize, 4096);
   positiveInt('filters', c.filters, 4096);
