@@ -7,7 +7,7 @@ import { NasError, awaitNative, callNative, invalidParameter } from './native/er
 import { Architecture, OPS, encodeArchitecture, formatArchitecture, parseArchitecture } from './space/architecture';
 import { ModelShape, ModelSize } from './space/modelSize';
 import { ImageSet } from './data/types';
-import type { ProcessGroup } from './dist/processGroup';
+import type { ProcessGroup } from './distributed/processGroup';
 
 /** Configuration of the one-shot model (SPEC.md). Every field has a default. */
 export interface SupernetConfig extends ModelShape {

@@ -43,7 +43,7 @@ export { trainOneShot, readRunOptions, runFiles, type TrainEvent, type TrainResu
 export { PRESETS, withOverrides, validateTrainOptions, type TrainOptions } from './train/trainOptions';
 export { Rng } from './util/rng';
 export { runSearch, DEFAULT_SEARCH, type SearchOptions, type SearchSummary, type SearchEvent, type SearchHooks } from './search/runSearch';
-export { ProcessGroup, distOptions, evaluateShared, shareOf, DIST_DEFAULTS, type DistOptions } from './dist/processGroup';
+export { ProcessGroup, distOptions, evaluateShared, shareOf, DIST_DEFAULTS, type DistOptions } from './distributed/processGroup';
 export { launchWorkers, type LaunchResult } from './cli/commands/launch';
 export { selectArchitectures, percentile, SELECTION_RULES, type SearchResult, type SelectionRule, type SelectOptions } from './search/select';
 export { RandomSearch, EvolutionSearch, createStrategy, STRATEGIES, type SearchStrategy, type StrategyName } from './search/strategy';

@@ -1,6 +1,6 @@
 /** Data-parallel flags shared by `nasctl train` and `nasctl search` (torchrun's environment variables work too). */
 import { Command } from 'commander';
-import { DistOptions, ProcessGroup, distOptions } from '../dist/processGroup';
+import { DistOptions, ProcessGroup, distOptions } from '../distributed/processGroup';
 import { nonNegativeInt, positiveInt } from './parse';
 
 export interface DistFlags {

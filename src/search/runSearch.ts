@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ProcessGroup, evaluateShared } from '../dist/processGroup';
+import { ProcessGroup, evaluateShared } from '../distributed/processGroup';
 import { NasError, invalidParameter } from '../native/errors';
 import { Architecture, formatArchitecture } from '../space/architecture';
 import { ModelShape, modelSize } from '../space/modelSize';

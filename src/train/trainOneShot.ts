@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { loadDataset } from '../data/loadDataset';
 import { DatasetSplits } from '../data/types';
 import { NasError } from '../native/errors';
-import { ProcessGroup, evaluateShared } from '../dist/processGroup';
+import { ProcessGroup, evaluateShared } from '../distributed/processGroup';
 import { OPS, formatArchitecture } from '../space/architecture';
 import { sampleArchitectures } from '../space/sampleArchitecture';
 import { dropProbability, dropTables } from '../schedule/dropout';

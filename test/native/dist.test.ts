@@ -3,7 +3,7 @@
 // process here (each group has its own sockets and threads); test/e2e/dist.test.ts runs them as processes.
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/cli/commands/launch';
-import { ProcessGroup, distOptions, evaluateShared, shareOf } from '../../src/dist/processGroup';
+import { ProcessGroup, distOptions, evaluateShared, shareOf } from '../../src/distributed/processGroup';
 import { loadAddon } from '../../src/native/binding';
 import { maxAbsDiff, tinyData, tinyNet } from '../helpers';
 

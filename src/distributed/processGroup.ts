@@ -1,0 +1,135 @@
+/**
+ * Data-parallel workers on LibTorch's c10d: one process per worker, configured like torchrun configures workers
+ * (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT). Rank 0 serves the TCPStore; gradients are summed with
+ * ProcessGroupGloo; small messages (evaluation and search results) travel through the store.
+ */
+import { NativeProcessGroup, loadAddon } from '../native/binding';
+import { NasError, awaitNative, invalidParameter } from '../native/errors';
+import type { ArchLike, EvaluationResult, NativeData, Supernet } from '../Supernet';
+
+export interface DistOptions {
+  rank: number;
+  worldSize: number;
+  /** Rank on this machine (informational; picks the GPU with --device auto on multi-GPU machines). */
+  localRank: number;
+  /** Host of rank 0, where the store listens. */
+  masterAddr: string;
+  masterPort: number;
+  /** Rendezvous, collective and message timeout (ms). */
+  timeoutMs: number;
+  /** A worker whose heartbeat stalls this long is reported dead (ms). */
+  deadAfterMs: number;
+}
+
+export const DIST_DEFAULTS = { masterAddr: '127.0.0.1', masterPort: 29500, timeoutMs: 300_000, deadAfterMs: 5_000 };
+
+function intFrom(field: string, raw: string | number | undefined, min: number): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min) throw invalidParameter(field, `an integer >= ${min}`, raw);
+  return v;
+}
+
+/**
+ * The worker's settings from flags, falling back to torchrun's environment variables. Returns undefined for a
+ * single process (no WORLD_SIZE, or WORLD_SIZE=1 without a rank).
+ */
+export function distOptions(flags: Partial<DistOptions> = {}, env: NodeJS.ProcessEnv = process.env): DistOptions | undefined {
+  const worldSize = flags.worldSize ?? intFrom('WORLD_SIZE', env.WORLD_SIZE, 1);
+  if (worldSize === undefined || worldSize === 1) return undefined;
+  const rank = flags.rank ?? intFrom('RANK', env.RANK, 0);
+  if (rank === undefined) throw new NasError('ERR_NAS_BAD_CONFIG', `RANK: expected the rank of this worker (0..${worldSize - 1}) with WORLD_SIZE=${worldSize}, got nothing (set RANK or --rank)`);
+  if (rank >= worldSize) throw invalidParameter('RANK', `an integer in 0..${worldSize - 1} (WORLD_SIZE=${worldSize})`, rank);
+  const port = flags.masterPort ?? intFrom('MASTER_PORT', env.MASTER_PORT, 1) ?? DIST_DEFAULTS.masterPort;
+  if (port > 65535) throw invalidParameter('MASTER_PORT', 'a TCP port (1..65535)', port);
+  return {
+    rank,
+    worldSize,
+    localRank: flags.localRank ?? intFrom('LOCAL_RANK', env.LOCAL_RANK, 0) ?? rank,
+    masterAddr: flags.masterAddr ?? (env.MASTER_ADDR || DIST_DEFAULTS.masterAddr),
+    masterPort: port,
+    timeoutMs: flags.timeoutMs ?? intFrom('NAS_DIST_TIMEOUT_MS', env.NAS_DIST_TIMEOUT_MS, 1) ?? DIST_DEFAULTS.timeoutMs,
+    deadAfterMs: flags.deadAfterMs ?? intFrom('NAS_DIST_DEAD_AFTER_MS', env.NAS_DIST_DEAD_AFTER_MS, 100) ?? DIST_DEFAULTS.deadAfterMs,
+  };
+}
+
+/** One worker's membership in a group of data-parallel workers. */
+export class ProcessGroup {
+  private seq = 0;
+  private closed = false;
+
+  private constructor(readonly options: DistOptions, readonly native: NativeProcessGroup) {}
+
+  /** Joins the group (blocks until every worker has joined, up to timeoutMs). */
+  static async connect(options: DistOptions): Promise<ProcessGroup> {
+    const addon = loadAddon();
+    if (!addon.distAvailable) {
+      throw new NasError('ERR_NAS_DIST_UNAVAILABLE', 'this build of the addon has no c10d Gloo: install libgloo-dev (Debian) and rebuild with `npm run build:native`');
+    }
+    const native = new addon.ProcessGroup(options);
+    await awaitNative(() => native.connect());
+    return new ProcessGroup(options, native);
+  }
+
+  get rank(): number {
+    return this.options.rank;
+  }
+
+  get worldSize(): number {
+    return this.options.worldSize;
+  }
+
+  /** Rank 0 writes checkpoints, metrics and results; the others only compute. */
+  get isWriter(): boolean {
+    return this.options.rank === 0;
+  }
+
+  /** Every worker's `value` in rank order. Every worker must call exchange in the same order. */
+  async exchange<T>(label: string, value: T): Promise<T[]> {
+    const tag = `${label}/${this.seq++}`;
+    const all = await awaitNative(() => this.native.exchange(tag, JSON.stringify(value ?? null)));
+    return all.map((s) => JSON.parse(s) as T);
+  }
+
+  async barrier(): Promise<void> {
+    await awaitNative(() => this.native.barrier());
+  }
+
+  /** Leaves the group after a last barrier (rank 0 keeps serving the store until everyone is done). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await awaitNative(() => this.native.close());
+  }
+}
+
+/** Indices of `n` items that worker `rank` of `worldSize` takes (round robin). */
+export function shareOf(n: number, rank: number, worldSize: number): number[] {
+  const out: number[] = [];
+  for (let i = rank; i < n; i += worldSize) out.push(i);
+  return out;
+}
+
+/**
+ * Evaluates `archs` with each worker scoring its round-robin share; every worker gets all results in order. On an
+ * abort the result is the longest prefix of `archs` that every worker finished.
+ */
+export async function evaluateShared(
+  net: Supernet,
+  group: ProcessGroup | undefined,
+  data: NativeData,
+  archs: ArchLike[],
+  o: Parameters<Supernet['evaluate']>[2] = {},
+): Promise<EvaluationResult[]> {
+  if (!group) return net.evaluate(data, archs, o);
+  const mine = shareOf(archs.length, group.rank, group.worldSize);
+  const ev = await net.evaluate(data, mine.map((i) => archs[i]), o);
+  const all = await group.exchange('evaluate', ev);
+  const out: EvaluationResult[] = [];
+  for (let i = 0; i < archs.length; i++) {
+    const r = all[i % group.worldSize]?.[Math.floor(i / group.worldSize)];
+    if (!r) break;
+    out.push(r);
+  }
+  return out;
+}
