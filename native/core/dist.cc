@@ -26,6 +26,11 @@ using Clock = std::chrono::steady_clock;
 std::vector<uint8_t> bytes(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
 std::string text(const std::vector<uint8_t>& b) { return std::string(b.begin(), b.end()); }
 std::string beatKey(int r) { return "nas/hb/" + std::to_string(r); }
+// Worker r's last heartbeat counter ("" before its first beat).
+std::string beatOf(c10d::Store& store, int r) {
+  const std::string k = beatKey(r);
+  return store.check({k}) ? text(store.get(k)) : std::string();
+}
 
 bool isLoopback(const std::string& a) { return a == "localhost" || a.rfind("127.", 0) == 0 || a == "::1"; }
 
@@ -116,18 +121,14 @@ std::string ProcessGroup::diagnose() {
   std::vector<std::string> first(W);
   std::vector<bool> alive(W, false);
   alive[cfg_.rank] = true;
-  auto read = [&](int r) -> std::string {
-    const std::string k = beatKey(r);
-    return store.check({k}) ? text(store.get(k)) : std::string();
-  };
   try {
-    for (int r = 0; r < W; ++r) first[r] = read(r);
+    for (int r = 0; r < W; ++r) first[r] = beatOf(store, r);
     const auto deadline = Clock::now() + std::chrono::milliseconds(cfg_.deadAfterMs);
     for (;;) {
       bool all = true;
       for (int r = 0; r < W; ++r) {
         if (alive[r]) continue;
-        const std::string v = read(r);
+        const std::string v = beatOf(store, r);
         if (!v.empty() && v != first[r]) alive[r] = true;
         all = all && alive[r];
       }
@@ -227,7 +228,7 @@ std::vector<std::string> ProcessGroup::exchange(const std::string& tag, const st
           break;
         }
         const auto now = Clock::now();
-        const std::string b = store.check({beatKey(r)}) ? text(store.get(beatKey(r))) : std::string();
+        const std::string b = beatOf(store, r);
         if (b != beat[r]) {
           beat[r] = b;
           beatSeen[r] = now;

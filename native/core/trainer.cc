@@ -73,23 +73,14 @@ int Trainer::innerThreads(int64_t ghosts) const {
 // over them (undefined where the parameter's paths ran in no ghost batch). Returns {loss sum, correct}.
 // Ghost batches share nothing but weights (masks and BN statistics are per ghost batch), so on CPU they are split
 // into contiguous groups that run on their own threads, each with one intra-op thread; the groups' gradients are
-// summed in a fixed order (deterministic for a thread count; equal to one pass up to float summation order).
+// summed in a fixed order (deterministic for a thread count; equal to one pass up to float summation order). With one
+// group this is a single forward and backward of the whole share.
 std::pair<double, int64_t> Trainer::forwardBackward(const torch::Tensor& x, const torch::Tensor& y, const StepMasks& masks) {
   const auto& cfg = net_.config();
   auto& params = net_.params();
   for (auto& p : params) p.tensor.mutable_grad() = torch::Tensor();  // set_to_none: skipped paths keep no grad
   const int64_t n = x.size(0), g = cfg.ghostBatch, G = masks.ghosts;
-  const int T = innerThreads(G);
-  if (T == 1) {
-    torch::Tensor logits, loss;
-    {
-      AutocastGuard autocast(cfg.bf16, net_.device());
-      logits = net_.forward(x, masks);
-      loss = torch::cross_entropy_loss(logits, y);
-    }
-    loss.backward();
-    return {loss.item<double>() * static_cast<double>(n), logits.argmax(1).eq(y).sum().item<int64_t>()};
-  }
+  const int T = innerThreads(G);  // 1 on GPUs and with one thread: the whole share in one pass
   std::vector<torch::Tensor> inputs;
   inputs.reserve(params.size());
   for (auto& p : params) inputs.push_back(p.tensor);

@@ -62,11 +62,8 @@ export class ProcessGroup {
 
   /** Joins the group (blocks until every worker has joined, up to timeoutMs). */
   static async connect(options: DistOptions): Promise<ProcessGroup> {
-    const addon = loadAddon();
-    if (!addon.distAvailable) {
-      throw new NasError('ERR_NAS_DIST_UNAVAILABLE', 'this build of the addon has no c10d Gloo: install libgloo-dev (Debian) and rebuild with `npm run build:native`');
-    }
-    const native = new addon.ProcessGroup(options);
+    // A build without Gloo rejects here with ERR_NAS_DIST_UNAVAILABLE and the fix.
+    const native = new (loadAddon().ProcessGroup)(options);
     await awaitNative(() => native.connect());
     return new ProcessGroup(options, native);
   }

@@ -149,13 +149,13 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       throw new NasError('ERR_NAS_BAD_CONFIG', 'no architecture satisfies --max-params / --max-madds (a million proposals tried)');
     };
 
-    // Proposes up to k new architectures for one round (a repeat within the round is dropped from it).
+    // Proposes k new architectures for one round, all different (a repeat within the round is proposed again), so
+    // that a round of k results always consumed the same proposals: the replay below relies on it.
     const proposeRound = (k: number): Architecture[] => {
       const batch: Architecture[] = [];
-      for (let i = 0; i < k; i++) {
+      while (batch.length < k) {
         const a = nextNew();
-        if (batch.some((b) => formatArchitecture(b) === formatArchitecture(a))) continue;
-        batch.push(a);
+        if (!batch.some((b) => formatArchitecture(b) === formatArchitecture(a))) batch.push(a);
       }
       return batch;
     };
@@ -165,16 +165,11 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       let j = i + 1;
       while (j < previous.length && previous[j].round !== undefined && previous[j].round === previous[i].round) j++;
       const lines = previous.slice(i, j);
-      const proposed: Architecture[] = [];
-      for (const r of lines) {
-        let a = nextNew();
-        while (proposed.some((b) => formatArchitecture(b) === formatArchitecture(a))) a = nextNew();
-        if (formatArchitecture(a) !== r.arch) {
-          throw new NasError('ERR_NAS_BAD_CONFIG', `${results}: line ${r.index + 1} (${r.arch}) is not what this search proposes (${formatArchitecture(a)}); was it written with another seed or supernet?`);
-        }
-        proposed.push(a);
-      }
+      const proposed = proposeRound(lines.length);
       lines.forEach((r, n) => {
+        if (formatArchitecture(proposed[n]) !== r.arch) {
+          throw new NasError('ERR_NAS_BAD_CONFIG', `${results}: line ${r.index + 1} (${r.arch}) is not what this search proposes (${formatArchitecture(proposed[n])}); was it written with another seed or supernet?`);
+        }
         scored.set(r.arch, r);
         strategy.tell(proposed[n], r.accuracy);
       });
