@@ -78,6 +78,7 @@ inline nas::NetConfig ParseNetConfig(const Napi::Object& c) {
     if (p != "fp32" && p != "bf16") throw NasException("ERR_NAS_BAD_CONFIG", "precision: expected 'fp32' or 'bf16', got '" + p + "'");
     cfg.bf16 = p == "bf16";
   }
+  if (c.Get("plan").IsString()) cfg.plan = c.Get("plan").As<Napi::String>().Utf8Value();
   cfg.seed = static_cast<uint64_t>(IntField(c, "seed", 0));
   if (c.Get("device").IsString()) cfg.device = c.Get("device").As<Napi::String>().Utf8Value();
   return cfg;

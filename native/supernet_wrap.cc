@@ -51,6 +51,7 @@ SupernetWrap::SupernetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Su
     if (info.Length() > 1 && info[1].IsObject()) opt = ParseOptim(info[1].As<Napi::Object>(), opt);
     net_ = std::make_unique<nas::Supernet>(cfg);
     trainer_ = std::make_unique<nas::Trainer>(*net_, opt);
+    trainer_->setAbortFlag(&gate_.abort);
     return info.Env().Undefined();
   });
 }
@@ -155,7 +156,11 @@ Napi::Value SupernetWrap::Evaluate(const Napi::CallbackInfo& info) {
     for (size_t i = 0; i < n; ++i) archs.push_back(ArchAt(archArr, i));
     const int64_t start = IntField(o, "start", 0);
     const int64_t count = IntField(o, "count", ds->data().size() - start);
-    const int64_t batch = IntField(o, "batchSize", 256);
+    // Examples per forward. Any batch size gives the same scores (BN per ghost batch); the fused plan wants big
+    // batches; batched scoring puts up to this many examples (all architectures' copies) in one forward.
+    const int64_t batchArg = IntField(o, "batchSize", 0);
+    const int64_t batch = batchArg > 0 ? batchArg : net_->config().fused() ? 2048 : 256;
+    const int64_t batchedMax = batchArg > 0 ? batchArg : 4096;
     const int threads = static_cast<int>(IntField(o, "threads", threads_));
     const bool batched = BoolField(o, "batched", false);
     auto fn = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
@@ -167,9 +172,11 @@ Napi::Value SupernetWrap::Evaluate(const Napi::CallbackInfo& info) {
           UseThreads(threads);
           auto profile = MaybeProfile("evaluate");
           auto results = std::make_shared<std::vector<nas::EvalStats>>();
-          if (batched && !archs.empty()) *results = trainer->evaluateBatched(*data, archs, start, count);
+          if (batched && !archs.empty()) *results = trainer->evaluateBatched(*data, archs, start, count, batchedMax);
           for (size_t i = results->size(); i < archs.size() && !*abort; ++i) {
-            results->push_back(trainer->evaluate(*data, archs[i], start, count, batch));
+            auto r = trainer->evaluate(*data, archs[i], start, count, batch);
+            if (*abort) break;  // cut short: not a result
+            results->push_back(r);
             const double k = static_cast<double>(i + 1);
             emit([k](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, k); });
           }
@@ -219,6 +226,27 @@ Napi::Value SupernetWrap::Forward(const Napi::CallbackInfo& info) {
       sm.ops.insert(sm.ops.end(), d + B, d + 2 * B);
     }
     const bool probe = info.Length() > 3 && info[3].ToBoolean();
+    auto out = Napi::Object::New(info.Env());
+    if (info.Length() > 4 && info[4].IsObject()) {
+      // Op counting: one forward (with `backward`, also the backward of the summed logits), ops recorded here.
+      const bool backward = BoolField(info[4].As<Napi::Object>(), "backward", false);
+      const int before = at::get_num_threads();
+      at::set_num_threads(1);
+      OpCounter counter;
+      if (backward) {
+        net_->forward(x, sm).sum().backward();
+      } else {
+        c10::InferenceMode guard;
+        net_->forward(x, sm);
+      }
+      out.Set("opsTotal", static_cast<double>(counter.total()));
+      out.Set("opsTopLevel", static_cast<double>(counter.topLevel()));
+      if (backward) {
+        for (auto& p : net_->params()) p.tensor.mutable_grad() = torch::Tensor();
+      }
+      at::set_num_threads(before);
+      return out;
+    }
     c10::InferenceMode guard;
     net_->probeBn = probe;
     torch::Tensor logits;
@@ -229,7 +257,6 @@ Napi::Value SupernetWrap::Forward(const Napi::CallbackInfo& info) {
       throw;
     }
     net_->probeBn = false;
-    auto out = Napi::Object::New(info.Env());
     out.Set("logits", ToF32(info.Env(), logits));
     if (probe && net_->probeMean.defined()) {
       out.Set("probeMean", ToF32(info.Env(), net_->probeMean));

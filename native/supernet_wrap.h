@@ -7,8 +7,10 @@
 //           lr: Float64Array(steps); dropIn/dropOp: Float32Array(steps * blocks). Stops between steps on abort().
 //   [async] evaluate(ds, archs: Uint32Array(n * 2 * blocks), {start, count, batchSize, threads}, onProgress)
 //           -> [{lossSum, correct, examples}] per architecture
-//   [sync]  forward(images: Float32Array NCHW, batch, masks: Uint32Array(G * 2 * blocks), probe: boolean)
-//           -> {logits, probeMean?, probeVar?}  one-shot forward without gradient, ghost batch q uses masks q
+//   [sync]  forward(images: Float32Array NCHW, batch, masks: Uint32Array(G * 2 * blocks), probe: boolean,
+//           count?: {backward: boolean}) -> {logits, probeMean?, probeVar?}  one-shot forward without gradient,
+//           ghost batch q uses masks q; with `count`, instead {opsTotal, opsTopLevel}: the ATen ops of one forward
+//           (and backward) on this thread
 //   [sync]  standaloneForward(images, batch, arch: Uint32Array(2 * blocks)) -> Float32Array logits of the pruned
 //           stand-alone model built from this model's weights (BN on batch statistics)
 //   [sync]  lastMasks(): {ghosts, inputs: Uint32Array, ops: Uint32Array}   masks drawn by the last train step

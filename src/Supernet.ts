@@ -25,6 +25,15 @@ export interface SupernetConfig extends ModelShape {
   channelsLast: boolean;
   /** `bf16`: bf16 autocast for forward passes in training and scoring (weights and optimizer stay float32). */
   precision: 'fp32' | 'bf16';
+  /**
+   * Execution plan; both give the same numbers up to float summation order. `per-ghost`: BN per ghost batch, one
+   * ghost batch per scoring forward, ghost batches on CPU threads (fastest on CPU). `fused`: all ghost batches of a
+   * batch in one forward with ghost BN as one kernel per layer, one mask upload per step, data resident on the
+   * device, sums read once per scoring pass (built for GPUs). `auto`: fused on CUDA, per-ghost on CPU.
+   */
+  plan: 'auto' | 'per-ghost' | 'fused';
+  /** BatchNorm epsilon (added to the variance). */
+  bnEps: number;
 }
 
 /** The paper's CIFAR-10 model at F = 16. */
@@ -42,6 +51,8 @@ export const DEFAULT_SUPERNET_CONFIG: SupernetConfig = {
   threads: defaultThreads(),
   channelsLast: true,
   precision: 'fp32',
+  plan: 'auto',
+  bnEps: 1e-5,
 };
 
 /** Cores available to this process. */
@@ -83,6 +94,8 @@ export function resolveSupernetConfig(partial: Partial<SupernetConfig> = {}): Su
   if (!Number.isInteger(c.seed) || c.seed < 0) throw invalidParameter('seed', 'a non-negative integer', c.seed);
   if (typeof c.channelsLast !== 'boolean') throw invalidParameter('channelsLast', 'a boolean', c.channelsLast);
   if (c.precision !== 'fp32' && c.precision !== 'bf16') throw invalidParameter('precision', "'fp32' or 'bf16'", c.precision);
+  if (typeof c.bnEps !== 'number' || !(c.bnEps > 0 && c.bnEps <= 1)) throw invalidParameter('bnEps', 'a number in (0, 1]', c.bnEps);
+  if (c.plan !== 'auto' && c.plan !== 'per-ghost' && c.plan !== 'fused') throw invalidParameter('plan', "'auto', 'per-ghost' or 'fused'", c.plan);
   return c;
 }
 
@@ -194,9 +207,12 @@ export class Supernet {
 
   /**
    * One-shot accuracy and loss of each architecture on examples [start, start + count) of `data`: only the selected
-   * paths run, BN statistics per ghost batch (SPEC.md). With `batched`, all architectures share one pass per ghost
-   * batch of images (each ghost batch of a repeated chunk runs its own architecture): the same scores, faster where
-   * large kernels are cheap.
+   * paths run, BN statistics per ghost batch (SPEC.md). `batchSize` is the number of examples per forward (default:
+   * 2048 on the fused plan, 256 on the per-ghost plan; any value gives the same scores). With `batched`, architectures
+   * share masked passes: a chunk of images is repeated once per architecture and each copy's ghost batches run its
+   * architecture (the same scores, faster where large kernels are cheap); then `batchSize` (default 4096) caps the
+   * examples of all copies in one forward. An aborted signal stops between batches; architectures not finished by
+   * then are left out of the result.
    */
   async evaluate(
     data: NativeData,
@@ -223,12 +239,32 @@ export class Supernet {
    * With `probe`, also the per-ghost-batch mean/variance seen by the first BN of the first cell ([G * C]).
    */
   forward(images: Float32Array, batch: number, archs: ArchLike[], probe = false): { logits: Float32Array; probeMean?: Float32Array; probeVar?: Float32Array } {
-    const g = this.config.ghostBatch;
-    // One architecture for a batch of several ghost batches: the same mask in each, BN still per ghost batch.
-    const list = archs.length === 1 && batch > g && batch % g === 0 ? Array.from({ length: batch / g }, () => archs[0]) : archs;
+    const list = this.perGhost(batch, archs);
     const words = new Uint32Array(list.length * 2 * this.config.blocks);
     list.forEach((a, i) => words.set(encodeArchitecture(toArch(a)), i * 2 * this.config.blocks));
     return callNative(() => this.n.forward(images, batch, words, probe));
+  }
+
+  /** One architecture for a batch of several ghost batches: the same mask in each, BN still per ghost batch. */
+  private perGhost(batch: number, archs: ArchLike[]): ArchLike[] {
+    const g = this.config.ghostBatch;
+    return archs.length === 1 && batch > g && batch % g === 0 ? Array.from({ length: batch / g }, () => archs[0]) : archs;
+  }
+
+  /**
+   * ATen operations of one forward (with `backward`, also its backward) of a batch whose ghost batch q runs
+   * `archs[q]`, counted with LibTorch's RecordFunction callbacks on this thread. Kernel launches on a GPU follow
+   * these counts: the fused plan's count does not grow with the number of ghost batches.
+   */
+  countOps(batch: number, archs: ArchLike[], o: { backward?: boolean } = {}): { total: number; topLevel: number } {
+    const c = this.config;
+    const images = new Float32Array(batch * c.inChannels * c.imageSize * c.imageSize);
+    for (let i = 0; i < images.length; i++) images[i] = Math.sin(i * 12.9898) * 0.5; // any non-constant input
+    const list = this.perGhost(batch, archs);
+    const words = new Uint32Array(list.length * 2 * c.blocks);
+    list.forEach((a, i) => words.set(encodeArchitecture(toArch(a)), i * 2 * c.blocks));
+    const r = callNative(() => this.n.forward(images, batch, words, false, { backward: !!o.backward }));
+    return { total: r.opsTotal, topLevel: r.opsTopLevel };
   }
 
   /** Logits of the pruned stand-alone model of `arch` built from this model's weights (BN on batch statistics). */

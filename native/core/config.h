@@ -30,9 +30,16 @@ struct NetConfig {
   bool channelsLast = true;   // NHWC activations: ~2x faster for this model on CPU
   std::string device = "cpu"; // "cpu" or "cuda[:n]"
   bool bf16 = false;          // bf16 autocast for forward passes (training and scoring); weights stay float32
+  // Execution plan. "per-ghost": BN per ghost batch by LibTorch's fused kernel, one ghost batch per scoring forward,
+  // ghost batches on CPU threads (fastest on CPU). "fused": every ghost batch of a batch in one forward, ghost BN as
+  // one kernel for all ghost batches, one mask upload per step, data resident on the device, results accumulated
+  // on the device (for GPUs, where launches and host synchronisation dominate). "auto": fused on CUDA, per-ghost on CPU.
+  std::string plan = "auto";
   uint64_t seed = 0;          // weight initialisation
 
   void validate() const;
+  // The plan in force: true for "fused", or "auto" on a non-CPU device.
+  bool fused() const { return plan == "fused" || (plan == "auto" && device != "cpu"); }
 };
 
 constexpr int kNumOps = 7;  // identity, sep3, sep5, sep7, conv7x1, maxpool, avgpool

@@ -23,9 +23,30 @@ struct Dataset {
   torch::Tensor labels(const torch::Tensor& idx, const torch::Device& device) const;
 
   int64_t n, h, w, c;
+  uint64_t id;  // unique per Dataset object (a device copy is cached by it, never by address)
   torch::Tensor pixels;  // [n, h, w, c] uint8, from_blob
   torch::Tensor targets; // [n] uint8, from_blob
   torch::Tensor mean, std;  // [c]
+};
+
+// A Dataset's pixels and labels copied once to a device (on CPU: the same memory). The fused plan keeps its
+// training and validation sets resident, so that a batch is a gather and a normalisation on the device.
+struct DeviceData {
+  DeviceData(const Dataset& d, const torch::Device& device);
+  // The numbers Dataset::images gives (crop offsets and flips drawn from rng in the same order), built on the device.
+  torch::Tensor images(const torch::Tensor& idx, Rng* rng = nullptr, int64_t cropPad = 0, bool flip = false) const;
+  torch::Tensor labels(const torch::Tensor& idx) const;
+  // Examples [start, start + count) in order, without a gather.
+  torch::Tensor range(int64_t start, int64_t count) const;
+  torch::Tensor rangeLabels(int64_t start, int64_t count) const;
+
+  uint64_t id;
+  torch::Device device;
+  int64_t h, w;
+  torch::Tensor pixels, targets, mean, std;  // on device; targets int64
+
+ private:
+  torch::Tensor normalise(const torch::Tensor& px) const;  // uint8 [B, H, W, C] -> float [B, H, W, C]
 };
 
 }  // namespace nas

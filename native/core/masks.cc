@@ -82,31 +82,52 @@ StepMasks::Union StepMasks::activeAnywhere() const {
   return u;
 }
 
-static PathMask makePathMask(const std::vector<float>& per, const torch::Device& device) {
-  PathMask pm;
-  int64_t on = 0;
-  for (float v : per) on += v != 0.f;
-  pm.any = on > 0;
-  pm.all = on == static_cast<int64_t>(per.size());
-  if (pm.any && !pm.all) {
-    pm.m = torch::from_blob(const_cast<float*>(per.data()), {static_cast<int64_t>(per.size())}, torch::kFloat32)
-               .to(device, /*non_blocking=*/false, /*copy=*/true);
+StepMasks::Counts StepMasks::activeCounts() const {
+  Counts c;
+  for (int64_t b = 0; b < blocks; ++b) {
+    c.inputs.emplace_back(2 + b, 0);
+    c.ops.emplace_back(kNumOps, 0);
+    for (int64_t g = 0; g < ghosts; ++g) {
+      for (int64_t j = 0; j < 2 + b; ++j) c.inputs[b][j] += (in(g, b) >> j) & 1u;
+      if (in(g, b) == 0) continue;
+      for (int o = 0; o < kNumOps; ++o) c.ops[b][o] += (op(g, b) >> o) & 1u;
+    }
   }
-  return pm;
+  return c;
 }
 
 std::vector<BlockMask> buildBlockMasks(const StepMasks& sm, const torch::Device& device) {
+  const int64_t G = sm.ghosts;
+  int64_t P = 0;
+  for (int64_t b = 0; b < sm.blocks; ++b) P += 2 + b + kNumOps;
+  // Host table [G, P]: per block its 2 + b input columns, then its kNumOps op columns.
+  auto host = torch::empty({G, P}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(device.is_cuda()));
+  float* h = host.data_ptr<float>();
   std::vector<BlockMask> out(sm.blocks);
-  std::vector<float> per(sm.ghosts);
+  std::vector<int64_t> first(sm.blocks);
+  int64_t col = 0;
   for (int64_t b = 0; b < sm.blocks; ++b) {
+    first[b] = col;
+    for (int64_t j = 0; j < 2 + b; ++j, ++col) {
+      int64_t on = 0;
+      for (int64_t g = 0; g < G; ++g) on += h[g * P + col] = (sm.in(g, b) >> j) & 1u ? 1.f : 0.f;
+      out[b].in.push_back(PathMask{on > 0, on == G, {}});
+    }
+    for (int o = 0; o < kNumOps; ++o, ++col) {
+      // A block whose inputs are all dropped outputs zero (SPEC: the node's output is zero), so its ops are off too.
+      int64_t on = 0;
+      for (int64_t g = 0; g < G; ++g) on += h[g * P + col] = ((sm.op(g, b) >> o) & 1u) && sm.in(g, b) != 0 ? 1.f : 0.f;
+      out[b].op.push_back(PathMask{on > 0, on == G, {}});
+    }
+  }
+  auto dev = device.is_cpu() ? host : host.to(device, /*non_blocking=*/true);
+  for (int64_t b = 0; b < sm.blocks; ++b) {
+    out[b].inAll = dev.narrow(1, first[b], 2 + b);
     for (int64_t j = 0; j < 2 + b; ++j) {
-      for (int64_t g = 0; g < sm.ghosts; ++g) per[g] = (sm.in(g, b) >> j) & 1u ? 1.f : 0.f;
-      out[b].in.push_back(makePathMask(per, device));
+      if (out[b].in[j].any && !out[b].in[j].all) out[b].in[j].m = dev.select(1, first[b] + j);
     }
     for (int o = 0; o < kNumOps; ++o) {
-      // A block whose inputs are all dropped outputs zero (SPEC: the node's output is zero), so its ops are off too.
-      for (int64_t g = 0; g < sm.ghosts; ++g) per[g] = ((sm.op(g, b) >> o) & 1u) && sm.in(g, b) != 0 ? 1.f : 0.f;
-      out[b].op.push_back(makePathMask(per, device));
+      if (out[b].op[o].any && !out[b].op[o].all) out[b].op[o].m = dev.select(1, first[b] + 2 + b + o);
     }
   }
   return out;
@@ -115,7 +136,8 @@ std::vector<BlockMask> buildBlockMasks(const StepMasks& sm, const torch::Device&
 torch::Tensor applyGhostMask(const torch::Tensor& y, const torch::Tensor& m) {
   const int64_t G = m.size(0);
   auto s = y.sizes();
-  return (y.view({G, s[0] / G, s[1], s[2], s[3]}) * m.view({G, 1, 1, 1, 1}).to(y.scalar_type())).reshape(s);
+  auto mv = m.as_strided({G, 1, 1, 1, 1}, {m.stride(0), 0, 0, 0, 0});  // m may be a column of the step's mask table
+  return (y.view({G, s[0] / G, s[1], s[2], s[3]}) * mv.to(y.scalar_type())).reshape(s);
 }
 
 }  // namespace nas

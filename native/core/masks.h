@@ -32,6 +32,12 @@ struct StepMasks {
     std::vector<uint32_t> inputs, ops;
   };
   Union activeAnywhere() const;
+  // Per block, in how many ghost batches each input j ([block][j]) and each op o ([block][o]) is active (an op only
+  // where its block has an input). Weight decay of a path is wd * count / ghosts (SPEC: decay per ghost batch).
+  struct Counts {
+    std::vector<std::vector<int64_t>> inputs, ops;
+  };
+  Counts activeCounts() const;
   // Ghost batches [first, first + count) (a data-parallel worker's share of a global batch).
   StepMasks slice(int64_t first, int64_t count) const;
   uint32_t in(int64_t g, int64_t b) const { return inputs[g * blocks + b]; }
@@ -49,9 +55,11 @@ struct PathMask {
 struct BlockMask {
   std::vector<PathMask> in;  // 2 + i entries
   std::vector<PathMask> op;  // kNumOps entries; an op counts as off in a ghost batch whose inputs are all off
+  torch::Tensor inAll;       // [G, 2 + i]: every input's mask (the fused plan masks the concatenated inputs at once)
 };
 
-// Builds per-block path masks (tensors on `device`) from StepMasks. Shared by every cell of one forward.
+// Builds per-block path masks from StepMasks: every mask of the step lives in one [G, paths] tensor on `device`,
+// uploaded with one (asynchronous, pinned) copy; the per-path masks are views of it. Shared by every cell.
 std::vector<BlockMask> buildBlockMasks(const StepMasks& sm, const torch::Device& device);
 
 // y * m broadcast per ghost batch (y has G * g rows).

@@ -25,9 +25,12 @@ void NetConfig::validate() const {
   need(blocks >= 1 && blocks <= 8, "blocks", "an integer in 1..8", blocks);
   need(ghostBatch >= 1, "ghostBatch", "a positive integer", ghostBatch);
   need(imageSize >= (int64_t{1} << (stacks - 1)), "imageSize", "at least 2^(stacks-1)", imageSize);
+  if (plan != "auto" && plan != "per-ghost" && plan != "fused") {
+    throw NasException("ERR_NAS_BAD_CONFIG", "plan: expected 'auto', 'per-ghost' or 'fused', got '" + plan + "'");
+  }
 }
 
-Supernet::Supernet(const NetConfig& cfg) : cfg_(cfg), device_(cfg.device) {
+Supernet::Supernet(const NetConfig& cfg) : cfg_(cfg), fused_(cfg.fused()), device_(cfg.device) {
   cfg_.validate();
   Rng rng(cfg.seed);
   const int64_t F = cfg.filters;
@@ -119,14 +122,17 @@ int64_t Supernet::parameterCount() const {
   return n;
 }
 
+torch::Tensor Supernet::bn(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t G) const {
+  return fused_ ? ghostBatchNormFused(x, w, b, G, cfg_.bnEps) : ghostBatchNorm(x, w, b, G, cfg_.bnEps);
+}
+
 torch::Tensor Supernet::brc(const Brc& p, const torch::Tensor& x, int64_t G, int64_t stride) const {
-  auto y = torch::relu(ghostBatchNorm(x, p.bnW, p.bnB, G, cfg_.bnEps));
+  auto y = torch::relu(bn(x, p.bnW, p.bnB, G));
   const int64_t k = p.w.size(2);
   return torch::conv2d(y, p.w, {}, stride, k / 2);
 }
 
 torch::Tensor Supernet::opForward(BlockParams& blk, int o, const torch::Tensor& h, int64_t G) {
-  const double eps = cfg_.bnEps;
   if (o == 0) return h;
   if (o == 5) return torch::max_pool2d(h, 3, 1, 1);
   if (o == 6) return torch::avg_pool2d(h, 3, 1, 1, /*ceil_mode=*/false, /*count_include_pad=*/false);
@@ -134,7 +140,7 @@ torch::Tensor Supernet::opForward(BlockParams& blk, int o, const torch::Tensor& 
   torch::Tensor x = h;
   const int k = sepKernel(o);
   for (int l = 0; l < 2; ++l) {
-    x = torch::relu(ghostBatchNorm(x, op.bnW[l], op.bnB[l], G, eps));
+    x = torch::relu(bn(x, op.bnW[l], op.bnB[l], G));
     if (k) {
       x = torch::conv2d(x, op.w[2 * l], {}, 1, k / 2, 1, x.size(1));
       x = torch::conv2d(x, op.w[2 * l + 1]);
@@ -146,28 +152,70 @@ torch::Tensor Supernet::opForward(BlockParams& blk, int o, const torch::Tensor& 
   return x;
 }
 
+// Fused plan: the candidates active in some ghost batch are concatenated first, so that their BN, ReLU and mask
+// are one call each (per-channel BN over a concatenation is BN per input); the mask multiplies a
+// [G, g, inputs, C, H, W] view by the [G, inputs] mask table. Returns the 1x1 conv's output.
+torch::Tensor Supernet::fusedInputs(BlockParams& blk, int64_t C, const std::vector<torch::Tensor>& cands,
+                                    const BlockMask& m, int64_t G) {
+  std::vector<int64_t> on;
+  bool allOn = true;  // every active candidate is active in every ghost batch: no mask to apply
+  for (int64_t j = 0; j < static_cast<int64_t>(m.in.size()); ++j) {
+    if (!m.in[j].any) continue;
+    on.push_back(j);
+    allOn = allOn && m.in[j].all;
+  }
+  if (on.empty()) return {};
+  const int64_t n = static_cast<int64_t>(on.size());
+  const bool every = n == static_cast<int64_t>(m.in.size());
+  std::vector<torch::Tensor> xs, bw, bb, cw;
+  for (int64_t j : on) {
+    xs.push_back(cands[j].defined() ? cands[j] : torch::zeros_like(cands[0]));
+    if (!every) {
+      bw.push_back(blk.inBnW.narrow(0, j * C, C));
+      bb.push_back(blk.inBnB.narrow(0, j * C, C));
+      cw.push_back(blk.inConv.narrow(1, j * C, C));
+    }
+  }
+  auto x = n == 1 ? xs[0] : torch::cat(xs, 1);
+  if (cfg_.channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  auto y = torch::relu(every ? bn(x, blk.inBnW, blk.inBnB, G) : bn(x, torch::cat(bw), torch::cat(bb), G));
+  if (!allOn) {
+    // SPEC MUST: zero after the ReLU and before the 1x1 conv.
+    auto mask = every ? m.inAll : m.inAll.index_select(1, torch::tensor(on, torch::kInt64).to(m.inAll.device()));
+    auto s = y.sizes();
+    y = (y.view({G, s[0] / G, n, C, s[2], s[3]}) * mask.reshape({G, 1, n, 1, 1, 1}).to(y.scalar_type())).reshape(s);
+  }
+  return torch::conv2d(y, every ? blk.inConv : torch::cat(cw, 1));
+}
+
 torch::Tensor Supernet::blockForward(BlockParams& blk, int64_t C, const std::vector<torch::Tensor>& cands,
                                      const BlockMask& m, int64_t G, bool probe) {
-  std::vector<torch::Tensor> ys, ws;
-  const int64_t n = static_cast<int64_t>(m.in.size());
-  bool allInputs = true;
-  for (int64_t j = 0; j < n; ++j) {
-    if (!m.in[j].any) {  // dropped in every ghost batch: no compute, so exactly zero gradient
-      allInputs = false;
-      continue;
+  if (probe && m.in[0].any) std::tie(probeMean, probeVar) = ghostStats(cands[0].detach(), G);
+  torch::Tensor h;
+  if (fused_) {
+    h = fusedInputs(blk, C, cands, m, G);
+  } else {
+    std::vector<torch::Tensor> ys, ws;
+    const int64_t n = static_cast<int64_t>(m.in.size());
+    bool allInputs = true;
+    for (int64_t j = 0; j < n; ++j) {
+      if (!m.in[j].any) {  // dropped in every ghost batch: no compute, so exactly zero gradient
+        allInputs = false;
+        continue;
+      }
+      auto x = cands[j].defined() ? cands[j] : torch::zeros_like(cands[0]);
+      // SPEC MUST: zero after the ReLU and before the 1x1 conv, so a removed input contributes nothing at all.
+      auto y = torch::relu(bn(x, blk.inBnW.narrow(0, j * C, C), blk.inBnB.narrow(0, j * C, C), G));
+      if (!m.in[j].all) y = applyGhostMask(y, m.in[j].m);
+      ys.push_back(y);
+      ws.push_back(blk.inConv.narrow(1, j * C, C));
     }
-    auto x = cands[j].defined() ? cands[j] : torch::zeros_like(cands[0]);
-    if (probe && j == 0) std::tie(probeMean, probeVar) = ghostStats(x.detach(), G);
-    // SPEC MUST: zero after the ReLU and before the 1x1 conv, so a removed input contributes nothing at all.
-    auto y = torch::relu(ghostBatchNorm(x, blk.inBnW.narrow(0, j * C, C), blk.inBnB.narrow(0, j * C, C), G, cfg_.bnEps));
-    if (!m.in[j].all) y = applyGhostMask(y, m.in[j].m);
-    ys.push_back(y);
-    ws.push_back(blk.inConv.narrow(1, j * C, C));
+    if (ys.empty()) return {};
+    auto x = ys.size() == 1 ? ys[0] : torch::cat(ys, 1);
+    auto w = allInputs ? blk.inConv : (ws.size() == 1 ? ws[0] : torch::cat(ws, 1));
+    h = torch::conv2d(x, w);
   }
-  if (ys.empty()) return {};
-  auto x = ys.size() == 1 ? ys[0] : torch::cat(ys, 1);
-  auto w = allInputs ? blk.inConv : (ws.size() == 1 ? ws[0] : torch::cat(ws, 1));
-  auto h = torch::conv2d(x, w);
+  if (!h.defined()) return {};
   torch::Tensor out;
   for (int o = 0; o < kNumOps; ++o) {
     if (!m.op[o].any) continue;
@@ -218,7 +266,7 @@ torch::Tensor Supernet::forward(const torch::Tensor& input, const StepMasks& mas
       s1 = out;
     }
   }
-  auto y = torch::relu(ghostBatchNorm(s1, head_.bnW, head_.bnB, G, cfg_.bnEps));
+  auto y = torch::relu(bn(s1, head_.bnW, head_.bnB, G));
   y = y.mean({2, 3});
   return torch::linear(y, fcW_, fcB_);
 }

@@ -73,9 +73,14 @@ class Supernet {
   torch::Tensor blockForward(BlockParams& blk, int64_t C, const std::vector<torch::Tensor>& cands, const BlockMask& m,
                              int64_t G, bool probe);
   torch::Tensor opForward(BlockParams& blk, int o, const torch::Tensor& h, int64_t G);
+  torch::Tensor fusedInputs(BlockParams& blk, int64_t C, const std::vector<torch::Tensor>& cands, const BlockMask& m,
+                            int64_t G);
   torch::Tensor brc(const Brc& p, const torch::Tensor& x, int64_t G, int64_t stride) const;
+  // Ghost BN of the plan in force (per ghost batch, or fused over all ghost batches).
+  torch::Tensor bn(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t G) const;
 
   NetConfig cfg_;
+  bool fused_ = false;
   torch::Device device_;
   std::vector<ParamInfo> params_;
   torch::Tensor stem_;

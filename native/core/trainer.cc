@@ -136,8 +136,15 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
   auto idx = sampler_.next(rng_, data.size(), opt_.batchSize);
   const bool augment = opt_.cropPad > 0 || opt_.flip;
   if (W > 1 && !augment) idx = idx.narrow(0, R * localB, localB);  // augmentation draws per image: draw them all
-  auto x = data.images(idx, net_.device(), &rng_, opt_.cropPad, opt_.flip);
-  auto y = data.labels(idx, net_.device());
+  torch::Tensor x, y;
+  if (cfg.fused()) {  // the set lives on the device: a gather there instead of a host batch and an upload
+    const DeviceData& d = resident(data, trainData_);
+    x = d.images(idx, &rng_, opt_.cropPad, opt_.flip);
+    y = d.labels(idx);
+  } else {
+    x = data.images(idx, net_.device(), &rng_, opt_.cropPad, opt_.flip);
+    y = data.labels(idx, net_.device());
+  }
   if (W > 1 && augment) {
     x = x.narrow(0, R * localB, localB);
     y = y.narrow(0, R * localB, localB);
@@ -164,22 +171,37 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
   return st;
 }
 
-// SGD with (Nesterov) momentum, PyTorch's formulation: d = g + wd*p; buf = m*buf + d; p -= lr*(d + m*buf) (Nesterov)
-// or lr*buf. Decay is masked (SPEC): op weights only when the op ran in some ghost batch, the 1x1 input conv only on the
-// in-channels of candidates that were active somewhere. A parameter with no gradient (its path was skipped in every
-// ghost batch) is left untouched, like torch.optim.SGD does for a None gradient.
+// SGD with (Nesterov) momentum, PyTorch's formulation: d = g + decay; buf = m*buf + d; p -= lr*(d + m*buf)
+// (Nesterov) or lr*buf. Decay is per ghost batch (SPEC, 2026-11-28): the L2 term is part of each ghost batch's loss
+// over its active paths, so a weight used by c of the step's G ghost batches gets wd * c / G * p (op weights: the
+// ghost batches where the op ran; the block's 1x1 input conv: per candidate j, its in-channels j*C..(j+1)*C; weights
+// of every architecture: c = G). A path that ran in no ghost batch has a zero gradient (its compute was skipped, so
+// no .grad): no decay, but its momentum still decays and moves it, as in a framework that multiplies by masks.
 void Trainer::applyUpdate(double lr, const StepMasks& masks) {
   torch::NoGradGuard ng;
-  const auto active = masks.activeAnywhere();
-  const auto& anyIn = active.inputs;
-  const auto& anyOp = active.ops;
+  const auto counts = masks.activeCounts();
+  const double G = static_cast<double>(masks.ghosts);
   const double wd = opt_.weightDecay, m = opt_.momentum;
   auto& params = net_.params();
   for (size_t k = 0; k < params.size(); ++k) {
     const ParamInfo& pi = params[k];
     const torch::Tensor& p = pi.tensor;
-    const torch::Tensor& g = p.grad();
-    if (!g.defined()) continue;
+    torch::Tensor g = p.grad();
+    torch::Tensor& buf = momentum_[k];
+    if (!g.defined()) {
+      // No gradient, yet used: weights of every architecture (a reduction whose state no block read) and the active
+      // columns of a block's input conv whose ops were all dropped still decay (SPEC: by ghost batches that use them).
+      const auto& c = pi.decay == DecayKind::Input ? counts.inputs[pi.block] : std::vector<int64_t>{};
+      const bool used = pi.decay == DecayKind::Always || std::any_of(c.begin(), c.end(), [](int64_t v) { return v > 0; });
+      if (used && wd != 0) g = torch::zeros_like(p);
+    }
+    if (!g.defined()) {  // zero gradient, zero decay: d = 0
+      if (m != 0) {
+        buf.mul_(m);
+        p.sub_(buf, opt_.nesterov ? lr * m : lr);
+      }
+      continue;
+    }
     torch::Tensor d;
     switch (pi.decay) {
       case DecayKind::None:
@@ -188,29 +210,38 @@ void Trainer::applyUpdate(double lr, const StepMasks& masks) {
       case DecayKind::Always:
         d = g.add(p, wd);
         break;
-      case DecayKind::Op:
-        d = (anyOp[pi.block] >> pi.op) & 1u ? g.add(p, wd) : g;
+      case DecayKind::Op: {
+        const int64_t c = counts.ops[pi.block][pi.op];
+        d = c ? g.add(p, wd * static_cast<double>(c) / G) : g;
         break;
+      }
       case DecayKind::Input: {
-        const uint32_t all = (1u << (2 + pi.block)) - 1;
-        if (anyIn[pi.block] == all) {
+        const auto& c = counts.inputs[pi.block];
+        if (std::all_of(c.begin(), c.end(), [&](int64_t v) { return v == masks.ghosts; })) {
           d = g.add(p, wd);
         } else {
           d = g.clone();
           for (int64_t j = 0; j < 2 + pi.block; ++j) {
-            if ((anyIn[pi.block] >> j) & 1u) d.narrow(1, j * pi.channels, pi.channels).add_(p.narrow(1, j * pi.channels, pi.channels), wd);
+            if (c[j]) d.narrow(1, j * pi.channels, pi.channels).add_(p.narrow(1, j * pi.channels, pi.channels), wd * static_cast<double>(c[j]) / G);
           }
         }
         break;
       }
     }
     if (m != 0) {
-      torch::Tensor& buf = momentum_[k];
       buf.mul_(m).add_(d);
       d = opt_.nesterov ? d.add(buf, m) : buf;
     }
     p.sub_(d, lr);
   }
+}
+
+const DeviceData& Trainer::resident(const Dataset& data, std::unique_ptr<DeviceData>& slot) {
+  if (!slot || slot->id != data.id) {
+    slot.reset();  // free the old copy before making the new one
+    slot = std::make_unique<DeviceData>(data, net_.device());
+  }
+  return *slot;
 }
 
 EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start, int64_t count, int64_t batchSize) {
@@ -219,6 +250,7 @@ EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start
   data.checkRange(start, count);
   const int64_t g = cfg.ghostBatch;
   batchSize = std::max(g, batchSize / g * g);
+  if (cfg.fused()) return evaluateFused(data, arch, start, count, batchSize);
   // On CPU one ghost batch per forward is faster (1.75x measured at F=8): BN is then one fused call instead of a
   // small call per ghost batch plus a concatenation, and threads take the batches. The statistics are the same.
   if (net_.device().is_cpu()) batchSize = g;
@@ -236,7 +268,7 @@ EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start
   ParallelFor(T, [&](int t) {
     c10::InferenceMode guard;
     AutocastGuard autocast(cfg.bf16, net_.device());
-    for (size_t i = t; i < batches.size(); i += T) {
+    for (size_t i = t; i < batches.size() && !aborted(); i += T) {
       const auto [pos, b] = batches[i];
       const int64_t G = b >= g ? b / g : 1;
       auto idx = torch::arange(pos, pos + b, torch::kInt64);
@@ -257,36 +289,95 @@ EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start
   return st;
 }
 
-std::vector<EvalStats> Trainer::evaluateBatched(const Dataset& data, const std::vector<Arch>& archs, int64_t start,
-                                               int64_t count) {
+// Batches of `batchSize` examples (full ghost batches; a tail shorter than one ghost batch is its own) from the
+// device-resident set; every forward is queued without a host synchronisation and the sums are read once.
+EvalStats Trainer::evaluateFused(const Dataset& data, const Arch& arch, int64_t start, int64_t count, int64_t batchSize) {
   const auto& cfg = net_.config();
-  data.checkRange(start, count);
-  const int64_t K = static_cast<int64_t>(archs.size());
-  StepMasks sm;
-  sm.ghosts = K;
-  sm.blocks = cfg.blocks;
-  for (const auto& a : archs) {
-    a.validate(cfg.blocks);
-    sm.inputs.insert(sm.inputs.end(), a.inputs.begin(), a.inputs.end());
-    sm.ops.insert(sm.ops.end(), a.ops.begin(), a.ops.end());
-  }
+  const int64_t g = cfg.ghostBatch;
+  const DeviceData& d = resident(data, evalData_);
   c10::InferenceMode guard;
   AutocastGuard autocast(cfg.bf16, net_.device());
-  std::vector<EvalStats> out(K);
-  const int64_t g = cfg.ghostBatch;
-  for (int64_t pos = start; pos < start + count; pos += g) {
-    const int64_t b = std::min(g, start + count - pos);
-    auto idx = torch::arange(pos, pos + b, torch::kInt64);
-    auto x = data.images(idx, net_.device());
-    auto y = data.labels(idx, net_.device());
-    auto logits = net_.forward(x.repeat({K, 1, 1, 1}), sm).view({K, b, -1});
-    auto loss = torch::cross_entropy_loss(logits.reshape({K * b, -1}), y.repeat({K}), {}, at::Reduction::None).view({K, b}).sum(1).to(torch::kCPU);
-    auto correct = logits.argmax(2).eq(y.unsqueeze(0)).sum(1).to(torch::kCPU);
-    for (int64_t k = 0; k < K; ++k) {
-      out[k].lossSum += loss[k].item<double>();
-      out[k].correct += correct[k].item<int64_t>();
-      out[k].examples += b;
+  auto opts = torch::TensorOptions().device(net_.device());
+  auto lossSum = torch::zeros({}, opts.dtype(torch::kFloat64));
+  auto correct = torch::zeros({}, opts.dtype(torch::kInt64));
+  EvalStats st;
+  for (int64_t pos = start, end = start + count; pos < end && !aborted();) {
+    int64_t b = std::min(batchSize, end - pos);
+    if (b >= g) b = b / g * g;
+    auto x = d.range(pos, b);
+    auto y = d.rangeLabels(pos, b);
+    auto logits = net_.forward(x, StepMasks::fixed(arch, b >= g ? b / g : 1));
+    lossSum.add_(torch::cross_entropy_loss(logits.to(torch::kFloat32), y, {}, at::Reduction::Sum));
+    correct.add_(logits.argmax(1).eq(y).sum());
+    st.examples += b;
+    pos += b;
+  }
+  st.lossSum = lossSum.item<double>();
+  st.correct = correct.item<int64_t>();
+  return st;
+}
+
+// One group of architectures: chunks of `chunk` examples (whole ghost batches, then a tail shorter than a ghost
+// batch as its own), each repeated once per architecture; copy k's ghost batches use architecture k's mask.
+void Trainer::evaluateGroup(const Dataset& data, const std::vector<Arch>& archs, int64_t start, int64_t count,
+                            int64_t chunk, std::vector<EvalStats>& out) {
+  const auto& cfg = net_.config();
+  const int64_t g = cfg.ghostBatch, K = static_cast<int64_t>(archs.size());
+  const bool fused = cfg.fused();
+  const DeviceData* d = fused ? &resident(data, evalData_) : nullptr;
+  auto opts = torch::TensorOptions().device(net_.device());
+  auto lossSum = torch::zeros({K}, opts.dtype(torch::kFloat64));
+  auto correct = torch::zeros({K}, opts.dtype(torch::kInt64));
+  for (int64_t pos = start, end = start + count; pos < end;) {
+    if (aborted()) return;
+    int64_t b = std::min(chunk, end - pos);
+    if (b >= g) b = b / g * g;
+    const int64_t perArch = b >= g ? b / g : 1;  // ghost batches per copy
+    StepMasks sm;
+    sm.ghosts = K * perArch;
+    sm.blocks = cfg.blocks;
+    for (const auto& a : archs) {
+      for (int64_t q = 0; q < perArch; ++q) {
+        sm.inputs.insert(sm.inputs.end(), a.inputs.begin(), a.inputs.end());
+        sm.ops.insert(sm.ops.end(), a.ops.begin(), a.ops.end());
+      }
     }
+    torch::Tensor x, y;
+    if (fused) {
+      x = d->range(pos, b);
+      y = d->rangeLabels(pos, b);
+    } else {
+      auto idx = torch::arange(pos, pos + b, torch::kInt64);
+      x = data.images(idx, net_.device());
+      y = data.labels(idx, net_.device());
+    }
+    auto logits = net_.forward(x.repeat({K, 1, 1, 1}), sm).to(torch::kFloat32);
+    auto loss = torch::cross_entropy_loss(logits, y.repeat({K}), {}, at::Reduction::None).view({K, b});
+    lossSum.add_(loss.sum(1));
+    correct.add_(logits.argmax(1).view({K, b}).eq(y.unsqueeze(0)).sum(1));
+    pos += b;
+  }
+  auto l = lossSum.to(torch::kCPU);
+  auto c = correct.to(torch::kCPU);
+  for (int64_t k = 0; k < K; ++k) out.push_back(EvalStats{l[k].item<double>(), c[k].item<int64_t>(), count});
+}
+
+std::vector<EvalStats> Trainer::evaluateBatched(const Dataset& data, const std::vector<Arch>& archs, int64_t start,
+                                               int64_t count, int64_t maxExamples) {
+  const auto& cfg = net_.config();
+  data.checkRange(start, count);
+  for (const auto& a : archs) a.validate(cfg.blocks);
+  const int64_t g = cfg.ghostBatch, K = static_cast<int64_t>(archs.size());
+  // At most maxExamples per forward: groups of architectures, and (fused plan) chunks of several ghost batches.
+  const int64_t group = std::max<int64_t>(1, std::min<int64_t>(K, maxExamples / g));
+  c10::InferenceMode guard;
+  AutocastGuard autocast(cfg.bf16, net_.device());
+  std::vector<EvalStats> out;
+  for (int64_t first = 0; first < K && !aborted(); first += group) {
+    const int64_t n = std::min(group, K - first);
+    const int64_t chunk = cfg.fused() ? std::max<int64_t>(1, maxExamples / (n * g)) * g : g;
+    std::vector<Arch> part(archs.begin() + first, archs.begin() + first + n);
+    evaluateGroup(data, part, start, count, chunk, out);
   }
   return out;
 }

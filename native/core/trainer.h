@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <utility>
@@ -58,14 +59,22 @@ class Trainer {
   ProcessGroup* group() const { return group_.get(); }
 
   // Loss and accuracy of one architecture on examples [start, start + count) of `data`, with BN statistics per
-  // ghost batch of the one-shot model's ghost size; batchSize is rounded down to a multiple of it (on CPU, one ghost
-  // batch per forward, with batches dealt to threads).
+  // ghost batch of the one-shot model's ghost size; batchSize is rounded down to a multiple of it. Per-ghost plan:
+  // one ghost batch per forward, batches dealt to CPU threads. Fused plan: batchSize examples per forward from the
+  // device-resident set, loss and accuracy summed on the device and read once. When the abort flag is raised it
+  // returns early with examples < count.
   EvalStats evaluate(const Dataset& data, const Arch& arch, int64_t start, int64_t count, int64_t batchSize);
 
-  // The same scores for several architectures in one pass per chunk of one ghost batch of images: the chunk is
-  // repeated once per architecture and ghost batch k runs architecture k's mask (the training machinery). Computes
-  // the union of the architectures' paths, so it pays off where big kernels are cheap (GPUs), less so on CPU.
-  std::vector<EvalStats> evaluateBatched(const Dataset& data, const std::vector<Arch>& archs, int64_t start, int64_t count);
+  // The same scores for several architectures in one masked pass per chunk of images: the chunk is repeated once
+  // per architecture and the ghost batches of copy k run architecture k's mask (the training machinery). Computes
+  // the union of the architectures' paths, so it pays off where big kernels are cheap (GPUs). Architectures go in
+  // groups of at most maxExamples / ghostBatch per forward (fused plan: chunks of several ghost batches, results
+  // summed on the device). Returns the results of the architectures finished before an abort.
+  std::vector<EvalStats> evaluateBatched(const Dataset& data, const std::vector<Arch>& archs, int64_t start, int64_t count,
+                                         int64_t maxExamples = 4096);
+
+  // Long jobs poll this flag between batches (the wrapper's abort()).
+  void setAbortFlag(const std::atomic<bool>* flag) { abort_ = flag; }
 
   // Atomic (temp file, fsync, rename). `meta` is stored verbatim (the TypeScript side's JSON).
   void save(const std::string& path, const std::string& meta);
@@ -83,6 +92,12 @@ class Trainer {
   void applyUpdate(double lr, const StepMasks& masks);
   void checkBatch(const OptimConfig& opt) const;
   int innerThreads(int64_t ghosts) const;  // threads that split ghost batches (1 on GPUs)
+  bool aborted() const { return abort_ && abort_->load(); }
+  // The device-resident copy of `data` (fused plan), made on first use and kept while the same Dataset is used.
+  const DeviceData& resident(const Dataset& data, std::unique_ptr<DeviceData>& slot);
+  EvalStats evaluateFused(const Dataset& data, const Arch& arch, int64_t start, int64_t count, int64_t batchSize);
+  void evaluateGroup(const Dataset& data, const std::vector<Arch>& archs, int64_t start, int64_t count, int64_t chunk,
+                     std::vector<EvalStats>& out);
   std::pair<double, int64_t> forwardBackward(const torch::Tensor& x, const torch::Tensor& y, const StepMasks& masks);
   // Sums gradients over the group (parameters without a gradient anywhere stay without one) and returns the global
   // {loss sum, correct, stop votes} from this worker's.
@@ -96,6 +111,8 @@ class Trainer {
   std::vector<torch::Tensor> momentum_;
   StepMasks lastMasks_;
   std::shared_ptr<ProcessGroup> group_;
+  const std::atomic<bool>* abort_ = nullptr;
+  std::unique_ptr<DeviceData> trainData_, evalData_;
 };
 
 }  // namespace nas

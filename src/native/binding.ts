@@ -21,6 +21,8 @@ export interface NativeNetConfig {
   seed?: number;
   threads?: number;
   precision?: 'fp32' | 'bf16';
+  /** Execution plan: 'fused' (GPU-shaped), 'per-ghost' (CPU-shaped) or 'auto' (fused on CUDA). */
+  plan?: 'auto' | 'per-ghost' | 'fused';
 }
 
 /** Optimizer and data-loop settings (see native/core/trainer.h). */
@@ -67,6 +69,7 @@ export interface NativeSupernet {
     onProgress?: (done: number) => void,
   ): Promise<NativeEvalResult[]>;
   forward(images: Float32Array, batch: number, masks: Uint32Array, probe: boolean): { logits: Float32Array; probeMean?: Float32Array; probeVar?: Float32Array };
+  forward(images: Float32Array, batch: number, masks: Uint32Array, probe: boolean, count: { backward: boolean }): { opsTotal: number; opsTopLevel: number };
   standaloneForward(images: Float32Array, batch: number, arch: Uint32Array): Float32Array;
   lastMasks(): { ghosts: number; inputs: Uint32Array; ops: Uint32Array };
   parameterNames(): string[];

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/cli/commands/launch';
 import { ProcessGroup, distOptions, evaluateShared, shareOf } from '../../src/distributed/processGroup';
 import { loadAddon } from '../../src/native/binding';
-import { maxAbsDiff, tinyData, tinyNet } from '../helpers';
+import { TrainedRun, expectWithinFloatSpread, maxAbsDiff, snapshot, tinyData, tinyNet } from '../helpers';
 
 const BLOCKS = 4;
 const available = loadAddon().distAvailable;
@@ -17,10 +17,10 @@ async function groupOf(n: number, deadAfterMs = 2000): Promise<ProcessGroup[]> {
   );
 }
 
-function schedule(steps: number, drop: number): { steps: number; lr: Float64Array; dropIn: Float32Array; dropOp: Float32Array } {
+function schedule(steps: number, drop: number, lrScale = 1): { steps: number; lr: Float64Array; dropIn: Float32Array; dropOp: Float32Array } {
   return {
     steps,
-    lr: new Float64Array(steps).fill(0.05),
+    lr: new Float64Array(steps).fill(0.05 * lrScale),
     dropIn: new Float32Array(steps * BLOCKS).fill(drop),
     dropOp: new Float32Array(steps * BLOCKS).fill(drop),
   };
@@ -34,9 +34,17 @@ const OPTIM = { batchSize: 32, momentum: 0.9, weightDecay: 1e-3, seed: 21, cropP
 describe.skipIf(!available)('data-parallel workers (c10d Gloo on loopback)', () => {
   it('two workers with batch 32 reach the parameters of one process with batch 32', async () => {
     const data = tinyData(96);
-    const single = tinyNet({}, OPTIM);
-    const losses: number[] = [];
-    await single.train(data, { ...schedule(5, 0.4), onProgress: (p) => losses.push(p.loss) });
+    const alone = async (lrScale: number): Promise<TrainedRun & { net: ReturnType<typeof tinyNet> }> => {
+      const net = tinyNet({}, OPTIM);
+      const start = snapshot(net);
+      const losses: number[] = [];
+      await net.train(data, { ...schedule(5, 0.4, lrScale), onProgress: (p) => losses.push(p.loss) });
+      return { net, losses, start, params: snapshot(net) };
+    };
+    const ref = await alone(1);
+    const single = ref.net;
+    const nudged = [await alone(1 + 1e-7), await alone(1 + 2e-7), await alone(1 + 3e-7)];
+    nudged.forEach((n) => n.net.dispose());
 
     const groups = await groupOf(2);
     const workers = groups.map(() => tinyNet({}, OPTIM));
@@ -46,18 +54,14 @@ describe.skipIf(!available)('data-parallel workers (c10d Gloo on loopback)', () 
 
     // The global loss is reported on every worker, and equals the single process's.
     expect(workerLosses[0]).toEqual(workerLosses[1]);
-    for (let i = 0; i < 5; i++) expect(workerLosses[0][i]).toBeCloseTo(losses[i], 5);
     // Same masks drawn for the global batch on every worker.
     expect(workers[0].lastMasks()).toEqual(single.lastMasks());
-    let worst = 0;
     for (const name of single.parameterNames()) {
-      const ref = single.getParameter(name);
-      const a = workers[0].getParameter(name);
-      const b = workers[1].getParameter(name);
-      expect(maxAbsDiff(a, b)).toBe(0); // the same summed gradient and update on every worker
-      worst = Math.max(worst, maxAbsDiff(a, ref));
+      // The same summed gradient and update on every worker.
+      expect(maxAbsDiff(workers[0].getParameter(name), workers[1].getParameter(name))).toBe(0);
     }
-    expect(worst).toBeLessThan(1e-5);
+    // Float summation order only: within the spread of this trajectory (expectWithinFloatSpread in test/helpers.ts).
+    expectWithinFloatSpread(ref, { losses: workerLosses[0], start: ref.start, params: snapshot(workers[0]) }, nudged);
     await Promise.all(groups.map((g) => g.close()));
     [single, ...workers].forEach((n) => n.dispose());
   });
