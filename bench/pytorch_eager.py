@@ -3,8 +3,11 @@
 and its output multiplied by the per-ghost-batch mask; BatchNorm statistics per ghost batch (F.batch_norm per chunk).
 
   python3 bench/pytorch_eager.py --filters 16 --batch 64 --ghost 32 --steps 10 --rate 0.1 --threads 2 --score-images 1000
+  python3 bench/pytorch_eager.py --device cuda --bn plain --batch 1024 --score-images 5000 --score-batch 1000 [--bf16]
 
 Prints one JSON line: parameters, training images/s at drop rate 0 and at the schedule's end rates, scoring images/s.
+On CUDA: cudnn.benchmark, masks drawn on the device, every timing ends with torch.cuda.synchronize(); `--bn plain`
+(BatchNorm over the whole batch, the faster program a PyTorch user would write first) is the stronger baseline.
 """
 import argparse, json, math, statistics, time
 
@@ -15,7 +18,12 @@ import torch.nn.functional as F
 OPS = 7
 
 
+PLAIN_BN = False  # --bn plain: statistics over the whole batch
+
+
 def ghost_bn(x, bn, g):
+    if PLAIN_BN:
+        return F.batch_norm(x, None, None, bn.weight, bn.bias, True, 0.0, 1e-5)
     return torch.cat([F.batch_norm(c, None, None, bn.weight, bn.bias, True, 0.0, 1e-5) for c in x.split(g)], 0)
 
 
@@ -52,11 +60,11 @@ class Block(nn.Module):
         # min_: [G, n] input masks, mop: [G, 7] op masks, expanded per example.
         x = F.relu(ghost_bn(torch.cat(cands, 1), s.bn, g))
         c = cands[0].shape[1]
-        m = min_.repeat_interleave(g, 0).repeat_interleave(c, 1)[:, :, None, None]
+        m = min_.repeat_interleave(g, 0)[:x.shape[0]].repeat_interleave(c, 1)[:, :, None, None]  # a tail: a shorter ghost batch
         h = s.conv(x * m)
         outs = [h, s.sep[0](h, g), s.sep[1](h, g), s.sep[2](h, g), s.c71(s.c17(h, g), g),
                 F.max_pool2d(h, 3, 1, 1), F.avg_pool2d(h, 3, 1, 1, count_include_pad=False)]
-        mo = mop.repeat_interleave(g, 0)
+        mo = mop.repeat_interleave(g, 0)[:h.shape[0]]
         return sum(o * mo[:, j, None, None, None] for j, o in enumerate(outs))
 
 
@@ -103,8 +111,9 @@ class OneShot(nn.Module):
         return s.fc(F.relu(ghost_bn(s1, s.bn, g)).mean((2, 3)))
 
 
-def draw_masks(G, p_in, p_op, blocks=4):
-    return [((torch.rand(G, 2 + i) >= p_in[i]).float(), (torch.rand(G, OPS) >= p_op).float()) for i in range(blocks)]
+def draw_masks(G, p_in, p_op, device, blocks=4):
+    return [((torch.rand(G, 2 + i, device=device) >= p_in[i]).float(), (torch.rand(G, OPS, device=device) >= p_op).float())
+            for i in range(blocks)]
 
 
 def main():
@@ -117,44 +126,69 @@ def main():
     a.add_argument('--threads', type=int, default=2)
     a.add_argument('--score-images', type=int, default=1000)
     a.add_argument('--channels-last', action='store_true')
+    a.add_argument('--device', default='cpu')
+    a.add_argument('--bn', choices=['ghost', 'plain'], default='ghost')
+    a.add_argument('--bf16', action='store_true', help='bf16 autocast for forward passes')
+    a.add_argument('--score-batch', type=int, default=256)
     a.add_argument('--reps', type=int, default=3, help='repeats; the first is a warm-up, the median of the others is reported')
     o = a.parse_args()
+    global PLAIN_BN
+    PLAIN_BN = o.bn == 'plain'
     torch.set_num_threads(o.threads)
     torch.manual_seed(0)
-    net = OneShot(f=o.filters)
+    dev = torch.device(o.device)
+    cuda = dev.type == 'cuda'
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if o.bf16 else (lambda: torch.autocast(dev.type, enabled=False))
+    net = OneShot(f=o.filters).to(dev)
     fmt = torch.channels_last if o.channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
     G = o.batch // o.ghost
-    x = torch.randn(o.batch, 3, 32, 32).to(memory_format=fmt)
-    y = torch.randint(0, 10, (o.batch,))
+    x = torch.randn(o.batch, 3, 32, 32, device=dev).to(memory_format=fmt)
+    y = torch.randint(0, 10, (o.batch,), device=dev)
     out = {'impl': 'pytorch-eager', 'torch': torch.__version__, 'filters': o.filters, 'batch': o.batch, 'ghost': o.ghost,
-           'threads': o.threads, 'params': sum(p.numel() for p in net.parameters())}
+           'threads': o.threads, 'device': o.device, 'bn': o.bn, 'bf16': o.bf16,
+           'params': sum(p.numel() for p in net.parameters())}
     for label, (p_in, p_op) in [('train_drop0', ([0.0] * 4, 0.0)),
                                 (f'train_end_r{o.rate}', ([o.rate ** (1 / (2 + i)) for i in range(4)], o.rate ** (1 / OPS)))]:
         times = []
         for rep in range(o.reps):
+            sync()
             t0 = time.perf_counter()
             for _ in range(o.steps):
                 opt.zero_grad(set_to_none=True)
-                F.cross_entropy(net(x, draw_masks(G, p_in, p_op), o.ghost), y).backward()
+                with autocast():
+                    loss = F.cross_entropy(net(x, draw_masks(G, p_in, p_op, dev), o.ghost), y)
+                loss.backward()
                 opt.step()
+            sync()
             if rep:
                 times.append(time.perf_counter() - t0)
         out[label] = round(o.steps * o.batch / statistics.median(times), 1)
     # Scoring one architecture: the same mask for every ghost batch, every path still computed.
-    xs = torch.randn(256, 3, 32, 32).to(memory_format=fmt)
-    arch = [(torch.tensor([[1.0] + [0.0] * (1 + i)]).repeat(256 // o.ghost, 1), torch.tensor([[0, 1, 0, 0, 0, 1, 0]], dtype=torch.float).repeat(256 // o.ghost, 1)) for i in range(4)]
-    with torch.inference_mode():
+    sb = o.score_batch
+    xs = torch.randn(sb, 3, 32, 32, device=dev).to(memory_format=fmt)
+    ys = torch.randint(0, 10, (sb,), device=dev)
+    gs = math.ceil(sb / o.ghost)
+    arch = [(torch.tensor([[1.0] + [0.0] * (1 + i)], device=dev).repeat(gs, 1),
+             torch.tensor([[0, 1, 0, 0, 0, 1, 0]], dtype=torch.float, device=dev).repeat(gs, 1)) for i in range(4)]
+    batches = math.ceil(o.score_images / sb)
+    with torch.inference_mode(), autocast():
         net(xs, arch, o.ghost)
         times = []
         for rep in range(max(1, o.reps - 1)):
+            sync()
             t0 = time.perf_counter()
-            for _ in range(math.ceil(o.score_images / 256)):
-                net(xs, arch, o.ghost)
+            correct = torch.zeros((), device=dev)
+            for _ in range(batches):
+                correct += (net(xs, arch, o.ghost).argmax(1) == ys).sum()
+            correct.item()  # the accuracy a user reads, once per pass
             times.append(time.perf_counter() - t0)
-    out['score_images_per_s'] = round(math.ceil(o.score_images / 256) * 256 / statistics.median(times), 1)
-    out['images_timed'] = {'train': o.steps * o.batch * (o.reps - 1), 'score': math.ceil(o.score_images / 256) * 256}
+    out['score_images_per_s'] = round(batches * sb / statistics.median(times), 1)
+    out['images_timed'] = {'train': o.steps * o.batch * (o.reps - 1), 'score': batches * sb}
     out['score_archs_per_s_5000'] = round(out['score_images_per_s'] / 5000, 4)
     print(json.dumps(out))
 

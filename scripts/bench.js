@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 'use strict';
-// npm run bench [-- --filters 8,16 --threads N --score-images 5000 --quick --native-only]
+// npm run bench [-- --filters 8,16 --threads N --score-images 5000 --quick --native-only --device cpu|cuda]
 // Throughput of the oneshot-nas addon against a straightforward PyTorch (eager, every path computed and masked)
 // implementation on the same LibTorch, and against TensorFlow.js, on SPEC.md's one-shot model with CIFAR-size input
 // (32x32x3), batch 64, ghost batch 32. Prints a table; writes bench/results/latest.json.
+// --device cuda: the GPU table instead, addon (fused plan) and PyTorch eager (bench/pytorch_eager.py on CUDA, BN over
+// the whole batch, cudnn.benchmark) in the same run: training at batch 64 and 1024 in fp32 and bf16, scoring
+// architectures/s on --score-images images one at a time and batched x8 / x32. Each stage has a time limit and
+// its result is written as soon as it is measured (bench/results/partial.jsonl). --gpu-table on the CPU runs the
+// same code (a smoke test of the script: `npm run bench -- --gpu-table --filters 4 --train-batches 64 --precisions fp32 --score-images 256`).
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -22,6 +27,8 @@ const threads = Number(arg('threads', os.availableParallelism ? os.availablePara
 const scoreImages = Number(arg('score-images', quick ? 1000 : 5000));
 const rate = 0.1;
 const device = arg('device', 'cpu');
+const trainBatches = String(arg('train-batches', '64,1024')).split(',').map(Number); // GPU table
+const precisions = String(arg('precisions', 'fp32,bf16')).split(','); // GPU table
 
 function runJson(cmd, args, timeoutMs) {
   const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env } });
@@ -72,6 +79,85 @@ async function native(F) {
   return out;
 }
 
+const partial = path.join(root, 'bench', 'results', 'partial.jsonl');
+function record(row) {
+  fs.mkdirSync(path.dirname(partial), { recursive: true });
+  fs.appendFileSync(partial, `${JSON.stringify({ time: new Date().toISOString(), ...row })}\n`);
+  process.stderr.write(`${JSON.stringify(row)}\n`);
+  return row;
+}
+
+// GPU rows of the addon: training at each batch size and precision, scoring one at a time and batched.
+async function nativeGpu(F) {
+  const { Supernet, NativeData, syntheticSet, channelStats, dropTables, sampleArchitectures, formatArchitecture, OPS } = require('../dist');
+  const set = syntheticSet({ n: Math.max(scoreImages, 4096), size: 32, channels: 3, classes: 10, seed: 1 });
+  const { mean, std } = channelStats(set);
+  const data = new NativeData(set, mean, std);
+  const rows = [];
+  for (const precision of precisions) {
+    for (const batch of trainBatches) {
+      const net = Supernet.create({ filters: F, threads, device, precision }, { batchSize: batch, seed: 1 });
+      const row = { filters: F, impl: 'oneshot-nas (fused plan)', batch, precision };
+      const steps = batch >= 1024 ? 5 : 20;
+      for (const [label, r] of [['train_drop0', 0], [`train_end_r${rate}`, rate]]) {
+        const { dropIn, dropOp } = dropTables({ kind: 'constant', rate: r }, 4, OPS.length, 0, steps, steps);
+        const lr = new Float64Array(steps).fill(0.01);
+        await net.train(data, { steps, lr, dropIn, dropOp }); // warm-up (cudnn algorithm choice, allocator)
+        const t0 = process.hrtime.bigint();
+        await net.train(data, { steps, lr, dropIn, dropOp });
+        row[label] = Math.round((steps * batch) / (Number(process.hrtime.bigint() - t0) / 1e9));
+      }
+      if (batch === Math.max(...trainBatches)) {
+        const archs = sampleArchitectures(40, 5).map(formatArchitecture);
+        const time = async (list, batched) => {
+          await net.evaluate(data, list.slice(0, batched ? list.length : 2), { count: scoreImages, batched });
+          const t0 = process.hrtime.bigint();
+          await net.evaluate(data, list, { count: scoreImages, batched });
+          return Math.round((list.length / (Number(process.hrtime.bigint() - t0) / 1e9)) * 100) / 100;
+        };
+        row.score_archs_per_s = await time(archs.slice(0, 8), false);
+        row.score_batched8_archs_per_s = await time(archs.slice(0, 8), true);
+        row.score_batched32_archs_per_s = await time(archs.slice(8, 40), true);
+      }
+      net.dispose();
+      rows.push(record(row));
+    }
+  }
+  return rows;
+}
+
+function eagerGpu(py, F) {
+  const rows = [];
+  for (const precision of precisions) {
+    for (const batch of trainBatches) {
+      const args = ['bench/pytorch_eager.py', '--device', device, '--bn', 'plain', '--filters', String(F), '--batch', String(batch), '--steps', batch >= 1024 ? '5' : '20',
+        '--reps', '3', '--score-images', String(scoreImages), '--score-batch', '1000', ...(precision === 'bf16' ? ['--bf16'] : [])];
+      const r = runJson(py.py, args, 300_000);
+      const row = { filters: F, impl: `pytorch-eager ${py.version} (plain BN, cudnn.benchmark)`, batch, precision, train_drop0: r.train_drop0, [`train_end_r${rate}`]: r[`train_end_r${rate}`], error: r.error };
+      if (batch === Math.max(...trainBatches)) row.score_archs_per_s = r.score_images_per_s && Math.round((r.score_images_per_s / scoreImages) * 100) / 100;
+      rows.push(record(row));
+    }
+  }
+  return rows;
+}
+
+async function gpuMain() {
+  const { loadAddon } = require('../dist');
+  const addon = loadAddon();
+  const machine = { cpu: os.cpus()[0].model, cores: os.cpus().length, os: `${os.type()} ${os.release()}`, node: process.version, libtorch: addon.torchVersion, device, cuda: addon.cudaAvailable };
+  const py = nativeOnly ? null : pythonTorch();
+  const rows = [];
+  for (const F of filters) {
+    rows.push(...(await nativeGpu(F)));
+    if (py) rows.push(...eagerGpu(py, F));
+  }
+  const cols = ['filters', 'impl', 'batch', 'precision', 'train_drop0', `train_end_r${rate}`, 'score_archs_per_s', 'score_batched8_archs_per_s', 'score_batched32_archs_per_s', 'error'];
+  const head = ['F', 'implementation', 'batch', 'precision', 'train img/s (r=0)', `train img/s (end, r=${rate})`, `arch/s (${scoreImages} img)`, 'batched x8 arch/s', 'batched x32 arch/s', 'error'];
+  const table = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${cols.map((c) => fmt(r[c])).join(' | ')} |`)].join('\n');
+  process.stdout.write(`${table}\n\nmachine: ${JSON.stringify(machine)}\ncommand: npm run bench -- ${argv.join(' ')}\n`);
+  fs.writeFileSync(path.join(root, 'bench', 'results', 'latest.json'), `${JSON.stringify({ date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, machine, rows }, null, 2)}\n`);
+}
+
 function fmt(v) {
   return v === undefined ? '' : typeof v === 'number' ? String(v) : v;
 }
@@ -119,7 +205,7 @@ async function main() {
   fs.writeFileSync(path.join(root, 'bench', 'results', 'latest.json'), `${JSON.stringify({ date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, machine, rows }, null, 2)}\n`);
 }
 
-main().catch((e) => {
+(device === 'cpu' && !argv.includes('--gpu-table') ? main() : gpuMain()).catch((e) => {
   console.error(e);
   process.exit(1);
 });

@@ -139,7 +139,7 @@ export function opSetCount(space: SearchSpace = DEFAULT_SPACE): number {
   return n;
 }
 
-/** Number of distinct cells: prod_i (2^(2+i) - 1) * opSets^blocks (6,028,568,064 for the default space). */
+/** Number of distinct cells: prod_i (2^(2+i) - 1) * opSets^blocks (6,002,115,840 for the default space: 3 * 7 * 15 * 31 * 28^4). */
 export function countArchitectures(space: SearchSpace = DEFAULT_SPACE): bigint {
   let n = 1n;
   for (let i = 0; i < space.blocks; i++) n *= BigInt(2 ** (2 + i) - 1) * BigInt(opSetCount(space));

@@ -22,6 +22,22 @@ describe.skipIf(!cuda)('CUDA (skipped: this LibTorch build has no CUDA or no GPU
     gpu.dispose();
   });
 
+  it('scores on the GPU (fused plan, the default there) what the CPU per-ghost plan scores, 32 architectures batched', async () => {
+    const cpu = tinyNet({ plan: 'per-ghost' });
+    const gpu = tinyNet({ device: 'cuda' });
+    const data = tinyData(100);
+    const archs = sampleArchitectures(32, 3).map(formatArchitecture);
+    const ref = await cpu.evaluate(data, archs);
+    for (const run of [await gpu.evaluate(data, archs), await gpu.evaluate(data, archs, { batched: true })]) {
+      for (let i = 0; i < archs.length; i++) {
+        expect(run[i].examples).toBe(100);
+        expect(Math.abs(run[i].loss - ref[i].loss)).toBeLessThan(1e-3); // cuDNN vs CPU kernels, TF32 off by default
+      }
+    }
+    cpu.dispose();
+    gpu.dispose();
+  });
+
   it('trains and scores on the GPU', async () => {
     const net = tinyNet({ device: 'cuda' });
     const data = tinyData(64);
