@@ -137,6 +137,21 @@ describe('fused plan vs per-ghost plan', () => {
     [a, b].forEach((n) => n.dispose());
   });
 
+  it('scores 128 architectures in one batched call (groups of up to batchSize examples) as one at a time', async () => {
+    const data = tinyData(40); // 5 ghost batches of 8
+    const archs = sampleArchitectures(128, 23).map(formatArchitecture);
+    const net = tinyNet({ plan: 'fused' });
+    const batched = await net.evaluate(data, archs, { batched: true, batchSize: 512 }); // 64 architectures per forward
+    expect(batched.length).toBe(128);
+    const some = [0, 63, 64, 127];
+    const alone = await net.evaluate(data, some.map((i) => archs[i]));
+    some.forEach((i, k) => {
+      expect(batched[i].accuracy).toBe(alone[k].accuracy);
+      expect(Math.abs(batched[i].loss - alone[k].loss)).toBeLessThan(1e-5);
+    });
+    net.dispose();
+  });
+
   it('runs a number of ATen ops per forward and backward that does not grow with the number of ghost batches', () => {
     const arch = '01:sep5+conv7x1/0:avgpool/23:sep7/14:identity+sep3';
     const [pg, fu] = PLANS.map((plan) => tinyNet({ plan }));

@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { formatArchitecture } from '../../src/space/architecture';
+import { sampleArchitectures } from '../../src/space/sampleArchitecture';
 import { loadAddon } from '../../src/native/binding';
 import { NasError, callNative } from '../../src/native/errors';
 import { Supernet } from '../../src/Supernet';
@@ -55,6 +57,29 @@ describe('the event loop', () => {
     expect(res.aborted).toBe(true);
     expect(res.steps).toBeGreaterThanOrEqual(3);
     expect(res.steps).toBeLessThan(1000);
+    net.dispose();
+  });
+});
+
+describe('aborting a scoring job', () => {
+  it.each([
+    ['per-ghost', false],
+    ['fused', false],
+    ['fused', true],
+  ] as const)('stops between batches when the signal aborts (%s plan, batched: %s) and the model stays usable', async (plan, batched) => {
+    const net = tinyNet({ plan });
+    const data = tinyData(4000);
+    const archs = sampleArchitectures(64, 1).map(formatArchitecture);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    const t0 = Date.now();
+    const res = await net.evaluate(data, archs, { signal: ac.signal, batched, batchSize: 64 });
+    // Scoring all 64 takes tens of seconds here; an abort is honoured at the next batch (a hang would time out).
+    expect(res.length).toBeLessThan(archs.length);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    res.forEach((r, i) => expect(r.arch).toBe(archs[i]));
+    const again = await net.evaluate(data, archs.slice(0, 1), { count: 64 });
+    expect(again[0].examples).toBe(64);
     net.dispose();
   });
 });
