@@ -100,26 +100,28 @@ std::vector<BlockMask> buildBlockMasks(const StepMasks& sm, const torch::Device&
   const int64_t G = sm.ghosts;
   int64_t P = 0;
   for (int64_t b = 0; b < sm.blocks; ++b) P += 2 + b + kNumOps;
-  // Host table [G, P]: per block its 2 + b input columns, then its kNumOps op columns.
-  auto host = torch::empty({G, P}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(device.is_cuda()));
-  float* h = host.data_ptr<float>();
+  // Table [G, P]: per block its 2 + b input columns, then its kNumOps op columns.
+  std::vector<float> h(static_cast<size_t>(G * P));
   std::vector<BlockMask> out(sm.blocks);
   std::vector<int64_t> first(sm.blocks);
+  bool partial = false;  // some path on in some ghost batches only: the table is needed on the device
   int64_t col = 0;
   for (int64_t b = 0; b < sm.blocks; ++b) {
     first[b] = col;
-    for (int64_t j = 0; j < 2 + b; ++j, ++col) {
+    for (int64_t j = 0; j < 2 + b + kNumOps; ++j, ++col) {
       int64_t on = 0;
-      for (int64_t g = 0; g < G; ++g) on += h[g * P + col] = (sm.in(g, b) >> j) & 1u ? 1.f : 0.f;
-      out[b].in.push_back(PathMask{on > 0, on == G, {}});
-    }
-    for (int o = 0; o < kNumOps; ++o, ++col) {
-      // A block whose inputs are all dropped outputs zero (SPEC: the node's output is zero), so its ops are off too.
-      int64_t on = 0;
-      for (int64_t g = 0; g < G; ++g) on += h[g * P + col] = ((sm.op(g, b) >> o) & 1u) && sm.in(g, b) != 0 ? 1.f : 0.f;
-      out[b].op.push_back(PathMask{on > 0, on == G, {}});
+      for (int64_t g = 0; g < G; ++g) {
+        // A block whose inputs are all dropped outputs zero (SPEC: the node's output is zero), so its ops are off too.
+        const bool bit = j < 2 + b ? (sm.in(g, b) >> j) & 1u : ((sm.op(g, b) >> (j - 2 - b)) & 1u) && sm.in(g, b) != 0;
+        on += h[g * P + col] = bit ? 1.f : 0.f;
+      }
+      (j < 2 + b ? out[b].in : out[b].op).push_back(PathMask{on > 0, on == G, {}});
+      partial = partial || (on > 0 && on < G);
     }
   }
+  if (!partial) return out;  // a fixed architecture, or one ghost batch: nothing to multiply, nothing to upload
+  auto host = torch::empty({G, P}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(device.is_cuda()));
+  std::copy(h.begin(), h.end(), host.data_ptr<float>());
   auto dev = device.is_cpu() ? host : host.to(device, /*non_blocking=*/true);
   for (int64_t b = 0; b < sm.blocks; ++b) {
     out[b].inAll = dev.narrow(1, first[b], 2 + b);

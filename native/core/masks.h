@@ -55,11 +55,13 @@ struct PathMask {
 struct BlockMask {
   std::vector<PathMask> in;  // 2 + i entries
   std::vector<PathMask> op;  // kNumOps entries; an op counts as off in a ghost batch whose inputs are all off
-  torch::Tensor inAll;       // [G, 2 + i]: every input's mask (the fused plan masks the concatenated inputs at once)
+  torch::Tensor inAll;       // [G, 2 + i]: every input's mask (the fused plan masks the concatenated inputs at
+                             // once); undefined when no path of the step is partial
 };
 
 // Builds per-block path masks from StepMasks: every mask of the step lives in one [G, paths] tensor on `device`,
-// uploaded with one (asynchronous, pinned) copy; the per-path masks are views of it. Shared by every cell.
+// uploaded with one (asynchronous, pinned) copy, and only when some path is on in some ghost batches only; the
+// per-path masks are views of it. Shared by every cell.
 std::vector<BlockMask> buildBlockMasks(const StepMasks& sm, const torch::Device& device);
 
 // y * m broadcast per ghost batch (y has G * g rows).

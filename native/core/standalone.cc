@@ -6,6 +6,28 @@ namespace nas {
 
 namespace nn = torch::nn;
 
+GhostBatchNorm2dImpl::GhostBatchNorm2dImpl(int64_t c, int64_t g) : channels(c), ghost(g) { reset(); }
+
+void GhostBatchNorm2dImpl::reset() {
+  weight = register_parameter("weight", torch::ones({channels}));
+  bias = register_parameter("bias", torch::zeros({channels}));
+  running_mean = register_buffer("running_mean", torch::zeros({channels}));
+  running_var = register_buffer("running_var", torch::ones({channels}));
+  num_batches_tracked = register_buffer("num_batches_tracked", torch::tensor(0, torch::kLong));
+}
+
+torch::Tensor GhostBatchNorm2dImpl::forward(const torch::Tensor& x) {
+  if (!is_training()) return at::batch_norm(x, weight, bias, running_mean, running_var, false, momentum, eps, true);
+  const int64_t g = ghost > 0 ? ghost : x.size(0);
+  std::vector<torch::Tensor> out;
+  for (const auto& chunk : x.split(g, 0)) {
+    out.push_back(at::batch_norm(chunk, weight, bias, running_mean, running_var, true, momentum, eps, true));
+    torch::NoGradGuard ng;
+    num_batches_tracked.add_(1);
+  }
+  return out.size() == 1 ? out[0] : torch::cat(out, 0);
+}
+
 namespace {
 // LibTorch forbids dots in submodule names; the parameter paths keep the one-shot model's naming with '_' instead.
 std::string key(std::string s) {
@@ -14,9 +36,9 @@ std::string key(std::string s) {
 }
 
 // BN -> ReLU -> Conv (no bias), the paper's order.
-nn::Sequential brc(int64_t cin, int64_t cout, torch::ExpandingArray<2> k, torch::ExpandingArray<2> pad, int64_t stride = 1,
-                   int64_t groups = 1) {
-  return nn::Sequential(nn::BatchNorm2d(cin), nn::ReLU(),
+nn::Sequential brc(int64_t ghost, int64_t cin, int64_t cout, torch::ExpandingArray<2> k, torch::ExpandingArray<2> pad,
+                   int64_t stride = 1, int64_t groups = 1) {
+  return nn::Sequential(GhostBatchNorm2d(cin, ghost), nn::ReLU(),
                         nn::Conv2d(nn::Conv2dOptions(cin, cout, k).stride(stride).padding(pad).groups(groups).bias(false)));
 }
 
@@ -40,13 +62,13 @@ torch::Tensor runSeq(nn::Sequential& seq, torch::Tensor x, int64_t* acc) {
 struct StandaloneBlock {
   std::vector<int64_t> inputs;  // selected candidate indices
   std::vector<int> ops;
-  nn::BatchNorm2d inBn{nullptr};
+  GhostBatchNorm2d inBn{nullptr};
   nn::Conv2d inConv{nullptr};
   std::vector<nn::Sequential> opLayers;  // one per selected op (empty Sequential for parameter-free ops)
 };
 
 struct StandaloneCellImpl : nn::Module {
-  StandaloneCellImpl(int64_t C, const Arch& arch) {
+  StandaloneCellImpl(int64_t C, const Arch& arch, int64_t g) {
     for (size_t i = 0; i < arch.inputs.size(); ++i) {
       StandaloneBlock b;
       for (int64_t j = 0; j < static_cast<int64_t>(2 + i); ++j) {
@@ -54,7 +76,7 @@ struct StandaloneCellImpl : nn::Module {
       }
       const int64_t n = static_cast<int64_t>(b.inputs.size());
       const std::string p = "blocks." + std::to_string(i) + ".";
-      b.inBn = register_module(key(p + "in.bn"), nn::BatchNorm2d(n * C));
+      b.inBn = register_module(key(p + "in.bn"), GhostBatchNorm2d(n * C, g));
       b.inConv = register_module(key(p + "in.conv"), nn::Conv2d(nn::Conv2dOptions(n * C, C, 1).bias(false)));
       for (int o = 0; o < kNumOps; ++o) {
         if (!((arch.ops[i] >> o) & 1u)) continue;
@@ -63,14 +85,14 @@ struct StandaloneCellImpl : nn::Module {
         const int64_t k = sepKernel(o);
         if (k) {
           for (int l = 0; l < 2; ++l) {
-            seq->push_back(nn::BatchNorm2d(C));
+            seq->push_back(GhostBatchNorm2d(C, g));
             seq->push_back(nn::ReLU());
             seq->push_back(nn::Conv2d(nn::Conv2dOptions(C, C, k).padding(k / 2).groups(C).bias(false)));
             seq->push_back(nn::Conv2d(nn::Conv2dOptions(C, C, 1).bias(false)));
           }
         } else if (o == 4) {
-          seq = brc(C, C, {1, 7}, {0, 3});
-          auto second = brc(C, C, {7, 1}, {3, 0});  // named: iterating a temporary holder would dangle
+          seq = brc(g, C, C, {1, 7}, {0, 3});
+          auto second = brc(g, C, C, {7, 1}, {3, 0});  // named: iterating a temporary holder would dangle
           for (auto& m : *second) seq->push_back(m);
         } else if (o == 5) {
           seq->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(1).padding(1)));
@@ -81,7 +103,7 @@ struct StandaloneCellImpl : nn::Module {
       }
       blocks.push_back(std::move(b));
     }
-    out = register_module("out", brc(static_cast<int64_t>(arch.inputs.size()) * C, C, 1, 0));
+    out = register_module("out", brc(g, static_cast<int64_t>(arch.inputs.size()) * C, C, 1, 0));
   }
 
   torch::Tensor forward(const torch::Tensor& s0, const torch::Tensor& s1, int64_t* acc) {
@@ -117,15 +139,15 @@ StandaloneNetImpl::StandaloneNetImpl(const NetConfig& c, const Arch& a) : cfg(c)
     if (s > 0) {
       for (int r = 0; r < 2; ++r) {
         reductions.push_back(register_module(key("reduce" + std::to_string(s) + "." + std::to_string(r)),
-                                             brc(C, 2 * C, 3, 1, 2)));
+                                             brc(cfg.ghostBatch, C, 2 * C, 3, 1, 2)));
       }
       C *= 2;
     }
     for (int64_t k = 0; k < cfg.cellsPerStack; ++k) {
-      cells.push_back(register_module(key("cells." + std::to_string(cells.size())), std::make_shared<StandaloneCellImpl>(C, arch)));
+      cells.push_back(register_module(key("cells." + std::to_string(cells.size())), std::make_shared<StandaloneCellImpl>(C, arch, cfg.ghostBatch)));
     }
   }
-  headBn = register_module("head_bn", nn::BatchNorm2d(C));
+  headBn = register_module("head_bn", GhostBatchNorm2d(C, cfg.ghostBatch));
   fc = register_module("head_fc", nn::Linear(C, cfg.classes));
 }
 
@@ -176,8 +198,8 @@ void StandaloneNetImpl::copyFrom(const Supernet& net) {
   torch::NoGradGuard ng;
   auto cp = [](const torch::Tensor& dst, const torch::Tensor& src) { dst.copy_(src.detach()); };
   auto cpBrc = [&](nn::Sequential& seq, const Brc& b) {
-    cp(seq[0]->as<nn::BatchNorm2dImpl>()->weight, b.bnW);
-    cp(seq[0]->as<nn::BatchNorm2dImpl>()->bias, b.bnB);
+    cp(seq[0]->as<GhostBatchNorm2dImpl>()->weight, b.bnW);
+    cp(seq[0]->as<GhostBatchNorm2dImpl>()->bias, b.bnB);
     cp(seq[2]->as<nn::Conv2dImpl>()->weight, b.w);
   };
   cp(stem->weight, net.stem());
@@ -201,7 +223,7 @@ void StandaloneNetImpl::copyFrom(const Supernet& net) {
         const OpParams& op = sb.ops[b.ops[k]];
         size_t bnIdx = 0, wIdx = 0;
         for (auto& m : *b.opLayers[k]) {
-          if (auto* bn = m.ptr()->as<nn::BatchNorm2dImpl>()) {
+          if (auto* bn = m.ptr()->as<GhostBatchNorm2dImpl>()) {
             cp(bn->weight, op.bnW[bnIdx]);
             cp(bn->bias, op.bnB[bnIdx++]);
           } else if (auto* conv = m.ptr()->as<nn::Conv2dImpl>()) {

@@ -1,6 +1,7 @@
-// The stand-alone model of one architecture (SPEC.md): only the layers the architecture selects, plain BatchNorm
-// with running statistics. Written with torch::nn modules, independently of the masked one-shot code, so that it
-// serves as the reference the one-shot model is checked against.
+// The stand-alone model of one architecture (SPEC.md): only the layers the architecture selects; BatchNorm with
+// statistics per ghost batch of cfg.ghostBatch examples while training (the paper's retraining: "batch size of 64
+// and a ghost batch size of 32") and running statistics for inference. Written with torch::nn modules, independently
+// of the masked one-shot code, so that it serves as the reference the one-shot model is checked against.
 #pragma once
 #include <torch/torch.h>
 
@@ -9,10 +10,25 @@
 
 namespace nas {
 
+// BatchNorm2d whose train-mode statistics are per ghost batch (consecutive chunks of `ghost` examples; a shorter
+// tail is its own); the running statistics (momentum 0.1) are updated once per ghost batch and used in eval(). The
+// same parameters and buffers, under the same names, as torch::nn::BatchNorm2d (so checkpoints and exports keep
+// their layout). Its own module rather than a subclass: Debian's LibTorch 1.13 does not export symbols that
+// BatchNorm2dImpl's vtable needs.
+struct GhostBatchNorm2dImpl : torch::nn::Cloneable<GhostBatchNorm2dImpl> {
+  GhostBatchNorm2dImpl(int64_t channels, int64_t ghost);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+  int64_t channels, ghost;
+  double momentum = 0.1, eps = 1e-5;
+  torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+};
+TORCH_MODULE(GhostBatchNorm2d);
+
 struct StandaloneCellImpl;
 struct StandaloneNetImpl : torch::nn::Module {
   StandaloneNetImpl(const NetConfig& cfg, const Arch& arch);
-  // [sync] Logits. BN uses batch statistics in train() mode and running statistics in eval() mode.
+  // [sync] Logits. BN uses ghost-batch statistics in train() mode and running statistics in eval() mode.
   torch::Tensor forward(torch::Tensor x);
   int64_t parameterCount();
   // Multiply-adds of one forward on one image: every conv and the linear layer (BN, ReLU and pooling not counted).
@@ -25,7 +41,7 @@ struct StandaloneNetImpl : torch::nn::Module {
   torch::nn::Conv2d stem{nullptr};
   std::vector<torch::nn::Sequential> reductions;
   std::vector<std::shared_ptr<StandaloneCellImpl>> cells;
-  torch::nn::BatchNorm2d headBn{nullptr};
+  GhostBatchNorm2d headBn{nullptr};
   torch::nn::Linear fc{nullptr};
   int64_t madds_ = 0;
   bool counting_ = false;

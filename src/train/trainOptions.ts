@@ -69,7 +69,7 @@ export const PRESETS: Record<'quick' | 'paper', TrainOptions> = {
     epochs: 228,
     steps: 10000,
     batchSize: 1024,
-    learningRate: { kind: 'cosine', base: 0.1 },
+    learningRate: { kind: 'cosine', base: 0.1, warmupSteps: 0 },
     dropout: { kind: 'linear', rate: 0.1 },
     momentum: 0.9,
     weightDecay: 1e-4,
@@ -107,6 +107,8 @@ export function validateTrainOptions(o: TrainOptions): void {
   const g = o.net.ghostBatch ?? 32;
   if (o.batchSize % g !== 0) throw invalidParameter('batchSize', `a multiple of ghostBatch (${g})`, o.batchSize);
   if (!isNum(o.learningRate.base) || o.learningRate.base <= 0) throw invalidParameter('learningRate', 'a positive number', o.learningRate.base);
+  const warm = o.learningRate.warmupSteps ?? 0;
+  if (!(Number.isInteger(warm) && warm >= 0)) throw invalidParameter('warmupSteps', 'a non-negative integer', warm);
   if (!['cosine', 'constant'].includes(o.learningRate.kind)) throw invalidParameter('lrSchedule', "'cosine' or 'constant'", o.learningRate.kind);
   if (!isNum(o.dropout.rate) || o.dropout.rate < 0 || o.dropout.rate >= 1) throw invalidParameter('dropRate', 'a number in [0, 1)', o.dropout.rate);
   if (!['linear', 'constant'].includes(o.dropout.kind)) throw invalidParameter('dropSchedule', "'linear' or 'constant'", o.dropout.kind);

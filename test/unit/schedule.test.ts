@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { dropProbability, dropTables } from '../../src/schedule/dropout';
 import { learningRate, learningRateTable } from '../../src/schedule/learningRate';
+import { PRESETS } from '../../src/train/trainOptions';
 
 describe('dropout schedule', () => {
   it('rises linearly from 0 to r^(1/k)', () => {
@@ -38,5 +39,21 @@ describe('learning rate', () => {
     expect(learningRate(s, 0, 100)).toBeCloseTo(0.01, 12);
     expect(learningRate(s, 9, 100)).toBeCloseTo(0.1, 12);
     expect(Array.from(learningRateTable({ kind: 'constant', base: 0.3 }, 5, 3, 10))).toEqual([0.3, 0.3, 0.3]);
+  });
+});
+
+describe('learning-rate warm-up (--warmup-steps)', () => {
+  it('ramps linearly over the first steps with either schedule, then follows it', () => {
+    for (const kind of ['cosine', 'constant'] as const) {
+      const s = { kind, base: 0.1, warmupSteps: 4 };
+      [0.025, 0.05, 0.075, 0.1].forEach((lr, t) => expect(learningRate(s, t, 100)).toBeCloseTo(lr, 15));
+      expect(learningRate(s, 50, 100)).toBeCloseTo(kind === 'constant' ? 0.1 : 0.05, 12);
+    }
+    expect(learningRate({ kind: 'constant', base: 0.1, warmupSteps: 0 }, 0, 100)).toBe(0.1);
+  });
+
+  it('is explicit in the presets: 20 steps in quick, none in paper', () => {
+    expect(PRESETS.quick.learningRate.warmupSteps).toBe(20);
+    expect(PRESETS.paper.learningRate.warmupSteps).toBe(0);
   });
 });

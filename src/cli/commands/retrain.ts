@@ -12,6 +12,7 @@ import { formatDuration, outputMode } from '../progress';
 import { withAbortOnSignal } from '../run';
 
 interface RetrainFlags {
+  ghostBatch?: number;
   from?: string;
   select: SelectionRule;
   count: number;
@@ -80,6 +81,7 @@ export function retrainCommand(): Command {
     .option('--cells-per-stack <n>', 'cells per stack', positiveInt, 2)
     .option('--epochs <n>', 'training epochs', positiveInt, 2)
     .option('--batch-size <n>', 'examples per step', positiveInt, 64)
+    .option('--ghost-batch <n>', 'examples per BatchNorm ghost batch while training (the paper retrains with 32)', positiveInt, 32)
     .option('--lr <x>', 'base learning rate (cosine decay)', num, 0.1)
     .option('--momentum <x>', 'Nesterov momentum', num, 0.9)
     .option('--weight-decay <x>', 'L2 weight decay', num, 1e-4)
@@ -104,7 +106,7 @@ export function retrainCommand(): Command {
         retrain(list, {
           out: f.out,
           dataset: { name: f.dataset, dataDir: f.dataDir, trainLimit: f.trainLimit ?? (f.dataset === 'fashion-mnist' ? 12000 : undefined) },
-          net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, threads: f.threads, device: f.device, precision: f.precision },
+          net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, ghostBatch: f.ghostBatch, threads: f.threads, device: f.device, precision: f.precision },
           epochs: f.epochs, batchSize: f.batchSize, learningRate: { kind: 'cosine', base: f.lr }, momentum: f.momentum, weightDecay: f.weightDecay,
           cropPad: f.augment ? (f.dataset === 'fashion-mnist' ? 2 : 4) : 0, flip: f.augment === true, runs: f.runs, seed: f.seed, evalBatchSize: 256, export: f.export === true,
         }, { signal, onEvent: renderer(f.json === true) }),

@@ -23,6 +23,7 @@ interface TrainFlags extends DistFlags {
   steps?: number;
   lr?: number;
   lrSchedule?: 'cosine' | 'constant';
+  warmupSteps?: number;
   momentum?: number;
   weightDecay?: number;
   dropRate?: number;
@@ -54,7 +55,7 @@ export function trainOptionsFromFlags(f: TrainFlags): TrainOptions {
     epochs: f.epochs,
     steps: f.steps,
     batchSize: f.batchSize,
-    learningRate: { kind: f.lrSchedule!, base: f.lr! },
+    learningRate: { kind: f.lrSchedule!, base: f.lr!, warmupSteps: f.warmupSteps },
     dropout: { kind: f.dropSchedule!, rate: f.dropRate! },
     momentum: f.momentum,
     weightDecay: f.weightDecay,
@@ -85,6 +86,7 @@ export function trainCommand(): Command {
     .option('--steps <n>', 'training steps (overrides --epochs)', positiveInt)
     .option('--lr <x>', 'base learning rate', num)
     .option('--lr-schedule <kind>', 'cosine or constant', oneOf(['cosine', 'constant'] as const))
+    .option('--warmup-steps <n>', 'linear learning-rate warm-up over the first n steps, with either schedule (quick preset: 20, paper: 0)', nonNegativeInt)
     .option('--momentum <x>', 'Nesterov momentum', num)
     .option('--weight-decay <x>', 'L2 weight decay on active paths', num)
     .option('--drop-rate <r>', 'path dropout base rate r (per-path probability r^(1/k) at the end)', num)
