@@ -128,6 +128,14 @@ export class NativeData {
   readonly size: number;
 
   constructor(set: ImageSet, mean: number[], std: number[]) {
+    for (const [field, v, ok, what] of [
+      ['mean', mean, (x: number) => Number.isFinite(x), 'finite numbers'],
+      ['std', std, (x: number) => Number.isFinite(x) && x > 0, 'finite numbers > 0'],
+    ] as const) {
+      if (!Array.isArray(v) || v.length !== set.channels || !v.every(ok)) {
+        throw invalidParameter(field, `${set.channels} ${what} (one per channel)`, v, 'ERR_NAS_BAD_DATA');
+      }
+    }
     const addon = loadAddon();
     this.handle = callNative(() => new addon.Dataset(set.images, set.labels, { n: set.n, h: set.height, w: set.width, c: set.channels }, mean, std));
     this.size = set.n;
@@ -135,7 +143,21 @@ export class NativeData {
 }
 
 export type ArchLike = Architecture | string;
-const toArch = (a: ArchLike): Architecture => (typeof a === 'string' ? parseArchitecture(a, { blocks: a.split('/').length, maxOps: OPS.length }) : a);
+function toArch(a: ArchLike, field = 'arch'): Architecture {
+  if (typeof a === 'string') return parseArchitecture(a, { blocks: a.split('/').length, maxOps: OPS.length });
+  if (a === null || typeof a !== 'object' || !Array.isArray((a as Architecture).blocks)) {
+    throw invalidParameter(field, 'an architecture string or {blocks: [...]}', a, 'ERR_NAS_BAD_ARCH');
+  }
+  return a;
+}
+
+/** Throws ERR_NAS_BAD_ARG unless every value of `v` is a finite number in [lo, hi]. */
+function checkValues(field: string, v: ArrayLike<number>, need: number, lo: number, hi: number): void {
+  if (v.length < need) throw invalidParameter(field, `at least ${need} values`, `${v.length} values`, 'ERR_NAS_BAD_ARG');
+  for (let i = 0; i < need; i++) {
+    if (!(v[i] >= lo && v[i] <= hi)) throw invalidParameter(`${field}[${i}]`, `a number in [${lo}, ${hi}]`, v[i], 'ERR_NAS_BAD_ARG');
+  }
+}
 
 /**
  * The one-shot model with its optimizer state. Create with `Supernet.create`, free with `dispose()` (native memory is
@@ -195,6 +217,10 @@ export class Supernet {
     o: { steps: number; lr: Float64Array; dropIn: Float32Array; dropOp: Float32Array; signal?: AbortSignal; onProgress?: (p: StepProgress) => void },
   ): Promise<{ steps: number; aborted: boolean; step: number }> {
     const net = this.n;
+    if (!Number.isInteger(o.steps) || o.steps < 0) throw invalidParameter('steps', 'a non-negative integer', o.steps, 'ERR_NAS_BAD_ARG');
+    checkValues('lr', o.lr, o.steps, 0, Number.MAX_VALUE);
+    checkValues('dropIn', o.dropIn, o.steps * this.config.blocks, 0, 1);
+    checkValues('dropOp', o.dropOp, o.steps * this.config.blocks, 0, 1);
     if (o.signal?.aborted) return { steps: 0, aborted: true, step: net.stepCount() };
     return awaitNative(
       () =>
@@ -220,14 +246,21 @@ export class Supernet {
     o: { start?: number; count?: number; batchSize?: number; batched?: boolean; signal?: AbortSignal; onProgress?: (done: number) => void } = {},
   ): Promise<EvaluationResult[]> {
     const net = this.n;
-    const parsed = archs.map(toArch);
+    if (!Array.isArray(archs)) throw invalidParameter('archs', 'an array of architectures', archs, 'ERR_NAS_BAD_ARCH');
+    if (archs.length === 0) return []; // a data-parallel worker's empty share
+    const parsed = archs.map((a, i) => toArch(a, `archs[${i}]`));
+    const start = o.start ?? 0;
+    if (!Number.isInteger(start) || start < 0 || start >= data.size) throw invalidParameter('start', `an integer in [0, ${data.size - 1}]`, start, 'ERR_NAS_BAD_ARG');
+    const count = o.count ?? data.size - start;
+    if (!Number.isInteger(count) || count < 1 || start + count > data.size) throw invalidParameter('count', `an integer in [1, ${data.size - start}]`, count, 'ERR_NAS_BAD_ARG');
+    if (o.batchSize !== undefined && !(Number.isInteger(o.batchSize) && o.batchSize > 0)) throw invalidParameter('batchSize', 'a positive integer', o.batchSize, 'ERR_NAS_BAD_ARG');
     const words = new Uint32Array(parsed.length * 2 * this.config.blocks);
     parsed.forEach((a, i) => {
       if (a.blocks.length !== this.config.blocks) throw invalidParameter('arch', `${this.config.blocks} blocks`, formatArchitecture(a), 'ERR_NAS_BAD_ARCH');
       words.set(encodeArchitecture(a), i * 2 * this.config.blocks);
     });
     const res = await awaitNative(
-      () => net.evaluate(data.handle, words, { start: o.start, count: o.count, batchSize: o.batchSize, batched: o.batched, threads: this.config.threads }, o.onProgress),
+      () => net.evaluate(data.handle, words, { start, count, batchSize: o.batchSize, batched: o.batched, threads: this.config.threads }, o.onProgress),
       { signal: o.signal, abort: () => net.abort() },
     );
     return res.map((r, i) => ({ arch: formatArchitecture(parsed[i]), accuracy: r.correct / r.examples, loss: r.lossSum / r.examples, examples: r.examples }));

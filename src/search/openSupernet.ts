@@ -16,7 +16,7 @@ export interface OpenedSupernet {
   dir: string;
 }
 
-export async function openSupernet(where: string, o: { threads?: number; device?: string; precision?: 'fp32' | 'bf16' } = {}): Promise<OpenedSupernet> {
+export async function openSupernet(where: string, o: { threads?: number; device?: string; precision?: 'fp32' | 'bf16'; plan?: 'auto' | 'per-ghost' | 'fused' } = {}): Promise<OpenedSupernet> {
   const checkpoint = fs.existsSync(where) && fs.statSync(where).isDirectory() ? path.join(where, 'checkpoint.pt') : where;
   if (!fs.existsSync(checkpoint)) {
     throw new NasError('ERR_NAS_CHECKPOINT', `${checkpoint}: no such checkpoint; train one with \`nasctl train --out DIR\` and pass --supernet DIR`);
@@ -33,6 +33,7 @@ export async function openSupernet(where: string, o: { threads?: number; device?
     ...(o.threads ? { threads: o.threads } : {}),
     ...(o.device ? { device: o.device } : {}),
     ...(o.precision ? { precision: o.precision } : {}),
+    ...(o.plan ? { plan: o.plan } : {}),
   }, { batchSize: options.batchSize });
   try {
     await net.load(checkpoint);

@@ -43,6 +43,8 @@ export interface SearchOptions {
   threads?: number;
   device?: string;
   precision?: 'fp32' | 'bf16';
+  /** Execution plan (see SupernetConfig.plan). */
+  plan?: 'auto' | 'per-ghost' | 'fused';
 }
 
 export const DEFAULT_SEARCH: Omit<SearchOptions, 'supernet'> = {
@@ -94,7 +96,7 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
   const group = hooks.group;
   const writer = !group || group.isWriter;
   const workers = group?.worldSize ?? 1;
-  const opened = await openSupernet(o.supernet, { threads: o.threads, device: o.device, precision: o.precision });
+  const opened = await openSupernet(o.supernet, { threads: o.threads, device: o.device, precision: o.precision, plan: o.plan });
   const { net, data } = opened;
   try {
     const results = o.out ?? path.join(opened.dir, 'search.jsonl');

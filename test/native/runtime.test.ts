@@ -7,8 +7,8 @@ import { formatArchitecture } from '../../src/space/architecture';
 import { sampleArchitectures } from '../../src/space/sampleArchitecture';
 import { loadAddon } from '../../src/native/binding';
 import { NasError, callNative } from '../../src/native/errors';
-import { Supernet } from '../../src/Supernet';
-import { tinyData, tinyNet } from '../helpers';
+import { NativeData, Supernet } from '../../src/Supernet';
+import { tinyData, tinyNet, tinySet } from '../helpers';
 
 const BLOCKS = 4;
 const sched = (steps: number, p = 0.2): { steps: number; lr: Float64Array; dropIn: Float32Array; dropOp: Float32Array } => ({
@@ -81,6 +81,46 @@ describe('aborting a scoring job', () => {
     const again = await net.evaluate(data, archs.slice(0, 1), { count: 64 });
     expect(again[0].examples).toBe(64);
     net.dispose();
+  });
+});
+
+describe('bad input to the module API (issue 11 probe, item 12)', () => {
+  const codeOf = async (f: () => unknown): Promise<{ code?: string; message?: string }> => {
+    try {
+      await f();
+    } catch (e) {
+      return e as NasError;
+    }
+    return {};
+  };
+
+  it('names the field of a bad architecture, range or schedule with a coded error', async () => {
+    const net = tinyNet();
+    const data = tinyData(32);
+    for (const bad of [{}, null, 7]) {
+      const e = await codeOf(() => net.evaluate(data, [bad as never]));
+      expect(e.code).toBe('ERR_NAS_BAD_ARCH');
+      expect(e.message).toMatch(/^archs\[0\]: expected an architecture/);
+    }
+    for (const [o, field] of [[{ count: Number.NaN }, 'count'], [{ count: 0 }, 'count'], [{ start: 40 }, 'start'], [{ count: 33 }, 'count'], [{ batchSize: 0 }, 'batchSize']] as const) {
+      const e = await codeOf(() => net.evaluate(data, ['0:sep3/1:identity/2:maxpool/3:avgpool'], o));
+      expect([e.code, e.message?.split(':')[0]]).toEqual(['ERR_NAS_BAD_ARG', field]);
+    }
+    const sched = { steps: 2, lr: new Float64Array(2).fill(0.1), dropIn: new Float32Array(8), dropOp: new Float32Array(8) };
+    for (const [o, field] of [[{ lr: Float64Array.of(0.1, Number.NaN) }, 'lr[1]'], [{ dropOp: new Float32Array(8).fill(1.5) }, 'dropOp[0]'], [{ dropIn: new Float32Array(3) }, 'dropIn']] as const) {
+      const e = await codeOf(() => net.train(data, { ...sched, ...o }));
+      expect([e.code, e.message?.split(':')[0]]).toEqual(['ERR_NAS_BAD_ARG', field]);
+    }
+    expect(net.step).toBe(0); // nothing ran
+    net.dispose();
+  });
+
+  it('refuses a dataset normalisation with std 0 or NaN, or the wrong number of channels', async () => {
+    const set = tinySet(16);
+    for (const [mean, std, field] of [[[0], [0], 'std'], [[0], [Number.NaN], 'std'], [[Number.NaN], [1], 'mean'], [[0, 0], [1, 1], 'mean']] as const) {
+      const e = await codeOf(() => new NativeData(set, [...mean], [...std]));
+      expect([e.code, e.message?.split(':')[0]]).toEqual(['ERR_NAS_BAD_DATA', field]);
+    }
   });
 });
 

@@ -20,6 +20,7 @@ interface RunFlags {
   threads?: number;
   device?: string;
   precision?: 'fp32' | 'bf16';
+  plan?: 'auto' | 'per-ghost' | 'fused';
   json?: boolean;
 }
 
@@ -38,11 +39,12 @@ export function runCommand(): Command {
     .option('--threads <n>', 'LibTorch threads', positiveInt)
     .option('--device <device>', 'cpu, cuda, cuda:N or auto')
     .option('--precision <p>', 'fp32 or bf16 (autocast)', oneOf(['fp32', 'bf16'] as const))
+    .option('--plan <plan>', 'execution plan: auto (fused on CUDA, per-ghost on CPU), per-ghost or fused', oneOf(['auto', 'per-ghost', 'fused'] as const))
     .option('--json', 'JSON lines: stage events, then {"result":..}')
     .action(async (f: RunFlags) => {
       const p = PIPELINE_PRESETS[f.preset];
       const o = {
-        train: { ...p.train, out: f.out ?? p.train.out, net: { ...p.train.net, ...(f.threads ? { threads: f.threads } : {}), ...(f.device ? { device: f.device } : {}), ...(f.precision ? { precision: f.precision } : {}) } },
+        train: { ...p.train, out: f.out ?? p.train.out, net: { ...p.train.net, ...(f.threads ? { threads: f.threads } : {}), ...(f.device ? { device: f.device } : {}), ...(f.precision ? { precision: f.precision } : {}), ...(f.plan ? { plan: f.plan } : {}) } },
         search: { ...p.search, ...(f.searchCount ? { count: f.searchCount } : {}), ...(f.strategy ? { strategy: f.strategy } : {}) },
         select: { ...p.select, ...(f.select ? { rule: f.select } : {}), ...(f.retrainCount ? { count: f.retrainCount } : {}) },
         retrain: { ...p.retrain, ...(f.retrainFilters ? { filters: f.retrainFilters } : {}), ...(f.retrainEpochs ? { epochs: f.retrainEpochs } : {}), ...(f.runs ? { runs: f.runs } : {}) },

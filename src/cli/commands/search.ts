@@ -57,6 +57,7 @@ export function searchCommand(): Command {
     .option('--threads <n>', 'LibTorch threads', positiveInt)
     .option('--device <device>', 'cpu, cuda, cuda:N or auto')
     .option('--precision <p>', 'fp32 or bf16 (autocast)', oneOf(['fp32', 'bf16'] as const))
+    .option('--plan <plan>', 'execution plan: auto (fused on CUDA, per-ghost on CPU), per-ghost or fused', oneOf(['auto', 'per-ghost', 'fused'] as const))
     .option('--json', 'one JSON line per scored architecture on stdout, then {"summary":..}')
     .action(async (f: SearchFlags) => {
       const render = renderer(f.json === true);

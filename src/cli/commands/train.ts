@@ -38,6 +38,7 @@ interface TrainFlags extends DistFlags {
   threads?: number;
   device?: string;
   precision?: 'fp32' | 'bf16';
+  plan?: 'auto' | 'per-ghost' | 'fused';
   out?: string;
   resume?: boolean;
   json?: boolean;
@@ -51,7 +52,7 @@ export function trainOptionsFromFlags(f: TrainFlags): TrainOptions {
   return withOverrides(base, {
     out: f.out,
     dataset: datasetChanged ? { name: f.dataset!, dataDir: f.dataDir, trainLimit: f.trainLimit } : { name: base.dataset.name, dataDir: f.dataDir, trainLimit: f.trainLimit },
-    net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, blocks: f.blocks, ghostBatch: f.ghostBatch, threads: f.threads, device: f.device, precision: f.precision, seed: f.seed },
+    net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, blocks: f.blocks, ghostBatch: f.ghostBatch, threads: f.threads, device: f.device, precision: f.precision, plan: f.plan, seed: f.seed },
     epochs: f.epochs,
     steps: f.steps,
     batchSize: f.batchSize,
@@ -102,6 +103,7 @@ export function trainCommand(): Command {
     .option('--threads <n>', 'LibTorch threads (default: all cores)', positiveInt)
     .option('--device <device>', 'cpu, cuda, cuda:N or auto')
     .option('--precision <p>', 'fp32, or bf16 (autocast for forward passes; weights stay float32)', oneOf(['fp32', 'bf16'] as const))
+    .option('--plan <plan>', 'execution plan: auto (fused on CUDA, per-ghost on CPU), per-ghost or fused', oneOf(['auto', 'per-ghost', 'fused'] as const))
     .option('--out <dir>', 'run directory')
     .option('--resume', 'continue the run in --out from its checkpoint')
     .option('--json', 'JSON lines on stdout (metrics, then the result)')
