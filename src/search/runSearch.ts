@@ -13,7 +13,8 @@ import { NativeData } from '../Supernet';
 import { appendJsonLine, readJsonLines, writeFileAtomic } from '../util/files';
 import { openSupernet } from './openSupernet';
 import { SearchResult } from './select';
-import { STRATEGIES, StrategyName, createStrategy } from './strategy';
+import { readArchList } from './archList';
+import { ListSearch, STRATEGIES, StrategyName, createStrategy } from './strategy';
 
 export interface SearchOptions {
   /** Run directory or checkpoint of a trained one-shot model. */
@@ -43,6 +44,11 @@ export interface SearchOptions {
   threads?: number;
   device?: string;
   precision?: 'fp32' | 'bf16';
+  /**
+   * Score these architectures instead of sampling: a file with one architecture per line, or JSON lines with an
+   * `arch` field (a previous search.jsonl); `-` for standard input. `count` then defaults to the whole list.
+   */
+  archs?: string;
   /** Execution plan (see SupernetConfig.plan). */
   plan?: 'auto' | 'per-ghost' | 'fused';
 }
@@ -73,7 +79,7 @@ export interface SearchSummary {
 }
 
 /** The part of the options that must not change between a search and its resumption. */
-const IDENTITY: (keyof SearchOptions)[] = ['strategy', 'seed', 'maxParams', 'maxMadds', 'valLimit', 'population', 'tournament', 'round'];
+const IDENTITY: (keyof SearchOptions | 'archsDigest')[] = ['strategy', 'seed', 'maxParams', 'maxMadds', 'valLimit', 'population', 'tournament', 'round', 'archsDigest'];
 
 function validate(o: SearchOptions): void {
   if (!(Number.isInteger(o.count) && o.count > 0)) throw invalidParameter('count', 'a positive integer', o.count);
@@ -99,6 +105,19 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
   const opened = await openSupernet(o.supernet, { threads: o.threads, device: o.device, precision: o.precision, plan: o.plan });
   const { net, data } = opened;
   try {
+    const shape: ModelShape = { ...net.config };
+    const fits = (a: Architecture): boolean => {
+      const s = modelSize(a, shape);
+      return (o.maxParams === undefined || s.params <= o.maxParams) && (o.maxMadds === undefined || s.madds <= o.maxMadds);
+    };
+    // A given list is read (and a bad one refused) before any file is written.
+    const list = o.archs !== undefined ? readArchList(o.archs, { blocks: net.config.blocks, maxOps: 2 }) : undefined;
+    const listed = list?.archs.filter(fits);
+    if (listed) {
+      if (!listed.length) throw new NasError('ERR_NAS_BAD_CONFIG', 'no architecture of the list satisfies --max-params / --max-madds');
+      o.count = Math.min(given.count ?? listed.length, listed.length);
+    }
+    const identity = { ...o, archsDigest: list?.digest };
     const results = o.out ?? path.join(opened.dir, 'search.jsonl');
     const settings = `${results.replace(/\.jsonl$/, '')}.search.json`;
     // Rank 0 owns the files: it checks the settings and reads what was scored, then tells the other workers.
@@ -110,12 +129,12 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
           const saved = JSON.parse(fs.readFileSync(settings, 'utf8')) as Partial<SearchOptions>;
           round = o.round ?? saved.round ?? 1;
           for (const k of IDENTITY) {
-            const mine = k === 'round' ? round : o[k];
-            const was = k === 'round' ? (saved.round ?? 1) : saved[k]; // files from before rounds were recorded: 1
+            const mine = k === 'round' ? round : identity[k];
+            const was = k === 'round' ? (saved.round ?? 1) : (saved as typeof identity)[k]; // files from before rounds were recorded: 1
             if (was !== mine) throw invalidParameter(k, `${JSON.stringify(was)} to resume ${results} (or choose another --out)`, mine);
           }
         } else {
-          writeFileAtomic(settings, `${JSON.stringify({ ...o, round, supernet: path.resolve(o.supernet) }, null, 2)}\n`);
+          writeFileAtomic(settings, `${JSON.stringify({ ...identity, round, supernet: path.resolve(o.supernet) }, null, 2)}\n`);
         }
         // Resume: drop a torn last line.
         const previous = readJsonLines<SearchResult>(results);
@@ -129,12 +148,7 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     if (group) start = (await group.exchange('search-start', start))[0];
     if (!start || 'error' in start) throw new NasError('ERR_NAS_BAD_CONFIG', `worker 0 could not start the search: ${start ? start.error.message : 'no answer'}`);
     const { round, previous } = start;
-    const shape: ModelShape = { ...net.config };
-    const fits = (a: Architecture): boolean => {
-      const s = modelSize(a, shape);
-      return (o.maxParams === undefined || s.params <= o.maxParams) && (o.maxMadds === undefined || s.madds <= o.maxMadds);
-    };
-    const strategy = createStrategy(o.strategy, o.seed, { blocks: net.config.blocks, maxOps: 2 }, { population: o.population, sample: o.tournament });
+    const strategy = listed ? new ListSearch(listed) : createStrategy(o.strategy, o.seed, { blocks: net.config.blocks, maxOps: 2 }, { population: o.population, sample: o.tournament });
     const scored = new Map<string, SearchResult>();
     // Proposes the next architecture that fits the constraints and has not been scored (repeats are told their score).
     const nextNew = (): Architecture => {
@@ -194,7 +208,7 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       }
       // Evolution tells scores after each round (of one architecture when alone); random search does not learn and
       // hands native code a batch per worker. Workers score their round-robin shares of the round.
-      const k = Math.min(o.strategy === 'random' ? o.batchArchs * workers : round, o.count - scored.size);
+      const k = Math.min(o.strategy === 'random' || listed ? o.batchArchs * workers : round, o.count - scored.size);
       const batch = proposeRound(k);
       const ev = await evaluateShared(net, group, val, batch, { count, batchSize: o.evalBatchSize, batched: o.batched, signal: hooks.signal });
       if (ev.length < batch.length) aborted = true; // aborted mid-batch: the finished ones are kept below

@@ -6,6 +6,7 @@
 import { Architecture, SearchSpace, formatArchitecture } from '../space/architecture';
 import { operationSets, sampleArchitecture } from '../space/sampleArchitecture';
 import { Rng } from '../util/rng';
+import { NasError } from '../native/errors';
 
 export interface SearchStrategy {
   readonly name: string;
@@ -13,6 +14,23 @@ export interface SearchStrategy {
   propose(): Architecture;
   /** The score (one-shot validation accuracy) of an architecture this strategy proposed. */
   tell(arch: Architecture, score: number): void;
+}
+
+/** A given list, in order (`nasctl search --archs`): nothing is sampled and nothing is learnt. */
+export class ListSearch implements SearchStrategy {
+  readonly name = 'list';
+  private next = 0;
+
+  constructor(private readonly archs: Architecture[]) {}
+
+  propose(): Architecture {
+    if (this.next >= this.archs.length) throw new NasError('ERR_NAS_BAD_CONFIG', `the list of ${this.archs.length} architectures is exhausted`);
+    return this.archs[this.next++];
+  }
+
+  tell(): void {
+    // A list does not learn.
+  }
 }
 
 /** The paper's: independent draws from SPEC.md's distribution. */

@@ -49,6 +49,33 @@ describe('nasctl search', () => {
     expect(lines(out)).toEqual(expected);
   });
 
+  it('scores a given list (--archs) as the sampled search did, resumes it, and names a bad line', () => {
+    const ref = lines(path.join(root, 'ref.jsonl')); // written by the first test
+    const list = path.join(root, 'list.txt');
+    fs.writeFileSync(list, `# from the sampled search\n${ref.slice(0, 12).map((r) => r.arch).join('\n')}\n${ref[0].arch}\n`);
+    const out = path.join(root, 'list.jsonl');
+    const given = ['search', '--supernet', run, '--val-limit', '48', '--threads', '1', '--archs'];
+    const first = nasctl(...given, list, '--count', '5', '--out', out);
+    expect(first.status, first.stderr as string).toBe(0);
+    const rest = nasctl(...given, list, '--out', out); // the whole list: 12 distinct architectures
+    expect(rest.status, rest.stderr as string).toBe(0);
+    expect(rest.stderr).toContain('5/12 scored so far');
+    const got = lines(out);
+    expect(got.map((r) => r.arch)).toEqual(ref.slice(0, 12).map((r) => r.arch));
+    got.forEach((r, i) => expect(r.accuracy).toBe(ref[i].accuracy));
+    // JSON lines with an "arch" field (a previous results file) are a list too; another list does not resume this one.
+    const other = nasctl(...given, path.join(root, 'ref.jsonl'), '--out', out);
+    expect(other.status).toBe(2);
+    expect(other.stderr).toContain('archsDigest');
+    const bad = path.join(root, 'bad.txt');
+    fs.writeFileSync(bad, `${ref[0].arch}\n\n01:sep3/1:bogus/2:maxpool/3:avgpool\n`);
+    const refused = nasctl(...given, bad, '--out', path.join(root, 'bad.jsonl'));
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain(`${bad}:3:11: bad architecture`);
+    expect(refused.stderr).toContain('ERR_NAS_BAD_ARCH');
+    expect(fs.existsSync(path.join(root, 'bad.jsonl')) || fs.existsSync(path.join(root, 'bad.search.json'))).toBe(false);
+  });
+
   it('refuses to resume with other settings, and selects from the results', () => {
     const other = nasctl(...SEARCH.map((a) => (a === '2' ? '3' : a)), '--out', path.join(root, 'ref.jsonl'));
     expect(other.status).toBe(2);
