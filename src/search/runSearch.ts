@@ -122,6 +122,9 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     const settings = `${results.replace(/\.jsonl$/, '')}.search.json`;
     // Rank 0 owns the files: it checks the settings and reads what was scored, then tells the other workers.
     let start: { round: number; previous: SearchResult[] } | { error: { message: string } } | null = null;
+    // A new search's settings are written with its first result, so that a search refused before scoring anything
+    // (no architecture fits, say) leaves no settings behind to refuse the corrected command.
+    let pendingSettings: string | null = null;
     if (writer) {
       try {
         let round = o.round ?? (o.strategy === 'evolution' ? workers : 1);
@@ -134,7 +137,7 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
             if (was !== mine) throw invalidParameter(k, `${JSON.stringify(was)} to resume ${results} (or choose another --out)`, mine);
           }
         } else {
-          writeFileAtomic(settings, `${JSON.stringify({ ...identity, round, supernet: path.resolve(o.supernet) }, null, 2)}\n`);
+          pendingSettings = `${JSON.stringify({ ...identity, round, supernet: path.resolve(o.supernet) }, null, 2)}\n`;
         }
         // Resume: drop a torn last line.
         const previous = readJsonLines<SearchResult>(results);
@@ -215,7 +218,11 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       for (let i = 0; i < ev.length; i++) {
         const size = modelSize(batch[i], shape);
         const r: SearchResult = { index: scored.size, arch: ev[i].arch, accuracy: ev[i].accuracy, loss: ev[i].loss, params: size.params, madds: size.madds, examples: ev[i].examples, round: rounds };
-        if (writer) appendJsonLine(results, r);
+        if (writer) {
+          if (pendingSettings !== null) writeFileAtomic(settings, pendingSettings);
+          pendingSettings = null;
+          appendJsonLine(results, r);
+        }
         scored.set(r.arch, r);
         strategy.tell(batch[i], r.accuracy);
         session++;

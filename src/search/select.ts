@@ -1,5 +1,7 @@
 /** Selection of architectures from search results, as in the paper's Table 1. */
-import { invalidParameter } from '../native/errors';
+import * as fs from 'node:fs';
+import { NasError, invalidParameter } from '../native/errors';
+import { parseArchitecture } from '../space/architecture';
 import { Rng } from '../util/rng';
 
 /** One scored architecture (a line of search.jsonl). */
@@ -13,6 +15,42 @@ export interface SearchResult {
   examples: number;
   /** The proposal round (architectures proposed together before their scores were told to the strategy). */
   round?: number;
+}
+
+/**
+ * The results of a search file, strictly: every line must be a JSON object with a valid `arch` and a numeric
+ * `accuracy` (ERR_NAS_BAD_ARG / ERR_NAS_BAD_ARCH naming file and line), except a torn last line of a killed search,
+ * which is skipped; a file without results is an error (ERR_NAS_BAD_ARG) rather than an empty selection.
+ */
+export function readSearchResults(file: string): SearchResult[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new NasError('ERR_NAS_IO', `${file}: cannot read the results file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); run \`nasctl search\` first`);
+  }
+  const lines = text.split('\n');
+  const out: SearchResult[] = [];
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    let r: SearchResult;
+    try {
+      r = JSON.parse(line) as SearchResult;
+    } catch {
+      if (i === lines.length - 1) return; // a torn last line (no newline yet): the search was killed mid-write
+      throw new NasError('ERR_NAS_BAD_ARG', `${file}:${i + 1}: not a JSON line of search results`);
+    }
+    if (r === null || typeof r !== 'object' || typeof r.arch !== 'string') throw new NasError('ERR_NAS_BAD_ARG', `${file}:${i + 1}: no "arch" string`);
+    try {
+      parseArchitecture(r.arch, { blocks: r.arch.split('/').length, maxOps: 2 });
+    } catch (err) {
+      throw new NasError('ERR_NAS_BAD_ARCH', `${file}:${i + 1}: ${(err as Error).message}`);
+    }
+    if (typeof r.accuracy !== 'number' || !Number.isFinite(r.accuracy)) throw new NasError('ERR_NAS_BAD_ARG', `${file}:${i + 1}: "accuracy" is not a number`);
+    out.push(r);
+  });
+  if (!out.length) throw new NasError('ERR_NAS_BAD_ARG', `${file}: no results in it; run \`nasctl search\` first`);
+  return out;
 }
 
 export type SelectionRule = 'top' | 'top-stratified' | 'small' | 'random';

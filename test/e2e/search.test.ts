@@ -86,4 +86,35 @@ describe('nasctl search', () => {
     expect(picked).toHaveLength(3);
     expect(picked[0].accuracy).toBe(best.accuracy);
   });
+
+  it('selects only from valid results: a bad line is named, an empty file is an error, a torn last line is skipped', () => {
+    const good = fs.readFileSync(path.join(root, 'ref.jsonl'), 'utf8').split('\n').slice(0, 3).join('\n');
+    const cases: [string, string, string][] = [
+      ['bad-arch.jsonl', `${good}\n{"arch":"01:sep3/1:bogus/2:maxpool/3:avgpool","accuracy":0.9}\n`, ':4: bad architecture'],
+      ['not-json.jsonl', `${good}\nhello\n{"arch":"0:sep3/1:identity/2:maxpool/3:avgpool","accuracy":0.9}\n`, ':4: not a JSON line'],
+      ['no-acc.jsonl', `{"arch":"0:sep3/1:identity/2:maxpool/3:avgpool"}\n`, ':1: "accuracy" is not a number'],
+      ['empty.jsonl', '', 'no results in it'],
+    ];
+    for (const [name, text, message] of cases) {
+      fs.writeFileSync(path.join(root, name), text);
+      const r = nasctl('select', '--from', path.join(root, name), '--count', '2');
+      expect(r.status, name).toBe(2);
+      expect(r.stderr, name).toContain(message);
+      expect(r.stdout, name).toBe('');
+    }
+    fs.writeFileSync(path.join(root, 'torn.jsonl'), `${good}\n{"arch":"0:sep3/1:ide`);
+    const torn = nasctl('select', '--from', path.join(root, 'torn.jsonl'), '--count', '5', '--json');
+    expect(torn.status, torn.stderr as string).toBe(0);
+    expect((torn.stdout as string).trim().split('\n')).toHaveLength(3);
+  });
+
+  it('writes no settings for a search refused before it scored anything', () => {
+    const out = path.join(root, 'refused.jsonl');
+    const refused = nasctl('search', '--supernet', run, '--count', '3', '--max-params', '1', '--val-limit', '16', '--threads', '1', '--out', out);
+    expect(refused.status).toBe(2);
+    expect(fs.existsSync(path.join(root, 'refused.search.json'))).toBe(false);
+    const fixed = nasctl('search', '--supernet', run, '--count', '3', '--val-limit', '16', '--threads', '1', '--out', out);
+    expect(fixed.status, fixed.stderr as string).toBe(0);
+    expect(lines(out)).toHaveLength(3);
+  });
 });

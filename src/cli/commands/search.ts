@@ -1,16 +1,13 @@
 /** `nasctl search` and `nasctl select`: score architectures on the one-shot model; pick some from the results. */
 import { Command } from 'commander';
-import { NasError } from '../../native/errors';
 import { runSearch, SearchEvent, SearchOptions } from '../../search/runSearch';
-import { SELECTION_RULES, SearchResult, SelectionRule, selectArchitectures } from '../../search/select';
+import { SELECTION_RULES, SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
 import { STRATEGIES } from '../../search/strategy';
 import { allOnArchitecture, formatArchitecture } from '../../space/architecture';
-import { readJsonLines } from '../../util/files';
 import { formatDuration, outputMode } from '../progress';
 import { nonNegativeInt, num, oneOf, positiveInt } from '../parse';
 import { withAbortOnSignal } from '../run';
 import { DistFlags, addDistOptions, withGroup } from '../dist';
-import * as fs from 'node:fs';
 
 type SearchFlags = SearchOptions & DistFlags & { json?: boolean };
 
@@ -105,8 +102,7 @@ export function selectCommand(): Command {
     .option('--seed <n>', 'random: seed', nonNegativeInt, 0)
     .option('--json', 'one JSON line per architecture')
     .action((f: SelectFlags) => {
-      if (!fs.existsSync(f.from)) throw new NasError('ERR_NAS_IO', `${f.from}: no such results file; run \`nasctl search\` first`);
-      const results = readJsonLines<SearchResult>(f.from);
+      const results = readSearchResults(f.from);
       const picked: { arch: string; accuracy?: number; params?: number }[] =
         f.select === 'all-on' ? [{ arch: formatArchitecture(allOnArchitecture(4)) }] : selectArchitectures(results, { rule: f.select, count: f.count, percentile: f.percentile, pool: f.pool, seed: f.seed });
       picked.forEach((r, i) => {
