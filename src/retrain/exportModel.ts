@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NasError } from '../native/errors';
 import { SupernetConfig } from '../Supernet';
-import { writeFileAtomic } from '../util/files';
+import { writeFileAtomic, makeDir } from '../util/files';
 import { readSafetensors, writeSafetensors } from './safetensors';
 import { StandaloneModel } from './StandaloneModel';
 
@@ -21,7 +21,7 @@ export interface ExportedModelInfo {
 }
 
 export function exportModel(dir: string, model: StandaloneModel, extra: { mean: number[]; std: number[]; testAccuracy?: number }): ExportedModelInfo {
-  fs.mkdirSync(dir, { recursive: true });
+  makeDir(dir);
   const info: ExportedModelInfo = { format: 'oneshot-nas-model/1', arch: model.arch, config: model.config, mean: extra.mean, std: extra.std, params: model.parameterCount(), testAccuracy: extra.testAccuracy };
   writeSafetensors(path.join(dir, 'model.safetensors'), model.stateDict(), { arch: model.arch, format: info.format });
   writeFileAtomic(path.join(dir, 'model.json'), `${JSON.stringify(info, null, 2)}\n`);

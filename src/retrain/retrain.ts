@@ -10,7 +10,7 @@ import { invalidParameter } from '../native/errors';
 import { LearningRateSchedule, learningRateTable } from '../schedule/learningRate';
 import { formatArchitecture, parseArchitecture, OPS } from '../space/architecture';
 import { NativeData, SupernetConfig } from '../Supernet';
-import { appendJsonLine, readJsonLines } from '../util/files';
+import { appendJsonLine, readJsonLines, makeDir } from '../util/files';
 import { exportModel } from './exportModel';
 import { StandaloneModel } from './StandaloneModel';
 
@@ -79,7 +79,7 @@ export async function retrain(archTexts: string[], o: RetrainOptions, hooks: { s
   const train = new NativeData(data.train, data.mean, data.std);
   const val = new NativeData(data.validation, data.mean, data.std);
   const test = new NativeData(data.test, data.mean, data.std);
-  fs.mkdirSync(path.join(o.out, 'checkpoints'), { recursive: true });
+  makeDir(path.join(o.out, 'checkpoints'));
   const log = path.join(o.out, 'retrain.jsonl');
   const done = readJsonLines<RetrainRun>(log);
   const emit = hooks.onEvent ?? ((): void => undefined);

@@ -14,7 +14,7 @@ import { formatArchitecture } from '../space/architecture';
 import { sampleArchitectures } from '../space/sampleArchitecture';
 import { TrainEvent, trainOneShot } from '../train/trainOneShot';
 import { TrainOptions, withOverrides } from '../train/trainOptions';
-import { appendJsonLine, readJsonLines, writeFileAtomic } from '../util/files';
+import { appendJsonLine, readJsonLines, writeFileAtomic, makeDir } from '../util/files';
 import { Rng } from '../util/rng';
 import { klProbe, klScores, sampleReference } from './klStudy';
 
@@ -56,7 +56,7 @@ export async function correlationStudy(
   o: { supernet: string; out: string; sample: number; buckets: number; perBucket: number; epochs: number; runs: number; filters: number; valLimit?: number; seed: number; threads?: number },
   hooks: { signal?: AbortSignal; onSearch?: (e: SearchEvent) => void; onRetrain?: (e: RetrainEvent) => void } = {},
 ): Promise<CorrelationStudy> {
-  fs.mkdirSync(o.out, { recursive: true });
+  makeDir(o.out);
   const results = path.join(o.out, 'search.jsonl');
   await runSearch({ supernet: o.supernet, out: results, count: o.sample, seed: o.seed, valLimit: o.valLimit, threads: o.threads }, { signal: hooks.signal, onEvent: hooks.onSearch });
   const { options } = await (async () => {
@@ -158,7 +158,7 @@ export async function klStudy(o: { supernet: string; out: string; references: nu
     const rows = candidates.map((c, i) => ({ arch: formatArchitecture(c), kl: kls[i], accuracy: ev[i].accuracy }));
     const file = path.join(o.out, 'kl.json');
     const result = { rows, spearman: spearman(rows.map((r) => r.kl), rows.map((r) => r.accuracy)), kendall: kendall(rows.map((r) => r.kl), rows.map((r) => r.accuracy)), file };
-    fs.mkdirSync(o.out, { recursive: true });
+    makeDir(o.out);
     writeFileAtomic(file, `${JSON.stringify({ references: refs.map(formatArchitecture), ...result }, null, 2)}\n`);
     return result;
   } finally {

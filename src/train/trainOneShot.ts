@@ -13,7 +13,7 @@ import { sampleArchitectures } from '../space/sampleArchitecture';
 import { dropProbability, dropTables } from '../schedule/dropout';
 import { learningRate, learningRateTable } from '../schedule/learningRate';
 import { EvaluationResult, NativeData, Supernet } from '../Supernet';
-import { appendJsonLine, readJsonLines, writeFileAtomic } from '../util/files';
+import { appendJsonLine, readJsonLines, writeFileAtomic, makeDir } from '../util/files';
 import { Rng } from '../util/rng';
 import { klProbe, klScores, sampleReference } from '../study/klStudy';
 import { TrainOptions, validateTrainOptions } from './trainOptions';
@@ -149,7 +149,7 @@ async function runLoop(
       writeFileAtomic(files.metrics, kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
     }
   } else if (writer) {
-    fs.mkdirSync(opts.out, { recursive: true });
+    makeDir(opts.out);
     writeFileAtomic(files.config, `${JSON.stringify(opts, null, 2)}\n`);
     writeFileAtomic(files.metrics, '');
   }

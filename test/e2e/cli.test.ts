@@ -98,3 +98,20 @@ describe('nasctl train', () => {
     expect(a.valLoss).toBe(b.valLoss);
   });
 });
+
+describe('output folders', () => {
+  it('refuses an output folder it cannot create, at once and naming it (Node\'s recursive mkdir spins under /proc)', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-out-'));
+    const file = path.join(root, 'a-file');
+    fs.writeFileSync(file, '');
+    for (const [out, message] of [['/proc/nas-test/run', '/proc/nas-test: cannot create this folder'], [path.join(file, 'run'), `${file}: not a folder`]]) {
+      for (const args of [['train', '--dataset', 'synthetic', '--steps', '2', '--filters', '4'], ['retrain', '0:sep3/1:identity/2:maxpool/3:avgpool', '--dataset', 'synthetic', '--epochs', '1']]) {
+        const r = spawnSync(process.execPath, [CLI, ...args, '--out', out], { encoding: 'utf8', timeout: 60_000 });
+        expect(r.signal, `${args[0]} --out ${out}`).toBeNull(); // not killed by the timeout
+        expect(r.status).toBe(1);
+        expect(r.stderr).toContain(message);
+        expect(r.stderr).toContain('ERR_NAS_IO');
+      }
+    }
+  });
+});
