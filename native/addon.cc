@@ -2,6 +2,9 @@
 #include <napi.h>
 #include <torch/torch.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "core/dist.h"
 #include "dataset_wrap.h"
 #include "dist_wrap.h"
@@ -17,6 +20,13 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
   exports.Set("cudaAvailable", Napi::Boolean::New(env, torch::cuda::is_available()));
   exports.Set("cudaDeviceCount", Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())));
+  // [sync] exitNow(code): ends the process at once, without static destructors or exit handlers. process.exit()
+  // while a native job thread still runs LibTorch tears LibTorch down under it (a segfault): a second Ctrl-C uses this.
+  exports.Set("exitNow", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const int code = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1;
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }));
   return exports;
 }
 

@@ -1,4 +1,5 @@
 /** Shared plumbing of the CLI: Ctrl-C handling and error reporting. */
+import { loadAddon } from '../native/binding';
 import { NasError } from '../native/errors';
 
 /**
@@ -10,7 +11,11 @@ export async function withAbortOnSignal<T>(job: (signal: AbortSignal) => Promise
   let count = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     count++;
-    if (count > 1) process.exit(130);
+    if (count > 1) {
+      // Quit now, but not with process.exit: its teardown would run under the native job thread (a segfault).
+      process.stderr.write(`\n${sig} again: quitting without a new checkpoint (the last saved one is kept)\n`);
+      loadAddon().exitNow(130);
+    }
     process.stderr.write(`\n${sig}: stopping after the current step and saving a checkpoint (again to quit now)\n`);
     ac.abort();
   };

@@ -133,6 +133,8 @@ export interface NativeAddon {
   /** False when the addon was built without Gloo headers (no data-parallel workers). */
   distAvailable: boolean;
   torchVersion: string;
+  /** Ends the process at once (std::_Exit): no destructors run under a native job thread that is still working. */
+  exitNow(code: number): never;
   cudaAvailable: boolean;
   cudaDeviceCount: number;
 }

@@ -115,3 +115,26 @@ describe('output folders', () => {
     }
   });
 });
+
+describe('signals', () => {
+  it('quits at once with 130 on a second Ctrl-C while the native job runs (no segfault)', async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-sig-')), 'run');
+    // Steps of a few hundred ms (F=16, batch 128), so that the second signal lands while a step runs natively.
+    const child = spawn(process.execPath, [CLI, 'train', '--dataset', 'synthetic', '--filters', '16', '--batch-size', '128', '--steps', '2000', '--threads', '1', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    await new Promise<void>((resolve) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('training on')) setTimeout(resolve, 3000); // training has started (a native job is running)
+      });
+    });
+    child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGINT');
+    const { code, signal } = await exited;
+    expect(signal).toBeNull(); // 139 would be a segfault
+    expect(code).toBe(130);
+    expect(stderr).toContain('SIGINT again: quitting');
+  });
+});
