@@ -73,6 +73,10 @@ export function loadDataset(o: LoadDatasetOptions): DatasetSplits {
     train = sliceSet(all, 0, n - nTest);
     test = sliceSet(all, n - nTest, n);
   }
+  if (test.height !== train.height || test.width !== train.width || test.channels !== train.channels) {
+    const shape = (x: ImageSet): string => `${x.height}x${x.width}x${x.channels}`;
+    throw new NasError('ERR_NAS_BAD_DATA', `${o.name}: the test images are ${shape(test)} but the training images are ${shape(train)}; every split must have one shape`);
+  }
   const val = o.validationSize ?? (o.name === 'synthetic' ? Math.floor(train.n / 6) : 5000);
   if (!(Number.isInteger(val) && val > 0 && val < train.n)) throw invalidParameter('validationSize', `an integer in 1..${train.n - 1}`, val);
   let trainSet = sliceSet(train, 0, train.n - val);

@@ -53,6 +53,28 @@ describe('IDX', () => {
     expect(codeOf(() => readIdx(path.join(dir, 'none.gz')))).toBe('ERR_NAS_DATASET_MISSING');
     expect(codeOf(() => loadDataset({ name: 'fashion-mnist', dataDir: dir }))).toBe('ERR_NAS_DATASET_MISSING');
   });
+
+  it('refuses splits of different image shapes (a 14x56 test file next to 28x28 training images)', () => {
+    const dir = tmp();
+    const write = (name: string, dims: number[]): void => {
+      const n = dims.reduce((a, b) => a * b, 1);
+      fs.writeFileSync(path.join(dir, name), zlib.gzipSync(idx(dims, Array.from({ length: n }, (_, i) => i % 10))));
+    };
+    write('train-images-idx3-ubyte.gz', [12, 28, 28]);
+    write('train-labels-idx1-ubyte.gz', [12]);
+    write('t10k-images-idx3-ubyte.gz', [3, 14, 56]);
+    write('t10k-labels-idx1-ubyte.gz', [3]);
+    let err: NasError | undefined;
+    try {
+      loadDataset({ name: 'fashion-mnist', dataDir: dir, validationSize: 2 });
+    } catch (e) {
+      err = e as NasError;
+    }
+    expect(err?.code).toBe('ERR_NAS_BAD_DATA');
+    expect(err?.message).toContain('the test images are 14x56x1 but the training images are 28x28x1');
+    write('t10k-images-idx3-ubyte.gz', [3, 28, 28]);
+    expect(loadDataset({ name: 'fashion-mnist', dataDir: dir, validationSize: 2 }).test.n).toBe(3);
+  });
 });
 
 describe('CIFAR-10 binary', () => {
