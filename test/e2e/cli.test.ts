@@ -138,3 +138,18 @@ describe('signals', () => {
     expect(stderr).toContain('SIGINT again: quitting');
   });
 });
+
+describe('nasctl train --resume', () => {
+  it('refuses flags that contradict the saved run by name, and accepts runtime ones', () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-resume-')), 'run');
+    const first = nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--steps', '3', '--threads', '1', '--out', out);
+    expect(first.status, first.stderr as string).toBe(0);
+    for (const [flag, value, expected] of [['--filters', '8', '4'], ['--seed', '3', '1'], ['--lr', '0.05', '0.1'], ['--dataset', 'fashion-mnist', '"synthetic"']]) {
+      const r = nasctl('train', '--out', out, '--resume', flag, value);
+      expect(r.status, flag).toBe(2);
+      expect(r.stderr).toContain(`${flag}: expected ${expected} (what the run in ${out} was started with`);
+    }
+    const ok = nasctl('train', '--out', out, '--resume', '--threads', '2', '--filters', '4');
+    expect(ok.status, ok.stderr as string).toBe(0);
+  });
+});

@@ -1,8 +1,11 @@
 /** `nasctl train`: trains the one-shot model. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Command } from 'commander';
+import { invalidParameter } from '../../native/errors';
 import { DATASET_NAMES, DatasetName } from '../../data/loadDataset';
 import { PRESETS, TrainOptions, withOverrides } from '../../train/trainOptions';
-import { trainOneShot } from '../../train/trainOneShot';
+import { readRunOptions, trainOneShot } from '../../train/trainOneShot';
 import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
 import { TrainProgress, outputMode, formatDuration } from '../progress';
 import { withAbortOnSignal } from '../run';
@@ -44,9 +47,8 @@ interface TrainFlags extends DistFlags {
   json?: boolean;
 }
 
-/** Builds the run's options from a preset and the flags (flags win). */
-export function trainOptionsFromFlags(f: TrainFlags): TrainOptions {
-  const base = PRESETS[f.preset];
+/** Builds the run's options from a preset (or a saved run's options) and the flags (flags win). */
+export function trainOptionsFromFlags(f: TrainFlags, base: TrainOptions = PRESETS[f.preset]): TrainOptions {
   const augment = f.augment === undefined ? {} : f.augment ? { cropPad: f.dataset === 'fashion-mnist' ? 2 : 4, flip: true } : { cropPad: 0, flip: false };
   const datasetChanged = f.dataset !== undefined && f.dataset !== base.dataset.name;
   return withOverrides(base, {
@@ -68,6 +70,39 @@ export function trainOptionsFromFlags(f: TrainFlags): TrainOptions {
     trackKl: f.trackKl,
     ...augment,
   });
+}
+
+// Option paths as the flags that set them, for messages.
+const FLAG_OF: Record<string, string> = {
+  'net.filters': '--filters', 'net.stacks': '--stacks', 'net.cellsPerStack': '--cells-per-stack', 'net.blocks': '--blocks',
+  'net.ghostBatch': '--ghost-batch', 'net.precision': '--precision', 'net.seed': '--seed', seed: '--seed', batchSize: '--batch-size',
+  epochs: '--epochs', steps: '--steps', 'learningRate.base': '--lr', 'learningRate.kind': '--lr-schedule',
+  'learningRate.warmupSteps': '--warmup-steps', momentum: '--momentum', weightDecay: '--weight-decay', 'dropout.rate': '--drop-rate',
+  'dropout.kind': '--drop-schedule', 'dataset.name': '--dataset', 'dataset.trainLimit': '--train-limit', 'dataset.dataDir': '--data-dir',
+  cropPad: '--augment', flip: '--augment', checkpointEvery: '--checkpoint-every', evalEvery: '--eval-every', evalArchs: '--eval-archs',
+  evalLimit: '--eval-limit', trackKl: '--track-kl',
+};
+// What may change when a run resumes: how it executes, not what it computes. (--seed sets net.seed too, which a run
+// started without --seed never saved: it is compared as the top-level seed.)
+const RUNTIME = new Set(['out', 'net.threads', 'net.device', 'net.plan', 'net.seed']);
+
+/**
+ * With --resume, a flag that contradicts the run's saved options is refused by name (ERR_NAS_BAD_CONFIG) instead of
+ * being silently ignored; threads, device and plan may change.
+ */
+export function checkResumeFlags(f: TrainFlags, saved: TrainOptions): void {
+  const wanted = trainOptionsFromFlags(f, saved);
+  const walk = (a: unknown, b: unknown, at: string): void => {
+    if (RUNTIME.has(at)) return;
+    if (a && b && typeof a === 'object' && typeof b === 'object') {
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k);
+      return;
+    }
+    if (JSON.stringify(a) !== JSON.stringify(b)) {
+      throw invalidParameter(FLAG_OF[at] ?? at, `${JSON.stringify(a)} (what the run in ${saved.out} was started with: drop the flag to resume it, or choose another --out)`, b);
+    }
+  };
+  walk(saved, wanted, '');
 }
 
 export function trainCommand(): Command {
@@ -109,6 +144,7 @@ export function trainCommand(): Command {
     .option('--json', 'JSON lines on stdout (metrics, then the result)')
     .action(async (f: TrainFlags) => {
       const opts = trainOptionsFromFlags(f);
+      if (f.resume && fs.existsSync(path.join(opts.out, 'config.json'))) checkResumeFlags({ ...f, out: opts.out }, readRunOptions(opts.out));
       const progress = new TrainProgress(outputMode(f.json === true));
       let writer = true;
       const result = await withGroup(f, (group) => {
