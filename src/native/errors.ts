@@ -11,6 +11,7 @@ export type NasErrorCode =
   | 'ERR_NAS_BUSY'
   | 'ERR_NAS_DISPOSED'
   | 'ERR_NAS_ABORTED'
+  | 'ERR_NAS_DIVERGED'
   | 'ERR_NAS_TORCH'
   | 'ERR_NAS_OUT_OF_MEMORY'
   | 'ERR_NAS_CUDA_UNAVAILABLE'

@@ -28,9 +28,20 @@ export interface SearchSpace {
 /** The paper's space: 4 choice blocks, 1 or 2 operations each. */
 export const DEFAULT_SPACE: SearchSpace = { blocks: 4, maxOps: 2 };
 
+// A caret under the bad character, in a window of the text around it (a 100k-character input prints ~80 characters).
 function badArch(text: string, pos: number, why: string): NasError {
-  const pointer = `${text}\n${' '.repeat(pos)}^`;
-  return new NasError('ERR_NAS_BAD_ARCH', `bad architecture at character ${pos + 1}: ${why}\n${pointer}`, { text, position: pos });
+  const from = Math.max(0, pos - 40);
+  const to = Math.min(text.length, pos + 40);
+  const shown = `${from > 0 ? '…' : ''}${text.slice(from, to)}${to < text.length ? '…' : ''}`;
+  const pointer = `${shown}\n${' '.repeat(pos - from + (from > 0 ? 1 : 0))}^`;
+  return new NasError('ERR_NAS_BAD_ARCH', `bad architecture at character ${pos + 1}: ${why}\n${pointer}`, { text: text.length > 200 ? `${text.slice(0, 200)}…` : text, position: pos });
+}
+
+// A character as a reader can identify it: itself when printable ASCII, else with its code point.
+function describeChar(text: string, pos: number): string {
+  const cp = text.codePointAt(pos) ?? 0;
+  const hex = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+  return cp >= 0x20 && cp < 0x7f ? `'${String.fromCodePoint(cp)}'` : `${hex} ('${String.fromCodePoint(cp)}')`;
 }
 
 /**
@@ -50,7 +61,7 @@ export function parseArchitecture(text: string, space: SearchSpace = DEFAULT_SPA
     const inputs: number[] = [];
     for (let k = 0; k < colon; k++) {
       const ch = part[k];
-      if (ch < '0' || ch > '9') throw badArch(text, pos + k, `'${ch}' is not an input digit`);
+      if (ch < '0' || ch > '9') throw badArch(text, pos + k, `${describeChar(text, pos + k)} is not an input digit`);
       const j = ch.charCodeAt(0) - 48;
       if (j >= 2 + i) throw badArch(text, pos + k, `block ${i} has candidate inputs 0..${1 + i}, not ${j}`);
       if (inputs.includes(j)) throw badArch(text, pos + k, `input ${j} is repeated`);

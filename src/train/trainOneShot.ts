@@ -175,6 +175,12 @@ async function runLoop(
   let rate = 0; // images/s, exponential moving average
   let last = Date.now();
   let aborted = false;
+  // A non-finite loss stops the job between steps (its weights are not checkpointed) and fails the run by name.
+  let diverged: { step: number; loss: number } | undefined;
+  const stop = new AbortController();
+  const onOuterAbort = (): void => stop.abort();
+  hooks.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  if (hooks.signal?.aborted) stop.abort();
   while (net.step < totalSteps && !aborted) {
     const s0 = net.step;
     const next = Math.min(totalSteps, (Math.floor(s0 / evalEvery) + 1) * evalEvery, (Math.floor(s0 / opts.checkpointEvery) + 1) * opts.checkpointEvery);
@@ -185,8 +191,12 @@ async function runLoop(
       lr: learningRateTable(opts.learningRate, s0, count, totalSteps),
       dropIn,
       dropOp,
-      signal: hooks.signal,
+      signal: stop.signal,
       onProgress: (p) => {
+        if (!Number.isFinite(p.loss) && !diverged) {
+          diverged = { step: p.step, loss: p.loss };
+          stop.abort();
+        }
         acc.lossSum += p.loss * p.examples;
         acc.correct += p.accuracy * p.examples;
         acc.examples += p.examples;
@@ -202,6 +212,11 @@ async function runLoop(
       },
     });
     aborted = res.aborted;
+    if (diverged) {
+      hooks.signal?.removeEventListener('abort', onOuterAbort);
+      const kept = fs.existsSync(files.checkpoint) ? `the last checkpoint (${files.checkpoint}) is kept` : 'no checkpoint was written';
+      throw new NasError('ERR_NAS_DIVERGED', `the training loss became ${diverged.loss} at step ${diverged.step} (learning rate ${learningRate(opts.learningRate, diverged.step - 1, totalSteps)}); ${kept}. Lower --lr or add --warmup-steps`, diverged);
+    }
     const step = net.step;
     if (!aborted && (step % evalEvery === 0 || step === totalSteps)) {
       const ev = await evaluateShared(net, group, val, evalArchs, { count: Math.min(opts.evalLimit ?? data.validation.n, data.validation.n), batchSize: opts.evalBatchSize });
@@ -223,6 +238,7 @@ async function runLoop(
     }
     if (aborted || step % opts.checkpointEvery === 0 || step % evalEvery === 0 || step === totalSteps) await saveCheckpoint();
   }
+  hooks.signal?.removeEventListener('abort', onOuterAbort);
   // An aborted run stops quickly: its checkpoint is saved, the final evaluation is left to the resumed run.
   const ev = aborted ? [] : await evaluateShared(net, group, val, evalArchs, { batchSize: opts.evalBatchSize });
   const seconds = (Date.now() - started) / 1000;

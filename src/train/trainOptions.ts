@@ -106,7 +106,8 @@ export function validateTrainOptions(o: TrainOptions): void {
   if (!(Number.isInteger(o.batchSize) && o.batchSize > 0)) throw invalidParameter('batchSize', 'a positive integer', o.batchSize);
   const g = o.net.ghostBatch ?? 32;
   if (o.batchSize % g !== 0) throw invalidParameter('batchSize', `a multiple of ghostBatch (${g})`, o.batchSize);
-  if (!isNum(o.learningRate.base) || o.learningRate.base <= 0) throw invalidParameter('learningRate', 'a positive number', o.learningRate.base);
+  // LibTorch computes in float32: 3.4e38 is the largest learning rate it can represent (and far past any useful one).
+  if (!isNum(o.learningRate.base) || o.learningRate.base <= 0 || o.learningRate.base > 3.4e38) throw invalidParameter('lr', 'a positive number (at most 3.4e38, float32)', o.learningRate.base);
   const warm = o.learningRate.warmupSteps ?? 0;
   if (!(Number.isInteger(warm) && warm >= 0)) throw invalidParameter('warmupSteps', 'a non-negative integer', warm);
   if (!['cosine', 'constant'].includes(o.learningRate.kind)) throw invalidParameter('lrSchedule', "'cosine' or 'constant'", o.learningRate.kind);

@@ -153,3 +153,25 @@ describe('nasctl train --resume', () => {
     expect(ok.status, ok.stderr as string).toBe(0);
   });
 });
+
+describe('learning rates that cannot train', () => {
+  it('refuses --lr 1e300 before writing anything, and stops a run whose loss becomes NaN with a coded error', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-lr-'));
+    const huge = nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--steps', '5', '--threads', '1', '--lr', '1e300', '--out', path.join(root, 'a'));
+    expect(huge.status).toBe(2);
+    expect(huge.stderr).toContain('lr: expected a positive number (at most 3.4e38, float32), got 1e+300 [ERR_NAS_BAD_CONFIG]');
+    expect(fs.existsSync(path.join(root, 'a'))).toBe(false);
+    const nan = nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--steps', '30', '--threads', '1', '--lr', '1e10', '--out', path.join(root, 'b'));
+    expect(nan.status).toBe(1);
+    expect(nan.stderr).toMatch(/the training loss became (NaN|Infinity|-Infinity) at step \d+ .*\[ERR_NAS_DIVERGED\]/);
+    expect(fs.existsSync(path.join(root, 'b', 'result.json'))).toBe(false);
+  });
+
+  it('points at the bad character in a window, and names a non-ASCII one by code point', () => {
+    const long = nasctl('arch', `0:sep3/1:identity/2:maxpool/${'x'.repeat(100_000)}`);
+    expect(long.status).toBe(2);
+    expect((long.stderr as string).length).toBeLessThan(1000);
+    const accent = nasctl('arch', '0:sep3/1:identity/é2:maxpool/3:avgpool');
+    expect(accent.stderr).toContain("U+00E9 ('é') is not an input digit");
+  });
+});
