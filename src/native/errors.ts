@@ -66,7 +66,7 @@ export function callNative<T>(fn: () => T): T {
 /**
  * Awaits a native promise; a rejection becomes a NasError whose stack is the caller's (captured here, before the
  * work left the JavaScript thread), like sharp's `nativeError`. With `abortOn`, an abort of its signal while the job
- * runs calls its `abort` (the native object's stop-between-steps flag).
+ * runs calls its `abort` (the native object's stop-between-steps flag), as does a signal already aborted at the start.
  */
 export async function awaitNative<T>(start: () => Promise<T>, abortOn?: { signal?: AbortSignal; abort: () => void }): Promise<T> {
   const caller = new Error();
@@ -75,7 +75,11 @@ export async function awaitNative<T>(start: () => Promise<T>, abortOn?: { signal
   abortOn?.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     // A synchronous throw from start() lands here too.
-    return await start();
+    const job = start();
+    // A signal aborted before the job started fires no event: stop the job as soon as it runs (it then ends at its
+    // first check, between steps or batches, and returns what it finished: nothing).
+    if (abortOn?.signal?.aborted) abortOn.abort();
+    return await job;
   } catch (err) {
     const ne = toNasError(err);
     ne.stack = `${ne.name}: ${ne.message}\n${(caller.stack ?? '').split('\n').slice(1).join('\n')}`;

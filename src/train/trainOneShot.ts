@@ -143,6 +143,8 @@ async function runLoop(
   if (resuming) {
     const meta = (await net.load(files.checkpoint)) as CheckpointMeta;
     acc = meta.acc;
+    // A finished run resumes to its result: the final evaluation is not repeated.
+    if (net.step >= totalSteps && fs.existsSync(files.result)) return JSON.parse(fs.readFileSync(files.result, 'utf8')) as TrainResult;
     // Metrics written after the checkpoint are replayed by the resumed run: drop them so no line appears twice.
     if (writer) {
       const kept = readJsonLines<MetricsLine>(files.metrics).filter((l) => l.step <= net.step);
@@ -238,9 +240,11 @@ async function runLoop(
     }
     if (aborted || step % opts.checkpointEvery === 0 || step % evalEvery === 0 || step === totalSteps) await saveCheckpoint();
   }
-  hooks.signal?.removeEventListener('abort', onOuterAbort);
   // An aborted run stops quickly: its checkpoint is saved, the final evaluation is left to the resumed run.
-  const ev = aborted ? [] : await evaluateShared(net, group, val, evalArchs, { batchSize: opts.evalBatchSize });
+  // The final evaluation stops on a signal too (between batches); the resumed run then evaluates again.
+  const ev = aborted ? [] : await evaluateShared(net, group, val, evalArchs, { batchSize: opts.evalBatchSize, signal: stop.signal });
+  if (ev.length < evalArchs.length) aborted = true;
+  hooks.signal?.removeEventListener('abort', onOuterAbort);
   const seconds = (Date.now() - started) / 1000;
   const result: TrainResult = {
     out: opts.out,
