@@ -74,3 +74,59 @@ export class TrainProgress {
     if (this.mode === 'tty') this.err.write('\r\x1b[2K');
   }
 }
+
+/** One retraining run's progress events (the shape `retrain` emits). */
+export interface RetrainStepEvent {
+  arch: string;
+  run: number;
+  step: number;
+  totalSteps: number;
+  loss: number;
+  accuracy: number;
+}
+
+/**
+ * Renders retraining steps. TTY: one line with step, loss, accuracy, steps/s and the run's ETA, redrawn at most 10
+ * times a second. Plain (CI, pipes): a line at least every 10 s and at the end of each run. JSON: the same progress
+ * as a JSON line on stderr at least every 10 s (stdout keeps the results only).
+ */
+export class RetrainProgress {
+  private runStarted = 0;
+  private startStep = 0;
+  private lastDraw = 0;
+  private lastLine = 0;
+
+  constructor(private readonly mode: OutputMode, private readonly err: NodeJS.WriteStream = process.stderr, private readonly everyMs = 10_000) {}
+
+  /** A run starts (or resumes) at `startStep`. */
+  start(startStep: number): void {
+    this.runStarted = Date.now();
+    this.startStep = startStep;
+    this.lastLine = Date.now();
+  }
+
+  step(e: RetrainStepEvent): void {
+    const now = Date.now();
+    const rate = (e.step - this.startStep) / Math.max((now - this.runStarted) / 1000, 1e-3);
+    const eta = (e.totalSteps - e.step) / Math.max(rate, 1e-9);
+    const done = e.step === e.totalSteps;
+    if (this.mode === 'tty') {
+      if (now - this.lastDraw < 100 && !done) return;
+      this.lastDraw = now;
+      this.err.write(`\r\x1b[2K  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} acc ${e.accuracy.toFixed(3)} | ${rate.toFixed(1)} steps/s ETA ${formatDuration(eta)}`);
+      return;
+    }
+    if (now - this.lastLine < this.everyMs && !done) return;
+    this.lastLine = now;
+    if (this.mode === 'json') {
+      this.err.write(`${JSON.stringify({ type: 'progress', stage: 'retrain', ...e, stepsPerSec: Math.round(rate * 100) / 100, etaSeconds: Math.round(eta) })}\n`);
+    } else {
+      this.err.write(`  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} acc ${e.accuracy.toFixed(3)} | ${rate.toFixed(1)} steps/s ETA ${formatDuration(eta)}\n`);
+    }
+  }
+
+  /** Ends the in-place line before other output. */
+  finish(): void {
+    if (this.mode === 'tty') this.err.write('\r\x1b[2K');
+  }
+}

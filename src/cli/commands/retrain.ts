@@ -8,7 +8,7 @@ import { RetrainEvent, retrain } from '../../retrain/retrain';
 import { SELECTION_RULES, SearchResult, SelectionRule, selectArchitectures } from '../../search/select';
 import { readJsonLines } from '../../util/files';
 import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
-import { formatDuration, outputMode } from '../progress';
+import { RetrainProgress, formatDuration, outputMode } from '../progress';
 import { withAbortOnSignal } from '../run';
 
 interface RetrainFlags {
@@ -41,23 +41,16 @@ interface RetrainFlags {
 
 function renderer(json: boolean): (e: RetrainEvent) => void {
   const mode = outputMode(json);
-  let last = 0;
+  const progress = new RetrainProgress(mode);
   return (e) => {
+    if (e.type === 'run-start') progress.start(e.startStep);
+    if (e.type === 'step') return progress.step(e);
     if (mode === 'json') {
       if (e.type === 'run') process.stdout.write(`${JSON.stringify(e.result)}\n`);
       return;
     }
     if (e.type === 'run-start') {
       process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}retraining #${e.archIndex + 1} run ${e.run + 1}: ${e.arch} (${e.totalSteps} steps${e.startStep ? `, resuming at ${e.startStep}` : ''})\n`);
-    } else if (e.type === 'step') {
-      const text = `  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} acc ${e.accuracy.toFixed(3)}`;
-      if (mode === 'tty') {
-        if (Date.now() - last < 100) return;
-        last = Date.now();
-        process.stderr.write(`\r\x1b[2K${text}`);
-      } else if (e.step % Math.max(1, Math.round(e.totalSteps / 5)) === 0) {
-        process.stderr.write(`${text}\n`);
-      }
     } else {
       const r = e.result;
       process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}  test accuracy ${r.testAccuracy.toFixed(4)} (validation ${r.validationAccuracy.toFixed(4)}), ${r.params.toLocaleString('en-US')} params, ${formatDuration(r.seconds)}\n`);

@@ -4,7 +4,7 @@ import { PIPELINE_PRESETS, PipelineEvent, runPipeline } from '../../pipeline/run
 import { SELECTION_RULES, SelectionRule } from '../../search/select';
 import { STRATEGIES, StrategyName } from '../../search/strategy';
 import { oneOf, positiveInt } from '../parse';
-import { TrainProgress, outputMode } from '../progress';
+import { RetrainProgress, TrainProgress, outputMode } from '../progress';
 import { withAbortOnSignal } from '../run';
 
 interface RunFlags {
@@ -51,6 +51,7 @@ export function runCommand(): Command {
       };
       const mode = outputMode(f.json === true);
       const trainProgress = new TrainProgress(mode === 'json' ? 'plain' : mode);
+      const retrainProgress = new RetrainProgress(mode);
       let last = 0;
       const onEvent = (e: PipelineEvent): void => {
         if (mode === 'json') {
@@ -58,6 +59,8 @@ export function runCommand(): Command {
           if (e.type === 'search' && e.event.type === 'scored') process.stdout.write(`${JSON.stringify({ type: 'scored', ...e.event.result })}\n`);
           if (e.type === 'retrain' && e.event.type === 'run') process.stdout.write(`${JSON.stringify({ type: 'retrained', ...e.event.result })}\n`);
           if (e.type === 'train' && e.event.type === 'eval') process.stdout.write(`${JSON.stringify(e.event)}\n`);
+          if (e.type === 'retrain' && e.event.type === 'run-start') retrainProgress.start(e.event.startStep);
+          if (e.type === 'retrain' && e.event.type === 'step') retrainProgress.step(e.event); // JSON lines on stderr
           return;
         }
         if (e.type === 'stage') {
@@ -73,11 +76,11 @@ export function runCommand(): Command {
           last = Date.now();
         } else if (e.type === 'retrain') {
           const r = e.event;
-          if (r.type === 'run-start') process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}retraining ${r.arch} (run ${r.run + 1}, ${r.totalSteps} steps)\n`);
-          if (r.type === 'step' && mode === 'tty' && Date.now() - last > 100) {
-            process.stderr.write(`\r\x1b[2K  step ${r.step}/${r.totalSteps} loss ${r.loss.toFixed(3)}`);
-            last = Date.now();
+          if (r.type === 'run-start') {
+            process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}retraining ${r.arch} (run ${r.run + 1}, ${r.totalSteps} steps)\n`);
+            retrainProgress.start(r.startStep);
           }
+          if (r.type === 'step') retrainProgress.step(r);
           if (r.type === 'run') process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}  test accuracy ${r.result.testAccuracy.toFixed(4)}, ${r.result.params.toLocaleString('en-US')} params\n`);
         }
       };
