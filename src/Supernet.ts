@@ -2,7 +2,7 @@
  * The one-shot model as a TypeScript object: a thin, validated, typed layer over the native Supernet.
  */
 import * as os from 'node:os';
-import { NativeDataset, NativeOptimConfig, NativeSupernet, loadAddon } from './native/binding';
+import { EXECUTION_PLANS, ExecutionPlan, NativeDataset, NativeOptimConfig, NativeSupernet, loadAddon } from './native/binding';
 import { NasError, awaitNative, callNative, invalidParameter } from './native/errors';
 import { Architecture, OPS, encodeArchitecture, formatArchitecture, parseArchitecture } from './space/architecture';
 import { ModelShape, ModelSize } from './space/modelSize';
@@ -31,7 +31,7 @@ export interface SupernetConfig extends ModelShape {
    * batch in one forward with ghost BN as one kernel per layer, one mask upload per step, data resident on the
    * device, sums read once per scoring pass (built for GPUs). `auto`: fused on CUDA, per-ghost on CPU.
    */
-  plan: 'auto' | 'per-ghost' | 'fused';
+  plan: ExecutionPlan;
   /** BatchNorm epsilon (added to the variance). */
   bnEps: number;
 }
@@ -95,7 +95,7 @@ export function resolveSupernetConfig(partial: Partial<SupernetConfig> = {}): Su
   if (typeof c.channelsLast !== 'boolean') throw invalidParameter('channelsLast', 'a boolean', c.channelsLast);
   if (c.precision !== 'fp32' && c.precision !== 'bf16') throw invalidParameter('precision', "'fp32' or 'bf16'", c.precision);
   if (typeof c.bnEps !== 'number' || !(c.bnEps > 0 && c.bnEps <= 1)) throw invalidParameter('bnEps', 'a number in (0, 1]', c.bnEps);
-  if (c.plan !== 'auto' && c.plan !== 'per-ghost' && c.plan !== 'fused') throw invalidParameter('plan', "'auto', 'per-ghost' or 'fused'", c.plan);
+  if (!EXECUTION_PLANS.includes(c.plan)) throw invalidParameter('plan', "'auto', 'per-ghost' or 'fused'", c.plan);
   return c;
 }
 

@@ -8,7 +8,30 @@ namespace nas {
 
 namespace {
 std::atomic<uint64_t> nextDatasetId{1};
+
+// uint8 [B, H, W, C] -> normalised float [B, H, W, C]. One definition for the host (Dataset) and device (DeviceData)
+// batches, so that both give bit-identical images.
+torch::Tensor normalise(const torch::Tensor& px, const torch::Tensor& mean, const torch::Tensor& std) {
+  return px.to(torch::kFloat32).div_(255.f).sub_(mean).div_(std);
 }
+
+struct Crop {
+  int64_t dy, dx;
+  bool flip;
+};
+
+// One crop offset and flip per example, drawn in example order (dy, dx, then the flip), the order that a saved RNG
+// state replays; shared by the host and device batches.
+std::vector<Crop> drawCrops(Rng& rng, int64_t B, int64_t cropPad, bool flip) {
+  std::vector<Crop> out(B);
+  for (auto& c : out) {
+    c.dy = cropPad > 0 ? static_cast<int64_t>(rng.below(2 * cropPad + 1)) : 0;
+    c.dx = cropPad > 0 ? static_cast<int64_t>(rng.below(2 * cropPad + 1)) : 0;
+    c.flip = flip && rng.uniform() < 0.5;
+  }
+  return out;
+}
+}  // namespace
 
 Dataset::Dataset(uint8_t* img, uint8_t* lab, int64_t n_, int64_t h_, int64_t w_, int64_t c_, std::vector<float> m,
                  std::vector<float> s)
@@ -32,17 +55,15 @@ void Dataset::checkRange(int64_t start, int64_t count) const {
 
 torch::Tensor Dataset::images(const torch::Tensor& idx, const torch::Device& device, Rng* rng, int64_t cropPad,
                               bool flip) const {
-  auto x = pixels.index_select(0, idx).to(torch::kFloat32).div_(255.f).sub_(mean).div_(std);  // [B, H, W, C]
+  auto x = normalise(pixels.index_select(0, idx), mean, std);  // [B, H, W, C]
   if (rng && (cropPad > 0 || flip)) {
     auto padded = cropPad > 0 ? torch::constant_pad_nd(x, {0, 0, cropPad, cropPad, cropPad, cropPad}, 0) : x;
+    const auto crops = drawCrops(*rng, x.size(0), cropPad, flip);
     std::vector<torch::Tensor> out;
     out.reserve(x.size(0));
     for (int64_t i = 0; i < x.size(0); ++i) {
-      const int64_t dy = cropPad > 0 ? static_cast<int64_t>(rng->below(2 * cropPad + 1)) : 0;
-      const int64_t dx = cropPad > 0 ? static_cast<int64_t>(rng->below(2 * cropPad + 1)) : 0;
-      auto e = padded[i].narrow(0, dy, h).narrow(1, dx, w);
-      if (flip && rng->uniform() < 0.5) e = e.flip({1});
-      out.push_back(e);
+      auto e = padded[i].narrow(0, crops[i].dy, h).narrow(1, crops[i].dx, w);
+      out.push_back(crops[i].flip ? e.flip({1}) : e);
     }
     x = torch::stack(out);
   }
@@ -57,24 +78,18 @@ DeviceData::DeviceData(const Dataset& d, const torch::Device& dev) : id(d.id), d
   std = d.std.to(dev);
 }
 
-torch::Tensor DeviceData::normalise(const torch::Tensor& px) const {
-  return px.to(torch::kFloat32).div_(255.f).sub_(mean).div_(std);  // the same ops, in the same order, as Dataset
-}
-
 torch::Tensor DeviceData::images(const torch::Tensor& idx, Rng* rng, int64_t cropPad, bool flip) const {
-  auto x = normalise(pixels.index_select(0, idx.to(device)));  // [B, H, W, C]
+  auto x = normalise(pixels.index_select(0, idx.to(device)), mean, std);  // [B, H, W, C]
   if (rng && (cropPad > 0 || flip)) {
-    // Offsets and flips drawn on the host exactly as Dataset::images draws them; one gather applies them all.
+    // Offsets and flips drawn on the host as Dataset::images draws them; one gather applies them all.
     const int64_t B = x.size(0);
+    const auto crops = drawCrops(*rng, B, cropPad, flip);
     auto rows = torch::empty({B, h}, torch::kInt64), cols = torch::empty({B, w}, torch::kInt64);
     int64_t* r = rows.data_ptr<int64_t>();
     int64_t* c = cols.data_ptr<int64_t>();
     for (int64_t i = 0; i < B; ++i) {
-      const int64_t dy = cropPad > 0 ? static_cast<int64_t>(rng->below(2 * cropPad + 1)) : 0;
-      const int64_t dx = cropPad > 0 ? static_cast<int64_t>(rng->below(2 * cropPad + 1)) : 0;
-      const bool flipped = flip && rng->uniform() < 0.5;
-      for (int64_t k = 0; k < h; ++k) r[i * h + k] = dy + k;
-      for (int64_t k = 0; k < w; ++k) c[i * w + k] = dx + (flipped ? w - 1 - k : k);
+      for (int64_t k = 0; k < h; ++k) r[i * h + k] = crops[i].dy + k;
+      for (int64_t k = 0; k < w; ++k) c[i * w + k] = crops[i].dx + (crops[i].flip ? w - 1 - k : k);
     }
     auto padded = cropPad > 0 ? torch::constant_pad_nd(x, {0, 0, cropPad, cropPad, cropPad, cropPad}, 0) : x;
     auto b = torch::arange(B, torch::TensorOptions().dtype(torch::kInt64).device(device)).view({B, 1, 1});
@@ -87,7 +102,7 @@ torch::Tensor DeviceData::images(const torch::Tensor& idx, Rng* rng, int64_t cro
 torch::Tensor DeviceData::labels(const torch::Tensor& idx) const { return targets.index_select(0, idx.to(device)); }
 
 torch::Tensor DeviceData::range(int64_t start, int64_t count) const {
-  return normalise(pixels.narrow(0, start, count)).permute({0, 3, 1, 2});
+  return normalise(pixels.narrow(0, start, count), mean, std).permute({0, 3, 1, 2});
 }
 
 torch::Tensor DeviceData::rangeLabels(int64_t start, int64_t count) const { return targets.narrow(0, start, count); }

@@ -44,9 +44,6 @@ struct DeviceData {
   torch::Device device;
   int64_t h, w;
   torch::Tensor pixels, targets, mean, std;  // on device; targets int64
-
- private:
-  torch::Tensor normalise(const torch::Tensor& px) const;  // uint8 [B, H, W, C] -> float [B, H, W, C]
 };
 
 }  // namespace nas

@@ -1,5 +1,7 @@
 #include "masks.h"
 
+#include <algorithm>
+
 namespace nas {
 
 Arch Arch::allOn(int64_t blocks) {
@@ -71,15 +73,12 @@ StepMasks StepMasks::draw(Rng& rng, int64_t ghosts, int64_t blocks, const float*
   return sm;
 }
 
-StepMasks::Union StepMasks::activeAnywhere() const {
-  Union u{std::vector<uint32_t>(blocks, 0), std::vector<uint32_t>(blocks, 0)};
-  for (int64_t g = 0; g < ghosts; ++g) {
-    for (int64_t b = 0; b < blocks; ++b) {
-      u.inputs[b] |= in(g, b);
-      if (in(g, b)) u.ops[b] |= op(g, b);
-    }
+int64_t StepMasks::Counts::activePaths() const {
+  int64_t n = 0;
+  for (const auto* table : {&inputs, &ops}) {
+    for (const auto& block : *table) n += std::count_if(block.begin(), block.end(), [](int64_t c) { return c > 0; });
   }
-  return u;
+  return n;
 }
 
 StepMasks::Counts StepMasks::activeCounts() const {

@@ -26,16 +26,12 @@ struct StepMasks {
   static StepMasks fixed(const Arch& arch, int64_t ghosts);
   // dropIn[i] / dropOp[i]: drop probability of each input / op path of block i for this step.
   static StepMasks draw(Rng& rng, int64_t ghosts, int64_t blocks, const float* dropIn, const float* dropOp);
-  // Per block, the inputs and the ops active in at least one ghost batch; an op counts only in ghost batches where
-  // some input of its block is active (a block with no input outputs zero). Decides masked decay and skipped paths.
-  struct Union {
-    std::vector<uint32_t> inputs, ops;
-  };
-  Union activeAnywhere() const;
   // Per block, in how many ghost batches each input j ([block][j]) and each op o ([block][o]) is active (an op only
-  // where its block has an input). Weight decay of a path is wd * count / ghosts (SPEC: decay per ghost batch).
+  // where its block has an input: a block with no input outputs zero). Weight decay of a path is wd * count / ghosts
+  // (SPEC: decay per ghost batch); a path with count 0 ran nowhere.
   struct Counts {
     std::vector<std::vector<int64_t>> inputs, ops;
+    int64_t activePaths() const;  // paths with a nonzero count
   };
   Counts activeCounts() const;
   // Ghost batches [first, first + count) (a data-parallel worker's share of a global batch).

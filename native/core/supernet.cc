@@ -188,33 +188,35 @@ torch::Tensor Supernet::fusedInputs(BlockParams& blk, int64_t C, const std::vect
   return torch::conv2d(y, every ? blk.inConv : torch::cat(cw, 1));
 }
 
+// Per-ghost plan: each candidate active in some ghost batch gets its own BN slice, ReLU and mask; the results are
+// concatenated for the 1x1 conv. Returns the conv's output (undefined when no candidate is active anywhere).
+torch::Tensor Supernet::perGhostInputs(BlockParams& blk, int64_t C, const std::vector<torch::Tensor>& cands,
+                                       const BlockMask& m, int64_t G) {
+  std::vector<torch::Tensor> ys, ws;
+  const int64_t n = static_cast<int64_t>(m.in.size());
+  bool allInputs = true;
+  for (int64_t j = 0; j < n; ++j) {
+    if (!m.in[j].any) {  // dropped in every ghost batch: no compute, so exactly zero gradient
+      allInputs = false;
+      continue;
+    }
+    auto x = cands[j].defined() ? cands[j] : torch::zeros_like(cands[0]);
+    // SPEC MUST: zero after the ReLU and before the 1x1 conv, so a removed input contributes nothing at all.
+    auto y = torch::relu(bn(x, blk.inBnW.narrow(0, j * C, C), blk.inBnB.narrow(0, j * C, C), G));
+    if (!m.in[j].all) y = applyGhostMask(y, m.in[j].m);
+    ys.push_back(y);
+    ws.push_back(blk.inConv.narrow(1, j * C, C));
+  }
+  if (ys.empty()) return {};
+  auto x = ys.size() == 1 ? ys[0] : torch::cat(ys, 1);
+  auto w = allInputs ? blk.inConv : (ws.size() == 1 ? ws[0] : torch::cat(ws, 1));
+  return torch::conv2d(x, w);
+}
+
 torch::Tensor Supernet::blockForward(BlockParams& blk, int64_t C, const std::vector<torch::Tensor>& cands,
                                      const BlockMask& m, int64_t G, bool probe) {
   if (probe && m.in[0].any) std::tie(probeMean, probeVar) = ghostStats(cands[0].detach(), G);
-  torch::Tensor h;
-  if (fused_) {
-    h = fusedInputs(blk, C, cands, m, G);
-  } else {
-    std::vector<torch::Tensor> ys, ws;
-    const int64_t n = static_cast<int64_t>(m.in.size());
-    bool allInputs = true;
-    for (int64_t j = 0; j < n; ++j) {
-      if (!m.in[j].any) {  // dropped in every ghost batch: no compute, so exactly zero gradient
-        allInputs = false;
-        continue;
-      }
-      auto x = cands[j].defined() ? cands[j] : torch::zeros_like(cands[0]);
-      // SPEC MUST: zero after the ReLU and before the 1x1 conv, so a removed input contributes nothing at all.
-      auto y = torch::relu(bn(x, blk.inBnW.narrow(0, j * C, C), blk.inBnB.narrow(0, j * C, C), G));
-      if (!m.in[j].all) y = applyGhostMask(y, m.in[j].m);
-      ys.push_back(y);
-      ws.push_back(blk.inConv.narrow(1, j * C, C));
-    }
-    if (ys.empty()) return {};
-    auto x = ys.size() == 1 ? ys[0] : torch::cat(ys, 1);
-    auto w = allInputs ? blk.inConv : (ws.size() == 1 ? ws[0] : torch::cat(ws, 1));
-    h = torch::conv2d(x, w);
-  }
+  auto h = fused_ ? fusedInputs(blk, C, cands, m, G) : perGhostInputs(blk, C, cands, m, G);
   if (!h.defined()) return {};
   torch::Tensor out;
   for (int o = 0; o < kNumOps; ++o) {

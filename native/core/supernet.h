@@ -73,6 +73,9 @@ class Supernet {
   torch::Tensor blockForward(BlockParams& blk, int64_t C, const std::vector<torch::Tensor>& cands, const BlockMask& m,
                              int64_t G, bool probe);
   torch::Tensor opForward(BlockParams& blk, int o, const torch::Tensor& h, int64_t G);
+  // A block's input stage (BN, ReLU and mask of the active candidates, then the 1x1 conv), per plan.
+  torch::Tensor perGhostInputs(BlockParams& blk, int64_t C, const std::vector<torch::Tensor>& cands, const BlockMask& m,
+                               int64_t G);
   torch::Tensor fusedInputs(BlockParams& blk, int64_t C, const std::vector<torch::Tensor>& cands, const BlockMask& m,
                             int64_t G);
   torch::Tensor brc(const Brc& p, const torch::Tensor& x, int64_t G, int64_t stride) const;

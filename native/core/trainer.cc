@@ -163,11 +163,11 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
     st.correct = static_cast<int64_t>(global[1]);
     st.stop = global[2] > 0;
   }
-  applyUpdate(lr, lastMasks_);
+  const auto counts = lastMasks_.activeCounts();
+  applyUpdate(lr, counts, lastMasks_.ghosts);
   ++step_;
   st.examples = opt_.batchSize;
-  const auto active = lastMasks_.activeAnywhere();
-  for (int64_t b = 0; b < cfg.blocks; ++b) st.activePaths += __builtin_popcount(active.inputs[b]) + __builtin_popcount(active.ops[b]);
+  st.activePaths = counts.activePaths();
   return st;
 }
 
@@ -177,10 +177,9 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
 // ghost batches where the op ran; the block's 1x1 input conv: per candidate j, its in-channels j*C..(j+1)*C; weights
 // of every architecture: c = G). A path that ran in no ghost batch has a zero gradient (its compute was skipped, so
 // no .grad): no decay, but its momentum still decays and moves it, as in a framework that multiplies by masks.
-void Trainer::applyUpdate(double lr, const StepMasks& masks) {
+void Trainer::applyUpdate(double lr, const StepMasks::Counts& counts, int64_t ghosts) {
   torch::NoGradGuard ng;
-  const auto counts = masks.activeCounts();
-  const double G = static_cast<double>(masks.ghosts);
+  const double G = static_cast<double>(ghosts);
   const double wd = opt_.weightDecay, m = opt_.momentum;
   auto& params = net_.params();
   for (size_t k = 0; k < params.size(); ++k) {
@@ -217,7 +216,7 @@ void Trainer::applyUpdate(double lr, const StepMasks& masks) {
       }
       case DecayKind::Input: {
         const auto& c = counts.inputs[pi.block];
-        if (std::all_of(c.begin(), c.end(), [&](int64_t v) { return v == masks.ghosts; })) {
+        if (std::all_of(c.begin(), c.end(), [&](int64_t v) { return v == ghosts; })) {
           d = g.add(p, wd);
         } else {
           d = g.clone();
@@ -250,7 +249,15 @@ EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start
   data.checkRange(start, count);
   const int64_t g = cfg.ghostBatch;
   batchSize = std::max(g, batchSize / g * g);
-  if (cfg.fused()) return evaluateFused(data, arch, start, count, batchSize);
+  if (cfg.fused()) {
+    // Batches of `batchSize` examples from the device-resident set, queued without a host synchronisation, sums read
+    // once: a group of one architecture.
+    c10::InferenceMode guard;
+    AutocastGuard autocast(cfg.bf16, net_.device());
+    std::vector<EvalStats> one;
+    evaluateGroup(data, {arch}, start, count, batchSize, one);
+    return one.empty() ? EvalStats{} : one[0];  // empty: aborted, so examples (0) < count
+  }
   // On CPU one ghost batch per forward is faster (1.75x measured at F=8): BN is then one fused call instead of a
   // small call per ghost batch plus a concatenation, and threads take the batches. The statistics are the same.
   if (net_.device().is_cpu()) batchSize = g;
@@ -289,34 +296,6 @@ EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start
   return st;
 }
 
-// Batches of `batchSize` examples (full ghost batches; a tail shorter than one ghost batch is its own) from the
-// device-resident set; every forward is queued without a host synchronisation and the sums are read once.
-EvalStats Trainer::evaluateFused(const Dataset& data, const Arch& arch, int64_t start, int64_t count, int64_t batchSize) {
-  const auto& cfg = net_.config();
-  const int64_t g = cfg.ghostBatch;
-  const DeviceData& d = resident(data, evalData_);
-  c10::InferenceMode guard;
-  AutocastGuard autocast(cfg.bf16, net_.device());
-  auto opts = torch::TensorOptions().device(net_.device());
-  auto lossSum = torch::zeros({}, opts.dtype(torch::kFloat64));
-  auto correct = torch::zeros({}, opts.dtype(torch::kInt64));
-  EvalStats st;
-  for (int64_t pos = start, end = start + count; pos < end && !aborted();) {
-    int64_t b = std::min(batchSize, end - pos);
-    if (b >= g) b = b / g * g;
-    auto x = d.range(pos, b);
-    auto y = d.rangeLabels(pos, b);
-    auto logits = net_.forward(x, StepMasks::fixed(arch, b >= g ? b / g : 1));
-    lossSum.add_(torch::cross_entropy_loss(logits.to(torch::kFloat32), y, {}, at::Reduction::Sum));
-    correct.add_(logits.argmax(1).eq(y).sum());
-    st.examples += b;
-    pos += b;
-  }
-  st.lossSum = lossSum.item<double>();
-  st.correct = correct.item<int64_t>();
-  return st;
-}
-
 // One group of architectures: chunks of `chunk` examples (whole ghost batches, then a tail shorter than a ghost
 // batch as its own), each repeated once per architecture; copy k's ghost batches use architecture k's mask.
 void Trainer::evaluateGroup(const Dataset& data, const std::vector<Arch>& archs, int64_t start, int64_t count,
@@ -351,8 +330,8 @@ void Trainer::evaluateGroup(const Dataset& data, const std::vector<Arch>& archs,
       x = data.images(idx, net_.device());
       y = data.labels(idx, net_.device());
     }
-    auto logits = net_.forward(x.repeat({K, 1, 1, 1}), sm).to(torch::kFloat32);
-    auto loss = torch::cross_entropy_loss(logits, y.repeat({K}), {}, at::Reduction::None).view({K, b});
+    auto logits = net_.forward(K == 1 ? x : x.repeat({K, 1, 1, 1}), sm).to(torch::kFloat32);
+    auto loss = torch::cross_entropy_loss(logits, K == 1 ? y : y.repeat({K}), {}, at::Reduction::None).view({K, b});
     lossSum.add_(loss.sum(1));
     correct.add_(logits.argmax(1).view({K, b}).eq(y.unsqueeze(0)).sum(1));
     pos += b;

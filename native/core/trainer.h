@@ -89,13 +89,14 @@ class Trainer {
   const StepMasks& lastMasks() const { return lastMasks_; }
 
  private:
-  void applyUpdate(double lr, const StepMasks& masks);
+  // counts: the step's StepMasks::activeCounts() over all ghost batches (of all workers), G of them.
+  void applyUpdate(double lr, const StepMasks::Counts& counts, int64_t G);
   void checkBatch(const OptimConfig& opt) const;
   int innerThreads(int64_t ghosts) const;  // threads that split ghost batches (1 on GPUs)
   bool aborted() const { return abort_ && abort_->load(); }
   // The device-resident copy of `data` (fused plan), made on first use and kept while the same Dataset is used.
   const DeviceData& resident(const Dataset& data, std::unique_ptr<DeviceData>& slot);
-  EvalStats evaluateFused(const Dataset& data, const Arch& arch, int64_t start, int64_t count, int64_t batchSize);
+  // Appends one result per architecture unless aborted first (see evaluateBatched); the caller sets inference mode.
   void evaluateGroup(const Dataset& data, const std::vector<Arch>& archs, int64_t start, int64_t count, int64_t chunk,
                      std::vector<EvalStats>& out);
   std::pair<double, int64_t> forwardBackward(const torch::Tensor& x, const torch::Tensor& y, const StepMasks& masks);

@@ -6,6 +6,10 @@ import * as path from 'node:path';
 import { NasError } from './errors';
 
 /** Network configuration as the addon reads it (see native/core/config.h). */
+/** Execution plans of the one-shot model: `per-ghost` (CPU-shaped), `fused` (GPU-shaped), `auto` (by device). */
+export const EXECUTION_PLANS = ['auto', 'per-ghost', 'fused'] as const;
+export type ExecutionPlan = (typeof EXECUTION_PLANS)[number];
+
 export interface NativeNetConfig {
   inChannels: number;
   imageSize: number;
@@ -22,7 +26,7 @@ export interface NativeNetConfig {
   threads?: number;
   precision?: 'fp32' | 'bf16';
   /** Execution plan: 'fused' (GPU-shaped), 'per-ghost' (CPU-shaped) or 'auto' (fused on CUDA). */
-  plan?: 'auto' | 'per-ghost' | 'fused';
+  plan?: ExecutionPlan;
 }
 
 /** Optimizer and data-loop settings (see native/core/trainer.h). */

@@ -1,5 +1,6 @@
 /** Opens a trained one-shot model from a run directory or a checkpoint file, with the data it was trained on. */
 import * as fs from 'node:fs';
+import type { ExecutionPlan } from '../native/binding';
 import * as path from 'node:path';
 import { loadDataset } from '../data/loadDataset';
 import { DatasetSplits } from '../data/types';
@@ -16,7 +17,7 @@ export interface OpenedSupernet {
   dir: string;
 }
 
-export async function openSupernet(where: string, o: { threads?: number; device?: string; precision?: 'fp32' | 'bf16'; plan?: 'auto' | 'per-ghost' | 'fused' } = {}): Promise<OpenedSupernet> {
+export async function openSupernet(where: string, o: { threads?: number; device?: string; precision?: 'fp32' | 'bf16'; plan?: ExecutionPlan } = {}): Promise<OpenedSupernet> {
   const checkpoint = fs.existsSync(where) && fs.statSync(where).isDirectory() ? path.join(where, 'checkpoint.pt') : where;
   if (!fs.existsSync(checkpoint)) {
     throw new NasError('ERR_NAS_CHECKPOINT', `${checkpoint}: no such checkpoint; train one with \`nasctl train --out DIR\` and pass --supernet DIR`);

@@ -4,6 +4,7 @@
  * twice or losing a scored one.
  */
 import * as fs from 'node:fs';
+import type { ExecutionPlan } from '../native/binding';
 import * as path from 'node:path';
 import { ProcessGroup, evaluateShared } from '../distributed/processGroup';
 import { NasError, invalidParameter } from '../native/errors';
@@ -50,7 +51,7 @@ export interface SearchOptions {
    */
   archs?: string;
   /** Execution plan (see SupernetConfig.plan). */
-  plan?: 'auto' | 'per-ghost' | 'fused';
+  plan?: ExecutionPlan;
 }
 
 export const DEFAULT_SEARCH: Omit<SearchOptions, 'supernet'> = {

@@ -1,5 +1,6 @@
 /** `nasctl run`: train -> search -> select -> retrain -> report in one run directory, resumable at every stage. */
 import { Command } from 'commander';
+import { EXECUTION_PLANS, ExecutionPlan } from '../../native/binding';
 import { PIPELINE_PRESETS, PipelineEvent, runPipeline } from '../../pipeline/runPipeline';
 import { SELECTION_RULES, SelectionRule } from '../../search/select';
 import { STRATEGIES, StrategyName } from '../../search/strategy';
@@ -20,7 +21,7 @@ interface RunFlags {
   threads?: number;
   device?: string;
   precision?: 'fp32' | 'bf16';
-  plan?: 'auto' | 'per-ghost' | 'fused';
+  plan?: ExecutionPlan;
   json?: boolean;
 }
 
@@ -39,7 +40,7 @@ export function runCommand(): Command {
     .option('--threads <n>', 'LibTorch threads', positiveInt)
     .option('--device <device>', 'cpu, cuda, cuda:N or auto')
     .option('--precision <p>', 'fp32 or bf16 (autocast)', oneOf(['fp32', 'bf16'] as const))
-    .option('--plan <plan>', 'execution plan: auto (fused on CUDA, per-ghost on CPU), per-ghost or fused', oneOf(['auto', 'per-ghost', 'fused'] as const))
+    .option('--plan <plan>', 'execution plan: auto (fused on CUDA, per-ghost on CPU), per-ghost or fused', oneOf(EXECUTION_PLANS))
     .option('--json', 'JSON lines: stage events, then {"result":..}')
     .action(async (f: RunFlags) => {
       const p = PIPELINE_PRESETS[f.preset];

@@ -1,5 +1,6 @@
 /** `nasctl search` and `nasctl select`: score architectures on the one-shot model; pick some from the results. */
 import { Command } from 'commander';
+import { EXECUTION_PLANS } from '../../native/binding';
 import { runSearch, SearchEvent, SearchOptions } from '../../search/runSearch';
 import { SELECTION_RULES, SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
 import { STRATEGIES } from '../../search/strategy';
@@ -55,7 +56,7 @@ export function searchCommand(): Command {
     .option('--threads <n>', 'LibTorch threads', positiveInt)
     .option('--device <device>', 'cpu, cuda, cuda:N or auto')
     .option('--precision <p>', 'fp32 or bf16 (autocast)', oneOf(['fp32', 'bf16'] as const))
-    .option('--plan <plan>', 'execution plan: auto (fused on CUDA, per-ghost on CPU), per-ghost or fused', oneOf(['auto', 'per-ghost', 'fused'] as const))
+    .option('--plan <plan>', 'execution plan: auto (fused on CUDA, per-ghost on CPU), per-ghost or fused', oneOf(EXECUTION_PLANS))
     .option('--json', 'one JSON line per scored architecture on stdout, then {"summary":..}')
     .action(async (f: SearchFlags) => {
       const render = renderer(f.json === true);

@@ -1,5 +1,6 @@
 /** `nasctl train`: trains the one-shot model. */
 import * as fs from 'node:fs';
+import { EXECUTION_PLANS, ExecutionPlan } from '../../native/binding';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { invalidParameter } from '../../native/errors';
@@ -41,7 +42,7 @@ interface TrainFlags extends DistFlags {
   threads?: number;
   device?: string;
   precision?: 'fp32' | 'bf16';
-  plan?: 'auto' | 'per-ghost' | 'fused';
+  plan?: ExecutionPlan;
   out?: string;
   resume?: boolean;
   json?: boolean;
@@ -138,7 +139,7 @@ export function trainCommand(): Command {
     .option('--threads <n>', 'LibTorch threads (default: all cores)', positiveInt)
     .option('--device <device>', 'cpu, cuda, cuda:N or auto')
     .option('--precision <p>', 'fp32, or bf16 (autocast for forward passes; weights stay float32)', oneOf(['fp32', 'bf16'] as const))
-    .option('--plan <plan>', 'execution plan: auto (fused on CUDA, per-ghost on CPU), per-ghost or fused', oneOf(['auto', 'per-ghost', 'fused'] as const))
+    .option('--plan <plan>', 'execution plan: auto (fused on CUDA, per-ghost on CPU), per-ghost or fused', oneOf(EXECUTION_PLANS))
     .option('--out <dir>', 'run directory')
     .option('--resume', 'continue the run in --out from its checkpoint')
     .option('--json', 'JSON lines on stdout (metrics, then the result)')
