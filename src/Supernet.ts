@@ -55,7 +55,6 @@ export const DEFAULT_SUPERNET_CONFIG: SupernetConfig = {
   bnEps: 1e-5,
 };
 
-/** Cores available to this process. */
 /** OMP_NUM_THREADS when set (nasctl launch and torchrun set it per worker), else the machine's cores. */
 export function defaultThreads(): number {
   const env = Number(process.env.OMP_NUM_THREADS);

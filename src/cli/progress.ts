@@ -1,4 +1,5 @@
 /** Progress output: an in-place bar on a TTY, plain lines otherwise, JSON lines with --json. */
+import type { RetrainStepEvent } from '../retrain/retrain';
 import type { TrainEvent } from '../train/trainOneShot';
 
 export type OutputMode = 'tty' | 'plain' | 'json';
@@ -75,53 +76,45 @@ export class TrainProgress {
   }
 }
 
-/** One retraining run's progress events (the shape `retrain` emits). */
-export interface RetrainStepEvent {
-  arch: string;
-  run: number;
-  step: number;
-  totalSteps: number;
-  loss: number;
-  accuracy: number;
-}
-
 /**
- * Renders retraining steps. TTY: one line with step, loss, accuracy, steps/s and the run's ETA, redrawn at most 10
- * times a second. Plain (CI, pipes): a line at least every 10 s and at the end of each run. JSON: the same progress
- * as a JSON line on stderr at least every 10 s (stdout keeps the results only).
+ * Renders retraining steps over all runs of a call (several may train at once). TTY: one line with the runs finished,
+ * the current run's step, loss and accuracy, steps/s and the ETA of the whole call, redrawn at most 10 times a second.
+ * Plain (CI, pipes): a line at least every 10 s and at the end of each run. JSON: the same progress as a JSON line on
+ * stderr at least every 10 s (stdout keeps the results only).
  */
 export class RetrainProgress {
-  private runStarted = 0;
-  private startStep = 0;
+  private t0 = 0;
+  private s0 = 0;
   private lastDraw = 0;
-  private lastLine = 0;
+  private lastLine = Date.now();
 
   constructor(private readonly mode: OutputMode, private readonly err: NodeJS.WriteStream = process.stderr, private readonly everyMs = 10_000) {}
 
-  /** A run starts (or resumes) at `startStep`. */
-  start(startStep: number): void {
-    this.runStarted = Date.now();
-    this.startStep = startStep;
-    this.lastLine = Date.now();
-  }
-
-  step(e: RetrainStepEvent): void {
+  step(e: Omit<RetrainStepEvent, 'type'>): void {
     const now = Date.now();
-    const rate = (e.step - this.startStep) / Math.max((now - this.runStarted) / 1000, 1e-3);
-    const eta = (e.totalSteps - e.step) / Math.max(rate, 1e-9);
+    if (!this.t0) {
+      // Rates count from the first step seen (steps of a resumed call done before it are not this process's).
+      this.t0 = now;
+      this.s0 = e.doneSteps - 1;
+    }
+    const rate = (e.doneSteps - this.s0) / Math.max((now - this.t0) / 1000, 1e-3);
+    const eta = (e.allSteps - e.doneSteps) / Math.max(rate, 1e-9);
     const done = e.step === e.totalSteps;
+    const text = `  ${e.allRuns > 1 ? `runs ${e.doneRuns}/${e.allRuns}, ` : ''}step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} acc ${e.accuracy.toFixed(3)} | ` +
+      `${rate.toFixed(1)} steps/s ETA ${formatDuration(eta)}`;
     if (this.mode === 'tty') {
       if (now - this.lastDraw < 100 && !done) return;
       this.lastDraw = now;
-      this.err.write(`\r\x1b[2K  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} acc ${e.accuracy.toFixed(3)} | ${rate.toFixed(1)} steps/s ETA ${formatDuration(eta)}`);
+      this.err.write(`\r\x1b[2K${text}`);
       return;
     }
     if (now - this.lastLine < this.everyMs && !done) return;
     this.lastLine = now;
     if (this.mode === 'json') {
-      this.err.write(`${JSON.stringify({ type: 'progress', stage: 'retrain', ...e, stepsPerSec: Math.round(rate * 100) / 100, etaSeconds: Math.round(eta) })}\n`);
+      const { type: _t, ...fields } = e as RetrainStepEvent;
+      this.err.write(`${JSON.stringify({ type: 'progress', stage: 'retrain', ...fields, stepsPerSec: Math.round(rate * 100) / 100, etaSeconds: Math.round(eta) })}\n`);
     } else {
-      this.err.write(`  step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} acc ${e.accuracy.toFixed(3)} | ${rate.toFixed(1)} steps/s ETA ${formatDuration(eta)}\n`);
+      this.err.write(`${text}\n`);
     }
   }
 

@@ -9,7 +9,7 @@ import { loadDataset, LoadDatasetOptions } from '../data/loadDataset';
 import { invalidParameter } from '../native/errors';
 import { LearningRateSchedule, learningRateTable } from '../schedule/learningRate';
 import { formatArchitecture, parseArchitecture, OPS } from '../space/architecture';
-import { NativeData, SupernetConfig } from '../Supernet';
+import { NativeData, SupernetConfig, defaultThreads } from '../Supernet';
 import { appendJsonLine, readJsonLines, makeDir } from '../util/files';
 import { exportModel } from './exportModel';
 import { StandaloneModel } from './StandaloneModel';
@@ -31,6 +31,11 @@ export interface RetrainOptions {
   evalBatchSize: number;
   /** Write model.json + model.safetensors of each architecture's first run. */
   export: boolean;
+  /**
+   * Runs trained at once (default: one per core on the CPU, one on a GPU); `net.threads` (default: the cores) is
+   * split between them. Results depend on the threads per run, so keep both when comparing runs.
+   */
+  jobs?: number;
 }
 
 export interface RetrainRun {
@@ -59,8 +64,25 @@ export interface RetrainSummary {
 
 export type RetrainEvent =
   | { type: 'run-start'; arch: string; archIndex: number; run: number; totalSteps: number; startStep: number }
-  | { type: 'step'; arch: string; run: number; step: number; totalSteps: number; loss: number; accuracy: number }
+  | RetrainStepEvent
   | { type: 'run'; result: RetrainRun };
+
+/** One step of one run, with the progress of the whole call (all runs, all jobs) for rates and ETAs. */
+export interface RetrainStepEvent {
+  type: 'step';
+  arch: string;
+  run: number;
+  step: number;
+  totalSteps: number;
+  loss: number;
+  accuracy: number;
+  /** Steps done over every run of this call (finished runs count in full) and their total. */
+  doneSteps: number;
+  allSteps: number;
+  /** Runs finished and runs in all. */
+  doneRuns: number;
+  allRuns: number;
+}
 
 export function meanStd(xs: number[]): { mean: number; std: number } {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -68,10 +90,24 @@ export function meanStd(xs: number[]): { mean: number; std: number } {
   return { mean, std };
 }
 
+/**
+ * How many runs train at once, and the LibTorch threads of each. On the CPU the default is one job per core (up to
+ * the number of runs) with one intra-op thread each: small convolutions scale badly over OpenMP threads, and threads
+ * that wait on each other's barriers collapse when another process takes a core (issue 11). On a GPU, one job.
+ * Depends on the call's total number of runs, not on what is left, so a resumed call splits its threads as before.
+ */
+export function retrainJobs(o: { jobs?: number; threads?: number; device?: string }, runs: number): { jobs: number; threads: number } {
+  const cores = o.threads ?? defaultThreads();
+  const gpu = o.device !== undefined && o.device !== 'cpu';
+  const jobs = Math.max(1, Math.min(runs, o.jobs ?? (gpu ? 1 : cores)));
+  return { jobs, threads: Math.max(1, Math.floor(cores / jobs)) };
+}
+
 export async function retrain(archTexts: string[], o: RetrainOptions, hooks: { signal?: AbortSignal; onEvent?: (e: RetrainEvent) => void } = {}): Promise<{ summaries: RetrainSummary[]; aborted: boolean }> {
   if (!archTexts.length) throw invalidParameter('arch', 'at least one architecture', archTexts);
   if (!(Number.isInteger(o.runs) && o.runs > 0)) throw invalidParameter('runs', 'a positive integer', o.runs);
   if (!(Number.isInteger(o.epochs) && o.epochs > 0)) throw invalidParameter('epochs', 'a positive integer', o.epochs);
+  if (o.jobs !== undefined && !(Number.isInteger(o.jobs) && o.jobs > 0)) throw invalidParameter('jobs', 'a positive integer', o.jobs);
   const blocks = o.net.blocks ?? 4;
   // The all-on model is accepted too (Table 1's "All On" row), so up to 7 ops per block.
   const archs = archTexts.map((a) => formatArchitecture(parseArchitecture(a, { blocks, maxOps: OPS.length })));
@@ -86,64 +122,85 @@ export async function retrain(archTexts: string[], o: RetrainOptions, hooks: { s
   const stepsPerEpoch = Math.floor(data.train.n / o.batchSize);
   const totalSteps = o.epochs * stepsPerEpoch;
   const lr = learningRateTable(o.learningRate, 0, totalSteps, totalSteps);
+  const allRuns = archs.length * o.runs;
+  const { jobs, threads } = retrainJobs({ jobs: o.jobs, threads: o.net.threads, device: o.net.device }, allRuns);
+  // Every (architecture, run) not in the log, in order; `jobs` workers take them one by one.
+  const queue = archs.flatMap((arch, k) => Array.from({ length: o.runs }, (_, run) => ({ arch, k, run })))
+    .filter((j) => !done.some((d) => d.arch === j.arch && d.run === j.run));
+  const progress = { steps: (allRuns - queue.length) * totalSteps, runs: allRuns - queue.length };
   let aborted = false;
-  const summaries: RetrainSummary[] = [];
-  for (const [k, arch] of archs.entries()) {
-    let exportedTo: string | undefined;
-    for (let run = 0; run < o.runs && !aborted; run++) {
-      if (done.some((d) => d.arch === arch && d.run === run)) continue;
-      const seed = o.seed + run;
-      const model = StandaloneModel.create({ ...o.net, inChannels: data.train.channels, imageSize: data.train.height, classes: data.classes, seed }, arch, {
-        batchSize: o.batchSize, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: true, cropPad: o.cropPad, flip: o.flip, seed,
-      });
+  let failure: unknown;
+
+  const runOne = async (arch: string, k: number, run: number): Promise<void> => {
+    const seed = o.seed + run;
+    const model = StandaloneModel.create({ ...o.net, threads, inChannels: data.train.channels, imageSize: data.train.height, classes: data.classes, seed }, arch, {
+      batchSize: o.batchSize, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: true, cropPad: o.cropPad, flip: o.flip, seed,
+    });
+    try {
+      const ckpt = path.join(o.out, 'checkpoints', `${k}-${run}.pt`);
+      if (fs.existsSync(ckpt)) await model.load(ckpt);
+      progress.steps += model.step;
+      emit({ type: 'run-start', arch, archIndex: k, run, totalSteps, startStep: model.step });
+      const started = Date.now();
+      while (model.step < totalSteps) {
+        const s0 = model.step;
+        const count = Math.min(totalSteps, (Math.floor(s0 / stepsPerEpoch) + 1) * stepsPerEpoch) - s0;
+        let last = s0;
+        const res = await model.train(train, {
+          steps: count, lr: lr.subarray(s0, s0 + count), signal: hooks.signal,
+          onProgress: (p) => {
+            progress.steps += p.step - last;
+            last = p.step;
+            emit({ type: 'step', arch, run, step: p.step, totalSteps, loss: p.loss, accuracy: p.accuracy, doneSteps: progress.steps, allSteps: allRuns * totalSteps, doneRuns: progress.runs, allRuns });
+          },
+        });
+        progress.steps += model.step - last;
+        await model.save(ckpt, { arch, run, seed });
+        if (res.aborted || aborted) {
+          aborted = true;
+          return;
+        }
+      }
+      const v = await model.evaluate(val, { batchSize: o.evalBatchSize });
+      const t = await model.evaluate(test, { batchSize: o.evalBatchSize });
+      const result: RetrainRun = {
+        arch, run, seed, params: model.parameterCount(), madds: model.multiplyAdds(), steps: model.step,
+        validationAccuracy: v.accuracy, testAccuracy: t.accuracy, testLoss: t.loss, seconds: (Date.now() - started) / 1000,
+      };
+      appendJsonLine(log, result);
+      done.push(result);
+      progress.runs++;
+      emit({ type: 'run', result });
+      if (o.export && run === 0) exportModel(path.join(o.out, 'models', String(k)), model, { mean: data.mean, std: data.std, testAccuracy: t.accuracy });
+      fs.rmSync(ckpt, { force: true });
+    } finally {
+      model.dispose();
+    }
+  };
+
+  const worker = async (): Promise<void> => {
+    for (let j = queue.shift(); j && !aborted && failure === undefined; j = queue.shift()) {
       try {
-        const ckpt = path.join(o.out, 'checkpoints', `${k}-${run}.pt`);
-        if (fs.existsSync(ckpt)) await model.load(ckpt);
-        emit({ type: 'run-start', arch, archIndex: k, run, totalSteps, startStep: model.step });
-        const started = Date.now();
-        while (model.step < totalSteps) {
-          const s0 = model.step;
-          const count = Math.min(totalSteps, (Math.floor(s0 / stepsPerEpoch) + 1) * stepsPerEpoch) - s0;
-          const res = await model.train(train, {
-            steps: count, lr: lr.subarray(s0, s0 + count), signal: hooks.signal,
-            onProgress: (p) => emit({ type: 'step', arch, run, step: p.step, totalSteps, loss: p.loss, accuracy: p.accuracy }),
-          });
-          await model.save(ckpt, { arch, run, seed });
-          if (res.aborted) {
-            aborted = true;
-            break;
-          }
-        }
-        if (aborted) break;
-        const v = await model.evaluate(val, { batchSize: o.evalBatchSize });
-        const t = await model.evaluate(test, { batchSize: o.evalBatchSize });
-        const result: RetrainRun = {
-          arch, run, seed, params: model.parameterCount(), madds: model.multiplyAdds(), steps: model.step,
-          validationAccuracy: v.accuracy, testAccuracy: t.accuracy, testLoss: t.loss, seconds: (Date.now() - started) / 1000,
-        };
-        appendJsonLine(log, result);
-        done.push(result);
-        emit({ type: 'run', result });
-        if (o.export && run === 0) {
-          exportedTo = path.join(o.out, 'models', String(k));
-          exportModel(exportedTo, model, { mean: data.mean, std: data.std, testAccuracy: t.accuracy });
-        }
-        fs.rmSync(ckpt, { force: true });
-      } finally {
-        model.dispose();
+        await runOne(j.arch, j.k, j.run);
+      } catch (e) {
+        failure ??= e;
       }
     }
+  };
+  await Promise.all(Array.from({ length: jobs }, worker));
+  if (failure !== undefined) throw failure;
+
+  const summaries: RetrainSummary[] = [];
+  for (const [k, arch] of archs.entries()) {
     const runs = done.filter((d) => d.arch === arch).sort((a, b) => a.run - b.run);
-    if (runs.length) {
-      const t = meanStd(runs.map((r) => r.testAccuracy));
-      const exported = path.join(o.out, 'models', String(k));
-      summaries.push({
-        arch, params: runs[0].params, madds: runs[0].madds, runs, testAccuracyMean: t.mean, testAccuracyStd: t.std,
-        validationAccuracyMean: meanStd(runs.map((r) => r.validationAccuracy)).mean,
-        exportedTo: exportedTo ?? (fs.existsSync(path.join(exported, 'model.json')) ? exported : undefined),
-      });
-    }
-    if (aborted) break;
+    if (!runs.length) continue;
+    const t = meanStd(runs.map((r) => r.testAccuracy));
+    const exported = path.join(o.out, 'models', String(k));
+    summaries.push({
+      arch, params: runs[0].params, madds: runs[0].madds, runs, testAccuracyMean: t.mean, testAccuracyStd: t.std,
+      validationAccuracyMean: meanStd(runs.map((r) => r.validationAccuracy)).mean,
+      exportedTo: fs.existsSync(path.join(exported, 'model.json')) ? exported : undefined,
+    });
   }
   return { summaries, aborted };
 }

@@ -4,16 +4,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NativeData } from '../Supernet';
-import { RetrainEvent, retrain } from '../retrain/retrain';
-import { kendall, spearman } from '../report/correlation';
+import { NativeData, stripUndefined } from '../Supernet';
+import { RetrainEvent, meanStd, retrain } from '../retrain/retrain';
+import { Interval, bootstrapInterval, kendall, meanPairwiseSpearman, spearman } from '../report/correlation';
 import { runSearch, SearchEvent } from '../search/runSearch';
 import { openSupernet } from '../search/openSupernet';
 import { SearchResult } from '../search/select';
 import { formatArchitecture } from '../space/architecture';
 import { sampleArchitectures } from '../space/sampleArchitecture';
 import { TrainEvent, trainOneShot } from '../train/trainOneShot';
-import { TrainOptions, withOverrides } from '../train/trainOptions';
+import { PRESETS, TrainOptions, withOverrides } from '../train/trainOptions';
 import { appendJsonLine, readJsonLines, writeFileAtomic, makeDir } from '../util/files';
 import { Rng } from '../util/rng';
 import { klProbe, klScores, sampleReference } from './klStudy';
@@ -21,18 +21,88 @@ import { klProbe, klScores, sampleReference } from './klStudy';
 export interface CorrelationRow {
   arch: string;
   oneShot: number;
+  /** Mean stand-alone validation accuracy over the runs, their standard deviation, and each run's (by seed). */
   standalone: number;
   standaloneStd: number;
+  standaloneRuns: number[];
   params: number;
+  /** One-shot accuracy bucket the architecture was drawn from (-1: given with --archs). */
   bucket: number;
 }
 
 export interface CorrelationStudy {
   rows: CorrelationRow[];
+  /** One-shot accuracy vs mean stand-alone validation accuracy, with bootstrap 95% intervals. */
   spearman: number;
   kendall: number;
+  spearmanInterval: Interval;
+  kendallInterval: Interval;
+  /**
+   * How repeatable the stand-alone ranking is: Spearman's rho between the runs (seeds), averaged over pairs of runs;
+   * null with one run. A correlation with one-shot accuracy cannot be clearer than this.
+   */
+  seedSpearman: number | null;
   file: string;
+  options: CorrelationOptions;
 }
+
+/** What a correlation study scores and retrains (Figure 5). */
+export interface CorrelationOptions {
+  /** Run directory of the trained one-shot model. */
+  supernet: string;
+  /** Study folder: search results, retraining runs, correlation.json. */
+  out: string;
+  /** Architectures sampled and scored, and the sample's equal-width one-shot accuracy buckets and picks per bucket. */
+  sample: number;
+  buckets: number;
+  perBucket: number;
+  /** Score and retrain exactly these instead (a file as for `nasctl search --archs`). */
+  archs?: string;
+  /** Stand-alone training: epochs, runs (seeds) per architecture, F, ghost batch, training and test examples. */
+  epochs: number;
+  runs: number;
+  filters: number;
+  ghostBatch?: number;
+  trainLimit?: number;
+  testLimit?: number;
+  /** Validation images of the one-shot scores (default: all). Stand-alone models use the whole validation split. */
+  valLimit?: number;
+  seed: number;
+  threads?: number;
+  /** Stand-alone runs trained at once (see RetrainOptions.jobs). */
+  jobs?: number;
+  /** Bootstrap resamples of the intervals. */
+  resamples?: number;
+}
+
+/** Named studies: the one-shot model to train (when none is given) and the study's options. */
+export interface CorrelationPreset {
+  oneShot: TrainOptions;
+  study: Omit<CorrelationOptions, 'supernet' | 'out'>;
+}
+
+export const CORRELATION_PRESET_NAMES = ['quick', 'fidelity', 'paper'] as const;
+export type CorrelationPresetName = (typeof CORRELATION_PRESET_NAMES)[number];
+
+export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPreset> = {
+  // Minutes on 2 cores; shows the machinery, not the finding (stand-alone seeds disagree at one epoch).
+  quick: {
+    oneShot: { ...PRESETS.quick, out: 'runs/correlation-quick/oneshot' },
+    study: { sample: 100, valLimit: 1000, buckets: 4, perBucket: 2, epochs: 1, runs: 2, filters: 8, trainLimit: 12000, testLimit: 2000, seed: 0 },
+  },
+  // Sized for a 2-core CPU (about 75-90 minutes in all): the one-shot model on all 55,000 training images for 2
+  // epochs; 120 architectures scored; 2 per each of 8 buckets retrained at F = 8 on 10,000 images for 2 epochs, twice.
+  fidelity: {
+    oneShot: { ...PRESETS.quick, out: 'runs/correlation-fidelity/oneshot', dataset: { name: 'fashion-mnist' }, evalEvery: undefined, evalLimit: 1000 },
+    study: { sample: 120, valLimit: 2000, buckets: 8, perBucket: 2, epochs: 2, runs: 2, filters: 8, trainLimit: 10000, testLimit: 2000, seed: 0 },
+  },
+  // The paper's protocol (for a GPU): the paper's one-shot run; stand-alone models trained for 28 epochs at batch 64
+  // with ghost batches of 32, 5 runs each; 20 architectures from 10 buckets of 1,000 scored.
+  paper: {
+    oneShot: { ...PRESETS.paper, out: 'runs/correlation-paper/oneshot' },
+    study: { sample: 1000, buckets: 10, perBucket: 2, epochs: 28, runs: 5, filters: 16, seed: 0 },
+  },
+};
 
 /** Picks `perBucket` architectures (seeded) from each of `buckets` equal-width one-shot accuracy buckets. */
 export function bucketSample(results: SearchResult[], buckets: number, perBucket: number, seed: number): { r: SearchResult; bucket: number }[] {
@@ -51,42 +121,59 @@ export function bucketSample(results: SearchResult[], buckets: number, perBucket
   return out;
 }
 
-/** Figure 5: one-shot vs stand-alone accuracy over a bucketed sample, with Spearman's rho and Kendall's tau. */
-export async function correlationStudy(
-  o: { supernet: string; out: string; sample: number; buckets: number; perBucket: number; epochs: number; runs: number; filters: number; valLimit?: number; seed: number; threads?: number },
-  hooks: { signal?: AbortSignal; onSearch?: (e: SearchEvent) => void; onRetrain?: (e: RetrainEvent) => void } = {},
-): Promise<CorrelationStudy> {
+/** The study's statistics over its rows (exported for tests and for re-analysis of a correlation.json). */
+export function correlationStatistics(rows: CorrelationRow[], o: { resamples?: number; seed?: number } = {}): Pick<CorrelationStudy, 'spearman' | 'kendall' | 'spearmanInterval' | 'kendallInterval' | 'seedSpearman'> {
+  const x = rows.map((r) => r.oneShot);
+  const y = rows.map((r) => r.standalone);
+  const spearmanInterval = bootstrapInterval(x, y, spearman, { resamples: o.resamples, seed: o.seed });
+  const kendallInterval = bootstrapInterval(x, y, kendall, { resamples: o.resamples, seed: o.seed });
+  const runs = Math.min(...rows.map((r) => r.standaloneRuns.length));
+  const columns = Array.from({ length: runs }, (_, k) => rows.map((r) => r.standaloneRuns[k]));
+  return { spearman: spearmanInterval.value, kendall: kendallInterval.value, spearmanInterval, kendallInterval, seedSpearman: runs >= 2 ? meanPairwiseSpearman(columns) : null };
+}
+
+export type CorrelationEvent = { type: 'stage'; stage: 'score' | 'retrain' } | { type: 'search'; event: SearchEvent } | { type: 'retrain'; event: RetrainEvent };
+
+/**
+ * Figure 5: one-shot vs stand-alone accuracy over a bucketed sample (or a given list), with Spearman's rho and
+ * Kendall's tau, their bootstrap 95% intervals, and the stand-alone seed-to-seed rho. Resumable: scoring and
+ * retraining continue from their files.
+ */
+export async function correlationStudy(o: CorrelationOptions, hooks: { signal?: AbortSignal; onEvent?: (e: CorrelationEvent) => void } = {}): Promise<(CorrelationStudy & { aborted: false }) | { aborted: true }> {
+  const emit = hooks.onEvent ?? ((): void => undefined);
   makeDir(o.out);
-  const results = path.join(o.out, 'search.jsonl');
-  await runSearch({ supernet: o.supernet, out: results, count: o.sample, seed: o.seed, valLimit: o.valLimit, threads: o.threads }, { signal: hooks.signal, onEvent: hooks.onSearch });
+  const results = path.join(o.out, o.archs !== undefined ? 'archs.jsonl' : 'search.jsonl');
+  emit({ type: 'stage', stage: 'score' });
+  const searched = await runSearch(
+    { supernet: o.supernet, out: results, count: o.archs !== undefined ? undefined : o.sample, archs: o.archs, seed: o.seed, valLimit: o.valLimit, threads: o.threads },
+    { signal: hooks.signal, onEvent: (event) => emit({ type: 'search', event }) },
+  );
+  if (searched.aborted) return { aborted: true };
   const { options } = await (async () => {
     const opened = await openSupernet(o.supernet, { threads: 1 });
     opened.net.dispose();
     return opened;
   })();
-  const picked = bucketSample(readJsonLines<SearchResult>(results), o.buckets, o.perBucket, o.seed);
+  const scored = readJsonLines<SearchResult>(results);
+  const picked = o.archs !== undefined ? scored.map((r) => ({ r, bucket: -1 })) : bucketSample(scored, o.buckets, o.perBucket, o.seed);
+  emit({ type: 'stage', stage: 'retrain' });
   const r = await retrain(picked.map((p) => p.r.arch), {
-    out: path.join(o.out, 'retrain'), dataset: options.dataset,
-    net: { filters: o.filters, stacks: options.net.stacks, cellsPerStack: options.net.cellsPerStack, threads: o.threads },
+    out: path.join(o.out, 'retrain'),
+    dataset: { ...options.dataset, ...stripUndefined({ trainLimit: o.trainLimit, testLimit: o.testLimit }) },
+    net: { filters: o.filters, stacks: options.net.stacks, cellsPerStack: options.net.cellsPerStack, blocks: options.net.blocks, ghostBatch: o.ghostBatch ?? 32, threads: o.threads, device: options.net.device },
     epochs: o.epochs, batchSize: 64, learningRate: { kind: 'cosine', base: options.learningRate.base }, momentum: options.momentum,
-    weightDecay: options.weightDecay, cropPad: options.cropPad, flip: options.flip, runs: o.runs, seed: o.seed, evalBatchSize: 256, export: false,
-  }, { signal: hooks.signal, onEvent: hooks.onRetrain });
+    weightDecay: options.weightDecay, cropPad: options.cropPad, flip: options.flip, runs: o.runs, seed: o.seed, evalBatchSize: 256, export: false, jobs: o.jobs,
+  }, { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) });
+  if (r.aborted) return { aborted: true };
   const rows: CorrelationRow[] = picked.flatMap((p) => {
     const s = r.summaries.find((x) => x.arch === p.r.arch);
     if (!s) return [];
-    const val = s.runs.map((x) => x.validationAccuracy);
-    const mean = val.reduce((a, b) => a + b, 0) / val.length;
-    const std = Math.sqrt(val.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, val.length - 1));
-    return [{ arch: p.r.arch, oneShot: p.r.accuracy, standalone: mean, standaloneStd: std, params: p.r.params, bucket: p.bucket }];
+    const { mean, std } = meanStd(s.runs.map((x) => x.validationAccuracy));
+    return [{ arch: p.r.arch, oneShot: p.r.accuracy, standalone: mean, standaloneStd: std, standaloneRuns: s.runs.map((x) => x.validationAccuracy), params: p.r.params, bucket: p.bucket }];
   });
-  const study: CorrelationStudy = {
-    rows,
-    spearman: spearman(rows.map((x) => x.oneShot), rows.map((x) => x.standalone)),
-    kendall: kendall(rows.map((x) => x.oneShot), rows.map((x) => x.standalone)),
-    file: path.join(o.out, 'correlation.json'),
-  };
+  const study: CorrelationStudy = { rows, ...correlationStatistics(rows, { resamples: o.resamples, seed: o.seed }), file: path.join(o.out, 'correlation.json'), options: o };
   writeFileAtomic(study.file, `${JSON.stringify(study, null, 2)}\n`);
-  return study;
+  return { ...study, aborted: false };
 }
 
 export interface DropoutRow {

@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readJsonLines } from '../../src/util/files';
 import { correlationStudy, dropoutStudy, klStudy } from '../../src/study/studies';
+import { RetrainOptions, RetrainSummary, retrain, retrainJobs } from '../../src/retrain/retrain';
+import { spearman } from '../../src/report/correlation';
 import { MetricsLine, trainOneShot } from '../../src/train/trainOneShot';
 import { PRESETS, TrainOptions } from '../../src/train/trainOptions';
 
@@ -37,12 +39,42 @@ describe('studies', () => {
     expect(fs.existsSync(r.file)).toBe(true);
   });
 
-  it('correlation: buckets, retrains over seeds and reports rank correlations', async () => {
-    const r = await correlationStudy({ supernet: run, out: path.join(run, 'study-correlation'), sample: 12, buckets: 3, perBucket: 1, epochs: 1, runs: 2, filters: 4, valLimit: 64, seed: 0, threads: 1 });
+  it('correlation: buckets, retrains over seeds and reports rank correlations with intervals and the seed-to-seed rho', async () => {
+    const r = await correlationStudy({ supernet: run, out: path.join(run, 'study-correlation'), sample: 12, buckets: 3, perBucket: 1, epochs: 1, runs: 2, filters: 4, valLimit: 64, seed: 0, threads: 2, resamples: 200 });
+    if (r.aborted) throw new Error('aborted');
     expect(r.rows.length).toBeGreaterThanOrEqual(2);
     expect(r.rows.length).toBeLessThanOrEqual(3);
-    expect(Number.isFinite(r.spearman)).toBe(true);
-    expect(JSON.parse(fs.readFileSync(r.file, 'utf8')).rows).toHaveLength(r.rows.length);
+    for (const row of r.rows) {
+      expect(row.standaloneRuns).toHaveLength(2);
+      expect(row.standalone).toBeCloseTo((row.standaloneRuns[0] + row.standaloneRuns[1]) / 2, 12);
+    }
+    expect(r.spearman).toBe(spearman(r.rows.map((x) => x.oneShot), r.rows.map((x) => x.standalone)));
+    expect(r.spearmanInterval.low).toBeLessThanOrEqual(r.spearmanInterval.high);
+    expect(r.seedSpearman).toBe(spearman(r.rows.map((x) => x.standaloneRuns[0]), r.rows.map((x) => x.standaloneRuns[1])));
+    const saved = JSON.parse(fs.readFileSync(r.file, 'utf8'));
+    expect(saved.rows).toHaveLength(r.rows.length);
+    expect(saved.kendallInterval.level).toBe(0.95);
+
+    // --archs: the listed architectures are scored as in the sampled study and all retrained (bucket -1).
+    const list = path.join(root, 'archs.txt');
+    fs.writeFileSync(list, `${r.rows.map((x) => x.arch).join('\n')}\n`);
+    const g = await correlationStudy({ supernet: run, out: path.join(run, 'study-archs'), archs: list, sample: 1, buckets: 1, perBucket: 1, epochs: 1, runs: 2, filters: 4, valLimit: 64, seed: 0, threads: 2, resamples: 200 });
+    if (g.aborted) throw new Error('aborted');
+    expect(g.rows.map((x) => [x.arch, x.oneShot, x.standalone, x.bucket])).toEqual(r.rows.map((x) => [x.arch, x.oneShot, x.standalone, -1]));
+  });
+
+  it('retrains runs concurrently (one thread each) to the results of one run at a time', async () => {
+    const archs = ['0:sep3/1:identity/2:maxpool/3:avgpool', '01:conv7x1/0:sep5/12:identity/3:sep3'];
+    const opts = (out: string, threads: number, jobs: number): RetrainOptions => ({
+      out, dataset: { name: 'synthetic' }, net: { filters: 4, stacks: 2, cellsPerStack: 1, threads }, epochs: 1, batchSize: 32,
+      learningRate: { kind: 'cosine', base: 0.05 }, momentum: 0.9, weightDecay: 1e-4, cropPad: 0, flip: false, runs: 2, seed: 3, evalBatchSize: 64, export: false, jobs,
+    });
+    expect(retrainJobs({ threads: 2, jobs: 2 }, 4)).toEqual({ jobs: 2, threads: 1 });
+    expect(retrainJobs({ threads: 2, device: 'cuda' }, 4)).toEqual({ jobs: 1, threads: 2 });
+    const one = await retrain(archs, opts(path.join(root, 'pool-1'), 1, 1));
+    const two = await retrain(archs, opts(path.join(root, 'pool-2'), 2, 2));
+    const key = (s: RetrainSummary[]): unknown => s.map((x) => x.runs.map((r) => [r.arch, r.run, r.validationAccuracy, r.testAccuracy, r.testLoss]));
+    expect(key(two.summaries)).toEqual(key(one.summaries));
   });
 
   it('dropout: trains one model per constant rate and scores a common sample', async () => {

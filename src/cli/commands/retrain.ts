@@ -43,7 +43,6 @@ function renderer(json: boolean): (e: RetrainEvent) => void {
   const mode = outputMode(json);
   const progress = new RetrainProgress(mode);
   return (e) => {
-    if (e.type === 'run-start') progress.start(e.startStep);
     if (e.type === 'step') return progress.step(e);
     if (mode === 'json') {
       if (e.type === 'run') process.stdout.write(`${JSON.stringify(e.result)}\n`);

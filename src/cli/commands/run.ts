@@ -60,7 +60,6 @@ export function runCommand(): Command {
           if (e.type === 'search' && e.event.type === 'scored') process.stdout.write(`${JSON.stringify({ type: 'scored', ...e.event.result })}\n`);
           if (e.type === 'retrain' && e.event.type === 'run') process.stdout.write(`${JSON.stringify({ type: 'retrained', ...e.event.result })}\n`);
           if (e.type === 'train' && e.event.type === 'eval') process.stdout.write(`${JSON.stringify(e.event)}\n`);
-          if (e.type === 'retrain' && e.event.type === 'run-start') retrainProgress.start(e.event.startStep);
           if (e.type === 'retrain' && e.event.type === 'step') retrainProgress.step(e.event); // JSON lines on stderr
           return;
         }
@@ -79,7 +78,6 @@ export function runCommand(): Command {
           const r = e.event;
           if (r.type === 'run-start') {
             process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}retraining ${r.arch} (run ${r.run + 1}, ${r.totalSteps} steps)\n`);
-            retrainProgress.start(r.startStep);
           }
           if (r.type === 'step') retrainProgress.step(r);
           if (r.type === 'run') process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}  test accuracy ${r.result.testAccuracy.toFixed(4)}, ${r.result.params.toLocaleString('en-US')} params\n`);

@@ -1,10 +1,14 @@
 /** `nasctl study correlation|dropout|kl`: the paper's experiments (Figures 4 to 7). */
 import { Command } from 'commander';
 import * as path from 'node:path';
-import { correlationStudy, dropoutStudy, klStudy } from '../../study/studies';
+import * as fs from 'node:fs';
+import { Interval } from '../../report/correlation';
+import { CORRELATION_PRESETS, CORRELATION_PRESET_NAMES, CorrelationPresetName, correlationStudy, dropoutStudy, klStudy } from '../../study/studies';
+import { stripUndefined } from '../../Supernet';
 import { PRESETS, withOverrides } from '../../train/trainOptions';
-import { readRunOptions } from '../../train/trainOneShot';
-import { nonNegativeInt, num, positiveInt } from '../parse';
+import { readRunOptions, trainOneShot } from '../../train/trainOneShot';
+import { nonNegativeInt, num, oneOf, positiveInt } from '../parse';
+import { RetrainProgress, TrainProgress, formatDuration, outputMode } from '../progress';
 import { withAbortOnSignal } from '../run';
 
 const say = (json: boolean | undefined, text: string, value: unknown): void => {
@@ -15,26 +19,81 @@ export function studyCommand(): Command {
   const study = new Command('study').description("the paper's analyses: correlation (Fig. 5), dropout (Fig. 4), kl (Fig. 6/7)");
 
   study.command('correlation')
-    .description('score a sample, take a few architectures per one-shot accuracy bucket, retrain them briefly over several seeds, report Spearman/Kendall')
-    .requiredOption('--supernet <dir>', 'run directory of a trained one-shot model')
-    .option('--out <dir>', 'study folder (default: <supernet>/study-correlation)')
-    .option('--sample <n>', 'architectures scored', positiveInt, 100)
-    .option('--buckets <n>', 'one-shot accuracy buckets', positiveInt, 4)
-    .option('--per-bucket <n>', 'architectures retrained per bucket', positiveInt, 2)
-    .option('--epochs <n>', 'stand-alone training epochs (the paper: ~28)', positiveInt, 1)
-    .option('--runs <n>', 'seeds per architecture (the paper: 5)', positiveInt, 2)
-    .option('--filters <F>', 'F of the stand-alone models', positiveInt, 8)
-    .option('--val-limit <n>', 'validation images for one-shot scores', positiveInt)
-    .option('--seed <n>', 'seed', nonNegativeInt, 0)
+    .description('score a sample (or --archs), retrain a few architectures per one-shot accuracy bucket over several seeds, ' +
+      "report Spearman's rho and Kendall's tau with bootstrap 95% intervals and the seed-to-seed rho")
+    .option('--preset <name>', `${CORRELATION_PRESET_NAMES.join(', ')}: the study's sizes, and the one-shot model trained when --supernet is not given`, oneOf(CORRELATION_PRESET_NAMES), 'quick')
+    .option('--supernet <dir>', "run directory of a trained one-shot model (default: train the preset's into <out>/oneshot)")
+    .option('--out <dir>', 'study folder (default: <supernet>/study-correlation, or runs/correlation-<preset>)')
+    .option('--archs <file>', 'score and retrain these architectures instead of a bucketed sample (as for `nasctl search --archs`; - for stdin)')
+    .option('--sample <n>', 'architectures scored', positiveInt)
+    .option('--buckets <n>', 'one-shot accuracy buckets', positiveInt)
+    .option('--per-bucket <n>', 'architectures retrained per bucket', positiveInt)
+    .option('--epochs <n>', 'stand-alone training epochs (the paper: ~28)', positiveInt)
+    .option('--runs <n>', 'seeds per architecture (the paper: 5)', positiveInt)
+    .option('--filters <F>', 'F of the stand-alone models', positiveInt)
+    .option('--train-limit <n>', 'training examples of the stand-alone models', positiveInt)
+    .option('--val-limit <n>', 'validation images of the one-shot scores', positiveInt)
+    .option('--jobs <n>', 'stand-alone runs trained at once (default: one per core on the CPU)', positiveInt)
+    .option('--resamples <n>', 'bootstrap resamples', positiveInt, 2000)
+    .option('--seed <n>', 'seed', nonNegativeInt)
     .option('--threads <n>', 'LibTorch threads', positiveInt)
     .option('--json', 'print the result as JSON')
     .action(async (f) => {
-      const r = await withAbortOnSignal((signal) => correlationStudy({ ...f, out: f.out ?? path.join(f.supernet, 'study-correlation') }, {
-        signal,
-        onRetrain: (e) => e.type === 'run' && !f.json && process.stderr.write(`  ${e.result.arch}: stand-alone validation ${e.result.validationAccuracy.toFixed(4)} (seed ${e.result.seed})\n`),
-      }));
+      const preset = CORRELATION_PRESETS[f.preset as CorrelationPresetName];
+      const out: string = f.out ?? (f.supernet ? path.join(f.supernet, 'study-correlation') : `runs/correlation-${f.preset}`);
+      const mode = outputMode(f.json === true);
+      const trainProgress = new TrainProgress(mode === 'json' ? 'plain' : mode);
+      const retrainProgress = new RetrainProgress(mode);
+      let supernet: string | undefined = f.supernet;
+      const r = await withAbortOnSignal(async (signal) => {
+        if (!supernet) {
+          supernet = path.join(out, 'oneshot');
+          const opts = withOverrides(preset.oneShot, { out: supernet, net: { threads: f.threads } });
+          if (!fs.existsSync(path.join(supernet, 'result.json'))) {
+            if (mode !== 'json') process.stderr.write(`== one-shot model (${f.preset} preset) -> ${supernet}\n`);
+            const t = await trainOneShot(opts, { resume: true, signal, onEvent: (e) => trainProgress.handle(e) });
+            trainProgress.finish();
+            if (t.aborted) return { aborted: true as const };
+          }
+        }
+        let last = 0;
+        return correlationStudy({
+          ...preset.study,
+          ...stripUndefined({ sample: f.sample, buckets: f.buckets, perBucket: f.perBucket, epochs: f.epochs, runs: f.runs, filters: f.filters, trainLimit: f.trainLimit, valLimit: f.valLimit, seed: f.seed, jobs: f.jobs }),
+          archs: f.archs, threads: f.threads, resamples: f.resamples, supernet, out,
+        }, {
+          signal,
+          onEvent: (e) => {
+            if (e.type === 'stage') {
+              if (mode !== 'json') process.stderr.write(`== ${e.stage === 'score' ? 'one-shot scores' : 'stand-alone training'}\n`);
+            } else if (e.type === 'search' && e.event.type === 'scored') {
+              const s = e.event;
+              const line = `${s.done}/${s.count} scored, ${s.archsPerSec.toFixed(2)} arch/s, ETA ${formatDuration(s.etaSeconds)}`;
+              if (mode === 'json') return;
+              if (mode === 'tty') process.stderr.write(`\r\x1b[2K${line}${s.done === s.count ? '\n' : ''}`);
+              else if (Date.now() - last > 10_000 || s.done === s.count) process.stderr.write(`${line}\n`);
+              last = Date.now();
+            } else if (e.type === 'retrain') {
+              const ev = e.event;
+              if (ev.type === 'step') retrainProgress.step(ev);
+              else if (ev.type === 'run' && mode !== 'json') {
+                retrainProgress.finish();
+                process.stderr.write(`  ${ev.result.arch}: stand-alone validation ${ev.result.validationAccuracy.toFixed(4)} (seed ${ev.result.seed}, ${formatDuration(ev.result.seconds)})\n`);
+              }
+            }
+          },
+        });
+      });
+      if (r.aborted) {
+        if (!f.json) process.stderr.write(`stopped; run the same command again to continue (${out})\n`);
+        else process.stdout.write(`${JSON.stringify({ aborted: true })}\n`);
+        process.exitCode = 130;
+        return;
+      }
+      const iv = (x: Interval): string => `${x.value.toFixed(3)} [${x.low.toFixed(3)}, ${x.high.toFixed(3)}]`;
       say(f.json, `${r.rows.map((x) => `${x.oneShot.toFixed(4)}  ${x.standalone.toFixed(4)} ± ${x.standaloneStd.toFixed(4)}  ${x.arch}`).join('\n')}\n` +
-        `Spearman's rho ${r.spearman.toFixed(3)}, Kendall's tau ${r.kendall.toFixed(3)} over ${r.rows.length} architectures (${r.file})\n`, r);
+        `over ${r.rows.length} architectures, one-shot vs stand-alone: Spearman's rho ${iv(r.spearmanInterval)}, Kendall's tau ${iv(r.kendallInterval)} (bootstrap 95% intervals)\n` +
+        `stand-alone seed-to-seed Spearman's rho: ${r.seedSpearman === null ? 'n/a (one run)' : r.seedSpearman.toFixed(3)}\n(${r.file})\n`, r);
     });
 
   study.command('dropout')
