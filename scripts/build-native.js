@@ -46,8 +46,16 @@ function fail(msg) {
 
 const torch = findTorch();
 if (!torch) {
-  fail('no LibTorch found. Install it with `apt-get install -y libtorch-dev` (or run scripts/setup), ' +
-    'or set LIBTORCH=/path/to/libtorch, Torch_DIR=/path/to/share/cmake/Torch, or install PyTorch for python3.');
+  fail('no LibTorch found, and the addon is built against one. Get one of:\n' +
+    '  - Debian/Ubuntu (CPU): apt-get install -y libtorch-dev   (this also lets the shipped linux-x64 prebuild load)\n' +
+    '  - CUDA or CPU, any Linux: pip install torch   (python3\'s PyTorch carries a LibTorch; it is found through python3)\n' +
+    '  - a LibTorch you unpacked: LIBTORCH=/path/to/libtorch (the folder with lib/ and include/), or Torch_DIR=.../share/cmake/Torch\n' +
+    'then run the install again (in a source checkout: scripts/setup does all of it).');
+}
+for (const [tool, pkg] of [['cmake', 'cmake'], ['c++', 'g++']]) {
+  if (spawnSync(tool, ['--version'], { stdio: 'ignore' }).status !== 0) {
+    fail(`\`${tool}\` not found: building the addon needs CMake and a C++17 compiler (apt-get install -y cmake g++ on Debian; ${pkg} elsewhere).`);
+  }
 }
 console.error(`oneshot-nas build: LibTorch from ${torch.from}: ${torch.dir}`);
 const jobs = String(Math.max(1, Math.min(os.cpus().length, Number(process.env.NAS_BUILD_JOBS) || 2)));
