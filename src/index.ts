@@ -13,6 +13,8 @@ export {
   encodeArchitecture,
   decodeArchitecture,
   allOnArchitecture,
+  parseCandidate,
+  ALL_ON,
   countArchitectures,
   opSetCount,
   type Architecture,

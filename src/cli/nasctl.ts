@@ -30,17 +30,26 @@ export async function main(argv: string[]): Promise<void> {
     .addCommand(reportCommand())
     .addCommand(studyCommand())
     .addCommand(archCommand());
-  // Subcommands do not inherit exitOverride: without it commander would exit(1) itself on a bad flag.
-  for (const cmd of program.commands) {
-    cmd.exitOverride();
-    for (const sub of cmd.commands) sub.exitOverride();
-  }
   const json = argv.includes('--json');
+  // With --json, commander's own messages (a bad flag, a missing argument) become one JSON error line on stdout
+  // with a code, like every other error; help and version still print as text.
+  let parseError = '';
+  const output = json ? { writeErr: (text: string): void => { parseError += text; }, outputError: (text: string): void => { parseError += text; } } : {};
+  // Subcommands do not inherit exitOverride: without it commander would exit(1) itself on a bad flag.
+  for (const cmd of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
+    cmd.exitOverride();
+    cmd.configureOutput(output);
+  }
   try {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.exitCode !== 0) process.exitCode = 2;
+      if (err.exitCode === 0) return;
+      process.exitCode = 2;
+      if (json) {
+        const message = (parseError.split('\n').find((l) => l.startsWith('error:')) ?? err.message).replace(/^error: /, '');
+        process.stdout.write(`${JSON.stringify({ error: { code: 'ERR_NAS_BAD_ARG', message, parser: err.code } })}\n`);
+      }
       return;
     }
     reportError(err, json);

@@ -1,7 +1,7 @@
 /** A stand-alone model of one architecture: trained from scratch, evaluated, exported and loaded again. */
 import { NativeOptimConfig, NativeRetrainer, loadAddon } from '../native/binding';
 import { NasError, awaitNative, callNative } from '../native/errors';
-import { Architecture, encodeArchitecture, formatArchitecture, parseArchitecture } from '../space/architecture';
+import { Architecture, DEFAULT_SPACE, encodeArchitecture, formatArchitecture, parseCandidate } from '../space/architecture';
 import { NativeData, SupernetConfig, resolveSupernetConfig, stripUndefined } from '../Supernet';
 
 export interface StandaloneEvaluation {
@@ -24,7 +24,7 @@ export class StandaloneModel {
   /** A freshly initialised model of `arch` (weights from `config.seed`). */
   static create(config: Partial<SupernetConfig>, arch: Architecture | string, optim: Partial<NativeOptimConfig> = {}): StandaloneModel {
     const c = resolveSupernetConfig(config);
-    const a = typeof arch === 'string' ? parseArchitecture(arch, { blocks: c.blocks, maxOps: 7 }) : arch;
+    const a = typeof arch === 'string' ? parseCandidate(arch, { ...DEFAULT_SPACE, blocks: c.blocks }) : arch;
     if (a.blocks.length !== c.blocks) throw new NasError('ERR_NAS_BAD_ARCH', `arch: expected ${c.blocks} blocks, got ${a.blocks.length}`);
     const addon = loadAddon();
     const native = callNative(() => new addon.Retrainer(c, encodeArchitecture(a), { batchSize: 64, ...stripUndefined(optim) }));

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { loadDataset, LoadDatasetOptions } from '../data/loadDataset';
 import { invalidParameter } from '../native/errors';
 import { LearningRateSchedule, learningRateTable } from '../schedule/learningRate';
-import { formatArchitecture, parseArchitecture, OPS } from '../space/architecture';
+import { DEFAULT_SPACE, formatArchitecture, parseCandidate } from '../space/architecture';
 import { NativeData, SupernetConfig, defaultThreads } from '../Supernet';
 import { appendJsonLine, readJsonLines, makeDir } from '../util/files';
 import { exportModel } from './exportModel';
@@ -109,8 +109,8 @@ export async function retrain(archTexts: string[], o: RetrainOptions, hooks: { s
   if (!(Number.isInteger(o.epochs) && o.epochs > 0)) throw invalidParameter('epochs', 'a positive integer', o.epochs);
   if (o.jobs !== undefined && !(Number.isInteger(o.jobs) && o.jobs > 0)) throw invalidParameter('jobs', 'a positive integer', o.jobs);
   const blocks = o.net.blocks ?? 4;
-  // The all-on model is accepted too (Table 1's "All On" row), so up to 7 ops per block.
-  const archs = archTexts.map((a) => formatArchitecture(parseArchitecture(a, { blocks, maxOps: OPS.length })));
+  // Architectures of the space, or the all-on model (Table 1's "All On" row): the parser of every command.
+  const archs = archTexts.map((a) => formatArchitecture(parseCandidate(a, { ...DEFAULT_SPACE, blocks })));
   const data = loadDataset(o.dataset);
   const train = new NativeData(data.train, data.mean, data.std);
   const val = new NativeData(data.validation, data.mean, data.std);

@@ -127,6 +127,21 @@ export function decodeArchitecture(words: ArrayLike<number>, blocks: number): Ar
   return { blocks: out };
 }
 
+/** The name of the one-shot model itself as an architecture (Table 1's "All On" row). */
+export const ALL_ON = 'all-on';
+
+/**
+ * The one parser of every command that takes an architecture to build (arch, retrain, the stand-alone model): an
+ * architecture of the space (at most `space.maxOps` operations per block), or the one-shot model itself, written
+ * `all-on` or with every input and operation spelled out. Anything else, a block of 3 operations say, is refused
+ * with the same error everywhere.
+ */
+export function parseCandidate(text: string, space: SearchSpace = DEFAULT_SPACE): Architecture {
+  const allOn = allOnArchitecture(space.blocks);
+  if (text === ALL_ON || (typeof text === 'string' && text === formatArchitecture(allOn))) return allOn;
+  return parseArchitecture(text, space);
+}
+
 /** Every path on: the one-shot model itself (not a member of the space when maxOps < 7). */
 export function allOnArchitecture(blocks: number): Architecture {
   return {

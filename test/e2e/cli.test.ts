@@ -35,6 +35,22 @@ describe('nasctl arch', () => {
     const badFlag = nasctl('train', '--filters', 'many');
     expect(badFlag.status).toBe(2);
     expect(badFlag.stderr).toContain("option '--filters <F>' argument 'many' is invalid");
+    // With --json the option parser's errors are JSON with a code too, and nothing goes to stderr.
+    const jsonFlag = nasctl('train', '--filters', 'many', '--json');
+    expect(jsonFlag.status).toBe(2);
+    expect(JSON.parse(jsonFlag.stdout as string).error).toMatchObject({ code: 'ERR_NAS_BAD_ARG', message: expect.stringContaining("'--filters <F>' argument 'many'") });
+    expect(jsonFlag.stderr).toBe('');
+  });
+
+  it('parses architectures with one parser in every command: 3 operations are refused alike, all-on is accepted alike', () => {
+    const three = '01:sep3+sep5+maxpool/2:identity/013:sep5/24:avgpool';
+    const a = nasctl('arch', three, '--json');
+    const r = nasctl('retrain', three, '--dataset', 'synthetic', '--epochs', '1', '--json');
+    expect([a.status, r.status]).toEqual([2, 2]);
+    expect(JSON.parse(r.stdout as string).error).toEqual(JSON.parse(a.stdout as string).error);
+    expect(JSON.parse(a.stdout as string).error.message).toContain('block 0 selects 3 operations, at most 2 allowed');
+    const allOn = nasctl('arch', 'all-on', '--filters', '16', '--json');
+    expect(JSON.parse(allOn.stdout as string)).toMatchObject({ arch: 'all-on', params: 1_272_314 });
   });
 });
 

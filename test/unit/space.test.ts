@@ -103,3 +103,15 @@ describe('model size', () => {
     expect(size.madds).toBe(18 * 16 + 4 * 16 + 4 * 16 + 6);
   });
 });
+
+describe('parseCandidate (the parser of arch, retrain and the stand-alone model)', () => {
+  it('accepts the space and the all-on model (by name or spelled out), and nothing in between', async () => {
+    const { parseCandidate, allOnArchitecture, formatArchitecture, DEFAULT_SPACE } = await import('../../src/space/architecture');
+    const allOn = allOnArchitecture(4);
+    expect(parseCandidate('all-on')).toEqual(allOn);
+    expect(parseCandidate(formatArchitecture(allOn))).toEqual(allOn);
+    expect(formatArchitecture(parseCandidate('01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool'))).toBe('01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool');
+    expect(() => parseCandidate('01:sep3+sep5+maxpool/2:identity/013:sep5/24:avgpool')).toThrow(/block 0 selects 3 operations, at most 2 allowed/);
+    expect(parseCandidate('all-on', { ...DEFAULT_SPACE, blocks: 2 }).blocks).toHaveLength(2);
+  });
+});

@@ -8,7 +8,8 @@ import {
   allOnArchitecture,
   countArchitectures,
   formatArchitecture,
-  parseArchitecture,
+  parseCandidate,
+  ALL_ON,
 } from '../../space/architecture';
 import { ModelShape, modelSize } from '../../space/modelSize';
 import { sampleArchitectures } from '../../space/sampleArchitecture';
@@ -57,7 +58,8 @@ export function archCommand(): Command {
         const n = countArchitectures(space);
         process.stdout.write(f.json ? `${JSON.stringify({ architectures: n.toString() })}\n` : `${n.toLocaleString('en-US')} architectures\n`);
       }
-      const list: { arch: Architecture; allOn: boolean }[] = archs.map((a) => ({ arch: parseArchitecture(a, space), allOn: false }));
+      const allOnText = formatArchitecture(allOnArchitecture(f.blocks));
+      const list: { arch: Architecture; allOn: boolean }[] = archs.map((a) => ({ arch: parseCandidate(a, space), allOn: a === ALL_ON || a === allOnText }));
       if (f.allOn) list.push({ arch: allOnArchitecture(f.blocks), allOn: true });
       if (f.sample) for (const a of sampleArchitectures(f.sample, f.seed, space)) list.push({ arch: a, allOn: false });
       if (!list.length && !f.count) throw new NasError('ERR_NAS_BAD_ARG', 'give an architecture, --all-on, --sample N or --count');
@@ -66,7 +68,7 @@ export function archCommand(): Command {
       try {
         for (const { arch, allOn } of list) {
           const size = modelSize(arch, shape);
-          const text = allOn ? 'all-on' : formatArchitecture(arch);
+          const text = allOn ? ALL_ON : formatArchitecture(arch);
           if (net) {
             const native = allOn ? net.describe() : net.describe(arch);
             if (native.params !== size.params || native.madds !== size.madds) {

@@ -32,6 +32,7 @@ interface RetrainFlags {
   runs: number;
   seed: number;
   threads?: number;
+  jobs?: number;
   device?: string;
   precision?: 'fp32' | 'bf16';
   out: string;
@@ -80,7 +81,8 @@ export function retrainCommand(): Command {
     .option('--augment', 'random crop and horizontal flip')
     .option('--runs <r>', 'repeats with seeds seed..seed+r-1', positiveInt, 1)
     .option('--seed <n>', 'first seed', nonNegativeInt, 0)
-    .option('--threads <n>', 'LibTorch threads', positiveInt)
+    .option('--threads <n>', 'LibTorch threads in all (default: the cores), split between the jobs', positiveInt)
+    .option('--jobs <n>', 'runs trained at once (default: one per core on the CPU, each with one thread; one on a GPU)', positiveInt)
     .option('--device <device>', 'cpu, cuda, cuda:N or auto')
     .option('--precision <p>', 'fp32 or bf16 (autocast)', oneOf(['fp32', 'bf16'] as const))
     .option('--out <dir>', 'output directory (retrain.jsonl, checkpoints, models)', 'runs/retrain')
@@ -100,7 +102,7 @@ export function retrainCommand(): Command {
           dataset: { name: f.dataset, dataDir: f.dataDir, trainLimit: f.trainLimit ?? (f.dataset === 'fashion-mnist' ? 12000 : undefined) },
           net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, ghostBatch: f.ghostBatch, threads: f.threads, device: f.device, precision: f.precision },
           epochs: f.epochs, batchSize: f.batchSize, learningRate: { kind: 'cosine', base: f.lr }, momentum: f.momentum, weightDecay: f.weightDecay,
-          cropPad: f.augment ? (f.dataset === 'fashion-mnist' ? 2 : 4) : 0, flip: f.augment === true, runs: f.runs, seed: f.seed, evalBatchSize: 256, export: f.export === true,
+          cropPad: f.augment ? (f.dataset === 'fashion-mnist' ? 2 : 4) : 0, flip: f.augment === true, runs: f.runs, seed: f.seed, evalBatchSize: 256, export: f.export === true, jobs: f.jobs,
         }, { signal, onEvent: renderer(f.json === true) }),
       );
       if (f.json) {
