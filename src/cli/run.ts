@@ -1,6 +1,7 @@
 /** Shared plumbing of the CLI: Ctrl-C handling and error reporting. */
 import { loadAddon } from '../native/binding';
 import { NasError } from '../native/errors';
+import { ioError } from '../util/files';
 
 /**
  * Runs `job` with an AbortSignal tied to SIGINT/SIGTERM: the first signal asks the job to stop between steps
@@ -31,7 +32,11 @@ export async function withAbortOnSignal<T>(job: (signal: AbortSignal) => Promise
 
 /** Prints an error the way a user wants to read it and sets the exit code. */
 export function reportError(err: unknown, json: boolean): void {
-  const e = err as Error;
+  // A filesystem error that no stage wrapped (a system error with a path) is still an I/O error naming its path.
+  const sys = err as NodeJS.ErrnoException;
+  const e = !(err instanceof NasError) && typeof sys?.code === 'string' && /^E[A-Z]+$/.test(sys.code) && typeof sys.path === 'string'
+    ? ioError(err, sys.path, sys.syscall ? `${sys.syscall}` : 'use this path')
+    : (err as Error);
   const code = e instanceof NasError ? e.code : 'ERR_NAS_INTERNAL';
   if (json) {
     process.stdout.write(`${JSON.stringify({ error: { code, message: e?.message ?? String(err) } })}\n`);

@@ -8,6 +8,7 @@ export type NasErrorCode =
   | 'ERR_NAS_DATASET_MISSING'
   | 'ERR_NAS_CHECKPOINT'
   | 'ERR_NAS_IO'
+  | 'ERR_NAS_LOCKED'
   | 'ERR_NAS_BUSY'
   | 'ERR_NAS_DISPOSED'
   | 'ERR_NAS_ABORTED'

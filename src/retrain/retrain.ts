@@ -10,7 +10,7 @@ import { invalidParameter } from '../native/errors';
 import { LearningRateSchedule, learningRateTable } from '../schedule/learningRate';
 import { DEFAULT_SPACE, formatArchitecture, parseCandidate } from '../space/architecture';
 import { NativeData, SupernetConfig, defaultThreads } from '../Supernet';
-import { appendJsonLine, readJsonLines, makeDir } from '../util/files';
+import { acquireLock, appendJsonLine, readJsonLines, makeDir, removeStaleTemps } from '../util/files';
 import { exportModel } from './exportModel';
 import { StandaloneModel } from './StandaloneModel';
 
@@ -111,11 +111,23 @@ export async function retrain(archTexts: string[], o: RetrainOptions, hooks: { s
   const blocks = o.net.blocks ?? 4;
   // Architectures of the space, or the all-on model (Table 1's "All On" row): the parser of every command.
   const archs = archTexts.map((a) => formatArchitecture(parseCandidate(a, { ...DEFAULT_SPACE, blocks })));
+  makeDir(path.join(o.out, 'checkpoints'));
+  // One writer per retraining folder; temp files of killed runs are removed.
+  const release = acquireLock(o.out, 'dir', `retraining into ${o.out}`);
+  try {
+    removeStaleTemps(o.out);
+    removeStaleTemps(path.join(o.out, 'checkpoints'));
+    return await retrainLocked(archs, o, hooks);
+  } finally {
+    release();
+  }
+}
+
+async function retrainLocked(archs: string[], o: RetrainOptions, hooks: { signal?: AbortSignal; onEvent?: (e: RetrainEvent) => void }): Promise<{ summaries: RetrainSummary[]; aborted: boolean }> {
   const data = loadDataset(o.dataset);
   const train = new NativeData(data.train, data.mean, data.std);
   const val = new NativeData(data.validation, data.mean, data.std);
   const test = new NativeData(data.test, data.mean, data.std);
-  makeDir(path.join(o.out, 'checkpoints'));
   const log = path.join(o.out, 'retrain.jsonl');
   const done = readJsonLines<RetrainRun>(log);
   const emit = hooks.onEvent ?? ((): void => undefined);

@@ -11,7 +11,7 @@ import { NasError, invalidParameter } from '../native/errors';
 import { Architecture, formatArchitecture } from '../space/architecture';
 import { ModelShape, modelSize } from '../space/modelSize';
 import { NativeData } from '../Supernet';
-import { appendJsonLine, readJsonLines, writeFileAtomic } from '../util/files';
+import { acquireLock, removeStaleTemps, appendJsonLine, readJsonLines, writeFileAtomic } from '../util/files';
 import { openSupernet } from './openSupernet';
 import { SearchResult } from './select';
 import { readArchList } from './archList';
@@ -105,6 +105,7 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
   const workers = group?.worldSize ?? 1;
   const opened = await openSupernet(o.supernet, { threads: o.threads, device: o.device, precision: o.precision, plan: o.plan });
   const { net, data } = opened;
+  let release = (): void => undefined;
   try {
     const shape: ModelShape = { ...net.config };
     const fits = (a: Architecture): boolean => {
@@ -121,6 +122,11 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     const identity = { ...o, archsDigest: list?.digest };
     const results = o.out ?? path.join(opened.dir, 'search.jsonl');
     const settings = `${results.replace(/\.jsonl$/, '')}.search.json`;
+    // One writer per results file: a second search into it is refused by name (rows would be written twice).
+    if (writer) {
+      release = acquireLock(results, 'file', `searching into ${results}`);
+      removeStaleTemps(path.dirname(path.resolve(results)));
+    }
     // Rank 0 owns the files: it checks the settings and reads what was scored, then tells the other workers.
     let start: { round: number; previous: SearchResult[] } | { error: { message: string } } | null = null;
     // A new search's settings are written with its first result, so that a search refused before scoring anything
@@ -248,5 +254,6 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     };
   } finally {
     net.dispose();
+    release();
   }
 }

@@ -13,7 +13,7 @@ import { sampleArchitectures } from '../space/sampleArchitecture';
 import { dropProbability, dropTables } from '../schedule/dropout';
 import { learningRate, learningRateTable } from '../schedule/learningRate';
 import { EvaluationResult, NativeData, Supernet } from '../Supernet';
-import { appendJsonLine, readJsonLines, writeFileAtomic, makeDir } from '../util/files';
+import { acquireLock, appendJsonLine, readJsonLines, removeStaleTemps, writeFileAtomic, makeDir } from '../util/files';
 import { Rng } from '../util/rng';
 import { klProbe, klScores, sampleReference } from '../study/klStudy';
 import { TrainOptions, validateTrainOptions } from './trainOptions';
@@ -109,15 +109,26 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
   }
   const data: DatasetSplits = loadDataset(opts.dataset);
   const t = data.train;
-  const net = Supernet.create(
+  // One writer per run directory: a second train into it is refused by name; temp files of killed runs are removed.
+  const writes = !hooks.group || hooks.group.isWriter;
+  const release = writes ? acquireLock(opts.out, 'dir', `training ${opts.out}`) : (): void => undefined;
+  if (writes) removeStaleTemps(opts.out);
+  let net: Supernet;
+  try {
+    net = Supernet.create(
     { ...opts.net, inChannels: t.channels, imageSize: t.height, classes: data.classes },
     { batchSize: opts.batchSize, momentum: opts.momentum, weightDecay: opts.weightDecay, nesterov: opts.nesterov, cropPad: opts.cropPad, flip: opts.flip, seed: opts.seed },
-  );
+    );
+  } catch (err) {
+    release();
+    throw err;
+  }
   try {
     if (hooks.group) net.setGroup(hooks.group);
     return await runLoop(net, opts, data, files, resuming, hooks);
   } finally {
     net.dispose();
+    release();
   }
 }
 

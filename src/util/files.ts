@@ -1,5 +1,6 @@
 /** Files written so that a crash never leaves a half-written one: temp file, fsync, rename. */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { NasError } from '../native/errors';
 
@@ -34,29 +35,148 @@ export function makeDir(dir: string): void {
   }
 }
 
-/** Writes `text` to `file` atomically. */
+const IO_WHY: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only filesystem',
+  EISDIR: 'it is a folder',
+  ENOTDIR: 'a part of the path is not a folder',
+  EEXIST: 'it already exists',
+  ENOENT: 'no such file or folder',
+  EMFILE: 'too many open files',
+};
+
+/** A filesystem error as ERR_NAS_IO naming the path, what was being done and why (`details.code`: ENOSPC, ...). */
+export function ioError(err: unknown, file: string, doing: string): NasError {
+  if (err instanceof NasError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+  return new NasError('ERR_NAS_IO', `${file}: cannot ${doing} (${IO_WHY[code] ?? (err as Error).message}, ${code})`, { path: file, code });
+}
+
+/** Writes `text` to `file` atomically; on failure (a full disk, say) the old file stays and no temp file is left. */
 export function writeFileAtomic(file: string, text: string | Uint8Array): void {
   makeDir(path.dirname(file));
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
   try {
-    if (typeof text === 'string') fs.writeSync(fd, text);
-    else fs.writeSync(fd, text, 0, text.length);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      if (typeof text === 'string') fs.writeSync(fd, text);
+      else fs.writeSync(fd, text, 0, text.length);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw ioError(err, file, 'write');
   }
-  fs.renameSync(tmp, file);
 }
 
 /** Appends one JSON line and flushes it to disk (a metrics line is never half-written or lost on kill). */
 export function appendJsonLine(file: string, value: unknown): void {
-  const fd = fs.openSync(file, 'a');
   try {
-    fs.writeSync(fd, `${JSON.stringify(value)}\n`);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(file, 'a');
+    try {
+      fs.writeSync(fd, `${JSON.stringify(value)}\n`);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    throw ioError(err, file, 'append to');
+  }
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Removes the `<name>.tmp-<pid>` files in `dir` that a killed process left behind (a SIGKILL while a checkpoint was
+ * written, say). A temp file of a process that still runs is kept. Returns the paths removed.
+ */
+export function removeStaleTemps(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = /\.tmp-(\d+)$/.exec(name);
+    const pid = m ? Number(m[1]) : 0;
+    if (!m || pid === process.pid || alive(pid)) continue;
+    fs.rmSync(path.join(dir, name), { force: true });
+    removed.push(path.join(dir, name));
+  }
+  return removed;
+}
+
+const held = new Map<string, number>();
+let exitHook = false;
+
+/**
+ * Takes an exclusive lock on `target` for this process: a run directory (the lock is `<dir>/.lock`) or a results
+ * file (`<file>.lock`), created exclusively and holding the pid. Another process gets ERR_NAS_LOCKED naming the
+ * holder's pid; a lock whose process is gone (killed) is taken over. Re-entrant within a process. Returns the
+ * release function (also run at exit).
+ */
+export function acquireLock(target: string, kind: 'dir' | 'file', what: string): () => void {
+  const lock = kind === 'dir' ? path.resolve(target, '.lock') : `${path.resolve(target)}.lock`;
+  const count = held.get(lock) ?? 0;
+  if (count > 0) {
+    held.set(lock, count + 1);
+    return () => release(lock);
+  }
+  makeDir(path.dirname(lock));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.writeFileSync(lock, `${JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), what })}\n`, { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw ioError(err, lock, 'create the lock file');
+      let holder: { pid?: number; host?: string; since?: string; what?: string } = {};
+      try {
+        holder = JSON.parse(fs.readFileSync(lock, 'utf8'));
+      } catch {
+        // torn or empty: its writer died between create and write; take it over
+      }
+      const sameHost = !holder.host || holder.host === os.hostname();
+      if (holder.pid && (!sameHost || alive(holder.pid))) {
+        throw new NasError('ERR_NAS_LOCKED', `${target} is in use by process ${holder.pid}${sameHost ? '' : ` on ${holder.host}`} (${holder.what ?? 'a nasctl job'}, since ${holder.since ?? '?'}); ` +
+          `wait for it to finish or stop it (a lock left by a killed process is taken over; ${lock})`, { path: target, pid: holder.pid, host: holder.host });
+      }
+      fs.rmSync(lock, { force: true });
+    }
+  }
+  held.set(lock, 1);
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', () => {
+      for (const l of held.keys()) fs.rmSync(l, { force: true });
+    });
+  }
+  return () => release(lock);
+}
+
+function release(lock: string): void {
+  const count = held.get(lock) ?? 0;
+  if (count > 1) {
+    held.set(lock, count - 1);
+    return;
+  }
+  if (count === 1) {
+    held.delete(lock);
+    fs.rmSync(lock, { force: true });
   }
 }
 

@@ -116,6 +116,18 @@ describe('nasctl train', () => {
 });
 
 describe('output folders', () => {
+  it('lets one process at a time write a run directory: a second train into it is refused with the holder\'s pid', async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-lock-')), 'run');
+    const first = spawn(process.execPath, [CLI, ...TRAIN, '--steps', '100000', '--out', out]);
+    const exited = new Promise((resolve) => first.on('exit', resolve));
+    for (let i = 0; i < 300 && !fs.existsSync(path.join(out, 'config.json')); i++) await new Promise((r) => setTimeout(r, 100));
+    const second = nasctl(...TRAIN, '--steps', '100000', '--out', out, '--resume', '--json');
+    first.kill('SIGKILL');
+    await exited;
+    expect(second.status).toBe(1);
+    expect(JSON.parse(second.stdout as string).error).toMatchObject({ code: 'ERR_NAS_LOCKED', message: expect.stringContaining(`in use by process ${first.pid}`) });
+  });
+
   it('refuses an output folder it cannot create, at once and naming it (Node\'s recursive mkdir spins under /proc)', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-out-'));
     const file = path.join(root, 'a-file');
