@@ -15,7 +15,10 @@ void writeAtomically(const std::string& path, const std::string& bytes);
 void saveArchive(torch::serialize::OutputArchive& ar, const std::string& path);
 // Opens a LibTorch archive on the CPU. Throws ERR_NAS_IO (unreadable) or ERR_NAS_CHECKPOINT (not an archive).
 torch::serialize::InputArchive openArchive(const std::string& path);
-// Reads one tensor; ERR_NAS_CHECKPOINT names the missing key.
+// Writes one tensor (as a contiguous CPU tensor) and its checksum ("checksum/<key>", FNV-1a 64 of its bytes).
+void writeKey(torch::serialize::OutputArchive& ar, const std::string& key, const torch::Tensor& t);
+// Reads one tensor; ERR_NAS_CHECKPOINT names a missing key, or a tensor whose bytes do not match its checksum (a
+// damaged file whose zip structure is intact). Checkpoints written before checksums existed load unchecked.
 torch::Tensor readKey(torch::serialize::InputArchive& ar, const std::string& key, const std::string& path);
 torch::Tensor bytesTensor(const std::string& s);
 std::string tensorBytes(const torch::Tensor& t);

@@ -64,6 +64,25 @@ torch::serialize::InputArchive openArchive(const std::string& path) {
   return ar;
 }
 
+namespace {
+int64_t checksum(const torch::Tensor& t) {
+  auto c = t.contiguous();
+  const auto* p = static_cast<const unsigned char*>(c.data_ptr());
+  const size_t n = static_cast<size_t>(c.numel()) * c.element_size();
+  uint64_t h = 1469598103934665603ull;  // FNV-1a 64
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  int64_t out;
+  std::memcpy(&out, &h, sizeof out);
+  return out;
+}
+}  // namespace
+
+void writeKey(torch::serialize::OutputArchive& ar, const std::string& key, const torch::Tensor& t) {
+  auto c = t.detach().to(torch::kCPU).contiguous();
+  ar.write(key, c);
+  ar.write("checksum/" + key, torch::tensor({checksum(c)}, torch::kInt64));
+}
+
 torch::Tensor readKey(torch::serialize::InputArchive& ar, const std::string& key, const std::string& path) {
   torch::Tensor t;
   try {
@@ -71,14 +90,19 @@ torch::Tensor readKey(torch::serialize::InputArchive& ar, const std::string& key
   } catch (const c10::Error&) {
     throw NasException("ERR_NAS_CHECKPOINT", path + ": missing entry '" + key + "'");
   }
+  torch::Tensor sum;
+  if (ar.try_read("checksum/" + key, sum) && sum.numel() == 1 && sum.item<int64_t>() != checksum(t)) {
+    throw NasException("ERR_NAS_CHECKPOINT", path + ": entry '" + key + "' is damaged (its bytes do not match the checksum written with it); " +
+                                                 "use an older copy of the file or start the run again");
+  }
   return t;
 }
 
 void writeLoopState(torch::serialize::OutputArchive& ar, int64_t step, const EpochSampler& sampler, const Rng& rng) {
   std::vector<int64_t> state{step, sampler.epoch, sampler.cursor};
   for (auto w : rng.state()) state.push_back(static_cast<int64_t>(w));
-  ar.write("trainer/state", torch::tensor(state, torch::kInt64));
-  ar.write("trainer/perm", torch::tensor(sampler.perm, torch::kInt64));
+  writeKey(ar, "trainer/state", torch::tensor(state, torch::kInt64));
+  writeKey(ar, "trainer/perm", torch::tensor(sampler.perm, torch::kInt64));
 }
 
 LoopState readLoopState(torch::serialize::InputArchive& ar, const std::string& path) {
@@ -107,12 +131,12 @@ void saveArchive(torch::serialize::OutputArchive& ar, const std::string& path) {
 void Trainer::save(const std::string& path, const std::string& meta) {
   torch::NoGradGuard ng;
   torch::serialize::OutputArchive ar;
-  ar.write("format", torch::tensor({kFormatVersion}, torch::kInt64));
-  ar.write("meta", bytesTensor(meta));
+  writeKey(ar, "format", torch::tensor({kFormatVersion}, torch::kInt64));
+  writeKey(ar, "meta", bytesTensor(meta));
   auto& params = net_.params();
   for (size_t k = 0; k < params.size(); ++k) {
-    ar.write("param/" + params[k].name, params[k].tensor.detach().contiguous().to(torch::kCPU));
-    ar.write("momentum/" + params[k].name, momentum_[k].contiguous().to(torch::kCPU));
+    writeKey(ar, "param/" + params[k].name, params[k].tensor);
+    writeKey(ar, "momentum/" + params[k].name, momentum_[k]);
   }
   writeLoopState(ar, step_, sampler_, rng_);
   saveArchive(ar, path);

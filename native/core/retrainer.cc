@@ -123,10 +123,10 @@ void Retrainer::setTensor(const std::string& name, const torch::Tensor& value) {
 
 void Retrainer::save(const std::string& path, const std::string& meta) {
   torch::serialize::OutputArchive ar;
-  ar.write("meta", bytesTensor(meta));
-  for (auto& kv : stateDict()) ar.write("state/" + kv.first, kv.second);
+  writeKey(ar, "meta", bytesTensor(meta));
+  for (auto& kv : stateDict()) writeKey(ar, "state/" + kv.first, kv.second);
   auto names = net_->named_parameters().keys();
-  for (size_t k = 0; k < momentum_.size(); ++k) ar.write("momentum/" + names[k], momentum_[k].to(torch::kCPU).contiguous());
+  for (size_t k = 0; k < momentum_.size(); ++k) writeKey(ar, "momentum/" + names[k], momentum_[k]);
   writeLoopState(ar, step_, sampler_, rng_);
   saveArchive(ar, path);
 }

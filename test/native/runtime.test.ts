@@ -214,6 +214,23 @@ describe('checkpoints', () => {
     a.dispose();
     b.dispose();
   });
+
+  it('refuses a checkpoint whose tensor bytes were damaged inside an intact zip, naming the entry', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-')), 'ck.pt');
+    const a = tinyNet();
+    await a.save(file);
+    // Overwrite one weight of the head with NaN where its bytes are stored (entries are stored uncompressed).
+    const w = a.getParameter('head.fc.weight');
+    const bytes = fs.readFileSync(file);
+    const at = bytes.indexOf(Buffer.from(w.buffer, w.byteOffset, 16));
+    expect(at).toBeGreaterThan(0);
+    Buffer.from(Float32Array.of(NaN).buffer).copy(bytes, at + 4);
+    fs.writeFileSync(file, bytes);
+    const b = tinyNet();
+    await expect(b.load(file)).rejects.toMatchObject({ code: 'ERR_NAS_CHECKPOINT', message: expect.stringContaining("entry 'param/head.fc.weight' is damaged") });
+    a.dispose();
+    b.dispose();
+  });
 });
 
 describe('bf16 mixed precision', () => {
