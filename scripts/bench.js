@@ -16,6 +16,11 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const argv = process.argv.slice(2);
+if (argv.includes('--contended')) {
+  // The contention benchmark is its own script (scripts/bench-contended.js): hand over and stop here.
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'bench-contended.js'), ...argv.filter((a) => a !== '--contended')], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
 const arg = (name, def) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? argv[i + 1] : def;

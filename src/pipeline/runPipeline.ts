@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { buildReport, ReportSummary } from '../report/buildReport';
+import { buildReport, ReportPlotEvent, ReportSummary } from '../report/buildReport';
 import { RetrainEvent, RetrainSummary, retrain } from '../retrain/retrain';
 import { SearchEvent, SearchSummary, runSearch } from '../search/runSearch';
 import { SearchResult, SelectionRule, selectArchitectures } from '../search/select';
@@ -42,7 +42,8 @@ export type PipelineEvent =
   | { type: 'stage'; stage: 'train' | 'search' | 'retrain' | 'report'; skipped: boolean }
   | { type: 'train'; event: TrainEvent }
   | { type: 'search'; event: SearchEvent }
-  | { type: 'retrain'; event: RetrainEvent };
+  | { type: 'retrain'; event: RetrainEvent }
+  | { type: 'report'; event: ReportPlotEvent };
 
 export interface PipelineResult {
   out: string;
@@ -95,6 +96,6 @@ export async function runPipeline(o: PipelineOptions, hooks: { signal?: AbortSig
   if (r.aborted) return { ...result, aborted: true };
 
   emit({ type: 'stage', stage: 'report', skipped: false });
-  result.report = await buildReport(out);
+  result.report = await buildReport(out, { onPlot: (event) => emit({ type: 'report', event }) });
   return result;
 }

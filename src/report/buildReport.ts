@@ -21,7 +21,21 @@ export interface ReportSummary {
   plots: string[];
 }
 
-export async function buildReport(dir: string, o: { out?: string; retrainDir?: string; top?: number } = {}): Promise<ReportSummary> {
+/** One rendered plot of the report (progress of `nasctl report` and of the pipeline's report stage). */
+export interface ReportPlotEvent {
+  title: string;
+  index: number;
+  seconds: number;
+}
+
+export async function buildReport(dir: string, o: { out?: string; retrainDir?: string; top?: number; onPlot?: (e: ReportPlotEvent) => void } = {}): Promise<ReportSummary> {
+  let rendered = 0;
+  const render = async (title: string, spec: Parameters<typeof renderSvg>[0]): Promise<string> => {
+    const t0 = Date.now();
+    const svg = await renderSvg(spec);
+    o.onPlot?.({ title, index: ++rendered, seconds: (Date.now() - t0) / 1000 });
+    return svg;
+  };
   const configFile = path.join(dir, 'config.json');
   if (!fs.existsSync(configFile)) throw new NasError('ERR_NAS_IO', `${dir}: not a run directory (no config.json)`);
   const options = JSON.parse(fs.readFileSync(configFile, 'utf8')) as TrainOptions;
@@ -30,7 +44,7 @@ export async function buildReport(dir: string, o: { out?: string; retrainDir?: s
   const retrained = readJsonLines<RetrainRun>(path.join(o.retrainDir ?? path.join(dir, 'retrain'), 'retrain.jsonl'));
   const sections: { title: string; svg?: string; note?: string }[] = [];
 
-  if (metrics.length) sections.push({ title: 'Training curves', svg: await renderSvg(trainingCurves(metrics)) });
+  if (metrics.length) sections.push({ title: 'Training curves', svg: await render('Training curves', trainingCurves(metrics)) });
   const total = metrics.length ? metrics[metrics.length - 1].step : 0;
   if (total > 0) {
     const rows: { step: number; p: number; node: string }[] = [];
@@ -38,9 +52,9 @@ export async function buildReport(dir: string, o: { out?: string; retrainDir?: s
     for (let s = 0; s <= total; s += Math.max(1, Math.floor(total / 50))) {
       for (const [node, k] of nodes) rows.push({ step: s, p: dropProbability(options.dropout, k, s, total), node });
     }
-    sections.push({ title: 'Path-dropout schedule', svg: await renderSvg(dropSchedule(rows)) });
+    sections.push({ title: 'Path-dropout schedule', svg: await render('Path-dropout schedule', dropSchedule(rows)) });
   }
-  if (search.length) sections.push({ title: 'One-shot accuracies', svg: await renderSvg(accuracyHistogram(search.map((r) => r.accuracy))) });
+  if (search.length) sections.push({ title: 'One-shot accuracies', svg: await render('One-shot accuracies', accuracyHistogram(search.map((r) => r.accuracy))) });
   const byArch = new Map(search.map((r) => [r.arch, r]));
   const pairs = new Map<string, { oneShot: number; standalone: number[] }>();
   for (const r of retrained) {
@@ -55,17 +69,17 @@ export async function buildReport(dir: string, o: { out?: string; retrainDir?: s
     const note = scatter.length >= 3
       ? `Spearman's rho ${spearman(scatter.map((s) => s.oneShot), scatter.map((s) => s.standalone)).toFixed(3)}, Kendall's tau ${kendall(scatter.map((s) => s.oneShot), scatter.map((s) => s.standalone)).toFixed(3)} over ${scatter.length} architectures.`
       : `${scatter.length} architecture(s): too few for a rank correlation.`;
-    sections.push({ title: 'One-shot vs stand-alone', svg: await renderSvg(oneShotVsStandalone(scatter)), note });
+    sections.push({ title: 'One-shot vs stand-alone', svg: await render('One-shot vs stand-alone', oneShotVsStandalone(scatter)), note });
   }
   const klFile = path.join(dir, 'study-kl', 'kl.json');
   if (fs.existsSync(klFile)) {
     const kl = JSON.parse(fs.readFileSync(klFile, 'utf8')) as { rows: { kl: number; accuracy: number; arch: string }[]; spearman: number; kendall: number };
-    sections.push({ title: 'KL vs one-shot accuracy', svg: await renderSvg(klVsAccuracy(kl.rows)), note: `Spearman's rho ${kl.spearman.toFixed(3)}, Kendall's tau ${kl.kendall.toFixed(3)} over ${kl.rows.length} candidates.` });
+    sections.push({ title: 'KL vs one-shot accuracy', svg: await render('KL vs one-shot accuracy', klVsAccuracy(kl.rows)), note: `Spearman's rho ${kl.spearman.toFixed(3)}, Kendall's tau ${kl.kendall.toFixed(3)} over ${kl.rows.length} candidates.` });
   } else {
     sections.push({ title: 'KL vs one-shot accuracy', note: 'Run `nasctl study kl --supernet <this dir>` to add this plot.' });
   }
   const tracked = metrics.filter((m) => m.kl?.length).flatMap((m) => m.kl!.map((kl, i) => ({ step: m.step, kl: Math.max(kl, 1e-9), arch: `#${i + 1}` })));
-  if (tracked.length) sections.push({ title: 'KL over training', svg: await renderSvg(klOverTraining(tracked)) });
+  if (tracked.length) sections.push({ title: 'KL over training', svg: await render('KL over training', klOverTraining(tracked)) });
 
   const top = [...search].sort((a, b) => b.accuracy - a.accuracy).slice(0, o.top ?? 20);
   const retrainedBy = new Map<string, number[]>();

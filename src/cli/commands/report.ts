@@ -1,6 +1,6 @@
 /** `nasctl report`: a self-contained HTML page with plots for a run directory. */
 import { Command } from 'commander';
-import { buildReport } from '../../report/buildReport';
+import { ReportPlotEvent, buildReport } from '../../report/buildReport';
 import { positiveInt } from '../parse';
 
 export function reportCommand(): Command {
@@ -12,7 +12,10 @@ export function reportCommand(): Command {
     .option('--top <n>', 'rows of the ranked table', positiveInt, 20)
     .option('--json', 'print {"file","plots"}')
     .action(async (dir: string, f: { out?: string; retrainDir?: string; top: number; json?: boolean }) => {
-      const r = await buildReport(dir, { out: f.out, retrainDir: f.retrainDir, top: f.top });
+      const onPlot = (e: ReportPlotEvent): void => {
+        process.stderr.write(f.json ? `${JSON.stringify({ type: 'progress', stage: 'report', ...e })}\n` : `  plot ${e.index}: ${e.title} (${e.seconds.toFixed(1)} s)\n`);
+      };
+      const r = await buildReport(dir, { out: f.out, retrainDir: f.retrainDir, top: f.top, onPlot });
       process.stdout.write(f.json ? `${JSON.stringify(r)}\n` : `wrote ${r.file} (${r.plots.length} plots: ${r.plots.join(', ')})\n`);
     });
 }

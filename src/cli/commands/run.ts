@@ -61,6 +61,7 @@ export function runCommand(): Command {
           if (e.type === 'retrain' && e.event.type === 'run') process.stdout.write(`${JSON.stringify({ type: 'retrained', ...e.event.result })}\n`);
           if (e.type === 'train' && e.event.type === 'eval') process.stdout.write(`${JSON.stringify(e.event)}\n`);
           if (e.type === 'retrain' && e.event.type === 'step') retrainProgress.step(e.event); // JSON lines on stderr
+          if (e.type === 'report') process.stderr.write(`${JSON.stringify({ type: 'progress', stage: 'report', ...e.event })}\n`);
           return;
         }
         if (e.type === 'stage') {
@@ -74,6 +75,8 @@ export function runCommand(): Command {
           if (mode === 'tty' && (Date.now() - last > 100 || s.done === s.count)) process.stderr.write(`\r\x1b[2K${line}${s.done === s.count ? '\n' : ''}`);
           else if (mode === 'plain' && (s.done % Math.max(1, Math.round(s.count / 10)) === 0 || s.done === s.count)) process.stderr.write(`${line}\n`);
           last = Date.now();
+        } else if (e.type === 'report') {
+          process.stderr.write(`  plot ${e.event.index}: ${e.event.title} (${e.event.seconds.toFixed(1)} s)\n`);
         } else if (e.type === 'retrain') {
           const r = e.event;
           if (r.type === 'run-start') {

@@ -109,10 +109,15 @@ export function studyCommand(): Command {
     .action(async (f) => {
       const rates = String(f.rates).split(',').map((x) => num(x));
       const base = withOverrides(f.base ? readRunOptions(f.base) : PRESETS.quick, { steps: f.steps });
+      const progress = new TrainProgress(outputMode(f.json === true) === 'tty' ? 'tty' : 'plain');
       const r = await withAbortOnSignal((signal) => dropoutStudy(base, { out: f.out, rates, sample: f.sample, valLimit: f.valLimit, seed: f.seed }, {
         signal,
-        onTrain: (rate, e) => e.type === 'eval' && !f.json && process.stderr.write(`  r=${rate} step ${e.step}: one-shot validation accuracy ${e.valAccuracy.toFixed(4)}\n`),
+        onTrain: (rate, e) => {
+          if (e.type === 'start') process.stderr.write(`== one-shot model with constant r = ${rate}\n`);
+          progress.handle(e);
+        },
       }));
+      progress.finish();
       say(f.json, `${r.rows.map((x) => `r=${x.rate}: mean ${x.meanAccuracy.toFixed(4)} std ${x.stdAccuracy.toFixed(4)} range ${x.minAccuracy.toFixed(4)}..${x.maxAccuracy.toFixed(4)} rho vs r=${r.rows[0].rate} ${x.rhoVsFirst.toFixed(3)}`).join('\n')}\n(${r.file})\n`, r);
     });
 
