@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "core/dist.h"
+#include "core/ops.h"
 #include "dataset_wrap.h"
 #include "dist_wrap.h"
 #include "retrainer_wrap.h"
@@ -18,6 +19,16 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ProcessGroup", nasjs::ProcessGroupWrap::Init(env));
   exports.Set("distAvailable", Napi::Boolean::New(env, nas::distAvailable()));
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
+  // SPEC.md's operation table as the native code builds it (a test compares it with the TypeScript table).
+  Napi::Array ops = Napi::Array::New(env, nas::kNumOps);
+  for (int o = 0; o < nas::kNumOps; ++o) {
+    Napi::Object op = Napi::Object::New(env);
+    op.Set("name", nas::opSpec(o).name);
+    op.Set("kind", nas::opKindName(nas::opSpec(o).kind));
+    op.Set("kernel", nas::opSpec(o).kernel);
+    ops.Set(o, op);
+  }
+  exports.Set("ops", ops);
   exports.Set("cudaAvailable", Napi::Boolean::New(env, torch::cuda::is_available()));
   exports.Set("cudaDeviceCount", Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())));
   // [sync] exitNow(code): ends the process at once, without static destructors or exit handlers. process.exit()

@@ -6,6 +6,9 @@ export { NasError, type NasErrorCode } from './native/errors';
 export { loadAddon } from './native/binding';
 export {
   OPS,
+  OP_SPECS,
+  type OpKind,
+  type OpSpec,
   DEFAULT_SPACE,
   parseArchitecture,
   formatArchitecture,
@@ -26,7 +29,7 @@ export { sampleArchitecture, sampleArchitectures, operationSets } from './space/
 export { modelSize, type ModelShape, type ModelSize } from './space/modelSize';
 export { dropProbability, dropTables, type DropoutSchedule } from './schedule/dropout';
 export { learningRate, learningRateTable, type LearningRateSchedule } from './schedule/learningRate';
-export { loadDataset, FASHION_MNIST_DIR, DATASET_NAMES, type DatasetName, type LoadDatasetOptions } from './data/loadDataset';
+export { loadDataset, DATASETS, FASHION_MNIST_DIR, DATASET_NAMES, type DatasetEntry, type DatasetName, type LoadDatasetOptions } from './data/loadDataset';
 export { readIdx, parseIdx } from './data/idx';
 export { readCifar, parseCifar } from './data/cifar';
 export { syntheticSet } from './data/synthetic';
@@ -51,9 +54,25 @@ export { selectArchitectures, percentile, SELECTION_RULES, type SearchResult, ty
 export { RandomSearch, EvolutionSearch, createStrategy, STRATEGIES, type SearchStrategy, type StrategyName } from './search/strategy';
 export { openSupernet } from './search/openSupernet';
 export { StandaloneModel } from './retrain/StandaloneModel';
-export { retrain, meanStd, type RetrainOptions, type RetrainRun, type RetrainSummary, type RetrainEvent } from './retrain/retrain';
+export { retrain, retrainJobs, RETRAIN_DEFAULTS, type RetrainOptions, type RetrainRun, type RetrainSummary, type RetrainEvent } from './retrain/retrain';
 export { exportModel, loadModel, normaliseImages, type ExportedModelInfo } from './retrain/exportModel';
 export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors } from './retrain/safetensors';
 export { buildReport, type ReportSummary } from './report/buildReport';
-export { spearman, kendall } from './report/correlation';
+export { spearman, kendall, bootstrapInterval, meanPairwiseSpearman, type Interval } from './report/correlation';
+export {
+  correlationStudy,
+  correlationStatistics,
+  dropoutStudy,
+  klStudy,
+  bucketSample,
+  CORRELATION_PRESETS,
+  CORRELATION_PRESET_NAMES,
+  type CorrelationOptions,
+  type CorrelationPreset,
+  type CorrelationPresetName,
+  type CorrelationRow,
+  type CorrelationStudy,
+  type CorrelationEvent,
+} from './study/studies';
+export { mean, meanStd } from './util/stats';
 export { runPipeline, PIPELINE_PRESETS, type PipelineOptions, type PipelineResult, type PipelineEvent } from './pipeline/runPipeline';

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ops.h"
+
 namespace nas {
 
 namespace nn = torch::nn;
@@ -82,24 +84,30 @@ struct StandaloneCellImpl : nn::Module {
         if (!((arch.ops[i] >> o) & 1u)) continue;
         b.ops.push_back(o);
         nn::Sequential seq;
-        const int64_t k = sepKernel(o);
-        if (k) {
-          for (int l = 0; l < 2; ++l) {
-            seq->push_back(GhostBatchNorm2d(C, g));
-            seq->push_back(nn::ReLU());
-            seq->push_back(nn::Conv2d(nn::Conv2dOptions(C, C, k).padding(k / 2).groups(C).bias(false)));
-            seq->push_back(nn::Conv2d(nn::Conv2dOptions(C, C, 1).bias(false)));
+        const OpSpec& spec = opSpec(o);
+        const int64_t k = spec.kernel;
+        switch (spec.kind) {
+          case OpKind::Identity: break;
+          case OpKind::SepConv:
+            for (int l = 0; l < 2; ++l) {
+              seq->push_back(GhostBatchNorm2d(C, g));
+              seq->push_back(nn::ReLU());
+              seq->push_back(nn::Conv2d(nn::Conv2dOptions(C, C, k).padding(k / 2).groups(C).bias(false)));
+              seq->push_back(nn::Conv2d(nn::Conv2dOptions(C, C, 1).bias(false)));
+            }
+            break;
+          case OpKind::Conv7x1: {
+            seq = brc(g, C, C, {1, k}, {0, k / 2});
+            auto second = brc(g, C, C, {k, 1}, {k / 2, 0});  // named: iterating a temporary holder would dangle
+            for (auto& m : *second) seq->push_back(m);
+            break;
           }
-        } else if (o == 4) {
-          seq = brc(g, C, C, {1, 7}, {0, 3});
-          auto second = brc(g, C, C, {7, 1}, {3, 0});  // named: iterating a temporary holder would dangle
-          for (auto& m : *second) seq->push_back(m);
-        } else if (o == 5) {
-          seq->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(1).padding(1)));
-        } else if (o == 6) {
-          seq->push_back(nn::AvgPool2d(nn::AvgPool2dOptions(3).stride(1).padding(1).count_include_pad(false)));
+          case OpKind::MaxPool: seq->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(k).stride(1).padding(k / 2))); break;
+          case OpKind::AvgPool:
+            seq->push_back(nn::AvgPool2d(nn::AvgPool2dOptions(k).stride(1).padding(k / 2).count_include_pad(false)));
+            break;
         }
-        b.opLayers.push_back(register_module(key(p + "ops." + opName(o)), seq));
+        b.opLayers.push_back(register_module(key(p + "ops." + spec.name), seq));
       }
       blocks.push_back(std::move(b));
     }
@@ -117,7 +125,7 @@ struct StandaloneCellImpl : nn::Module {
       if (acc) *acc += convMadds(*b.inConv, h);
       torch::Tensor sum;
       for (size_t k = 0; k < b.ops.size(); ++k) {
-        auto y = b.ops[k] == 0 ? h : runSeq(b.opLayers[k], h, acc);
+        auto y = opSpec(b.ops[k]).kind == OpKind::Identity ? h : runSeq(b.opLayers[k], h, acc);
         sum = sum.defined() ? sum + y : y;
       }
       states.push_back(sum);

@@ -3,15 +3,13 @@
 #include <cmath>
 
 #include "ghost_bn.h"
+#include "ops.h"
 
 namespace nas {
 
 namespace {
-const char* kOpNames[kNumOps] = {"identity", "sep3", "sep5", "sep7", "conv7x1", "maxpool", "avgpool"};
 }
 
-int sepKernel(int o) { return o >= 1 && o <= 3 ? 1 + 2 * o : 0; }
-const char* opName(int o) { return kOpNames[o]; }
 
 void NetConfig::validate() const {
   auto need = [](bool ok, const std::string& field, const std::string& what, int64_t got) {
@@ -61,9 +59,10 @@ Supernet::Supernet(const NetConfig& cfg) : cfg_(cfg), fused_(cfg.fused()), devic
         blk.ops.resize(kNumOps);
         for (int o = 0; o < kNumOps; ++o) {
           OpParams& op = blk.ops[o];
-          const std::string opn = bp + "ops." + kOpNames[o] + ".";
-          const int k = sepKernel(o);
-          const int layers = k ? 2 : (o == 4 ? 2 : 0);
+          const OpSpec& spec = opSpec(o);
+          const std::string opn = bp + "ops." + spec.name + ".";
+          const int k = spec.kind == OpKind::SepConv ? spec.kernel : 0;
+          const int layers = spec.kind == OpKind::SepConv || spec.kind == OpKind::Conv7x1 ? 2 : 0;
           for (int l = 0; l < layers; ++l) {
             const std::string lp = opn + std::to_string(l) + ".";
             op.bnW.push_back(add(lp + "bn.weight", {C}, DecayKind::None, rng));
@@ -133,12 +132,17 @@ torch::Tensor Supernet::brc(const Brc& p, const torch::Tensor& x, int64_t G, int
 }
 
 torch::Tensor Supernet::opForward(BlockParams& blk, int o, const torch::Tensor& h, int64_t G) {
-  if (o == 0) return h;
-  if (o == 5) return torch::max_pool2d(h, 3, 1, 1);
-  if (o == 6) return torch::avg_pool2d(h, 3, 1, 1, /*ceil_mode=*/false, /*count_include_pad=*/false);
+  const OpSpec& spec = opSpec(o);
+  switch (spec.kind) {
+    case OpKind::Identity: return h;
+    case OpKind::MaxPool: return torch::max_pool2d(h, spec.kernel, 1, spec.kernel / 2);
+    case OpKind::AvgPool: return torch::avg_pool2d(h, spec.kernel, 1, spec.kernel / 2, /*ceil_mode=*/false, /*count_include_pad=*/false);
+    case OpKind::SepConv:
+    case OpKind::Conv7x1: break;
+  }
   OpParams& op = blk.ops[o];
   torch::Tensor x = h;
-  const int k = sepKernel(o);
+  const int k = spec.kind == OpKind::SepConv ? spec.kernel : 0;
   for (int l = 0; l < 2; ++l) {
     x = torch::relu(bn(x, op.bnW[l], op.bnB[l], G));
     if (k) {

@@ -94,7 +94,5 @@ class Supernet {
 };
 
 // Kernel size of op o (1..3: sep 3/5/7); 0 for parameter-free ops.
-int sepKernel(int o);
-const char* opName(int o);
 
 }  // namespace nas

@@ -52,32 +52,57 @@ function fashion(dir: string): { train: ImageSet; test: ImageSet } {
   };
 }
 
+/** What the rest of the package needs to know about a dataset, and how to read its files: one entry per dataset. */
+export interface DatasetEntry {
+  /** Image side, channels and classes of the files (synthetic: its defaults). */
+  imageSize: number;
+  channels: number;
+  classes: number;
+  /** Random-crop padding when augmentation is on (about 1/8 of the side, as CIFAR-10's usual 4 of 32). */
+  cropPad: number;
+  /** Examples held out of the training file for validation (the paper: 5,000). */
+  validationSize: (trainExamples: number) => number;
+  read: (o: LoadDatasetOptions) => { train: ImageSet; test: ImageSet; classes: number };
+}
+
+export const DATASETS: Record<DatasetName, DatasetEntry> = {
+  'fashion-mnist': {
+    imageSize: 28, channels: 1, classes: 10, cropPad: 2, validationSize: () => 5000,
+    read: (o) => ({ ...fashion(o.dataDir ?? FASHION_MNIST_DIR), classes: 10 }),
+  },
+  cifar10: {
+    imageSize: 32, channels: 3, classes: 10, cropPad: 4, validationSize: () => 5000,
+    read: (o) => {
+      const dir = o.dataDir ?? path.join(process.cwd(), 'data', 'cifar-10-batches-bin');
+      return { train: readCifar(dir, 'train'), test: readCifar(dir, 'test'), classes: 10 };
+    },
+  },
+  synthetic: {
+    imageSize: 16, channels: 1, classes: 10, cropPad: 2, validationSize: (n) => Math.floor(n / 6),
+    read: (o) => {
+      const s = o.synthetic ?? {};
+      const classes = s.classes ?? 10;
+      const n = s.n ?? 1200;
+      const all = syntheticSet({ n, size: s.size ?? 16, channels: s.channels ?? 1, classes, seed: s.seed ?? 0 });
+      const nTest = Math.floor(n / 6);
+      return { train: sliceSet(all, 0, n - nTest), test: sliceSet(all, n - nTest, n), classes };
+    },
+  },
+};
+
 /** Loads `name` and returns its train / validation / test splits with the training split's normalisation. */
 export function loadDataset(o: LoadDatasetOptions): DatasetSplits {
   if (!DATASET_NAMES.includes(o.name)) throw invalidParameter('dataset', `one of ${DATASET_NAMES.join(', ')}`, o.name);
-  let train: ImageSet;
-  let test: ImageSet;
-  let classes = 10;
-  if (o.name === 'fashion-mnist') {
-    ({ train, test } = fashion(o.dataDir ?? FASHION_MNIST_DIR));
-  } else if (o.name === 'cifar10') {
-    const dir = o.dataDir ?? path.join(process.cwd(), 'data', 'cifar-10-batches-bin');
-    train = readCifar(dir, 'train');
-    test = readCifar(dir, 'test');
-  } else {
-    const s = o.synthetic ?? {};
-    classes = s.classes ?? 10;
-    const n = s.n ?? 1200;
-    const all = syntheticSet({ n, size: s.size ?? 16, channels: s.channels ?? 1, classes, seed: s.seed ?? 0 });
-    const nTest = Math.floor(n / 6);
-    train = sliceSet(all, 0, n - nTest);
-    test = sliceSet(all, n - nTest, n);
-  }
+  const entry = DATASETS[o.name];
+  const read = entry.read(o);
+  const train = read.train;
+  let test = read.test;
+  const classes = read.classes;
   if (test.height !== train.height || test.width !== train.width || test.channels !== train.channels) {
     const shape = (x: ImageSet): string => `${x.height}x${x.width}x${x.channels}`;
     throw new NasError('ERR_NAS_BAD_DATA', `${o.name}: the test images are ${shape(test)} but the training images are ${shape(train)}; every split must have one shape`);
   }
-  const val = o.validationSize ?? (o.name === 'synthetic' ? Math.floor(train.n / 6) : 5000);
+  const val = o.validationSize ?? entry.validationSize(train.n);
   if (!(Number.isInteger(val) && val > 0 && val < train.n)) throw invalidParameter('validationSize', `an integer in 1..${train.n - 1}`, val);
   let trainSet = sliceSet(train, 0, train.n - val);
   const validation = sliceSet(train, train.n - val, train.n);

@@ -137,6 +137,8 @@ export interface NativeAddon {
   /** False when the addon was built without Gloo headers (no data-parallel workers). */
   distAvailable: boolean;
   torchVersion: string;
+  /** SPEC.md's operation table as the native code builds it (equal to OP_SPECS). */
+  ops: { name: string; kind: string; kernel: number }[];
   /** Ends the process at once (std::_Exit): no destructors run under a native job thread that is still working. */
   exitNow(code: number): never;
   cudaAvailable: boolean;

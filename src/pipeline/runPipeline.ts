@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildReport, ReportPlotEvent, ReportSummary } from '../report/buildReport';
-import { RetrainEvent, RetrainSummary, retrain } from '../retrain/retrain';
+import { RETRAIN_DEFAULTS, RetrainEvent, RetrainSummary, retrain } from '../retrain/retrain';
 import { SearchEvent, SearchSummary, runSearch } from '../search/runSearch';
 import { SearchResult, SelectionRule, selectArchitectures } from '../search/select';
 import { StrategyName } from '../search/strategy';
@@ -81,7 +81,7 @@ export async function runPipeline(o: PipelineOptions, hooks: { signal?: AbortSig
     dataset: { ...o.train.dataset, ...(o.retrain.trainLimit ? { trainLimit: o.retrain.trainLimit } : {}) },
     net: { filters: o.retrain.filters, stacks: o.train.net.stacks, cellsPerStack: o.train.net.cellsPerStack, blocks: o.train.net.blocks, threads: o.train.net.threads, device: o.train.net.device, precision: o.train.net.precision },
     epochs: o.retrain.epochs,
-    batchSize: 64,
+    batchSize: RETRAIN_DEFAULTS.batchSize,
     learningRate: { kind: 'cosine', base: o.train.learningRate.base },
     momentum: o.train.momentum,
     weightDecay: o.train.weightDecay,
@@ -89,7 +89,7 @@ export async function runPipeline(o: PipelineOptions, hooks: { signal?: AbortSig
     flip: o.train.flip,
     runs: o.retrain.runs,
     seed: o.train.seed,
-    evalBatchSize: 256,
+    evalBatchSize: RETRAIN_DEFAULTS.evalBatchSize,
     export: o.retrain.export,
   }, { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) });
   result.retrained = r.summaries;

@@ -13,6 +13,7 @@ import type { TrainOptions } from '../train/trainOptions';
 import { readJsonLines, writeFileAtomic } from '../util/files';
 import { spearman, kendall } from './correlation';
 import { accuracyHistogram, dropSchedule, klOverTraining, klVsAccuracy, oneShotVsStandalone, renderSvg, trainingCurves } from './plots';
+import { mean } from '../util/stats';
 
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
@@ -64,7 +65,7 @@ export async function buildReport(dir: string, o: { out?: string; retrainDir?: s
     p.standalone.push(r.testAccuracy);
     pairs.set(r.arch, p);
   }
-  const scatter = [...pairs.entries()].map(([arch, p]) => ({ arch, oneShot: p.oneShot, standalone: p.standalone.reduce((a, b) => a + b) / p.standalone.length }));
+  const scatter = [...pairs.entries()].map(([arch, p]) => ({ arch, oneShot: p.oneShot, standalone: mean(p.standalone) }));
   if (scatter.length) {
     const note = scatter.length >= 3
       ? `Spearman's rho ${spearman(scatter.map((s) => s.oneShot), scatter.map((s) => s.standalone)).toFixed(3)}, Kendall's tau ${kendall(scatter.map((s) => s.oneShot), scatter.map((s) => s.standalone)).toFixed(3)} over ${scatter.length} architectures.`
@@ -88,7 +89,7 @@ export async function buildReport(dir: string, o: { out?: string; retrainDir?: s
     ? `<table><thead><tr><th>#</th><th>one-shot acc.</th><th>params</th><th>multiply-adds</th><th>stand-alone test acc.</th><th>architecture</th></tr></thead><tbody>${top
         .map((r, i) => {
           const st = retrainedBy.get(r.arch);
-          return `<tr><td>${i + 1}</td><td>${r.accuracy.toFixed(4)}</td><td>${r.params.toLocaleString('en-US')}</td><td>${(r.madds / 1e6).toFixed(1)}M</td><td>${st ? (st.reduce((a, b) => a + b) / st.length).toFixed(4) : ''}</td><td><code>${esc(r.arch)}</code></td></tr>`;
+          return `<tr><td>${i + 1}</td><td>${r.accuracy.toFixed(4)}</td><td>${r.params.toLocaleString('en-US')}</td><td>${(r.madds / 1e6).toFixed(1)}M</td><td>${st ? mean(st).toFixed(4) : ''}</td><td><code>${esc(r.arch)}</code></td></tr>`;
         })
         .join('')}</tbody></table>`
     : '<p>No search results yet (run <code>nasctl search</code>).</p>';

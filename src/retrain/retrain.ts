@@ -11,6 +11,7 @@ import { LearningRateSchedule, learningRateTable } from '../schedule/learningRat
 import { DEFAULT_SPACE, formatArchitecture, parseCandidate } from '../space/architecture';
 import { NativeData, SupernetConfig, defaultThreads } from '../Supernet';
 import { acquireLock, appendJsonLine, readJsonLines, makeDir, removeStaleTemps } from '../util/files';
+import { meanStd } from '../util/stats';
 import { exportModel } from './exportModel';
 import { StandaloneModel } from './StandaloneModel';
 
@@ -37,6 +38,22 @@ export interface RetrainOptions {
    */
   jobs?: number;
 }
+
+/**
+ * The stand-alone training protocol's defaults, for every caller (nasctl retrain, the pipeline's retrain stage, the
+ * correlation study): the paper retrains at batch 64 with ghost batches of 32, Nesterov SGD, cosine learning rate.
+ */
+export const RETRAIN_DEFAULTS = {
+  filters: 8,
+  epochs: 2,
+  batchSize: 64,
+  ghostBatch: 32,
+  learningRate: 0.1,
+  momentum: 0.9,
+  weightDecay: 1e-4,
+  runs: 1,
+  evalBatchSize: 256,
+} as const;
 
 export interface RetrainRun {
   arch: string;
@@ -84,11 +101,7 @@ export interface RetrainStepEvent {
   allRuns: number;
 }
 
-export function meanStd(xs: number[]): { mean: number; std: number } {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const std = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
-  return { mean, std };
-}
+export { meanStd } from '../util/stats';
 
 /**
  * How many runs train at once, and the LibTorch threads of each. On the CPU the default is one job per core (up to

@@ -8,6 +8,28 @@ import { NasError } from '../native/errors';
 export const OPS = ['identity', 'sep3', 'sep5', 'sep7', 'conv7x1', 'maxpool', 'avgpool'] as const;
 export type OpName = (typeof OPS)[number];
 
+/** What an operation computes; code that depends on an operation dispatches on this, never on its id or name. */
+export type OpKind = 'identity' | 'sepconv' | 'conv7x1' | 'maxpool' | 'avgpool';
+
+/** One row of SPEC.md's operation table. */
+export interface OpSpec {
+  name: OpName;
+  kind: OpKind;
+  /** sepconv: the depthwise kernel (two BN-ReLU-depthwise-pointwise layers); conv7x1: 7 (1x7 then 7x1); pools: 3. */
+  kernel: number;
+}
+
+/** The operation table in id order; the addon builds its layers from the same table (`loadAddon().ops`, tested equal). */
+export const OP_SPECS: readonly OpSpec[] = [
+  { name: 'identity', kind: 'identity', kernel: 0 },
+  { name: 'sep3', kind: 'sepconv', kernel: 3 },
+  { name: 'sep5', kind: 'sepconv', kernel: 5 },
+  { name: 'sep7', kind: 'sepconv', kernel: 7 },
+  { name: 'conv7x1', kind: 'conv7x1', kernel: 7 },
+  { name: 'maxpool', kind: 'maxpool', kernel: 3 },
+  { name: 'avgpool', kind: 'avgpool', kernel: 3 },
+];
+
 /** One choice block: the selected candidate inputs (0 = s_{k-2}, 1 = s_{k-1}, 2 + j = b_j) and operations. */
 export interface Block {
   inputs: number[];

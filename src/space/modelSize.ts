@@ -1,4 +1,4 @@
-import { Architecture, OPS } from './architecture';
+import { Architecture, OPS, OP_SPECS, OpName } from './architecture';
 
 /** The parts of the network configuration that decide its size. */
 export interface ModelShape {
@@ -19,19 +19,19 @@ export interface ModelSize {
 /** Side of the feature map after a 3x3 stride-2 convolution with padding 1. */
 const halve = (s: number): number => Math.floor((s - 1) / 2) + 1;
 
-function opSize(op: string, C: number, hw: number): ModelSize {
+function opSize(op: OpName, C: number, hw: number): ModelSize {
   const bn = 2 * C;
-  switch (op) {
-    case 'sep3':
-    case 'sep5':
-    case 'sep7': {
-      const k = Number(op.slice(3));
-      const per = C * k * k + C * C; // depthwise + pointwise
+  const { kind, kernel: k } = OP_SPECS[OPS.indexOf(op)];
+  switch (kind) {
+    case 'sepconv': {
+      const per = C * k * k + C * C; // depthwise + pointwise, twice
       return { params: 2 * (bn + per), madds: 2 * per * hw };
     }
-    case 'conv7x1':
-      return { params: 2 * (bn + 7 * C * C), madds: 2 * 7 * C * C * hw };
-    default:
+    case 'conv7x1': // 1xk then kx1
+      return { params: 2 * (bn + k * C * C), madds: 2 * k * C * C * hw };
+    case 'identity':
+    case 'maxpool':
+    case 'avgpool':
       return { params: 0, madds: 0 };
   }
 }

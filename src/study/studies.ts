@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NativeData, stripUndefined } from '../Supernet';
-import { RetrainEvent, meanStd, retrain } from '../retrain/retrain';
+import { RETRAIN_DEFAULTS, RetrainEvent, meanStd, retrain } from '../retrain/retrain';
 import { Interval, bootstrapInterval, kendall, meanPairwiseSpearman, spearman } from '../report/correlation';
 import { runSearch, SearchEvent } from '../search/runSearch';
 import { openSupernet } from '../search/openSupernet';
@@ -160,9 +160,9 @@ export async function correlationStudy(o: CorrelationOptions, hooks: { signal?: 
   const r = await retrain(picked.map((p) => p.r.arch), {
     out: path.join(o.out, 'retrain'),
     dataset: { ...options.dataset, ...stripUndefined({ trainLimit: o.trainLimit, testLimit: o.testLimit }) },
-    net: { filters: o.filters, stacks: options.net.stacks, cellsPerStack: options.net.cellsPerStack, blocks: options.net.blocks, ghostBatch: o.ghostBatch ?? 32, threads: o.threads, device: options.net.device },
-    epochs: o.epochs, batchSize: 64, learningRate: { kind: 'cosine', base: options.learningRate.base }, momentum: options.momentum,
-    weightDecay: options.weightDecay, cropPad: options.cropPad, flip: options.flip, runs: o.runs, seed: o.seed, evalBatchSize: 256, export: false, jobs: o.jobs,
+    net: { filters: o.filters, stacks: options.net.stacks, cellsPerStack: options.net.cellsPerStack, blocks: options.net.blocks, ghostBatch: o.ghostBatch ?? RETRAIN_DEFAULTS.ghostBatch, threads: o.threads, device: options.net.device },
+    epochs: o.epochs, batchSize: RETRAIN_DEFAULTS.batchSize, learningRate: { kind: 'cosine', base: options.learningRate.base }, momentum: options.momentum,
+    weightDecay: options.weightDecay, cropPad: options.cropPad, flip: options.flip, runs: o.runs, seed: o.seed, evalBatchSize: RETRAIN_DEFAULTS.evalBatchSize, export: false, jobs: o.jobs,
   }, { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) });
   if (r.aborted) return { aborted: true };
   const rows: CorrelationRow[] = picked.flatMap((p) => {
@@ -213,10 +213,10 @@ export async function dropoutStudy(
     }
   }
   const rows = perRate.map((p) => {
-    const mean = p.acc.reduce((a, b) => a + b, 0) / p.acc.length;
+    const { mean, std } = meanStd(p.acc);
     return {
       rate: p.rate, out: p.out, meanAccuracy: mean,
-      stdAccuracy: Math.sqrt(p.acc.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, p.acc.length - 1)),
+      stdAccuracy: std,
       minAccuracy: Math.min(...p.acc), maxAccuracy: Math.max(...p.acc), rhoVsFirst: spearman(perRate[0].acc, p.acc),
     };
   });

@@ -13,6 +13,7 @@ import { sampleArchitectures } from '../space/sampleArchitecture';
 import { dropProbability, dropTables } from '../schedule/dropout';
 import { learningRate, learningRateTable } from '../schedule/learningRate';
 import { EvaluationResult, NativeData, Supernet } from '../Supernet';
+import { mean } from '../util/stats';
 import { acquireLock, appendJsonLine, readJsonLines, removeStaleTemps, writeFileAtomic, makeDir } from '../util/files';
 import { Rng } from '../util/rng';
 import { klProbe, klScores, sampleReference } from '../study/klStudy';
@@ -271,8 +272,4 @@ async function runLoop(
   };
   if (!aborted && writer) writeFileAtomic(files.result, `${JSON.stringify(result, null, 2)}\n`);
   return result;
-}
-
-function mean(xs: number[]): number {
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
 }

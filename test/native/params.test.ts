@@ -1,6 +1,7 @@
 // SPEC.md's parameter table, from the native model and from the TypeScript count, and agreement on sampled architectures.
 import { describe, expect, it } from 'vitest';
-import { allOnArchitecture } from '../../src/space/architecture';
+import { OP_SPECS, OPS, allOnArchitecture } from '../../src/space/architecture';
+import { loadAddon } from '../../src/native/binding';
 import { modelSize } from '../../src/space/modelSize';
 import { sampleArchitectures } from '../../src/space/sampleArchitecture';
 import { Supernet } from '../../src/Supernet';
@@ -13,6 +14,13 @@ const TABLE: [channels: number, filters: number, params: number][] = [
   [1, 8, 361_074],
   [1, 16, 1_272_026],
 ];
+
+describe('the operation table', () => {
+  it('is the same in the addon and in TypeScript (names, kinds and kernels in id order)', () => {
+    expect(loadAddon().ops).toEqual(OP_SPECS);
+    expect(OP_SPECS.map((o) => o.name)).toEqual([...OPS]);
+  });
+});
 
 describe("SPEC.md's all-on parameter counts", () => {
   it.each(TABLE)('in=%i F=%i has %i parameters (native and TypeScript)', (c, f, expected) => {

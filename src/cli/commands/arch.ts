@@ -1,5 +1,6 @@
 /** `nasctl arch`: canonical form, parameters and multiply-adds of architectures; sampling; the size of the space. */
 import { Command } from 'commander';
+import { DATASETS } from '../../data/loadDataset';
 import { NasError } from '../../native/errors';
 import {
   Architecture,
@@ -32,8 +33,8 @@ interface ArchFlags {
 }
 
 function shapeOf(f: ArchFlags): ModelShape {
-  const fm = f.dataset === 'fashion-mnist';
-  return { inChannels: fm ? 1 : 3, imageSize: fm ? 28 : 32, classes: f.classes, filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack };
+  const d = DATASETS[f.dataset];
+  return { inChannels: d.channels, imageSize: d.imageSize, classes: f.classes, filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack };
 }
 
 export function archCommand(): Command {

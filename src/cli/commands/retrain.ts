@@ -1,10 +1,10 @@
 /** `nasctl retrain` and `nasctl predict`. */
 import { Command } from 'commander';
 import * as fs from 'node:fs';
-import { DATASET_NAMES, DatasetName, loadDataset } from '../../data/loadDataset';
+import { DATASETS, DATASET_NAMES, DatasetName, loadDataset } from '../../data/loadDataset';
 import { NasError } from '../../native/errors';
 import { loadModel, normaliseImages } from '../../retrain/exportModel';
-import { RetrainEvent, retrain } from '../../retrain/retrain';
+import { RETRAIN_DEFAULTS, RetrainEvent, retrain } from '../../retrain/retrain';
 import { SELECTION_RULES, SearchResult, SelectionRule, selectArchitectures } from '../../search/select';
 import { readJsonLines } from '../../util/files';
 import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
@@ -69,17 +69,17 @@ export function retrainCommand(): Command {
     .option('--dataset <name>', `${DATASET_NAMES.join(', ')}`, oneOf(DATASET_NAMES), 'fashion-mnist')
     .option('--data-dir <dir>', 'folder with the dataset files')
     .option('--train-limit <n>', 'use only the first n training examples', positiveInt)
-    .option('--filters <F>', 'scale: filters of the stem', positiveInt, 8)
+    .option('--filters <F>', 'scale: filters of the stem', positiveInt, RETRAIN_DEFAULTS.filters)
     .option('--stacks <n>', 'stacks of cells', positiveInt, 3)
     .option('--cells-per-stack <n>', 'cells per stack', positiveInt, 2)
-    .option('--epochs <n>', 'training epochs', positiveInt, 2)
-    .option('--batch-size <n>', 'examples per step', positiveInt, 64)
-    .option('--ghost-batch <n>', 'examples per BatchNorm ghost batch while training (the paper retrains with 32)', positiveInt, 32)
-    .option('--lr <x>', 'base learning rate (cosine decay)', num, 0.1)
-    .option('--momentum <x>', 'Nesterov momentum', num, 0.9)
-    .option('--weight-decay <x>', 'L2 weight decay', num, 1e-4)
+    .option('--epochs <n>', 'training epochs', positiveInt, RETRAIN_DEFAULTS.epochs)
+    .option('--batch-size <n>', 'examples per step', positiveInt, RETRAIN_DEFAULTS.batchSize)
+    .option('--ghost-batch <n>', 'examples per BatchNorm ghost batch while training (the paper retrains with 32)', positiveInt, RETRAIN_DEFAULTS.ghostBatch)
+    .option('--lr <x>', 'base learning rate (cosine decay)', num, RETRAIN_DEFAULTS.learningRate)
+    .option('--momentum <x>', 'Nesterov momentum', num, RETRAIN_DEFAULTS.momentum)
+    .option('--weight-decay <x>', 'L2 weight decay', num, RETRAIN_DEFAULTS.weightDecay)
     .option('--augment', 'random crop and horizontal flip')
-    .option('--runs <r>', 'repeats with seeds seed..seed+r-1', positiveInt, 1)
+    .option('--runs <r>', 'repeats with seeds seed..seed+r-1', positiveInt, RETRAIN_DEFAULTS.runs)
     .option('--seed <n>', 'first seed', nonNegativeInt, 0)
     .option('--threads <n>', 'LibTorch threads in all (default: the cores), split between the jobs', positiveInt)
     .option('--jobs <n>', 'runs trained at once (default: one per core on the CPU, each with one thread; one on a GPU)', positiveInt)
@@ -102,7 +102,7 @@ export function retrainCommand(): Command {
           dataset: { name: f.dataset, dataDir: f.dataDir, trainLimit: f.trainLimit ?? (f.dataset === 'fashion-mnist' ? 12000 : undefined) },
           net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, ghostBatch: f.ghostBatch, threads: f.threads, device: f.device, precision: f.precision },
           epochs: f.epochs, batchSize: f.batchSize, learningRate: { kind: 'cosine', base: f.lr }, momentum: f.momentum, weightDecay: f.weightDecay,
-          cropPad: f.augment ? (f.dataset === 'fashion-mnist' ? 2 : 4) : 0, flip: f.augment === true, runs: f.runs, seed: f.seed, evalBatchSize: 256, export: f.export === true, jobs: f.jobs,
+          cropPad: f.augment ? DATASETS[f.dataset].cropPad : 0, flip: f.augment === true, runs: f.runs, seed: f.seed, evalBatchSize: RETRAIN_DEFAULTS.evalBatchSize, export: f.export === true, jobs: f.jobs,
         }, { signal, onEvent: renderer(f.json === true) }),
       );
       if (f.json) {

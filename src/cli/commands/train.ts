@@ -4,7 +4,7 @@ import { EXECUTION_PLANS, ExecutionPlan } from '../../native/binding';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { invalidParameter } from '../../native/errors';
-import { DATASET_NAMES, DatasetName } from '../../data/loadDataset';
+import { DATASETS, DATASET_NAMES, DatasetName } from '../../data/loadDataset';
 import { PRESETS, TrainOptions, withOverrides } from '../../train/trainOptions';
 import { readRunOptions, trainOneShot } from '../../train/trainOneShot';
 import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
@@ -50,7 +50,7 @@ interface TrainFlags extends DistFlags {
 
 /** Builds the run's options from a preset (or a saved run's options) and the flags (flags win). */
 export function trainOptionsFromFlags(f: TrainFlags, base: TrainOptions = PRESETS[f.preset]): TrainOptions {
-  const augment = f.augment === undefined ? {} : f.augment ? { cropPad: f.dataset === 'fashion-mnist' ? 2 : 4, flip: true } : { cropPad: 0, flip: false };
+  const augment = f.augment === undefined ? {} : f.augment ? { cropPad: DATASETS[f.dataset ?? base.dataset.name].cropPad, flip: true } : { cropPad: 0, flip: false };
   const datasetChanged = f.dataset !== undefined && f.dataset !== base.dataset.name;
   return withOverrides(base, {
     out: f.out,

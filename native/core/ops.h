@@ -1,0 +1,36 @@
+// The operation table of SPEC.md, the one place that says what each op id is. Code dispatches on `kind` (never on
+// an id); the TypeScript side has the same table (src/space/ops.ts) and a test checks that the addon's export of
+// this one (`addon.ops`) equals it.
+#pragma once
+#include "config.h"
+
+namespace nas {
+
+enum class OpKind { Identity, SepConv, Conv7x1, MaxPool, AvgPool };
+
+struct OpSpec {
+  const char* name;
+  OpKind kind;
+  int kernel;  // SepConv: the depthwise kernel; Conv7x1: 7 (1x7 then 7x1); pools: 3; identity: 0
+};
+
+constexpr OpSpec kOps[kNumOps] = {
+    {"identity", OpKind::Identity, 0}, {"sep3", OpKind::SepConv, 3},    {"sep5", OpKind::SepConv, 5},
+    {"sep7", OpKind::SepConv, 7},      {"conv7x1", OpKind::Conv7x1, 7}, {"maxpool", OpKind::MaxPool, 3},
+    {"avgpool", OpKind::AvgPool, 3},
+};
+
+inline const OpSpec& opSpec(int o) { return kOps[o]; }
+
+inline const char* opKindName(OpKind k) {
+  switch (k) {
+    case OpKind::Identity: return "identity";
+    case OpKind::SepConv: return "sepconv";
+    case OpKind::Conv7x1: return "conv7x1";
+    case OpKind::MaxPool: return "maxpool";
+    case OpKind::AvgPool: return "avgpool";
+  }
+  return "?";
+}
+
+}  // namespace nas
