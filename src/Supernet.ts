@@ -98,6 +98,7 @@ export function resolveSupernetConfig(partial: Partial<SupernetConfig> = {}): Su
   return c;
 }
 
+/** A copy of `o` without its undefined fields (so that they do not override defaults when spread). */
 export function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -141,6 +142,7 @@ export class NativeData {
   }
 }
 
+/** An architecture object or its canonical text. */
 export type ArchLike = Architecture | string;
 function toArch(a: ArchLike, field = 'arch'): Architecture {
   if (typeof a === 'string') return parseArchitecture(a, { blocks: a.split('/').length, maxOps: OPS.length });

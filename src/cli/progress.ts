@@ -2,13 +2,16 @@
 import type { RetrainStepEvent } from '../retrain/retrain';
 import type { TrainEvent } from '../train/trainOneShot';
 
+/** tty: a bar redrawn in place; plain: lines (CI, pipes); json: machine-readable lines. */
 export type OutputMode = 'tty' | 'plain' | 'json';
 
+/** The mode for a stream: json when asked, tty on a terminal outside CI, else plain. */
 export function outputMode(json: boolean, stream: NodeJS.WriteStream = process.stderr): OutputMode {
   if (json) return 'json';
   return stream.isTTY && !process.env.CI ? 'tty' : 'plain';
 }
 
+/** Seconds as `1h02m`, `3m05s` or `42s`. */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.max(0, Math.round(seconds));

@@ -7,12 +7,15 @@ import { readIdx } from './idx';
 import { syntheticSet } from './synthetic';
 import { DatasetSplits, ImageSet, channelStats, sliceSet } from './types';
 
+/** The datasets `loadDataset` reads. */
 export type DatasetName = 'fashion-mnist' | 'cifar10' | 'synthetic';
+/** Every dataset name, for option parsing. */
 export const DATASET_NAMES: DatasetName[] = ['fashion-mnist', 'cifar10', 'synthetic'];
 
 /** Where Debian's dataset-fashion-mnist package puts the files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
+/** Which dataset, where its files are, and how to split and limit it. */
 export interface LoadDatasetOptions {
   name: DatasetName;
   /** Folder with the files (Fashion-MNIST IDX .gz files, or CIFAR-10's cifar-10-batches-bin). */

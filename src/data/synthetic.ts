@@ -2,6 +2,7 @@
 import { Rng } from '../util/rng';
 import { ImageSet } from './types';
 
+/** Size, shape, classes and seed of a synthetic image set. */
 export interface SyntheticOptions {
   n: number;
   size: number;
@@ -12,6 +13,7 @@ export interface SyntheticOptions {
   noise?: number;
 }
 
+/** A seeded synthetic image set whose classes are learnable (tests, examples and benchmarks). */
 export function syntheticSet(o: SyntheticOptions): ImageSet {
   const rng = new Rng(o.seed);
   const per = o.size * o.size * o.channels;

@@ -8,8 +8,10 @@ import { NasError } from './errors';
 /** Network configuration as the addon reads it (see native/core/config.h). */
 /** Execution plans of the one-shot model: `per-ghost` (CPU-shaped), `fused` (GPU-shaped), `auto` (by device). */
 export const EXECUTION_PLANS = ['auto', 'per-ghost', 'fused'] as const;
+/** How the one-shot model runs ghost batches: see `SupernetConfig.plan`. */
 export type ExecutionPlan = (typeof EXECUTION_PLANS)[number];
 
+/** The model config as the addon reads it. */
 export interface NativeNetConfig {
   inChannels: number;
   imageSize: number;
@@ -40,6 +42,7 @@ export interface NativeOptimConfig {
   seed: number;
 }
 
+/** Per-step progress as the addon reports it. */
 export interface NativeStepProgress {
   step: number;
   loss: number;

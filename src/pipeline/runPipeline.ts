@@ -13,6 +13,7 @@ import { TrainEvent, TrainResult, runFiles, trainOneShot } from '../train/trainO
 import { PRESETS, TrainOptions } from '../train/trainOptions';
 import { readJsonLines } from '../util/files';
 
+/** Options of the whole method (`nasctl run`): one-shot training, search, selection and retraining. */
 export interface PipelineOptions {
   train: TrainOptions;
   search: { count: number; strategy: StrategyName; seed: number; valLimit?: number };
@@ -20,6 +21,7 @@ export interface PipelineOptions {
   retrain: { filters: number; epochs: number; runs: number; trainLimit?: number; export: boolean };
 }
 
+/** Named pipelines of `nasctl run --preset`. */
 export const PIPELINE_PRESETS: Record<'quick' | 'paper', PipelineOptions> = {
   // About ten minutes on 2 CPU cores.
   quick: {
@@ -38,6 +40,7 @@ export const PIPELINE_PRESETS: Record<'quick' | 'paper', PipelineOptions> = {
   },
 };
 
+/** Progress of `runPipeline`: stage changes and the events of the stage that runs. */
 export type PipelineEvent =
   | { type: 'stage'; stage: 'train' | 'search' | 'retrain' | 'report'; skipped: boolean }
   | { type: 'train'; event: TrainEvent }
@@ -45,6 +48,7 @@ export type PipelineEvent =
   | { type: 'retrain'; event: RetrainEvent }
   | { type: 'report'; event: ReportPlotEvent };
 
+/** What each stage produced (absent for a stage that did not run), and whether a signal stopped it. */
 export interface PipelineResult {
   out: string;
   aborted: boolean;
@@ -55,6 +59,7 @@ export interface PipelineResult {
   report?: ReportSummary;
 }
 
+/** Runs train -> search -> select -> retrain -> report in `o.train.out`, resuming every stage from its files. */
 export async function runPipeline(o: PipelineOptions, hooks: { signal?: AbortSignal; onEvent?: (e: PipelineEvent) => void } = {}): Promise<PipelineResult> {
   const out = o.train.out;
   const files = runFiles(out);

@@ -17,6 +17,7 @@ import { mean } from '../util/stats';
 
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
+/** What `buildReport` wrote: the HTML file and the titles of its plots. */
 export interface ReportSummary {
   file: string;
   plots: string[];
@@ -29,6 +30,7 @@ export interface ReportPlotEvent {
   seconds: number;
 }
 
+/** Writes `<dir>/report.html` (or `o.out`) for a run directory: plots of whatever the run has and the ranked table; `o.onPlot` reports each rendered plot. */
 export async function buildReport(dir: string, o: { out?: string; retrainDir?: string; top?: number; onPlot?: (e: ReportPlotEvent) => void } = {}): Promise<ReportSummary> {
   let rendered = 0;
   const render = async (title: string, spec: Parameters<typeof renderSvg>[0]): Promise<string> => {

@@ -4,12 +4,14 @@ import { NasError, awaitNative, callNative } from '../native/errors';
 import { Architecture, DEFAULT_SPACE, encodeArchitecture, formatArchitecture, parseCandidate } from '../space/architecture';
 import { NativeData, SupernetConfig, resolveSupernetConfig, stripUndefined } from '../Supernet';
 
+/** Accuracy, mean loss and the number of examples of an evaluation. */
 export interface StandaloneEvaluation {
   accuracy: number;
   loss: number;
   examples: number;
 }
 
+/** A stand-alone model of one architecture (only its layers) with its optimizer state, in native memory until `dispose()`. */
 export class StandaloneModel {
   readonly config: SupernetConfig;
   readonly arch: string;

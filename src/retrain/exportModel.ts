@@ -10,6 +10,7 @@ import { writeFileAtomic, makeDir } from '../util/files';
 import { readSafetensors, writeSafetensors } from './safetensors';
 import { StandaloneModel } from './StandaloneModel';
 
+/** model.json: the architecture, the model config, the input normalisation and the test accuracy. */
 export interface ExportedModelInfo {
   format: 'oneshot-nas-model/1';
   arch: string;
@@ -20,6 +21,7 @@ export interface ExportedModelInfo {
   testAccuracy?: number;
 }
 
+/** Writes `dir/model.json` and `dir/model.safetensors` (weights and BN statistics, float32) of a stand-alone model. */
 export function exportModel(dir: string, model: StandaloneModel, extra: { mean: number[]; std: number[]; testAccuracy?: number }): ExportedModelInfo {
   makeDir(dir);
   const info: ExportedModelInfo = { format: 'oneshot-nas-model/1', arch: model.arch, config: model.config, mean: extra.mean, std: extra.std, params: model.parameterCount(), testAccuracy: extra.testAccuracy };

@@ -15,6 +15,7 @@ import { meanStd } from '../util/stats';
 import { exportModel } from './exportModel';
 import { StandaloneModel } from './StandaloneModel';
 
+/** Options of `retrain`: the data, the model shape, the stand-alone training protocol, runs and concurrency. */
 export interface RetrainOptions {
   out: string;
   dataset: LoadDatasetOptions;
@@ -55,6 +56,7 @@ export const RETRAIN_DEFAULTS = {
   evalBatchSize: 256,
 } as const;
 
+/** One finished run (one architecture, one seed): a line of `retrain.jsonl`. */
 export interface RetrainRun {
   arch: string;
   run: number;
@@ -68,6 +70,7 @@ export interface RetrainRun {
   seconds: number;
 }
 
+/** An architecture's runs with the mean and standard deviation of their test accuracy. */
 export interface RetrainSummary {
   arch: string;
   params: number;
@@ -79,6 +82,7 @@ export interface RetrainSummary {
   exportedTo?: string;
 }
 
+/** Progress of `retrain`: a run starts, a step is done, a run finished. */
 export type RetrainEvent =
   | { type: 'run-start'; arch: string; archIndex: number; run: number; totalSteps: number; startStep: number }
   | RetrainStepEvent
@@ -116,6 +120,7 @@ export function retrainJobs(o: { jobs?: number; threads?: number; device?: strin
   return { jobs, threads: Math.max(1, Math.floor(cores / jobs)) };
 }
 
+/** Trains each architecture from scratch `o.runs` times (seeds `o.seed`..), several runs at once on the CPU; resumable from `o.out`. */
 export async function retrain(archTexts: string[], o: RetrainOptions, hooks: { signal?: AbortSignal; onEvent?: (e: RetrainEvent) => void } = {}): Promise<{ summaries: RetrainSummary[]; aborted: boolean }> {
   if (!archTexts.length) throw invalidParameter('arch', 'at least one architecture', archTexts);
   if (!(Number.isInteger(o.runs) && o.runs > 0)) throw invalidParameter('runs', 'a positive integer', o.runs);

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { NasError } from '../native/errors';
 import { writeFileAtomic } from '../util/files';
 
+/** A float32 tensor with its name and shape, as stored in a safetensors file. */
 export interface NamedTensor {
   name: string;
   shape: number[];
@@ -31,6 +32,7 @@ export function encodeSafetensors(tensors: NamedTensor[], metadata: Record<strin
   return Buffer.concat([head, Buffer.from(json), data]);
 }
 
+/** Parses a safetensors buffer (float32 tensors); errors name `file` and what is wrong. */
 export function decodeSafetensors(buf: Buffer, file = '<buffer>'): { tensors: NamedTensor[]; metadata: Record<string, string> } {
   const bad = (why: string): NasError => new NasError('ERR_NAS_BAD_DATA', `${file}: not a valid safetensors file: ${why}`);
   if (buf.length < 8) throw bad('shorter than its 8-byte header length');
@@ -57,10 +59,12 @@ export function decodeSafetensors(buf: Buffer, file = '<buffer>'): { tensors: Na
   return { tensors, metadata: (header.__metadata__ as Record<string, string>) ?? {} };
 }
 
+/** Writes tensors and string metadata to a safetensors file, atomically. */
 export function writeSafetensors(file: string, tensors: NamedTensor[], metadata: Record<string, string> = {}): void {
   writeFileAtomic(file, encodeSafetensors(tensors, metadata));
 }
 
+/** Reads a safetensors file written by `writeSafetensors` (or any float32 safetensors file). */
 export function readSafetensors(file: string): { tensors: NamedTensor[]; metadata: Record<string, string> } {
   if (!fs.existsSync(file)) throw new NasError('ERR_NAS_IO', `${file}: no such file`);
   return decodeSafetensors(fs.readFileSync(file), file);

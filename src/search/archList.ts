@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { NasError, invalidParameter } from '../native/errors';
 import { Architecture, SearchSpace, formatArchitecture, parseArchitecture } from '../space/architecture';
 
+/** A validated list of architectures to score, with the digest that identifies it. */
 export interface ArchList {
   archs: Architecture[];
   /** sha256 of the canonical list: a resumed search must score the same list. */

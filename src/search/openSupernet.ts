@@ -8,6 +8,7 @@ import { NasError } from '../native/errors';
 import { Supernet } from '../Supernet';
 import type { TrainOptions } from '../train/trainOptions';
 
+/** A trained one-shot model opened from its run directory, with its run's options and data. */
 export interface OpenedSupernet {
   net: Supernet;
   options: TrainOptions;
@@ -17,6 +18,7 @@ export interface OpenedSupernet {
   dir: string;
 }
 
+/** Opens a run directory (or a checkpoint file): the model with its weights, the run's options and its dataset splits. */
 export async function openSupernet(where: string, o: { threads?: number; device?: string; precision?: 'fp32' | 'bf16'; plan?: ExecutionPlan } = {}): Promise<OpenedSupernet> {
   const checkpoint = fs.existsSync(where) && fs.statSync(where).isDirectory() ? path.join(where, 'checkpoint.pt') : where;
   if (!fs.existsSync(checkpoint)) {

@@ -17,6 +17,7 @@ import { SearchResult } from './select';
 import { readArchList } from './archList';
 import { ListSearch, STRATEGIES, StrategyName, createStrategy } from './strategy';
 
+/** Options of `runSearch`: the one-shot model, how many architectures, the strategy, constraints and the results file. */
 export interface SearchOptions {
   /** Run directory or checkpoint of a trained one-shot model. */
   supernet: string;
@@ -54,6 +55,7 @@ export interface SearchOptions {
   plan?: ExecutionPlan;
 }
 
+/** Defaults of `runSearch` (and of `nasctl search`). */
 export const DEFAULT_SEARCH: Omit<SearchOptions, 'supernet'> = {
   count: 100,
   strategy: 'random',
@@ -64,10 +66,12 @@ export const DEFAULT_SEARCH: Omit<SearchOptions, 'supernet'> = {
   tournament: 10,
 };
 
+/** Progress of `runSearch`: its start and each scored architecture. */
 export type SearchEvent =
   | { type: 'start'; count: number; done: number; results: string; strategy: string; validationExamples: number }
   | { type: 'scored'; result: SearchResult; done: number; count: number; archsPerSec: number; imagesPerSec: number; best: SearchResult; etaSeconds: number };
 
+/** What a search did: the results file, how many were scored, speed, and the best five. */
 export interface SearchSummary {
   results: string;
   scored: number;
@@ -90,6 +94,7 @@ function validate(o: SearchOptions): void {
   }
 }
 
+/** Cancellation, progress and, for data-parallel workers, the process group. */
 export interface SearchHooks {
   signal?: AbortSignal;
   onEvent?: (e: SearchEvent) => void;
@@ -97,6 +102,7 @@ export interface SearchHooks {
   group?: ProcessGroup;
 }
 
+/** Scores architectures on a trained one-shot model into a resumable JSON-lines results file (one writer per file). */
 export async function runSearch(given: Partial<SearchOptions> & { supernet: string }, hooks: SearchHooks = {}): Promise<SearchSummary> {
   const o: SearchOptions = { ...DEFAULT_SEARCH, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) } as SearchOptions;
   validate(o);

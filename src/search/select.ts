@@ -53,9 +53,12 @@ export function readSearchResults(file: string): SearchResult[] {
   return out;
 }
 
+/** How to pick architectures from search results (the paper's Table 1 rows). */
 export type SelectionRule = 'top' | 'top-stratified' | 'small' | 'random';
+/** Every selection rule, for option parsing. */
 export const SELECTION_RULES: SelectionRule[] = ['top', 'top-stratified', 'small', 'random'];
 
+/** A selection rule, how many to pick and its parameters. */
 export interface SelectOptions {
   rule: SelectionRule;
   count: number;

@@ -8,6 +8,7 @@ import { operationSets, sampleArchitecture } from '../space/sampleArchitecture';
 import { Rng } from '../util/rng';
 import { NasError } from '../native/errors';
 
+/** Proposes architectures and is told their scores (random sampling or regularized evolution). */
 export interface SearchStrategy {
   readonly name: string;
   /** The next architecture to score. */
@@ -51,6 +52,7 @@ export class RandomSearch implements SearchStrategy {
   }
 }
 
+/** Regularized evolution: population size and tournament size. */
 export interface EvolutionOptions {
   /** Population size P (the first P proposals are random). */
   population: number;
@@ -106,9 +108,12 @@ export class EvolutionSearch implements SearchStrategy {
   }
 }
 
+/** The search strategies. */
 export type StrategyName = 'random' | 'evolution';
+/** Every strategy name, for option parsing. */
 export const STRATEGIES: StrategyName[] = ['random', 'evolution'];
 
+/** A strategy by name, seeded. */
 export function createStrategy(name: StrategyName, seed: number, space: SearchSpace, evo?: EvolutionOptions): SearchStrategy {
   return name === 'evolution' ? new EvolutionSearch(seed, space, evo) : new RandomSearch(seed, space);
 }

@@ -38,12 +38,14 @@ export interface MetricsLine {
   kl?: number[];
 }
 
+/** Progress of `trainOneShot`: start, steps, evaluations and checkpoints. */
 export type TrainEvent =
   | { type: 'start'; totalSteps: number; startStep: number; stepsPerEpoch: number; params: number; dataset: string; trainExamples: number; validationExamples: number }
   | { type: 'step'; step: number; totalSteps: number; epoch: number; loss: number; accuracy: number; lr: number; dropIn: number[]; dropOp: number; imagesPerSec: number; etaSeconds: number }
   | ({ type: 'eval' } & MetricsLine)
   | { type: 'checkpoint'; step: number; path: string };
 
+/** The end of a run: final one-shot validation accuracy and loss, per evaluation architecture, and where things are. */
 export interface TrainResult {
   out: string;
   steps: number;
@@ -58,6 +60,7 @@ export interface TrainResult {
   checkpoint: string;
 }
 
+/** Resume, cancellation, progress and, for data-parallel workers, the process group. */
 export interface TrainHooks {
   resume?: boolean;
   /** Train as one worker of this data-parallel group: rank 0 writes the run directory, every worker computes. */

@@ -5,6 +5,7 @@ import { DropoutSchedule } from '../schedule/dropout';
 import { LearningRateSchedule } from '../schedule/learningRate';
 import { SupernetConfig, stripUndefined } from '../Supernet';
 
+/** Options of a one-shot training run (`nasctl train`); `PRESETS` holds named ones. */
 export interface TrainOptions {
   /** Run directory: config.json, checkpoint.pt, metrics.jsonl, result.json. */
   out: string;
