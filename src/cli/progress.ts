@@ -98,13 +98,15 @@ export class RetrainProgress {
     if (!this.t0) {
       // Rates count from the first step seen (steps of a resumed call done before it are not this process's).
       this.t0 = now;
-      this.s0 = e.doneSteps - 1;
+      this.s0 = e.doneSteps;
     }
-    const rate = (e.doneSteps - this.s0) / Math.max((now - this.t0) / 1000, 1e-3);
-    const eta = (e.allSteps - e.doneSteps) / Math.max(rate, 1e-9);
+    // No rate before a second of steps has been seen (the first step alone would claim thousands per second).
+    const elapsed = (now - this.t0) / 1000;
+    const rate = elapsed >= 1 ? (e.doneSteps - this.s0) / elapsed : NaN;
+    const eta = (e.allSteps - e.doneSteps) / rate;
     const done = e.step === e.totalSteps;
     const text = `  ${e.allRuns > 1 ? `runs ${e.doneRuns}/${e.allRuns}, ` : ''}step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} acc ${e.accuracy.toFixed(3)} | ` +
-      `${rate.toFixed(1)} steps/s ETA ${formatDuration(eta)}`;
+      `${Number.isFinite(rate) ? rate.toFixed(1) : '-'} steps/s ETA ${formatDuration(eta)}`;
     if (this.mode === 'tty') {
       if (now - this.lastDraw < 100 && !done) return;
       this.lastDraw = now;
@@ -115,7 +117,7 @@ export class RetrainProgress {
     this.lastLine = now;
     if (this.mode === 'json') {
       const { type: _t, ...fields } = e as RetrainStepEvent;
-      this.err.write(`${JSON.stringify({ type: 'progress', stage: 'retrain', ...fields, stepsPerSec: Math.round(rate * 100) / 100, etaSeconds: Math.round(eta) })}\n`);
+      this.err.write(`${JSON.stringify({ type: 'progress', stage: 'retrain', ...fields, stepsPerSec: Number.isFinite(rate) ? Math.round(rate * 100) / 100 : null, etaSeconds: Number.isFinite(eta) ? Math.round(eta) : null })}\n`);
     } else {
       this.err.write(`${text}\n`);
     }

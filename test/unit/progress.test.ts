@@ -1,5 +1,6 @@
-// Progress of long stages (retraining): a line at least every interval outside a terminal, JSON lines with --json.
-import { describe, expect, it } from 'vitest';
+// Progress of long stages (retraining): a line at least every interval outside a terminal, JSON lines with --json,
+// rates and ETAs over all runs of a call (several train at once).
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RetrainProgress } from '../../src/cli/progress';
 
 function sink(): { stream: NodeJS.WriteStream; text: () => string } {
@@ -7,29 +8,43 @@ function sink(): { stream: NodeJS.WriteStream; text: () => string } {
   return { stream: { write: (s: string) => parts.push(s) > 0 } as unknown as NodeJS.WriteStream, text: () => parts.join('') };
 }
 
+// Run 2 of 3 (the first finished: n steps done before), one step every 100 ms.
 const events = (n: number) => Array.from({ length: n }, (_, i) => ({
-  arch: '0:sep3/1:identity/2:maxpool/3:avgpool', run: 0, step: i + 1, totalSteps: n, loss: 1 / (i + 1), accuracy: 0.5,
+  arch: '0:sep3/1:identity/2:maxpool/3:avgpool', run: 1, step: i + 1, totalSteps: n, loss: 1 / (i + 1), accuracy: 0.5,
   doneSteps: n + i + 1, allSteps: 3 * n, doneRuns: 1, allRuns: 3,
 }));
 
 describe('retraining progress', () => {
-  it('prints plain lines no more often than the interval, and always the last step', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    vi.setSystemTime(new Date('2026-11-28T12:00:00Z'));
+  });
+  afterEach(() => vi.useRealTimers());
+
+  const feed = (p: RetrainProgress, list: ReturnType<typeof events>): void => {
+    for (const e of list) {
+      p.step(e);
+      vi.advanceTimersByTime(100);
+    }
+  };
+
+  it('prints plain lines no more often than the interval, and always the last step, with the rate over all runs', () => {
     const quiet = sink();
-    const p = new RetrainProgress('plain', quiet.stream, 1e9);
-    events(50).forEach((e) => p.step(e));
-    expect(quiet.text().trim().split('\n')).toEqual([expect.stringMatching(/^runs 1\/3, step 50\/50 loss 0\.020 acc 0\.500 \| [\d.]+ steps\/s ETA /)]);
+    feed(new RetrainProgress('plain', quiet.stream, 1e9), events(50));
+    // 49 steps in 4.9 s since the first one: 10 steps/s; 50 steps of the third run left: 5 s.
+    expect(quiet.text().trim().split('\n')).toEqual(['runs 1/3, step 50/50 loss 0.020 acc 0.500 | 10.0 steps/s ETA 5s']);
     const every = sink();
-    const q = new RetrainProgress('plain', every.stream, 0);
-    events(5).forEach((e) => q.step(e));
-    expect(every.text().trim().split('\n')).toHaveLength(5);
+    feed(new RetrainProgress('plain', every.stream, 0), events(5));
+    const lines = every.text().trim().split('\n');
+    expect(lines).toHaveLength(5);
+    expect(lines[0]).toContain('| - steps/s ETA ?'); // no rate from one step
   });
 
   it('writes JSON progress lines with --json', () => {
     const out = sink();
     const p = new RetrainProgress('json', out.stream, 0);
-    p.step({ ...events(20)[14] });
-    const line = JSON.parse(out.text());
-    expect(line).toMatchObject({ type: 'progress', stage: 'retrain', step: 15, totalSteps: 20, doneSteps: 35, allSteps: 60, doneRuns: 1, allRuns: 3 });
-    expect(typeof line.etaSeconds).toBe('number');
+    feed(p, events(20).slice(0, 15));
+    const line = JSON.parse(out.text().trim().split('\n').pop()!);
+    expect(line).toMatchObject({ type: 'progress', stage: 'retrain', step: 15, totalSteps: 20, doneSteps: 35, allSteps: 60, doneRuns: 1, allRuns: 3, stepsPerSec: 10, etaSeconds: 3 });
   });
 });
