@@ -15,7 +15,7 @@ import { acquireLock, removeStaleTemps, appendJsonLine, readJsonLines, writeFile
 import { openSupernet } from './openSupernet';
 import { SearchResult } from './select';
 import { readArchList } from './archList';
-import { ListSearch, STRATEGIES, StrategyName, createStrategy } from './strategy';
+import { ListSearch, STRATEGIES, StrategyName, createStrategy, type SearchStrategy } from './strategy';
 
 /** Options of `runSearch`: the one-shot model, how many architectures, the strategy, constraints and the results file. */
 export interface SearchOptions {
@@ -103,6 +103,87 @@ export interface SearchHooks {
 }
 
 /** Scores architectures on a trained one-shot model into a resumable JSON-lines results file (one writer per file). */
+/**
+ * Rank 0's start of a search into `results`: a resumed search must have the saved settings' identity (else
+ * ERR_NAS_BAD_CONFIG names the field); a torn last line (a killed search) is dropped. A new search's settings are
+ * returned to be written with its first result, so that a search refused before scoring anything leaves none behind.
+ */
+function openResults(
+  results: string, settings: string, identity: Record<string, unknown>, defaultRound: number, supernet: string,
+): { round: number; previous: SearchResult[]; pendingSettings: string | null } {
+  let round = defaultRound;
+  let pendingSettings: string | null = null;
+  if (fs.existsSync(settings)) {
+    const saved = JSON.parse(fs.readFileSync(settings, 'utf8')) as Partial<SearchOptions> & Record<string, unknown>;
+    const explicitRound = identity.round as number | undefined;
+    round = explicitRound ?? saved.round ?? 1;
+    for (const k of IDENTITY) {
+      const mine = k === 'round' ? round : identity[k];
+      const was = k === 'round' ? (saved.round ?? 1) : saved[k]; // files from before rounds were recorded: 1
+      if (was !== mine) throw invalidParameter(k, `${JSON.stringify(was)} to resume ${results} (or choose another --out)`, mine);
+    }
+  } else {
+    pendingSettings = `${JSON.stringify({ ...identity, round, supernet }, null, 2)}\n`;
+  }
+  const previous = readJsonLines<SearchResult>(results);
+  writeFileAtomic(results, previous.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  return { round, previous, pendingSettings };
+}
+
+/**
+ * The architectures a search scores next: new ones (a repeat is told its score and skipped) that fit the
+ * constraints, in rounds of distinct architectures (so that a round of k results always consumed the same proposals),
+ * and the replay that puts a resumed search's strategy where it was.
+ */
+class Proposer {
+  constructor(
+    private readonly strategy: SearchStrategy,
+    private readonly fits: (a: Architecture) => boolean,
+    private readonly scored: Map<string, SearchResult>,
+  ) {}
+
+  next(): Architecture {
+    for (let guard = 0; guard < 1_000_000; guard++) {
+      const a = this.strategy.propose();
+      if (!this.fits(a)) continue;
+      const seen = this.scored.get(formatArchitecture(a));
+      if (seen) {
+        this.strategy.tell(a, seen.accuracy);
+        continue;
+      }
+      return a;
+    }
+    throw new NasError('ERR_NAS_BAD_CONFIG', 'no architecture satisfies --max-params / --max-madds (a million proposals tried)');
+  }
+
+  round(k: number): Architecture[] {
+    const batch: Architecture[] = [];
+    while (batch.length < k) {
+      const a = this.next();
+      if (!batch.some((b) => formatArchitecture(b) === formatArchitecture(a))) batch.push(a);
+    }
+    return batch;
+  }
+
+  /** Replays a recorded history round by round; a line this search would not propose is refused by line number. */
+  replay(previous: SearchResult[], results: string): void {
+    for (let i = 0; i < previous.length; ) {
+      let j = i + 1;
+      while (j < previous.length && previous[j].round !== undefined && previous[j].round === previous[i].round) j++;
+      const lines = previous.slice(i, j);
+      const proposed = this.round(lines.length);
+      lines.forEach((r, n) => {
+        if (formatArchitecture(proposed[n]) !== r.arch) {
+          throw new NasError('ERR_NAS_BAD_CONFIG', `${results}: line ${r.index + 1} (${r.arch}) is not what this search proposes (${formatArchitecture(proposed[n])}); was it written with another seed or supernet?`);
+        }
+        this.scored.set(r.arch, r);
+        this.strategy.tell(proposed[n], r.accuracy);
+      });
+      i = j;
+    }
+  }
+}
+
 export async function runSearch(given: Partial<SearchOptions> & { supernet: string }, hooks: SearchHooks = {}): Promise<SearchSummary> {
   const o: SearchOptions = { ...DEFAULT_SEARCH, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) } as SearchOptions;
   validate(o);
@@ -140,22 +221,9 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     let pendingSettings: string | null = null;
     if (writer) {
       try {
-        let round = o.round ?? (o.strategy === 'evolution' ? workers : 1);
-        if (fs.existsSync(settings)) {
-          const saved = JSON.parse(fs.readFileSync(settings, 'utf8')) as Partial<SearchOptions>;
-          round = o.round ?? saved.round ?? 1;
-          for (const k of IDENTITY) {
-            const mine = k === 'round' ? round : identity[k];
-            const was = k === 'round' ? (saved.round ?? 1) : (saved as typeof identity)[k]; // files from before rounds were recorded: 1
-            if (was !== mine) throw invalidParameter(k, `${JSON.stringify(was)} to resume ${results} (or choose another --out)`, mine);
-          }
-        } else {
-          pendingSettings = `${JSON.stringify({ ...identity, round, supernet: path.resolve(o.supernet) }, null, 2)}\n`;
-        }
-        // Resume: drop a torn last line.
-        const previous = readJsonLines<SearchResult>(results);
-        writeFileAtomic(results, previous.map((r) => `${JSON.stringify(r)}\n`).join(''));
-        start = { round, previous };
+        const opened = openResults(results, settings, identity, o.round ?? (o.strategy === 'evolution' ? workers : 1), path.resolve(o.supernet));
+        pendingSettings = opened.pendingSettings;
+        start = { round: opened.round, previous: opened.previous };
       } catch (err) {
         if (!group) throw err;
         start = { error: { message: (err as Error).message } };
@@ -166,47 +234,8 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     const { round, previous } = start;
     const strategy = listed ? new ListSearch(listed) : createStrategy(o.strategy, o.seed, { blocks: net.config.blocks, maxOps: 2 }, { population: o.population, sample: o.tournament });
     const scored = new Map<string, SearchResult>();
-    // Proposes the next architecture that fits the constraints and has not been scored (repeats are told their score).
-    const nextNew = (): Architecture => {
-      for (let guard = 0; guard < 1_000_000; guard++) {
-        const a = strategy.propose();
-        if (!fits(a)) continue;
-        const seen = scored.get(formatArchitecture(a));
-        if (seen) {
-          strategy.tell(a, seen.accuracy);
-          continue;
-        }
-        return a;
-      }
-      throw new NasError('ERR_NAS_BAD_CONFIG', 'no architecture satisfies --max-params / --max-madds (a million proposals tried)');
-    };
-
-    // Proposes k new architectures for one round, all different (a repeat within the round is proposed again), so
-    // that a round of k results always consumed the same proposals: the replay below relies on it.
-    const proposeRound = (k: number): Architecture[] => {
-      const batch: Architecture[] = [];
-      while (batch.length < k) {
-        const a = nextNew();
-        if (!batch.some((b) => formatArchitecture(b) === formatArchitecture(a))) batch.push(a);
-      }
-      return batch;
-    };
-
-    // Resume: replay the recorded history round by round so that the strategy is where it was.
-    for (let i = 0; i < previous.length; ) {
-      let j = i + 1;
-      while (j < previous.length && previous[j].round !== undefined && previous[j].round === previous[i].round) j++;
-      const lines = previous.slice(i, j);
-      const proposed = proposeRound(lines.length);
-      lines.forEach((r, n) => {
-        if (formatArchitecture(proposed[n]) !== r.arch) {
-          throw new NasError('ERR_NAS_BAD_CONFIG', `${results}: line ${r.index + 1} (${r.arch}) is not what this search proposes (${formatArchitecture(proposed[n])}); was it written with another seed or supernet?`);
-        }
-        scored.set(r.arch, r);
-        strategy.tell(proposed[n], r.accuracy);
-      });
-      i = j;
-    }
+    const proposer = new Proposer(strategy, fits, scored);
+    proposer.replay(previous, results);
     let rounds = previous.length ? (previous[previous.length - 1].round ?? previous.length - 1) + 1 : 0;
 
     const val = new NativeData(data.validation, data.mean, data.std);
@@ -225,7 +254,7 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       // Evolution tells scores after each round (of one architecture when alone); random search does not learn and
       // hands native code a batch per worker. Workers score their round-robin shares of the round.
       const k = Math.min(o.strategy === 'random' || listed ? o.batchArchs * workers : round, o.count - scored.size);
-      const batch = proposeRound(k);
+      const batch = proposer.round(k);
       const ev = await evaluateShared(net, group, val, batch, { count, batchSize: o.evalBatchSize, batched: o.batched, signal: hooks.signal });
       if (ev.length < batch.length) aborted = true; // aborted mid-batch: the finished ones are kept below
       for (let i = 0; i < ev.length; i++) {
