@@ -6,7 +6,8 @@
 // prints the slowdown. Stages (F = 8, 28x28x1 synthetic images, batch 64, ghost batch 32):
 //   train       one-shot training at the dropout schedule's end rates, --threads threads (ghost batches on threads)
 //   score       one-shot scoring of 8 architectures on 1,024 images, one at a time
-//   retrain     one stand-alone run (`nasctl retrain ARCH`: one run, all threads to it) and its evaluation
+//   retrain     one stand-alone run and its evaluation as `nasctl retrain ARCH` runs it (one intra-op thread; see
+//               retrainJobs), and with --retrain-threads N that many OpenMP threads (2: the old default)
 //   retrain x2  two stand-alone runs at once, one thread each (what `retrain --runs 2` and the studies do)
 // Each stage runs in its own process (the loader's OpenMP settings apply as they do for nasctl; GOMP_SPINCOUNT or
 // OMP_WAIT_POLICY in the environment override them). Target (issue 11): no stage slower than 2.5x idle.
@@ -43,9 +44,11 @@ async function stage(name) {
     }
     net.dispose();
   } else {
-    const jobs = name === 'retrain' ? 1 : 2;
+    const runs = name === 'retrain' ? 1 : 2;
+    const given = arg('retrain-threads', undefined);
+    const { jobs, threads: perJob } = nas.retrainJobs({ threads: given === undefined ? undefined : Number(given) }, runs);
     await Promise.all(Array.from({ length: jobs }, async (_, k) => {
-      const m = nas.StandaloneModel.create({ ...shape, threads: Math.max(1, Math.floor(threads / jobs)), seed: k }, ARCH, { batchSize: 64, seed: k });
+      const m = nas.StandaloneModel.create({ ...shape, threads: perJob, seed: k }, ARCH, { batchSize: 64, seed: k });
       await m.train(data, { steps, lr: lr(steps) });
       await m.evaluate(data, { count: 512 });
       m.dispose();
@@ -55,7 +58,8 @@ async function stage(name) {
 }
 
 function timeStage(name) {
-  const r = spawnSync(process.execPath, [__filename, '--child', name, '--steps', String(steps), '--threads', String(threads)], { encoding: 'utf8' });
+  const extra = arg('retrain-threads', undefined) === undefined ? [] : ['--retrain-threads', arg('retrain-threads')];
+  const r = spawnSync(process.execPath, [__filename, '--child', name, '--steps', String(steps), '--threads', String(threads), ...extra], { encoding: 'utf8' });
   const line = (r.stdout || '').trim().split('\n').pop();
   if (r.status !== 0 || !line) throw new Error(`${name}: ${(r.stderr || '').trim().split('\n').slice(-3).join(' ')}`);
   return JSON.parse(line).seconds;
@@ -79,7 +83,7 @@ async function main() {
   }
   const rows = stages.map((s) => ({ stage: s, idleSeconds: idle[s], contendedSeconds: contended[s], slowdown: contended[s] / idle[s] }));
   const result = {
-    command: `npm run bench -- --contended --steps ${steps} --threads ${threads}`,
+    command: `npm run bench -- --contended --steps ${steps} --threads ${threads}${arg('retrain-threads', undefined) === undefined ? '' : ` --retrain-threads ${arg('retrain-threads')}`}`,
     machine: `${os.cpus()[0].model}, ${os.cpus().length} cores`, busyLoop: pinned ? 'pinned on core 0 (taskset)' : 'unpinned',
     gompSpincount: process.env.GOMP_SPINCOUNT ?? '200000 (the loader\'s default)', ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? 'PASSIVE (the loader\'s default)',
     rows, worst: Math.max(...rows.map((r) => r.slowdown)),

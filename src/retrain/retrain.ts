@@ -109,18 +109,19 @@ export { meanStd } from '../util/stats';
 
 /**
  * How many runs train at once, and the LibTorch threads of each. On the CPU the default is one job per core (up to
- * the number of runs) with one intra-op thread each: small convolutions scale badly over OpenMP threads, and threads
- * that wait on each other's barriers collapse when another process takes a core (issue 11). On a GPU, one job.
+ * the number of runs), each with ONE intra-op thread, also when there is a single run: this model's small
+ * convolutions gain little from a second OpenMP thread (150 against 112 images/s at F = 8), and OpenMP threads that
+ * wait on each other's barriers collapse when another process takes a core (6.7x slower with one of 2 cores busy;
+ * `npm run bench -- --contended`). Explicit `threads` are split between the jobs. On a GPU, one job.
  * Depends on the call's total number of runs, not on what is left, so a resumed call splits its threads as before.
  */
 export function retrainJobs(o: { jobs?: number; threads?: number; device?: string }, runs: number): { jobs: number; threads: number } {
-  const cores = o.threads ?? defaultThreads();
   const gpu = o.device !== undefined && o.device !== 'cpu';
-  const jobs = Math.max(1, Math.min(runs, o.jobs ?? (gpu ? 1 : cores)));
-  return { jobs, threads: Math.max(1, Math.floor(cores / jobs)) };
+  const jobs = Math.max(1, Math.min(runs, o.jobs ?? (gpu ? 1 : o.threads ?? defaultThreads())));
+  const threads = o.threads !== undefined ? Math.max(1, Math.floor(o.threads / jobs)) : gpu ? defaultThreads() : 1;
+  return { jobs, threads };
 }
 
-/** Trains each architecture from scratch `o.runs` times (seeds `o.seed`..), several runs at once on the CPU; resumable from `o.out`. */
 export async function retrain(archTexts: string[], o: RetrainOptions, hooks: { signal?: AbortSignal; onEvent?: (e: RetrainEvent) => void } = {}): Promise<{ summaries: RetrainSummary[]; aborted: boolean }> {
   if (!archTexts.length) throw invalidParameter('arch', 'at least one architecture', archTexts);
   if (!(Number.isInteger(o.runs) && o.runs > 0)) throw invalidParameter('runs', 'a positive integer', o.runs);

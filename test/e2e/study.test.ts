@@ -71,6 +71,7 @@ describe('studies', () => {
     });
     expect(retrainJobs({ threads: 2, jobs: 2 }, 4)).toEqual({ jobs: 2, threads: 1 });
     expect(retrainJobs({ threads: 2, device: 'cuda' }, 4)).toEqual({ jobs: 1, threads: 2 });
+    expect(retrainJobs({}, 1)).toEqual({ jobs: 1, threads: 1 }); // one run on the CPU: still one intra-op thread
     const one = await retrain(archs, opts(path.join(root, 'pool-1'), 1, 1));
     const two = await retrain(archs, opts(path.join(root, 'pool-2'), 2, 2));
     const key = (s: RetrainSummary[]): unknown => s.map((x) => x.runs.map((r) => [r.arch, r.run, r.validationAccuracy, r.testAccuracy, r.testLoss]));
