@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/cli/commands/launch';
 import { ProcessGroup, distOptions, evaluateShared, shareOf } from '../../src/distributed/processGroup';
 import { loadAddon } from '../../src/native/binding';
-import { TrainedRun, expectWithinFloatSpread, maxAbsDiff, snapshot, tinyData, tinyNet } from '../helpers';
+import { LOSS_FLOOR, TrainedRun, expectWithinFloatSpread, maxAbsDiff, snapshot, tinyData, tinyNet } from '../helpers';
 
 const BLOCKS = 4;
 const available = loadAddon().distAvailable;
@@ -97,8 +97,13 @@ describe.skipIf(!available)('data-parallel workers (c10d Gloo on loopback)', () 
     const archs = ['0:sep3/1:identity/2:maxpool/3:avgpool', '1:sep5/0:conv7x1/01:identity/23:sep7', '01:sep3/1:avgpool/0:sep5/4:identity'];
     const alone = await nets[2].evaluate(data, archs);
     const shared = await Promise.all(groups.map((g, r) => evaluateShared(nets[r], g, data, archs)));
-    expect(shared[0]).toEqual(alone);
-    expect(shared[1]).toEqual(alone);
+    // The same architectures, examples and accuracies; the loss within the float-order floor (LOSS_FLOOR, measured):
+    // with 2 intra-op threads the alone call scores 3 architectures in one batched pass and a worker 1 or 2, so the
+    // loss sums in another order (seen: 1.3544624149799347 against 1.354462370276451 on a CI machine).
+    for (const s of shared) {
+      expect(s.map(({ loss: _l, ...rest }) => rest)).toEqual(alone.map(({ loss: _l, ...rest }) => rest));
+      expect(maxAbsDiff(s.map((e) => e.loss), alone.map((e) => e.loss))).toBeLessThanOrEqual(LOSS_FLOOR);
+    }
     expect(await Promise.all(groups.map((g) => g.exchange('x', { r: g.rank })))).toEqual([[{ r: 0 }, { r: 1 }], [{ r: 0 }, { r: 1 }]]);
     await Promise.all(groups.map((g) => g.close()));
     nets.forEach((n) => n.dispose());
