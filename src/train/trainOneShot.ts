@@ -136,6 +136,28 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
   }
 }
 
+/** ERR_NAS_DIVERGED for a non-finite training loss, saying where and at which learning rate, and what was kept. */
+function divergedError(d: { step: number; loss: number }, opts: TrainOptions, totalSteps: number, checkpoint: string): NasError {
+  const kept = fs.existsSync(checkpoint) ? `the last checkpoint (${checkpoint}) is kept` : 'no checkpoint was written';
+  return new NasError('ERR_NAS_DIVERGED', `the training loss became ${d.loss} at step ${d.step} (learning rate ${learningRate(opts.learningRate, d.step - 1, totalSteps)}); ${kept}. Lower --lr or add --warmup-steps`, d);
+}
+
+/** The step's part of a metrics line: position, the training loss and accuracy since the last line, the evaluation. */
+function metricsAt(
+  step: number, stepsPerEpoch: number, totalSteps: number, opts: TrainOptions,
+  acc: { lossSum: number; correct: number; examples: number }, ev: { accuracy: number; loss: number }[],
+): Pick<MetricsLine, 'epoch' | 'step' | 'loss' | 'trainAccuracy' | 'valAccuracy' | 'valLoss' | 'lr'> {
+  return {
+    epoch: Math.round((step / stepsPerEpoch) * 1000) / 1000,
+    step,
+    loss: acc.lossSum / Math.max(1, acc.examples),
+    trainAccuracy: acc.correct / Math.max(1, acc.examples),
+    valAccuracy: mean(ev.map((e) => e.accuracy)),
+    valLoss: mean(ev.map((e) => e.loss)),
+    lr: learningRate(opts.learningRate, step - 1, totalSteps),
+  };
+}
+
 async function runLoop(
   net: Supernet,
   opts: TrainOptions,
@@ -231,20 +253,13 @@ async function runLoop(
     aborted = res.aborted;
     if (diverged) {
       hooks.signal?.removeEventListener('abort', onOuterAbort);
-      const kept = fs.existsSync(files.checkpoint) ? `the last checkpoint (${files.checkpoint}) is kept` : 'no checkpoint was written';
-      throw new NasError('ERR_NAS_DIVERGED', `the training loss became ${diverged.loss} at step ${diverged.step} (learning rate ${learningRate(opts.learningRate, diverged.step - 1, totalSteps)}); ${kept}. Lower --lr or add --warmup-steps`, diverged);
+      throw divergedError(diverged, opts, totalSteps, files.checkpoint);
     }
     const step = net.step;
     if (!aborted && (step % evalEvery === 0 || step === totalSteps)) {
       const ev = await evaluateShared(net, group, val, evalArchs, { count: Math.min(opts.evalLimit ?? data.validation.n, data.validation.n), batchSize: opts.evalBatchSize });
       const line: MetricsLine = {
-        epoch: Math.round((step / stepsPerEpoch) * 1000) / 1000,
-        step,
-        loss: acc.lossSum / Math.max(1, acc.examples),
-        trainAccuracy: acc.correct / Math.max(1, acc.examples),
-        valAccuracy: mean(ev.map((e) => e.accuracy)),
-        valLoss: mean(ev.map((e) => e.loss)),
-        lr: learningRate(opts.learningRate, step - 1, totalSteps),
+        ...metricsAt(step, stepsPerEpoch, totalSteps, opts, acc, ev),
         ...dropsAt(step - 1),
         imagesPerSec: Math.round(rate * 10) / 10,
         ...(tracking ? { kl: klScores(net, tracking.probe, tracking.refs, tracking.archs) } : {}),
