@@ -1,5 +1,6 @@
 /** Progress output: an in-place bar on a TTY, plain lines otherwise, JSON lines with --json. */
 import type { RetrainStepEvent } from '../retrain/retrain';
+import type { SearchEvent } from '../search/runSearch';
 import type { TrainEvent } from '../train/trainOneShot';
 
 /** tty: a bar redrawn in place; plain: lines (CI, pipes); json: machine-readable lines. */
@@ -126,5 +127,28 @@ export class RetrainProgress {
   /** Ends the in-place line before other output. */
   finish(): void {
     if (this.mode === 'tty') this.err.write('\r\x1b[2K');
+  }
+}
+
+/**
+ * Renders the scoring of a search inside a larger job (`nasctl run`, `nasctl study correlation`): TTY: one line
+ * redrawn at most 10 times a second; plain: a line every tenth of the architectures and at the end; JSON: nothing
+ * (those commands print their own JSON).
+ */
+export class ScoringProgress {
+  private lastDraw = 0;
+
+  constructor(private readonly mode: OutputMode, private readonly err: NodeJS.WriteStream = process.stderr) {}
+
+  scored(s: Extract<SearchEvent, { type: 'scored' }>): void {
+    const done = s.done === s.count;
+    const line = `${s.done}/${s.count} scored, best ${s.best.accuracy.toFixed(4)}, ${s.archsPerSec.toFixed(2)} arch/s (${s.imagesPerSec.toFixed(0)} img/s) ETA ${formatDuration(s.etaSeconds)}`;
+    if (this.mode === 'tty') {
+      if (Date.now() - this.lastDraw < 100 && !done) return;
+      this.lastDraw = Date.now();
+      this.err.write(`\r\x1b[2K${line}${done ? '\n' : ''}`);
+    } else if (this.mode === 'plain' && (s.done % Math.max(1, Math.round(s.count / 10)) === 0 || done)) {
+      this.err.write(`${line}\n`);
+    }
   }
 }

@@ -19,14 +19,19 @@ export interface OpenedSupernet {
 }
 
 /** Opens a run directory (or a checkpoint file): the model with its weights, the run's options and its dataset splits. */
-export async function openSupernet(where: string, o: { threads?: number; device?: string; precision?: 'fp32' | 'bf16'; plan?: ExecutionPlan } = {}): Promise<OpenedSupernet> {
+/** The training options saved in a one-shot checkpoint (a run directory or the file), without loading the model or data. */
+export async function readSupernetOptions(where: string): Promise<{ checkpoint: string; options: TrainOptions }> {
   const checkpoint = fs.existsSync(where) && fs.statSync(where).isDirectory() ? path.join(where, 'checkpoint.pt') : where;
   if (!fs.existsSync(checkpoint)) {
     throw new NasError('ERR_NAS_CHECKPOINT', `${checkpoint}: no such checkpoint; train one with \`nasctl train --out DIR\` and pass --supernet DIR`);
   }
   const meta = (await Supernet.readCheckpointMeta(checkpoint)) as { options?: TrainOptions };
   if (!meta?.options?.dataset || !meta.options.net) throw new NasError('ERR_NAS_CHECKPOINT', `${checkpoint}: not a checkpoint written by \`nasctl train\``);
-  const options = meta.options;
+  return { checkpoint, options: meta.options };
+}
+
+export async function openSupernet(where: string, o: { threads?: number; device?: string; precision?: 'fp32' | 'bf16'; plan?: ExecutionPlan } = {}): Promise<OpenedSupernet> {
+  const { checkpoint, options } = await readSupernetOptions(where);
   const data = loadDataset(options.dataset);
   const net = Supernet.create({
     ...options.net,

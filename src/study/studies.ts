@@ -8,7 +8,7 @@ import { NativeData, stripUndefined } from '../Supernet';
 import { RETRAIN_DEFAULTS, RetrainEvent, meanStd, retrain } from '../retrain/retrain';
 import { Interval, bootstrapInterval, kendall, meanPairwiseSpearman, spearman } from '../report/correlation';
 import { runSearch, SearchEvent } from '../search/runSearch';
-import { openSupernet } from '../search/openSupernet';
+import { openSupernet, readSupernetOptions } from '../search/openSupernet';
 import { SearchResult } from '../search/select';
 import { formatArchitecture } from '../space/architecture';
 import { sampleArchitectures } from '../space/sampleArchitecture';
@@ -149,11 +149,7 @@ export async function correlationStudy(o: CorrelationOptions, hooks: { signal?: 
     { signal: hooks.signal, onEvent: (event) => emit({ type: 'search', event }) },
   );
   if (searched.aborted) return { aborted: true };
-  const { options } = await (async () => {
-    const opened = await openSupernet(o.supernet, { threads: 1 });
-    opened.net.dispose();
-    return opened;
-  })();
+  const { options } = await readSupernetOptions(o.supernet);
   const scored = readJsonLines<SearchResult>(results);
   const picked = o.archs !== undefined ? scored.map((r) => ({ r, bucket: -1 })) : bucketSample(scored, o.buckets, o.perBucket, o.seed);
   emit({ type: 'stage', stage: 'retrain' });

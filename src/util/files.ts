@@ -16,7 +16,7 @@ export function makeDir(dir: string): void {
       st = fs.statSync(p);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new NasError('ERR_NAS_IO', `${p}: cannot use this folder (${code})`, { path: p, code });
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw ioError(err, p, 'use this folder');
     }
     if (st) {
       if (!st.isDirectory()) throw new NasError('ERR_NAS_IO', `${p}: not a folder (needed for ${dir})`, { path: p, code: 'ENOTDIR' });
@@ -29,8 +29,7 @@ export function makeDir(dir: string): void {
     try {
       fs.mkdirSync(p);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST') throw new NasError('ERR_NAS_IO', `${p}: cannot create this folder (${code})`, { path: p, code });
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(err, p, 'create this folder');
     }
   }
 }

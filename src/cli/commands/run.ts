@@ -5,7 +5,7 @@ import { PIPELINE_PRESETS, PipelineEvent, runPipeline } from '../../pipeline/run
 import { SELECTION_RULES, SelectionRule } from '../../search/select';
 import { STRATEGIES, StrategyName } from '../../search/strategy';
 import { oneOf, positiveInt } from '../parse';
-import { RetrainProgress, TrainProgress, outputMode } from '../progress';
+import { RetrainProgress, ScoringProgress, TrainProgress, outputMode } from '../progress';
 import { withAbortOnSignal } from '../run';
 
 interface RunFlags {
@@ -53,7 +53,7 @@ export function runCommand(): Command {
       const mode = outputMode(f.json === true);
       const trainProgress = new TrainProgress(mode === 'json' ? 'plain' : mode);
       const retrainProgress = new RetrainProgress(mode);
-      let last = 0;
+      const scoringProgress = new ScoringProgress(mode);
       const onEvent = (e: PipelineEvent): void => {
         if (mode === 'json') {
           if (e.type === 'stage') process.stdout.write(`${JSON.stringify(e)}\n`);
@@ -70,11 +70,7 @@ export function runCommand(): Command {
         } else if (e.type === 'train') {
           trainProgress.handle(e.event);
         } else if (e.type === 'search' && e.event.type === 'scored') {
-          const s = e.event;
-          const line = `${s.done}/${s.count} scored, best ${s.best.accuracy.toFixed(4)}, ${s.archsPerSec.toFixed(2)} arch/s (${s.imagesPerSec.toFixed(0)} img/s)`;
-          if (mode === 'tty' && (Date.now() - last > 100 || s.done === s.count)) process.stderr.write(`\r\x1b[2K${line}${s.done === s.count ? '\n' : ''}`);
-          else if (mode === 'plain' && (s.done % Math.max(1, Math.round(s.count / 10)) === 0 || s.done === s.count)) process.stderr.write(`${line}\n`);
-          last = Date.now();
+          scoringProgress.scored(e.event);
         } else if (e.type === 'report') {
           process.stderr.write(`  plot ${e.event.index}: ${e.event.title} (${e.event.seconds.toFixed(1)} s)\n`);
         } else if (e.type === 'retrain') {

@@ -8,7 +8,7 @@ import { stripUndefined } from '../../Supernet';
 import { PRESETS, withOverrides } from '../../train/trainOptions';
 import { readRunOptions, trainOneShot } from '../../train/trainOneShot';
 import { nonNegativeInt, num, oneOf, positiveInt } from '../parse';
-import { RetrainProgress, TrainProgress, formatDuration, outputMode } from '../progress';
+import { RetrainProgress, ScoringProgress, TrainProgress, formatDuration, outputMode } from '../progress';
 import { withAbortOnSignal } from '../run';
 
 const say = (json: boolean | undefined, text: string, value: unknown): void => {
@@ -44,6 +44,7 @@ export function studyCommand(): Command {
       const mode = outputMode(f.json === true);
       const trainProgress = new TrainProgress(mode === 'json' ? 'plain' : mode);
       const retrainProgress = new RetrainProgress(mode);
+      const scoringProgress = new ScoringProgress(mode);
       let supernet: string | undefined = f.supernet;
       const r = await withAbortOnSignal(async (signal) => {
         if (!supernet) {
@@ -56,7 +57,6 @@ export function studyCommand(): Command {
             if (t.aborted) return { aborted: true as const };
           }
         }
-        let last = 0;
         return correlationStudy({
           ...preset.study,
           ...stripUndefined({ sample: f.sample, buckets: f.buckets, perBucket: f.perBucket, epochs: f.epochs, runs: f.runs, filters: f.filters, trainLimit: f.trainLimit, valLimit: f.valLimit, seed: f.seed, jobs: f.jobs }),
@@ -67,12 +67,7 @@ export function studyCommand(): Command {
             if (e.type === 'stage') {
               if (mode !== 'json') process.stderr.write(`== ${e.stage === 'score' ? 'one-shot scores' : 'stand-alone training'}\n`);
             } else if (e.type === 'search' && e.event.type === 'scored') {
-              const s = e.event;
-              const line = `${s.done}/${s.count} scored, ${s.archsPerSec.toFixed(2)} arch/s, ETA ${formatDuration(s.etaSeconds)}`;
-              if (mode === 'json') return;
-              if (mode === 'tty') process.stderr.write(`\r\x1b[2K${line}${s.done === s.count ? '\n' : ''}`);
-              else if (Date.now() - last > 10_000 || s.done === s.count) process.stderr.write(`${line}\n`);
-              last = Date.now();
+              scoringProgress.scored(e.event);
             } else if (e.type === 'retrain') {
               const ev = e.event;
               if (ev.type === 'step') retrainProgress.step(ev);
