@@ -9,13 +9,13 @@
 #include "core/ops.h"
 #include "dataset_wrap.h"
 #include "dist_wrap.h"
-#include "retrainer_wrap.h"
+#include "standalone_model_wrap.h"
 #include "supernet_wrap.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Supernet", nasjs::SupernetWrap::Init(env));
   exports.Set("Dataset", nasjs::DatasetWrap::Init(env));
-  exports.Set("Retrainer", nasjs::RetrainerWrap::Init(env));
+  exports.Set("StandaloneModel", nasjs::StandaloneModelWrap::Init(env));
   exports.Set("ProcessGroup", nasjs::ProcessGroupWrap::Init(env));
   exports.Set("distAvailable", Napi::Boolean::New(env, nas::distAvailable()));
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));

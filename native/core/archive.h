@@ -1,4 +1,4 @@
-// Checkpoint file helpers shared by the one-shot trainer and the stand-alone retrainer.
+// Checkpoint file helpers shared by the one-shot trainer and the stand-alone model.
 #pragma once
 #include <torch/torch.h>
 

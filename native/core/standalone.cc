@@ -37,10 +37,10 @@ std::string key(std::string s) {
   return s;
 }
 
-// BN -> ReLU -> Conv (no bias), the paper's order.
+// BN -> ReLU -> Conv (no bias), the paper's order. The ReLU is in place: BN's backward needs its input, not its output.
 nn::Sequential brc(int64_t ghost, int64_t cin, int64_t cout, torch::ExpandingArray<2> k, torch::ExpandingArray<2> pad,
                    int64_t stride = 1, int64_t groups = 1) {
-  return nn::Sequential(GhostBatchNorm2d(cin, ghost), nn::ReLU(),
+  return nn::Sequential(GhostBatchNorm2d(cin, ghost), nn::ReLU(nn::ReLUOptions(true)),
                         nn::Conv2d(nn::Conv2dOptions(cin, cout, k).stride(stride).padding(pad).groups(groups).bias(false)));
 }
 
@@ -91,7 +91,7 @@ struct StandaloneCellImpl : nn::Module {
           case OpKind::SepConv:
             for (int l = 0; l < 2; ++l) {
               seq->push_back(GhostBatchNorm2d(C, g));
-              seq->push_back(nn::ReLU());
+              seq->push_back(nn::ReLU(nn::ReLUOptions(true)));
               seq->push_back(nn::Conv2d(nn::Conv2dOptions(C, C, k).padding(k / 2).groups(C).bias(false)));
               seq->push_back(nn::Conv2d(nn::Conv2dOptions(C, C, 1).bias(false)));
             }
@@ -120,7 +120,7 @@ struct StandaloneCellImpl : nn::Module {
     for (auto& b : blocks) {
       std::vector<torch::Tensor> sel;
       for (auto j : b.inputs) sel.push_back(states[j]);
-      auto x = torch::relu(b.inBn->forward(torch::cat(sel, 1)));
+      auto x = b.inBn->forward(torch::cat(sel, 1)).relu_();
       auto h = b.inConv->forward(x);
       if (acc) *acc += convMadds(*b.inConv, h);
       torch::Tensor sum;
@@ -178,7 +178,7 @@ torch::Tensor StandaloneNetImpl::forward(torch::Tensor x) {
       s1 = out;
     }
   }
-  auto y = torch::relu(headBn->forward(s1)).mean({2, 3});
+  auto y = headBn->forward(s1).relu_().mean({2, 3});
   if (acc) *acc += fc->weight.numel();
   return fc->forward(y);
 }

@@ -51,16 +51,19 @@ export interface NativeStepProgress {
   activePaths: number;
 }
 
+/** Loss sum, correct predictions and examples of one evaluated architecture. */
 export interface NativeEvalResult {
   lossSum: number;
   correct: number;
   examples: number;
 }
 
+/** A dataset held in native memory (normalised on the fly), shared by jobs. */
 export interface NativeDataset {
   size(): number;
 }
 
+/** The addon's one-shot model (native/supernet_wrap.h lists its methods and errors). */
 export interface NativeSupernet {
   parameterCount(): number;
   describe(arch: Uint32Array | null): { params: number; madds: number };
@@ -92,7 +95,8 @@ export interface NativeSupernet {
   dispose(): void;
 }
 
-export interface NativeRetrainer {
+/** The addon's stand-alone model (native/standalone_model_wrap.h lists its methods and errors). */
+export interface NativeStandaloneModel {
   train(
     ds: NativeDataset,
     opts: { steps: number; lr: Float64Array; threads?: number },
@@ -111,6 +115,7 @@ export interface NativeRetrainer {
   dispose(): void;
 }
 
+/** The addon's c10d process group (native/dist_wrap.h). */
 export interface NativeProcessGroup {
   readonly rank: number;
   readonly worldSize: number;
@@ -120,6 +125,7 @@ export interface NativeProcessGroup {
   close(): Promise<void>;
 }
 
+/** How a native process group reaches its rendezvous. */
 export interface NativeDistOptions {
   rank: number;
   worldSize: number;
@@ -129,12 +135,13 @@ export interface NativeDistOptions {
   deadAfterMs: number;
 }
 
+/** What the compiled addon exports. */
 export interface NativeAddon {
   Supernet: {
     new (config: NativeNetConfig, optim: Partial<NativeOptimConfig>): NativeSupernet;
     readCheckpointMeta(path: string): Promise<string>;
   };
-  Retrainer: new (config: NativeNetConfig, arch: Uint32Array, optim: Partial<NativeOptimConfig>) => NativeRetrainer;
+  StandaloneModel: new (config: NativeNetConfig, arch: Uint32Array, optim: Partial<NativeOptimConfig>) => NativeStandaloneModel;
   Dataset: new (images: Uint8Array, labels: Uint8Array, shape: { n: number; h: number; w: number; c: number }, mean: number[], std: number[]) => NativeDataset;
   ProcessGroup: new (options: NativeDistOptions) => NativeProcessGroup;
   /** False when the addon was built without Gloo headers (no data-parallel workers). */

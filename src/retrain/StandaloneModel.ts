@@ -1,5 +1,5 @@
 /** A stand-alone model of one architecture: trained from scratch, evaluated, exported and loaded again. */
-import { NativeOptimConfig, NativeRetrainer, loadAddon } from '../native/binding';
+import { NativeOptimConfig, NativeStandaloneModel, loadAddon } from '../native/binding';
 import { NasError, awaitNative, callNative } from '../native/errors';
 import { Architecture, DEFAULT_SPACE, encodeArchitecture, formatArchitecture, parseCandidate } from '../space/architecture';
 import { NativeData, SupernetConfig, resolveSupernetConfig, stripUndefined } from '../Supernet';
@@ -15,9 +15,9 @@ export interface StandaloneEvaluation {
 export class StandaloneModel {
   readonly config: SupernetConfig;
   readonly arch: string;
-  private native: NativeRetrainer | null;
+  private native: NativeStandaloneModel | null;
 
-  private constructor(config: SupernetConfig, arch: string, native: NativeRetrainer) {
+  private constructor(config: SupernetConfig, arch: string, native: NativeStandaloneModel) {
     this.config = config;
     this.arch = arch;
     this.native = native;
@@ -29,11 +29,11 @@ export class StandaloneModel {
     const a = typeof arch === 'string' ? parseCandidate(arch, { ...DEFAULT_SPACE, blocks: c.blocks }) : arch;
     if (a.blocks.length !== c.blocks) throw new NasError('ERR_NAS_BAD_ARCH', `arch: expected ${c.blocks} blocks, got ${a.blocks.length}`);
     const addon = loadAddon();
-    const native = callNative(() => new addon.Retrainer(c, encodeArchitecture(a), { batchSize: 64, ...stripUndefined(optim) }));
+    const native = callNative(() => new addon.StandaloneModel(c, encodeArchitecture(a), { batchSize: 64, ...stripUndefined(optim) }));
     return new StandaloneModel(c, formatArchitecture(a), native);
   }
 
-  private get n(): NativeRetrainer {
+  private get n(): NativeStandaloneModel {
     if (!this.native) throw new NasError('ERR_NAS_DISPOSED', 'this StandaloneModel was disposed');
     return this.native;
   }

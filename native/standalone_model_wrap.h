@@ -1,6 +1,7 @@
-// Retrainer: a stand-alone model of one architecture trained from scratch (plain BN with running statistics).
+// StandaloneModel: a stand-alone model of one architecture trained from scratch (ghost BN while training, running
+// statistics for inference). One name in C++ (nas::StandaloneModel), the addon and TypeScript (StandaloneModel).
 //
-//   new Retrainer(config, arch: Uint32Array(2 * blocks), optim)        [sync] ERR_NAS_BAD_ARCH, ERR_NAS_BAD_CONFIG
+//   new StandaloneModel(config, arch: Uint32Array(2 * blocks), optim)        [sync] ERR_NAS_BAD_ARCH, ERR_NAS_BAD_CONFIG
 //   [async] train(ds, {steps, lr: Float64Array, threads}, onProgress): {steps, aborted, step}
 //   [async] evaluate(ds, {start, count, batchSize, threads}): {lossSum, correct, examples}
 //   [sync]  predict(images: Float32Array NCHW normalised, batch): Float32Array probabilities [batch * classes]
@@ -12,15 +13,15 @@
 
 #include <memory>
 
-#include "core/retrainer.h"
+#include "core/standalone_model.h"
 #include "job.h"
 
 namespace nasjs {
 
-class RetrainerWrap : public Napi::ObjectWrap<RetrainerWrap> {
+class StandaloneModelWrap : public Napi::ObjectWrap<StandaloneModelWrap> {
  public:
   static Napi::Function Init(Napi::Env env);
-  explicit RetrainerWrap(const Napi::CallbackInfo& info);
+  explicit StandaloneModelWrap(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value Train(const Napi::CallbackInfo& info);
@@ -37,7 +38,7 @@ class RetrainerWrap : public Napi::ObjectWrap<RetrainerWrap> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   void CheckUsable() const;
 
-  std::unique_ptr<nas::Retrainer> model_;
+  std::unique_ptr<nas::StandaloneModel> model_;
   nas::NetConfig cfg_;
   int threads_ = 0;
   JobGate gate_;

@@ -1,5 +1,7 @@
-// Training of a stand-alone model from scratch (the paper's step 4): only the selected layers, plain BatchNorm with
-// running statistics, SGD with Nesterov momentum and L2 weight decay on conv and linear weights.
+// A stand-alone model (the paper's step 4): the network of one architecture (StandaloneNet: only the selected
+// layers; BatchNorm per ghost batch while training, running statistics for inference) with its optimizer state,
+// trained from scratch by SGD with Nesterov momentum and L2 weight decay on conv and linear weights. The addon's
+// and TypeScript's StandaloneModel wrap it.
 #pragma once
 #include <torch/torch.h>
 
@@ -15,11 +17,11 @@
 
 namespace nas {
 
-class Retrainer {
+class StandaloneModel {
  public:
-  Retrainer(const NetConfig& cfg, const Arch& arch, const OptimConfig& opt);
+  StandaloneModel(const NetConfig& cfg, const Arch& arch, const OptimConfig& opt);
 
-  // One SGD step on a batch drawn from `data` (BN on batch statistics, running statistics updated).
+  // One SGD step on a batch drawn from `data` (BN on ghost-batch statistics, running statistics updated).
   StepStats step(const Dataset& data, double lr);
   // Loss and accuracy on [start, start + count) with BN on its running statistics (inference).
   EvalStats evaluate(const Dataset& data, int64_t start, int64_t count, int64_t batchSize);

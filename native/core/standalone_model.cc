@@ -1,11 +1,11 @@
-#include "retrainer.h"
+#include "standalone_model.h"
 
 #include "archive.h"
 #include "autocast.h"
 
 namespace nas {
 
-Retrainer::Retrainer(const NetConfig& cfg, const Arch& arch, const OptimConfig& opt)
+StandaloneModel::StandaloneModel(const NetConfig& cfg, const Arch& arch, const OptimConfig& opt)
     : cfg_(cfg), opt_(opt), net_(cfg, arch), device_(cfg.device), rng_(opt.seed) {
   if (opt.batchSize < 1) throw NasException("ERR_NAS_BAD_CONFIG", "batchSize: expected a positive integer");
   // Deterministic initialisation from the seed, independent of LibTorch's global generator.
@@ -37,20 +37,32 @@ Retrainer::Retrainer(const NetConfig& cfg, const Arch& arch, const OptimConfig& 
   }
 }
 
-StepStats Retrainer::step(const Dataset& data, double lr) {
+StepStats StandaloneModel::step(const Dataset& data, double lr) {
   net_->train();
   auto idx = sampler_.next(rng_, data.size(), opt_.batchSize);
   auto x = data.images(idx, device_, &rng_, opt_.cropPad, opt_.flip);
   auto y = data.labels(idx, device_);
   if (cfg_.channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
   for (auto& p : params_) p.mutable_grad() = torch::Tensor();
-  torch::Tensor logits, loss;
-  {
-    AutocastGuard autocast(cfg_.bf16, device_);
-    logits = net_->forward(x);
-    loss = torch::cross_entropy_loss(logits, y);
+  // One forward and backward per ghost batch: BatchNorm then sees exactly its ghost batch (no split and concatenation
+  // of every activation), and the running statistics are updated in the same order as by a whole-batch forward.
+  // Each ghost batch's loss is its share of the batch mean, so the summed gradients are those of the batch mean.
+  const int64_t B = x.size(0);
+  const int64_t g = cfg_.ghostBatch > 0 ? std::min(cfg_.ghostBatch, B) : B;
+  torch::Tensor lossSum, correct;  // summed on the device, read once
+  for (int64_t at = 0; at < B; at += g) {
+    const int64_t n = std::min(g, B - at);
+    torch::Tensor logits, loss;
+    {
+      AutocastGuard autocast(cfg_.bf16, device_);
+      logits = net_->forward(x.narrow(0, at, n));
+      loss = torch::cross_entropy_loss(logits, y.narrow(0, at, n), {}, at::Reduction::Sum);
+    }
+    loss.div(static_cast<double>(B)).backward();
+    auto hits = logits.argmax(1).eq(y.narrow(0, at, n)).sum();
+    lossSum = lossSum.defined() ? lossSum + loss.detach() : loss.detach();
+    correct = correct.defined() ? correct + hits : hits;
   }
-  loss.backward();
   {
     torch::NoGradGuard ng;
     for (size_t k = 0; k < params_.size(); ++k) {
@@ -66,13 +78,13 @@ StepStats Retrainer::step(const Dataset& data, double lr) {
   }
   ++step_;
   StepStats st;
-  st.loss = loss.item<double>();
-  st.correct = logits.argmax(1).eq(y).sum().item<int64_t>();
-  st.examples = opt_.batchSize;
+  st.loss = lossSum.item<double>() / static_cast<double>(B);
+  st.correct = correct.item<int64_t>();
+  st.examples = B;
   return st;
 }
 
-EvalStats Retrainer::evaluate(const Dataset& data, int64_t start, int64_t count, int64_t batchSize) {
+EvalStats StandaloneModel::evaluate(const Dataset& data, int64_t start, int64_t count, int64_t batchSize) {
   data.checkRange(start, count);
   net_->eval();
   c10::InferenceMode guard;
@@ -92,7 +104,7 @@ EvalStats Retrainer::evaluate(const Dataset& data, int64_t start, int64_t count,
   return st;
 }
 
-torch::Tensor Retrainer::predict(const torch::Tensor& images) {
+torch::Tensor StandaloneModel::predict(const torch::Tensor& images) {
   net_->eval();
   c10::InferenceMode guard;
   auto x = images.to(device_);
@@ -100,14 +112,14 @@ torch::Tensor Retrainer::predict(const torch::Tensor& images) {
   return torch::softmax(net_->forward(x), 1).to(torch::kCPU);
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> Retrainer::stateDict() {
+std::vector<std::pair<std::string, torch::Tensor>> StandaloneModel::stateDict() {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (auto& p : net_->named_parameters()) out.emplace_back(p.key(), p.value().detach().to(torch::kCPU).contiguous());
   for (auto& b : net_->named_buffers()) out.emplace_back(b.key(), b.value().detach().to(torch::kCPU).contiguous());
   return out;
 }
 
-void Retrainer::setTensor(const std::string& name, const torch::Tensor& value) {
+void StandaloneModel::setTensor(const std::string& name, const torch::Tensor& value) {
   torch::NoGradGuard ng;
   auto params = net_->named_parameters();
   auto buffers = net_->named_buffers();
@@ -121,7 +133,7 @@ void Retrainer::setTensor(const std::string& name, const torch::Tensor& value) {
   target->copy_(value.reshape(target->sizes()).to(target->scalar_type()));
 }
 
-void Retrainer::save(const std::string& path, const std::string& meta) {
+void StandaloneModel::save(const std::string& path, const std::string& meta) {
   torch::serialize::OutputArchive ar;
   writeKey(ar, "meta", bytesTensor(meta));
   for (auto& kv : stateDict()) writeKey(ar, "state/" + kv.first, kv.second);
@@ -131,7 +143,7 @@ void Retrainer::save(const std::string& path, const std::string& meta) {
   saveArchive(ar, path);
 }
 
-std::string Retrainer::load(const std::string& path) {
+std::string StandaloneModel::load(const std::string& path) {
   auto ar = openArchive(path);
   const std::string meta = tensorBytes(readKey(ar, "meta", path));
   std::vector<std::pair<std::string, torch::Tensor>> values;

@@ -1,4 +1,6 @@
-#include "retrainer_wrap.h"
+#include "standalone_model_wrap.h"
+
+#include "profile.h"
 
 #include "args.h"
 #include "dataset_wrap.h"
@@ -7,19 +9,19 @@
 
 namespace nasjs {
 
-Napi::Function RetrainerWrap::Init(Napi::Env env) {
-  return DefineClass(env, "Retrainer",
-                     {InstanceMethod<&RetrainerWrap::Train>("train"), InstanceMethod<&RetrainerWrap::Evaluate>("evaluate"),
-                      InstanceMethod<&RetrainerWrap::Predict>("predict"), InstanceMethod<&RetrainerWrap::StateDict>("stateDict"),
-                      InstanceMethod<&RetrainerWrap::SetTensor>("setTensor"),
-                      InstanceMethod<&RetrainerWrap::ParameterCount>("parameterCount"),
-                      InstanceMethod<&RetrainerWrap::MultiplyAdds>("multiplyAdds"),
-                      InstanceMethod<&RetrainerWrap::StepCount>("stepCount"), InstanceMethod<&RetrainerWrap::Save>("save"),
-                      InstanceMethod<&RetrainerWrap::Load>("load"), InstanceMethod<&RetrainerWrap::Abort>("abort"),
-                      InstanceMethod<&RetrainerWrap::Dispose>("dispose")});
+Napi::Function StandaloneModelWrap::Init(Napi::Env env) {
+  return DefineClass(env, "StandaloneModel",
+                     {InstanceMethod<&StandaloneModelWrap::Train>("train"), InstanceMethod<&StandaloneModelWrap::Evaluate>("evaluate"),
+                      InstanceMethod<&StandaloneModelWrap::Predict>("predict"), InstanceMethod<&StandaloneModelWrap::StateDict>("stateDict"),
+                      InstanceMethod<&StandaloneModelWrap::SetTensor>("setTensor"),
+                      InstanceMethod<&StandaloneModelWrap::ParameterCount>("parameterCount"),
+                      InstanceMethod<&StandaloneModelWrap::MultiplyAdds>("multiplyAdds"),
+                      InstanceMethod<&StandaloneModelWrap::StepCount>("stepCount"), InstanceMethod<&StandaloneModelWrap::Save>("save"),
+                      InstanceMethod<&StandaloneModelWrap::Load>("load"), InstanceMethod<&StandaloneModelWrap::Abort>("abort"),
+                      InstanceMethod<&StandaloneModelWrap::Dispose>("dispose")});
 }
 
-RetrainerWrap::RetrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RetrainerWrap>(info) {
+StandaloneModelWrap::StandaloneModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StandaloneModelWrap>(info) {
   Guard(info.Env(), [&]() -> Napi::Value {
     auto c = ObjArg(info, 0, "config");
     cfg_ = ParseNetConfig(c);
@@ -34,17 +36,17 @@ RetrainerWrap::RetrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     nas::OptimConfig opt;
     if (info.Length() > 2 && info[2].IsObject()) opt = ParseOptim(info[2].As<Napi::Object>(), opt);
     UseThreads(threads_);
-    model_ = std::make_unique<nas::Retrainer>(cfg_, arch, opt);
+    model_ = std::make_unique<nas::StandaloneModel>(cfg_, arch, opt);
     return info.Env().Undefined();
   });
 }
 
-void RetrainerWrap::CheckUsable() const {
-  if (!model_) throw NasException("ERR_NAS_DISPOSED", "this Retrainer was disposed");
-  if (gate_.busy) throw NasException("ERR_NAS_BUSY", "this Retrainer is running a job; await it first");
+void StandaloneModelWrap::CheckUsable() const {
+  if (!model_) throw NasException("ERR_NAS_DISPOSED", "this StandaloneModel was disposed");
+  if (gate_.busy) throw NasException("ERR_NAS_BUSY", "this StandaloneModel is running a job; await it first");
 }
 
-Napi::Value RetrainerWrap::Train(const Napi::CallbackInfo& info) {
+Napi::Value StandaloneModelWrap::Train(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckUsable();
     auto* ds = DatasetWrap::Unwrap(info[0]);
@@ -55,17 +57,18 @@ Napi::Value RetrainerWrap::Train(const Napi::CallbackInfo& info) {
     std::vector<double> lrs(lr.Data(), lr.Data() + steps);
     const int threads = static_cast<int>(IntField(o, "threads", threads_));
     auto fn = info.Length() > 2 && info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
-    nas::Retrainer* m = model_.get();
+    nas::StandaloneModel* m = model_.get();
     const nas::Dataset* data = &ds->data();
     std::atomic<bool>* abort = &gate_.abort;
     return gate_.Start(info.Env(), Value(), {info[0].As<Napi::Object>()}, fn, [=](const Emit& emit) -> ToJs {
       UseThreads(threads);
+      auto profile = MaybeProfile("retrain");
       return RunSteps(steps, abort, emit, [&](int64_t i, bool) { return m->step(*data, lrs[i]); }, [&] { return m->stepCount(); });
     });
   });
 }
 
-Napi::Value RetrainerWrap::Evaluate(const Napi::CallbackInfo& info) {
+Napi::Value StandaloneModelWrap::Evaluate(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckUsable();
     auto* ds = DatasetWrap::Unwrap(info[0]);
@@ -74,7 +77,7 @@ Napi::Value RetrainerWrap::Evaluate(const Napi::CallbackInfo& info) {
     const int64_t count = IntField(o, "count", ds->data().size() - start);
     const int64_t batch = std::max<int64_t>(1, IntField(o, "batchSize", 256));
     const int threads = static_cast<int>(IntField(o, "threads", threads_));
-    nas::Retrainer* m = model_.get();
+    nas::StandaloneModel* m = model_.get();
     const nas::Dataset* data = &ds->data();
     return gate_.Start(info.Env(), Value(), {info[0].As<Napi::Object>()}, Napi::Function(), [=](const Emit&) -> ToJs {
       UseThreads(threads);
@@ -90,7 +93,7 @@ Napi::Value RetrainerWrap::Evaluate(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value RetrainerWrap::Predict(const Napi::CallbackInfo& info) {
+Napi::Value StandaloneModelWrap::Predict(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckUsable();
     auto images = TypedArg<Napi::Float32Array>(info[0], "images");
@@ -104,7 +107,7 @@ Napi::Value RetrainerWrap::Predict(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value RetrainerWrap::StateDict(const Napi::CallbackInfo& info) {
+Napi::Value StandaloneModelWrap::StateDict(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckUsable();
     auto arr = Napi::Array::New(info.Env());
@@ -122,7 +125,7 @@ Napi::Value RetrainerWrap::StateDict(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value RetrainerWrap::SetTensor(const Napi::CallbackInfo& info) {
+Napi::Value StandaloneModelWrap::SetTensor(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckUsable();
     auto v = TypedArg<Napi::Float32Array>(info[1], "value");
@@ -131,32 +134,32 @@ Napi::Value RetrainerWrap::SetTensor(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value RetrainerWrap::ParameterCount(const Napi::CallbackInfo& info) {
+Napi::Value StandaloneModelWrap::ParameterCount(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckUsable();
     return Napi::Number::New(info.Env(), static_cast<double>(model_->parameterCount()));
   });
 }
 
-Napi::Value RetrainerWrap::MultiplyAdds(const Napi::CallbackInfo& info) {
+Napi::Value StandaloneModelWrap::MultiplyAdds(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckUsable();
     return Napi::Number::New(info.Env(), static_cast<double>(model_->multiplyAdds()));
   });
 }
 
-Napi::Value RetrainerWrap::StepCount(const Napi::CallbackInfo& info) {
+Napi::Value StandaloneModelWrap::StepCount(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckUsable();
     return Napi::Number::New(info.Env(), static_cast<double>(model_->stepCount()));
   });
 }
 
-Napi::Value RetrainerWrap::Save(const Napi::CallbackInfo& info) {
+Napi::Value StandaloneModelWrap::Save(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckUsable();
     const std::string path = StrArg(info, 0, "path"), meta = StrArg(info, 1, "meta");
-    nas::Retrainer* m = model_.get();
+    nas::StandaloneModel* m = model_.get();
     return gate_.Start(info.Env(), Value(), {}, Napi::Function(), [=](const Emit&) -> ToJs {
       m->save(path, meta);
       return [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
@@ -164,11 +167,11 @@ Napi::Value RetrainerWrap::Save(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value RetrainerWrap::Load(const Napi::CallbackInfo& info) {
+Napi::Value StandaloneModelWrap::Load(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckUsable();
     const std::string path = StrArg(info, 0, "path");
-    nas::Retrainer* m = model_.get();
+    nas::StandaloneModel* m = model_.get();
     return gate_.Start(info.Env(), Value(), {}, Napi::Function(), [=](const Emit&) -> ToJs {
       auto meta = std::make_shared<std::string>(m->load(path));
       return [meta](Napi::Env env) -> Napi::Value { return Napi::String::New(env, *meta); };
@@ -176,12 +179,12 @@ Napi::Value RetrainerWrap::Load(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value RetrainerWrap::Abort(const Napi::CallbackInfo& info) {
+Napi::Value StandaloneModelWrap::Abort(const Napi::CallbackInfo& info) {
   gate_.abort = true;
   return info.Env().Undefined();
 }
 
-Napi::Value RetrainerWrap::Dispose(const Napi::CallbackInfo& info) {
+Napi::Value StandaloneModelWrap::Dispose(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     if (!model_) return info.Env().Undefined();
     CheckUsable();
