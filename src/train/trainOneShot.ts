@@ -158,6 +158,68 @@ function metricsAt(
   };
 }
 
+/**
+ * Opens the run directory for the loop: a resumed run restores the model, optimizer and running sums from the
+ * checkpoint (a finished one returns its saved result: the final evaluation is not repeated) and drops metrics lines
+ * written after it; a new run writes its config and an empty metrics file.
+ */
+async function openRun(
+  net: Supernet, opts: TrainOptions, files: ReturnType<typeof runFiles>, resuming: boolean, writer: boolean, totalSteps: number,
+): Promise<{ acc: CheckpointMeta['acc']; finished?: TrainResult }> {
+  if (!resuming) {
+    if (writer) {
+      makeDir(opts.out);
+      writeFileAtomic(files.config, `${JSON.stringify(opts, null, 2)}\n`);
+      writeFileAtomic(files.metrics, '');
+    }
+    return { acc: { lossSum: 0, correct: 0, examples: 0 } };
+  }
+  const meta = (await net.load(files.checkpoint)) as CheckpointMeta;
+  if (net.step >= totalSteps && fs.existsSync(files.result)) return { acc: meta.acc, finished: JSON.parse(fs.readFileSync(files.result, 'utf8')) as TrainResult };
+  // Metrics written after the checkpoint are replayed by the resumed run: drop them so no line appears twice.
+  if (writer) {
+    const kept = readJsonLines<MetricsLine>(files.metrics).filter((l) => l.step <= net.step);
+    writeFileAtomic(files.metrics, kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
+  }
+  return { acc: meta.acc };
+}
+
+/**
+ * Per-step bookkeeping of the loop: the running loss and accuracy sums since the last metrics line, the images/s
+ * (exponential moving average), the step events, and the first non-finite loss (which stops the job).
+ */
+class StepMeter {
+  acc: CheckpointMeta['acc'];
+  rate = 0;
+  diverged?: { step: number; loss: number };
+  private last = Date.now();
+
+  constructor(acc: CheckpointMeta['acc'], private readonly onDiverged: () => void) {
+    this.acc = acc;
+  }
+
+  /** Accounts one step's progress; returns the images/s so far. */
+  step(p: { step: number; loss: number; accuracy: number; examples: number }): number {
+    if (!Number.isFinite(p.loss) && !this.diverged) {
+      this.diverged = { step: p.step, loss: p.loss };
+      this.onDiverged();
+    }
+    this.acc.lossSum += p.loss * p.examples;
+    this.acc.correct += p.accuracy * p.examples;
+    this.acc.examples += p.examples;
+    const now = Date.now();
+    const inst = (p.examples * 1000) / Math.max(1, now - this.last);
+    this.last = now;
+    this.rate = this.rate === 0 ? inst : 0.9 * this.rate + 0.1 * inst;
+    return this.rate;
+  }
+
+  /** Starts the sums of the next metrics line. */
+  reset(): void {
+    this.acc = { lossSum: 0, correct: 0, examples: 0 };
+  }
+}
+
 async function runLoop(
   net: Supernet,
   opts: TrainOptions,
@@ -176,22 +238,8 @@ async function runLoop(
   const group = hooks.group;
   // Data-parallel workers: rank 0 writes; the others compute the same steps on their shares.
   const writer = !group || group.isWriter;
-  let acc = { lossSum: 0, correct: 0, examples: 0 };
-  if (resuming) {
-    const meta = (await net.load(files.checkpoint)) as CheckpointMeta;
-    acc = meta.acc;
-    // A finished run resumes to its result: the final evaluation is not repeated.
-    if (net.step >= totalSteps && fs.existsSync(files.result)) return JSON.parse(fs.readFileSync(files.result, 'utf8')) as TrainResult;
-    // Metrics written after the checkpoint are replayed by the resumed run: drop them so no line appears twice.
-    if (writer) {
-      const kept = readJsonLines<MetricsLine>(files.metrics).filter((l) => l.step <= net.step);
-      writeFileAtomic(files.metrics, kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
-    }
-  } else if (writer) {
-    makeDir(opts.out);
-    writeFileAtomic(files.config, `${JSON.stringify(opts, null, 2)}\n`);
-    writeFileAtomic(files.metrics, '');
-  }
+  const opened = await openRun(net, opts, files, resuming, writer, totalSteps);
+  if (opened.finished) return opened.finished;
   const evalArchs = sampleArchitectures(opts.evalArchs, opts.seed + 7919, { blocks, maxOps: 2 }).map(formatArchitecture);
   const tracking = opts.trackKl
     ? { refs: [sampleReference(new Rng(opts.seed + 31), blocks)], archs: sampleArchitectures(opts.trackKl, opts.seed + 37, { blocks, maxOps: 2 }), probe: klProbe(data, 64, opts.seed + 41) }
@@ -204,90 +252,89 @@ async function runLoop(
     dropIn: Array.from({ length: blocks }, (_, i) => dropProbability(opts.dropout, 2 + i, s, totalSteps)),
     dropOp: dropProbability(opts.dropout, OPS.length, s, totalSteps),
   });
+  const started = Date.now();
+  let aborted = false;
+  // A non-finite loss stops the job between steps (its weights are not checkpointed) and fails the run by name.
+  const stop = new AbortController();
+  const meter = new StepMeter(opened.acc, () => stop.abort());
   const saveCheckpoint = async (): Promise<void> => {
     if (!writer) return;
-    const meta: CheckpointMeta = { format: 1, options: opts, step: net.step, totalSteps, acc };
+    const meta: CheckpointMeta = { format: 1, options: opts, step: net.step, totalSteps, acc: meter.acc };
     await net.save(files.checkpoint, meta);
     emit({ type: 'checkpoint', step: net.step, path: files.checkpoint });
   };
-  const started = Date.now();
-  let rate = 0; // images/s, exponential moving average
-  let last = Date.now();
-  let aborted = false;
-  // A non-finite loss stops the job between steps (its weights are not checkpointed) and fails the run by name.
-  let diverged: { step: number; loss: number } | undefined;
-  const stop = new AbortController();
   const onOuterAbort = (): void => stop.abort();
   hooks.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (hooks.signal?.aborted) stop.abort();
-  while (net.step < totalSteps && !aborted) {
-    const s0 = net.step;
-    const next = Math.min(totalSteps, (Math.floor(s0 / evalEvery) + 1) * evalEvery, (Math.floor(s0 / opts.checkpointEvery) + 1) * opts.checkpointEvery);
-    const count = next - s0;
-    const { dropIn, dropOp } = dropTables(opts.dropout, blocks, OPS.length, s0, count, totalSteps);
-    const res = await net.train(train, {
-      steps: count,
-      lr: learningRateTable(opts.learningRate, s0, count, totalSteps),
-      dropIn,
-      dropOp,
-      signal: stop.signal,
-      onProgress: (p) => {
-        if (!Number.isFinite(p.loss) && !diverged) {
-          diverged = { step: p.step, loss: p.loss };
-          stop.abort();
-        }
-        acc.lossSum += p.loss * p.examples;
-        acc.correct += p.accuracy * p.examples;
-        acc.examples += p.examples;
-        const now = Date.now();
-        const inst = (p.examples * 1000) / Math.max(1, now - last);
-        last = now;
-        rate = rate === 0 ? inst : 0.9 * rate + 0.1 * inst;
-        emit({
-          type: 'step', step: p.step, totalSteps, epoch: p.step / stepsPerEpoch, loss: p.loss, accuracy: p.accuracy,
-          lr: learningRate(opts.learningRate, p.step - 1, totalSteps), ...dropsAt(p.step - 1),
-          imagesPerSec: rate, etaSeconds: ((totalSteps - p.step) * opts.batchSize) / Math.max(rate, 1e-9),
-        });
-      },
-    });
-    aborted = res.aborted;
-    if (diverged) {
-      hooks.signal?.removeEventListener('abort', onOuterAbort);
-      throw divergedError(diverged, opts, totalSteps, files.checkpoint);
+  try {
+    while (net.step < totalSteps && !aborted) {
+      const s0 = net.step;
+      const next = Math.min(totalSteps, (Math.floor(s0 / evalEvery) + 1) * evalEvery, (Math.floor(s0 / opts.checkpointEvery) + 1) * opts.checkpointEvery);
+      const count = next - s0;
+      const { dropIn, dropOp } = dropTables(opts.dropout, blocks, OPS.length, s0, count, totalSteps);
+      const res = await net.train(train, {
+        steps: count,
+        lr: learningRateTable(opts.learningRate, s0, count, totalSteps),
+        dropIn,
+        dropOp,
+        signal: stop.signal,
+        onProgress: (p) => {
+          const rate = meter.step(p);
+          emit({
+            type: 'step', step: p.step, totalSteps, epoch: p.step / stepsPerEpoch, loss: p.loss, accuracy: p.accuracy,
+            lr: learningRate(opts.learningRate, p.step - 1, totalSteps), ...dropsAt(p.step - 1),
+            imagesPerSec: rate, etaSeconds: ((totalSteps - p.step) * opts.batchSize) / Math.max(rate, 1e-9),
+          });
+        },
+      });
+      aborted = res.aborted;
+      if (meter.diverged) throw divergedError(meter.diverged, opts, totalSteps, files.checkpoint);
+      const step = net.step;
+      if (!aborted && (step % evalEvery === 0 || step === totalSteps)) {
+        const ev = await evaluateShared(net, group, val, evalArchs, { count: Math.min(opts.evalLimit ?? data.validation.n, data.validation.n), batchSize: opts.evalBatchSize });
+        const line: MetricsLine = {
+          ...metricsAt(step, stepsPerEpoch, totalSteps, opts, meter.acc, ev),
+          ...dropsAt(step - 1),
+          imagesPerSec: Math.round(meter.rate * 10) / 10,
+          ...(tracking ? { kl: klScores(net, tracking.probe, tracking.refs, tracking.archs) } : {}),
+        };
+        if (writer) appendJsonLine(files.metrics, line);
+        emit({ type: 'eval', ...line });
+        meter.reset();
+      }
+      if (aborted || step % opts.checkpointEvery === 0 || step % evalEvery === 0 || step === totalSteps) await saveCheckpoint();
     }
-    const step = net.step;
-    if (!aborted && (step % evalEvery === 0 || step === totalSteps)) {
-      const ev = await evaluateShared(net, group, val, evalArchs, { count: Math.min(opts.evalLimit ?? data.validation.n, data.validation.n), batchSize: opts.evalBatchSize });
-      const line: MetricsLine = {
-        ...metricsAt(step, stepsPerEpoch, totalSteps, opts, acc, ev),
-        ...dropsAt(step - 1),
-        imagesPerSec: Math.round(rate * 10) / 10,
-        ...(tracking ? { kl: klScores(net, tracking.probe, tracking.refs, tracking.archs) } : {}),
-      };
-      if (writer) appendJsonLine(files.metrics, line);
-      emit({ type: 'eval', ...line });
-      acc = { lossSum: 0, correct: 0, examples: 0 };
-    }
-    if (aborted || step % opts.checkpointEvery === 0 || step % evalEvery === 0 || step === totalSteps) await saveCheckpoint();
+    // The final evaluation listens to the signal too.
+    return await finish(net, opts, files, { group, val, evalArchs, aborted, writer, totalSteps, startStep, started, signal: stop.signal });
+  } finally {
+    hooks.signal?.removeEventListener('abort', onOuterAbort);
   }
-  // An aborted run stops quickly: its checkpoint is saved, the final evaluation is left to the resumed run.
-  // The final evaluation stops on a signal too (between batches); the resumed run then evaluates again.
-  const ev = aborted ? [] : await evaluateShared(net, group, val, evalArchs, { batchSize: opts.evalBatchSize, signal: stop.signal });
-  if (ev.length < evalArchs.length) aborted = true;
-  hooks.signal?.removeEventListener('abort', onOuterAbort);
-  const seconds = (Date.now() - started) / 1000;
+}
+
+/**
+ * The run's end: the final evaluation of the evaluation architectures on the whole validation split and result.json.
+ * An aborted run stops quickly (its checkpoint is saved; the final evaluation is left to the resumed run), and the
+ * final evaluation stops on a signal too (between batches); the resumed run then evaluates again.
+ */
+async function finish(
+  net: Supernet, opts: TrainOptions, files: ReturnType<typeof runFiles>,
+  o: { group?: ProcessGroup; val: NativeData; evalArchs: string[]; aborted: boolean; writer: boolean; totalSteps: number; startStep: number; started: number; signal: AbortSignal },
+): Promise<TrainResult> {
+  const ev = o.aborted ? [] : await evaluateShared(net, o.group, o.val, o.evalArchs, { batchSize: opts.evalBatchSize, signal: o.signal });
+  const aborted = o.aborted || ev.length < o.evalArchs.length;
+  const seconds = (Date.now() - o.started) / 1000;
   const result: TrainResult = {
     out: opts.out,
     steps: net.step,
-    totalSteps,
+    totalSteps: o.totalSteps,
     aborted,
     valAccuracy: mean(ev.map((e) => e.accuracy)),
     valLoss: mean(ev.map((e) => e.loss)),
     perArch: ev,
-    imagesPerSec: seconds > 0 ? ((net.step - startStep) * opts.batchSize) / seconds : 0,
+    imagesPerSec: seconds > 0 ? ((net.step - o.startStep) * opts.batchSize) / seconds : 0,
     seconds,
     checkpoint: files.checkpoint,
   };
-  if (!aborted && writer) writeFileAtomic(files.result, `${JSON.stringify(result, null, 2)}\n`);
+  if (!aborted && o.writer) writeFileAtomic(files.result, `${JSON.stringify(result, null, 2)}\n`);
   return result;
 }
