@@ -152,3 +152,47 @@ export class ScoringProgress {
     }
   }
 }
+
+/**
+ * Progress of a stage counted in items (the KL study's forward passes and scores). TTY: a bar with rate and ETA,
+ * redrawn at most 10 times a second. Plain: a line at least every 10 s and at the end of each stage. JSON: the same
+ * as a JSON line on stderr (stdout keeps the result only).
+ */
+export class CountProgress {
+  private stage = '';
+  private t0 = 0;
+  private d0 = 0;
+  private lastDraw = 0;
+  private lastLine = 0;
+
+  constructor(private readonly mode: OutputMode, private readonly err: NodeJS.WriteStream = process.stderr, private readonly everyMs = 10_000) {}
+
+  update(e: { stage: string; done: number; total: number; unit: string }): void {
+    const now = Date.now();
+    if (e.stage !== this.stage) {
+      // Rates count from the stage's first event (no rate before a second of it).
+      this.stage = e.stage;
+      this.t0 = now;
+      this.d0 = e.done;
+      this.lastLine = now;
+    }
+    const elapsed = (now - this.t0) / 1000;
+    const rate = elapsed >= 1 ? (e.done - this.d0) / elapsed : NaN;
+    const eta = (e.total - e.done) / rate;
+    const done = e.done === e.total;
+    const text = `  ${e.stage}: ${e.done}/${e.total} ${e.unit} | ${Number.isFinite(rate) ? rate.toFixed(1) : '-'}/s ETA ${done ? formatDuration(0) : formatDuration(eta)}`;
+    if (this.mode === 'tty') {
+      if (now - this.lastDraw < 100 && !done) return;
+      this.lastDraw = now;
+      this.err.write(`\r\x1b[2K${bar(e.total ? e.done / e.total : 1)} ${text.trimStart()}${done ? '\n' : ''}`);
+      return;
+    }
+    if (now - this.lastLine < this.everyMs && !done) return;
+    this.lastLine = now;
+    if (this.mode === 'json') {
+      this.err.write(`${JSON.stringify({ type: 'progress', ...e, perSec: Number.isFinite(rate) ? Math.round(rate * 100) / 100 : null, etaSeconds: Number.isFinite(eta) ? Math.round(eta) : null })}\n`);
+    } else {
+      this.err.write(`${text}\n`);
+    }
+  }
+}

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildReport, ReportPlotEvent, ReportSummary } from '../report/buildReport';
-import { RETRAIN_DEFAULTS, RetrainEvent, RetrainSummary, retrain } from '../retrain/retrain';
+import { RetrainEvent, RetrainSummary, retrain, retrainOptionsFrom } from '../retrain/retrain';
 import { SearchEvent, SearchSummary, runSearch } from '../search/runSearch';
 import { SearchResult, SelectionRule, selectArchitectures } from '../search/select';
 import { StrategyName } from '../search/strategy';
@@ -81,22 +81,8 @@ export async function runPipeline(o: PipelineOptions, hooks: { signal?: AbortSig
 
   result.selected = selectArchitectures(readJsonLines<SearchResult>(results), o.select);
   emit({ type: 'stage', stage: 'retrain', skipped: false });
-  const r = await retrain(result.selected.map((s) => s.arch), {
-    out: path.join(out, 'retrain'),
-    dataset: { ...o.train.dataset, ...(o.retrain.trainLimit ? { trainLimit: o.retrain.trainLimit } : {}) },
-    net: { filters: o.retrain.filters, stacks: o.train.net.stacks, cellsPerStack: o.train.net.cellsPerStack, blocks: o.train.net.blocks, threads: o.train.net.threads, device: o.train.net.device, precision: o.train.net.precision },
-    epochs: o.retrain.epochs,
-    batchSize: RETRAIN_DEFAULTS.batchSize,
-    learningRate: { kind: 'cosine', base: o.train.learningRate.base },
-    momentum: o.train.momentum,
-    weightDecay: o.train.weightDecay,
-    cropPad: o.train.cropPad,
-    flip: o.train.flip,
-    runs: o.retrain.runs,
-    seed: o.train.seed,
-    evalBatchSize: RETRAIN_DEFAULTS.evalBatchSize,
-    export: o.retrain.export,
-  }, { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) });
+  const retrainOptions = retrainOptionsFrom(o.train, { out: path.join(out, 'retrain'), ...o.retrain });
+  const r = await retrain(result.selected.map((s) => s.arch), retrainOptions, { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) });
   result.retrained = r.summaries;
   if (r.aborted) return { ...result, aborted: true };
 

@@ -10,6 +10,7 @@ import { invalidParameter } from '../native/errors';
 import { LearningRateSchedule, learningRateTable } from '../schedule/learningRate';
 import { DEFAULT_SPACE, formatArchitecture, parseCandidate } from '../space/architecture';
 import { NativeData, SupernetConfig, defaultThreads } from '../Supernet';
+import type { TrainOptions } from '../train/trainOptions';
 import { acquireLock, appendJsonLine, readJsonLines, makeDir, removeStaleTemps } from '../util/files';
 import { meanStd } from '../util/stats';
 import { exportModel } from './exportModel';
@@ -55,6 +56,39 @@ export const RETRAIN_DEFAULTS = {
   runs: 1,
   evalBatchSize: 256,
 } as const;
+
+/**
+ * The stand-alone protocol for the architectures of a one-shot run (the retrain stage of `nasctl run`, the correlation
+ * study): the run's dataset, model shape, runtime (threads, device, precision), optimizer, augmentation and base
+ * learning rate (cosine, no warm-up), at the caller's scale (F), length, runs and ghost batch.
+ */
+export function retrainOptionsFrom(
+  train: TrainOptions,
+  o: { out: string; filters: number; epochs: number; runs: number; trainLimit?: number; testLimit?: number; ghostBatch?: number; threads?: number; jobs?: number; seed?: number; export?: boolean },
+): RetrainOptions {
+  const limits = { ...(o.trainLimit !== undefined ? { trainLimit: o.trainLimit } : {}), ...(o.testLimit !== undefined ? { testLimit: o.testLimit } : {}) };
+  const n = train.net;
+  return {
+    out: o.out,
+    dataset: { ...train.dataset, ...limits },
+    net: {
+      filters: o.filters, stacks: n.stacks, cellsPerStack: n.cellsPerStack, blocks: n.blocks, ghostBatch: o.ghostBatch ?? RETRAIN_DEFAULTS.ghostBatch,
+      threads: o.threads ?? n.threads, device: n.device, precision: n.precision,
+    },
+    epochs: o.epochs,
+    batchSize: RETRAIN_DEFAULTS.batchSize,
+    learningRate: { kind: 'cosine', base: train.learningRate.base },
+    momentum: train.momentum,
+    weightDecay: train.weightDecay,
+    cropPad: train.cropPad,
+    flip: train.flip,
+    runs: o.runs,
+    seed: o.seed ?? train.seed,
+    evalBatchSize: RETRAIN_DEFAULTS.evalBatchSize,
+    export: o.export ?? false,
+    jobs: o.jobs,
+  };
+}
 
 /** One finished run (one architecture, one seed): a line of `retrain.jsonl`. */
 export interface RetrainRun {
@@ -122,6 +156,11 @@ export function retrainJobs(o: { jobs?: number; threads?: number; device?: strin
   return { jobs, threads };
 }
 
+/**
+ * Trains each architecture's stand-alone model `o.runs` times (seeds o.seed, o.seed + 1, ..) into `o.out`, several
+ * runs at once (see retrainJobs), and reports test and validation accuracy per run and as mean +- std. Resumes: finished
+ * runs are read from retrain.jsonl, unfinished ones continue from their epoch checkpoints.
+ */
 export async function retrain(archTexts: string[], o: RetrainOptions, hooks: { signal?: AbortSignal; onEvent?: (e: RetrainEvent) => void } = {}): Promise<{ summaries: RetrainSummary[]; aborted: boolean }> {
   if (!archTexts.length) throw invalidParameter('arch', 'at least one architecture', archTexts);
   if (!(Number.isInteger(o.runs) && o.runs > 0)) throw invalidParameter('runs', 'a positive integer', o.runs);

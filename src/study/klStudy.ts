@@ -66,11 +66,19 @@ export function klProbe(data: DatasetSplits, count: number, seed: number): { ima
 }
 
 /** Symmetrized KL of each candidate against the references (averaged over references), on the probe images. */
-export function klScores(net: Supernet, probe: { images: Float32Array; count: number }, references: Architecture[], candidates: Architecture[]): number[] {
+export function klScores(
+  net: Supernet, probe: { images: Float32Array; count: number }, references: Architecture[], candidates: Architecture[], onProgress?: (done: number) => void,
+): number[] {
   const classes = net.config.classes;
-  const refs = references.map((r) => softmaxRows(net.forward(probe.images, probe.count, [formatArchitecture(r)]).logits, classes));
+  let done = 0;
+  const predict = (a: Architecture): Float64Array => {
+    const p = softmaxRows(net.forward(probe.images, probe.count, [formatArchitecture(a)]).logits, classes);
+    onProgress?.(++done);
+    return p;
+  };
+  const refs = references.map(predict);
   return candidates.map((c) => {
-    const q = softmaxRows(net.forward(probe.images, probe.count, [formatArchitecture(c)]).logits, classes);
+    const q = predict(c);
     return refs.reduce((s, p) => s + symmetricKl(p, q, classes), 0) / refs.length;
   });
 }

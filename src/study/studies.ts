@@ -4,8 +4,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NativeData, stripUndefined } from '../Supernet';
-import { RETRAIN_DEFAULTS, RetrainEvent, meanStd, retrain } from '../retrain/retrain';
+import { NativeData } from '../Supernet';
+import { RetrainEvent, meanStd, retrain, retrainOptionsFrom } from '../retrain/retrain';
 import { Interval, bootstrapInterval, kendall, meanPairwiseSpearman, spearman } from '../report/correlation';
 import { runSearch, SearchEvent } from '../search/runSearch';
 import { openSupernet, readSupernetOptions } from '../search/openSupernet';
@@ -18,6 +18,7 @@ import { appendJsonLine, readJsonLines, writeFileAtomic, makeDir } from '../util
 import { Rng } from '../util/rng';
 import { klProbe, klScores, sampleReference } from './klStudy';
 
+/** One architecture of a correlation study: its one-shot score and stand-alone accuracies. */
 export interface CorrelationRow {
   arch: string;
   oneShot: number;
@@ -30,6 +31,7 @@ export interface CorrelationRow {
   bucket: number;
 }
 
+/** The result of a correlation study (correlation.json). */
 export interface CorrelationStudy {
   rows: CorrelationRow[];
   /** One-shot accuracy vs mean stand-alone validation accuracy, with bootstrap 95% intervals. */
@@ -81,20 +83,24 @@ export interface CorrelationPreset {
   study: Omit<CorrelationOptions, 'supernet' | 'out'>;
 }
 
+/** Names of the correlation presets (`nasctl study correlation --preset`). */
 export const CORRELATION_PRESET_NAMES = ['quick', 'fidelity', 'paper'] as const;
+/** A correlation preset's name. */
 export type CorrelationPresetName = (typeof CORRELATION_PRESET_NAMES)[number];
 
+/** The correlation presets: quick (minutes), fidelity (a 2-core CPU, ~90 minutes), paper (a GPU). */
 export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPreset> = {
   // Minutes on 2 cores; shows the machinery, not the finding (stand-alone seeds disagree at one epoch).
   quick: {
     oneShot: { ...PRESETS.quick, out: 'runs/correlation-quick/oneshot' },
     study: { sample: 100, valLimit: 1000, buckets: 4, perBucket: 2, epochs: 1, runs: 2, filters: 8, trainLimit: 12000, testLimit: 2000, seed: 0 },
   },
-  // Sized for a 2-core CPU (about 75-90 minutes in all): the one-shot model on all 55,000 training images for 2
-  // epochs; 120 architectures scored; 2 per each of 8 buckets retrained at F = 8 on 10,000 images for 2 epochs, twice.
+  // Sized for a 2-core CPU (about 90 minutes in all): the one-shot model on all 55,000 training images for 2 epochs;
+  // 240 architectures scored (one-shot accuracies crowd at the top: the low buckets need a large sample); 2 per each
+  // of 10 buckets retrained at F = 8 on 12,000 images for 2 epochs, twice.
   fidelity: {
     oneShot: { ...PRESETS.quick, out: 'runs/correlation-fidelity/oneshot', dataset: { name: 'fashion-mnist' }, evalEvery: undefined, evalLimit: 1000 },
-    study: { sample: 120, valLimit: 2000, buckets: 8, perBucket: 2, epochs: 2, runs: 2, filters: 8, trainLimit: 10000, testLimit: 2000, seed: 0 },
+    study: { sample: 240, valLimit: 2000, buckets: 10, perBucket: 2, epochs: 2, runs: 2, filters: 8, trainLimit: 12000, testLimit: 2000, seed: 0 },
   },
   // The paper's protocol (for a GPU): the paper's one-shot run; stand-alone models trained for 28 epochs at batch 64
   // with ghost batches of 32, 5 runs each; 20 architectures from 10 buckets of 1,000 scored.
@@ -104,19 +110,27 @@ export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPrese
   },
 };
 
-/** Picks `perBucket` architectures (seeded) from each of `buckets` equal-width one-shot accuracy buckets. */
+/**
+ * Picks `perBucket` architectures (seeded) from each of `buckets` equal-width one-shot accuracy buckets. One-shot
+ * accuracies crowd at the top, so the low buckets often hold fewer: their share is then taken, one at a time, from
+ * the other buckets, lowest first, so that the study retrains `buckets * perBucket` architectures whenever the
+ * sample has that many.
+ */
 export function bucketSample(results: SearchResult[], buckets: number, perBucket: number, seed: number): { r: SearchResult; bucket: number }[] {
   const acc = results.map((r) => r.accuracy);
   const lo = Math.min(...acc);
   const hi = Math.max(...acc);
   const rng = new Rng(seed);
+  const pools: SearchResult[][] = Array.from({ length: buckets }, () => []);
+  for (const r of results) pools[hi > lo ? Math.min(buckets - 1, Math.floor(((r.accuracy - lo) / (hi - lo)) * buckets)) : 0].push(r);
   const out: { r: SearchResult; bucket: number }[] = [];
-  for (let b = 0; b < buckets; b++) {
-    const pool = results.filter((r) => {
-      const k = hi > lo ? Math.min(buckets - 1, Math.floor(((r.accuracy - lo) / (hi - lo)) * buckets)) : 0;
-      return k === b;
-    });
-    for (let i = 0; i < perBucket && pool.length; i++) out.push({ r: pool.splice(rng.below(pool.length), 1)[0], bucket: b });
+  const take = (b: number): void => {
+    out.push({ r: pools[b].splice(rng.below(pools[b].length), 1)[0], bucket: b });
+  };
+  for (let b = 0; b < buckets; b++) for (let i = 0; i < perBucket && pools[b].length; i++) take(b);
+  const want = Math.min(buckets * perBucket, results.length);
+  while (out.length < want) {
+    for (let b = 0; b < buckets && out.length < want; b++) if (pools[b].length) take(b);
   }
   return out;
 }
@@ -132,6 +146,7 @@ export function correlationStatistics(rows: CorrelationRow[], o: { resamples?: n
   return { spearman: spearmanInterval.value, kendall: kendallInterval.value, spearmanInterval, kendallInterval, seedSpearman: runs >= 2 ? meanPairwiseSpearman(columns) : null };
 }
 
+/** Progress of a correlation study: stage changes and the events of scoring and retraining. */
 export type CorrelationEvent = { type: 'stage'; stage: 'score' | 'retrain' } | { type: 'search'; event: SearchEvent } | { type: 'retrain'; event: RetrainEvent };
 
 /**
@@ -153,13 +168,11 @@ export async function correlationStudy(o: CorrelationOptions, hooks: { signal?: 
   const scored = readJsonLines<SearchResult>(results);
   const picked = o.archs !== undefined ? scored.map((r) => ({ r, bucket: -1 })) : bucketSample(scored, o.buckets, o.perBucket, o.seed);
   emit({ type: 'stage', stage: 'retrain' });
-  const r = await retrain(picked.map((p) => p.r.arch), {
-    out: path.join(o.out, 'retrain'),
-    dataset: { ...options.dataset, ...stripUndefined({ trainLimit: o.trainLimit, testLimit: o.testLimit }) },
-    net: { filters: o.filters, stacks: options.net.stacks, cellsPerStack: options.net.cellsPerStack, blocks: options.net.blocks, ghostBatch: o.ghostBatch ?? RETRAIN_DEFAULTS.ghostBatch, threads: o.threads, device: options.net.device },
-    epochs: o.epochs, batchSize: RETRAIN_DEFAULTS.batchSize, learningRate: { kind: 'cosine', base: options.learningRate.base }, momentum: options.momentum,
-    weightDecay: options.weightDecay, cropPad: options.cropPad, flip: options.flip, runs: o.runs, seed: o.seed, evalBatchSize: RETRAIN_DEFAULTS.evalBatchSize, export: false, jobs: o.jobs,
-  }, { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) });
+  const retrainOptions = retrainOptionsFrom(options, {
+    out: path.join(o.out, 'retrain'), filters: o.filters, epochs: o.epochs, runs: o.runs, trainLimit: o.trainLimit, testLimit: o.testLimit,
+    ghostBatch: o.ghostBatch, threads: o.threads, jobs: o.jobs, seed: o.seed,
+  });
+  const r = await retrain(picked.map((p) => p.r.arch), retrainOptions, { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) });
   if (r.aborted) return { aborted: true };
   const rows: CorrelationRow[] = picked.flatMap((p) => {
     const s = r.summaries.find((x) => x.arch === p.r.arch);
@@ -172,6 +185,7 @@ export async function correlationStudy(o: CorrelationOptions, hooks: { signal?: 
   return { ...study, aborted: false };
 }
 
+/** One dropout rate of the dropout study: the one-shot accuracies of its model over the common sample. */
 export interface DropoutRow {
   rate: number;
   out: string;
@@ -221,23 +235,37 @@ export async function dropoutStudy(
   return { rows, file };
 }
 
+/** One candidate of the KL study: its mean symmetrized KL against the references and its one-shot accuracy. */
 export interface KlRow {
   arch: string;
   kl: number;
   accuracy: number;
 }
 
+/** Progress of the KL study: forward passes of the references and candidates ('kl'), then their scores ('score'). */
+export interface KlProgress {
+  stage: 'kl' | 'score';
+  done: number;
+  total: number;
+  unit: 'architectures';
+}
+
 /** Figure 6: KL against references vs one-shot validation accuracy, and their rank correlation (expected < 0). */
-export async function klStudy(o: { supernet: string; out: string; references: number; candidates: number; examples: number; valLimit?: number; seed: number; threads?: number }): Promise<{ rows: KlRow[]; spearman: number; kendall: number; file: string }> {
+export async function klStudy(
+  o: { supernet: string; out: string; references: number; candidates: number; examples: number; valLimit?: number; seed: number; threads?: number },
+  hooks: { onProgress?: (p: KlProgress) => void } = {},
+): Promise<{ rows: KlRow[]; spearman: number; kendall: number; file: string }> {
   const opened = await openSupernet(o.supernet, { threads: o.threads });
   try {
     const rng = new Rng(o.seed);
     const refs = Array.from({ length: o.references }, () => sampleReference(rng, opened.net.config.blocks));
     const candidates = sampleArchitectures(o.candidates, o.seed + 1);
     const probe = klProbe(opened.data, o.examples, o.seed + 2);
-    const kls = klScores(opened.net, probe, refs, candidates);
+    const progress = (stage: KlProgress['stage'], total: number) => (done: number): void => hooks.onProgress?.({ stage, done, total, unit: 'architectures' });
+    const kls = klScores(opened.net, probe, refs, candidates, progress('kl', refs.length + candidates.length));
     const val = new NativeData(opened.data.validation, opened.data.mean, opened.data.std);
-    const ev = await opened.net.evaluate(val, candidates.map(formatArchitecture), { count: Math.min(o.valLimit ?? opened.data.validation.n, opened.data.validation.n) });
+    const count = Math.min(o.valLimit ?? opened.data.validation.n, opened.data.validation.n);
+    const ev = await opened.net.evaluate(val, candidates.map(formatArchitecture), { count, onProgress: progress('score', candidates.length) });
     const rows = candidates.map((c, i) => ({ arch: formatArchitecture(c), kl: kls[i], accuracy: ev[i].accuracy }));
     const file = path.join(o.out, 'kl.json');
     const result = { rows, spearman: spearman(rows.map((r) => r.kl), rows.map((r) => r.accuracy)), kendall: kendall(rows.map((r) => r.kl), rows.map((r) => r.accuracy)), file };

@@ -1,7 +1,7 @@
 // Progress of long stages (retraining): a line at least every interval outside a terminal, JSON lines with --json,
 // rates and ETAs over all runs of a call (several train at once).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RetrainProgress } from '../../src/cli/progress';
+import { CountProgress, RetrainProgress } from '../../src/cli/progress';
 
 function sink(): { stream: NodeJS.WriteStream; text: () => string } {
   const parts: string[] = [];
@@ -46,5 +46,47 @@ describe('retraining progress', () => {
     feed(p, events(20).slice(0, 15));
     const line = JSON.parse(out.text().trim().split('\n').pop()!);
     expect(line).toMatchObject({ type: 'progress', stage: 'retrain', step: 15, totalSteps: 20, doneSteps: 35, allSteps: 60, doneRuns: 1, allRuns: 3, stepsPerSec: 10, etaSeconds: 3 });
+  });
+});
+
+describe('counted progress (the KL study)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    vi.setSystemTime(new Date('2026-11-28T12:00:00Z'));
+  });
+  afterEach(() => vi.useRealTimers());
+
+  // One architecture every 2 s: 20 of the 'kl' stage, then 10 of 'score'.
+  const feed = (p: CountProgress): void => {
+    for (let i = 1; i <= 20; i++) {
+      vi.advanceTimersByTime(2000);
+      p.update({ stage: 'kl', done: i, total: 20, unit: 'architectures' });
+    }
+    for (let i = 1; i <= 10; i++) {
+      vi.advanceTimersByTime(2000);
+      p.update({ stage: 'score', done: i, total: 10, unit: 'architectures' });
+    }
+  };
+
+  it('prints a plain line at least every 10 s and at the end of each stage, with the stage\'s own rate', () => {
+    const out = sink();
+    feed(new CountProgress('plain', out.stream));
+    const lines = out.text().trim().split('\n').map((l) => l.trim());
+    // kl: steps at 2, 4, .. 40 s from the stage start: lines at 12, 22, 32 s (10 s apart) and at the end; score likewise.
+    expect(lines).toEqual([
+      'kl: 6/20 architectures | 0.5/s ETA 28s',
+      'kl: 11/20 architectures | 0.5/s ETA 18s',
+      'kl: 16/20 architectures | 0.5/s ETA 8s',
+      'kl: 20/20 architectures | 0.5/s ETA 0s',
+      'score: 6/10 architectures | 0.5/s ETA 8s',
+      'score: 10/10 architectures | 0.5/s ETA 0s',
+    ]);
+  });
+
+  it('writes JSON progress lines with --json', () => {
+    const out = sink();
+    feed(new CountProgress('json', out.stream));
+    const last = JSON.parse(out.text().trim().split('\n').pop()!);
+    expect(last).toEqual({ type: 'progress', stage: 'score', done: 10, total: 10, unit: 'architectures', perSec: 0.5, etaSeconds: 0 });
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { bucketSample } from '../../src/study/studies';
+import { RETRAIN_DEFAULTS, retrainOptionsFrom } from '../../src/retrain/retrain';
+import { PRESETS, withOverrides } from '../../src/train/trainOptions';
 import { sampleReference, symmetricKl } from '../../src/study/klStudy';
 import { Rng } from '../../src/util/rng';
 import { formatArchitecture, parseArchitecture, OPS } from '../../src/space/architecture';
@@ -32,7 +34,28 @@ describe('bucketed sample for the correlation study', () => {
     const results = [0.1, 0.12, 0.5, 0.52, 0.55, 0.9].map((accuracy, index) => ({ index, arch: `a${index}`, accuracy, loss: 0, params: 1, madds: 1, examples: 1 }));
     const picked = bucketSample(results, 3, 2, 0);
     expect(picked.filter((p) => p.bucket === 0).map((p) => p.r.index).sort()).toEqual([0, 1]);
-    expect(picked.filter((p) => p.bucket === 1)).toHaveLength(2);
+    // Bucket 2 holds one: its second share comes from the lowest bucket with architectures left (bucket 1).
+    expect(picked.filter((p) => p.bucket === 1)).toHaveLength(3);
     expect(picked.filter((p) => p.bucket === 2).map((p) => p.r.index)).toEqual([5]);
+    expect(new Set(picked.map((p) => p.r.index)).size).toBe(6);
+  });
+
+  it('never picks more than the sample holds, nor one twice', () => {
+    const results = [0.1, 0.9, 0.91].map((accuracy, index) => ({ index, arch: `a${index}`, accuracy, loss: 0, params: 1, madds: 1, examples: 1 }));
+    const picked = bucketSample(results, 4, 2, 3);
+    expect(picked.map((p) => p.r.index).sort()).toEqual([0, 1, 2]);
+  });
+});
+
+describe('stand-alone protocol of a one-shot run', () => {
+  it('carries the run\'s data, shape, runtime and optimizer, with the caller\'s scale and length', () => {
+    const train = withOverrides(PRESETS.quick, { out: 'runs/x', net: { ...PRESETS.quick.net, stacks: 2, threads: 3, device: 'cpu', precision: 'bf16' }, cropPad: 2 });
+    const o = retrainOptionsFrom(train, { out: 'runs/x/retrain', filters: 4, epochs: 3, runs: 2, testLimit: 100 });
+    expect(o.net).toEqual({ filters: 4, stacks: 2, cellsPerStack: train.net.cellsPerStack, blocks: train.net.blocks, ghostBatch: RETRAIN_DEFAULTS.ghostBatch, threads: 3, device: 'cpu', precision: 'bf16' });
+    expect(o.dataset).toEqual({ ...train.dataset, testLimit: 100 });
+    expect(o.learningRate).toEqual({ kind: 'cosine', base: train.learningRate.base });
+    expect([o.momentum, o.weightDecay, o.cropPad, o.flip, o.seed, o.export, o.epochs, o.runs]).toEqual([train.momentum, train.weightDecay, 2, train.flip, train.seed, false, 3, 2]);
+    const study = retrainOptionsFrom(train, { out: 'o', filters: 8, epochs: 1, runs: 1, ghostBatch: 16, threads: 1, jobs: 2, seed: 9, trainLimit: 50 });
+    expect([study.net.ghostBatch, study.net.threads, study.jobs, study.seed, study.dataset.trainLimit]).toEqual([16, 1, 2, 9, 50]);
   });
 });

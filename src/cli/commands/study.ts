@@ -8,13 +8,14 @@ import { stripUndefined } from '../../Supernet';
 import { PRESETS, withOverrides } from '../../train/trainOptions';
 import { readRunOptions, trainOneShot } from '../../train/trainOneShot';
 import { nonNegativeInt, num, oneOf, positiveInt } from '../parse';
-import { RetrainProgress, ScoringProgress, TrainProgress, formatDuration, outputMode } from '../progress';
+import { CountProgress, RetrainProgress, ScoringProgress, TrainProgress, formatDuration, outputMode } from '../progress';
 import { withAbortOnSignal } from '../run';
 
 const say = (json: boolean | undefined, text: string, value: unknown): void => {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : text);
 };
 
+/** `nasctl study`: the paper's experiments (correlation, dropout, kl). */
 export function studyCommand(): Command {
   const study = new Command('study').description("the paper's analyses: correlation (Fig. 5), dropout (Fig. 4), kl (Fig. 6/7)");
 
@@ -128,7 +129,8 @@ export function studyCommand(): Command {
     .option('--threads <n>', 'LibTorch threads', positiveInt)
     .option('--json', 'print the result as JSON')
     .action(async (f) => {
-      const r = await klStudy({ ...f, out: f.out ?? path.join(f.supernet, 'study-kl') });
+      const progress = new CountProgress(outputMode(Boolean(f.json)));
+      const r = await klStudy({ ...f, out: f.out ?? path.join(f.supernet, 'study-kl') }, { onProgress: (p) => progress.update(p) });
       say(f.json, `Spearman's rho between KL and one-shot accuracy ${r.spearman.toFixed(3)}, Kendall's tau ${r.kendall.toFixed(3)} over ${r.rows.length} candidates (${r.file})\n`, r);
     });
   return study;
