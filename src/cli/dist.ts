@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { DistOptions, ProcessGroup, distOptions } from '../distributed/processGroup';
 import { nonNegativeInt, positiveInt } from './parse';
 
+/** The data-parallel flags as commander parses them (undefined: from the environment, as torchrun sets it). */
 export interface DistFlags {
   rank?: number;
   worldSize?: number;
@@ -12,6 +13,7 @@ export interface DistFlags {
   distTimeout?: number;
 }
 
+/** Adds the data-parallel flags (--world-size, --rank, --local-rank, --master-addr, --master-port, --dist-timeout). */
 export function addDistOptions(cmd: Command): Command {
   return cmd
     .option('--world-size <n>', 'data-parallel workers in all (default: $WORLD_SIZE, else 1)', positiveInt)

@@ -68,6 +68,7 @@ export interface DatasetEntry {
   read: (o: LoadDatasetOptions) => { train: ImageSet; test: ImageSet; classes: number };
 }
 
+/** The dataset registry: adding a dataset is one entry here (shape, classes, crop padding, validation split, reader). */
 export const DATASETS: Record<DatasetName, DatasetEntry> = {
   'fashion-mnist': {
     imageSize: 28, channels: 1, classes: 10, cropPad: 2, validationSize: () => 5000,

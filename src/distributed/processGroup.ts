@@ -7,6 +7,7 @@ import { NativeProcessGroup, loadAddon } from '../native/binding';
 import { NasError, awaitNative, invalidParameter } from '../native/errors';
 import type { ArchLike, EvaluationResult, NativeData, Supernet } from '../Supernet';
 
+/** A worker's place in a data-parallel group and how to reach rank 0 (torchrun's RANK, WORLD_SIZE, ..). */
 export interface DistOptions {
   rank: number;
   worldSize: number;
@@ -21,6 +22,7 @@ export interface DistOptions {
   deadAfterMs: number;
 }
 
+/** Rendezvous defaults: torchrun's address and port; seconds to wait for workers; when a silent worker is lost. */
 export const DIST_DEFAULTS = { masterAddr: '127.0.0.1', masterPort: 29500, timeoutMs: 300_000, deadAfterMs: 5_000 };
 
 function intFrom(field: string, raw: string | number | undefined, min: number): number | undefined {

@@ -30,6 +30,7 @@ export async function readSupernetOptions(where: string): Promise<{ checkpoint: 
   return { checkpoint, options: meta.options };
 }
 
+/** A trained one-shot model ready to score: its checkpoint loaded into a native model, its dataset and options. */
 export async function openSupernet(where: string, o: { threads?: number; device?: string; precision?: 'fp32' | 'bf16'; plan?: ExecutionPlan } = {}): Promise<OpenedSupernet> {
   const { checkpoint, options } = await readSupernetOptions(where);
   const data = loadDataset(options.dataset);

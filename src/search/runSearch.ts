@@ -102,7 +102,6 @@ export interface SearchHooks {
   group?: ProcessGroup;
 }
 
-/** Scores architectures on a trained one-shot model into a resumable JSON-lines results file (one writer per file). */
 /**
  * Rank 0's start of a search into `results`: a resumed search must have the saved settings' identity (else
  * ERR_NAS_BAD_CONFIG names the field); a torn last line (a killed search) is dropped. A new search's settings are
@@ -184,6 +183,10 @@ class Proposer {
   }
 }
 
+/**
+ * Scores architectures on a trained one-shot model into a resumable JSON-lines results file (one writer per file):
+ * sampled by a strategy, or a given list (`archs`). Resumes from the file; with a group, workers share every round.
+ */
 export async function runSearch(given: Partial<SearchOptions> & { supernet: string }, hooks: SearchHooks = {}): Promise<SearchSummary> {
   const o: SearchOptions = { ...DEFAULT_SEARCH, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) } as SearchOptions;
   validate(o);

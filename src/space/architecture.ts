@@ -6,6 +6,7 @@ import { NasError } from '../native/errors';
 
 /** Operation names in id order (SPEC.md). */
 export const OPS = ['identity', 'sep3', 'sep5', 'sep7', 'conv7x1', 'maxpool', 'avgpool'] as const;
+/** The name of an operation (a row of OP_SPECS). */
 export type OpName = (typeof OPS)[number];
 
 /** What an operation computes; code that depends on an operation dispatches on this, never on its id or name. */

@@ -14,7 +14,7 @@ import {
 } from '../../space/architecture';
 import { ModelShape, modelSize } from '../../space/modelSize';
 import { sampleArchitectures } from '../../space/sampleArchitecture';
-import { Supernet } from '../../Supernet';
+import { DEFAULT_SUPERNET_CONFIG, Supernet } from '../../Supernet';
 import { nonNegativeInt, oneOf, positiveInt } from '../parse';
 
 interface ArchFlags {
@@ -37,15 +37,16 @@ function shapeOf(f: ArchFlags): ModelShape {
   return { inChannels: d.channels, imageSize: d.imageSize, classes: f.classes, filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack };
 }
 
+/** `nasctl arch`: canonical form, size and sampling of architectures; the size of the space. */
 export function archCommand(): Command {
   return new Command('arch')
     .description('print the canonical form, parameter count and multiply-adds of stand-alone models')
     .argument('[arch...]', 'architectures in the canonical notation, e.g. 01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool')
-    .option('--filters <F>', 'filters of the stem', positiveInt, 16)
+    .option('--filters <F>', 'filters of the stem (default: the paper\'s model)', positiveInt, DEFAULT_SUPERNET_CONFIG.filters)
     .option('--dataset <name>', 'input shape: cifar10 (32x32x3) or fashion-mnist (28x28x1)', oneOf(['cifar10', 'fashion-mnist'] as const), 'cifar10')
-    .option('--classes <n>', 'output classes', positiveInt, 10)
-    .option('--stacks <n>', 'stacks of cells', positiveInt, 3)
-    .option('--cells-per-stack <n>', 'cells per stack', positiveInt, 2)
+    .option('--classes <n>', 'output classes', positiveInt, DEFAULT_SUPERNET_CONFIG.classes)
+    .option('--stacks <n>', 'stacks of cells', positiveInt, DEFAULT_SUPERNET_CONFIG.stacks)
+    .option('--cells-per-stack <n>', 'cells per stack', positiveInt, DEFAULT_SUPERNET_CONFIG.cellsPerStack)
     .option('--blocks <n>', 'choice blocks per cell', positiveInt, DEFAULT_SPACE.blocks)
     .option('--all-on', 'the one-shot model itself (every path on)')
     .option('--sample <n>', 'print n architectures drawn from the search distribution', positiveInt)

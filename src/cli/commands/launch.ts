@@ -35,6 +35,7 @@ const log = (msg: string): void => {
   process.stderr.write(`nasctl launch: ${msg}\n`);
 };
 
+/** How a launch ended: the exit code nasctl launch returns, and the first worker that failed. */
 export interface LaunchResult {
   exitCode: number;
   /** The first worker that failed, if any. */
@@ -102,6 +103,7 @@ export async function launchWorkers(args: string[], f: LaunchFlags): Promise<Lau
   }
 }
 
+/** `nasctl launch`: starts data-parallel workers on this machine, like torchrun. */
 export function launchCommand(): Command {
   return new Command('launch')
     .description('start N data-parallel workers of `train` or `search` on this machine: nasctl launch --nproc 2 -- train --out runs/dp')

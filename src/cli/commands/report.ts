@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { ReportPlotEvent, buildReport } from '../../report/buildReport';
 import { positiveInt } from '../parse';
 
+/** `nasctl report`: the HTML report of a run directory. */
 export function reportCommand(): Command {
   return new Command('report')
     .description('write <run dir>/report.html: training curves, dropout schedule, one-shot accuracy histogram, one-shot vs stand-alone, ranked table')

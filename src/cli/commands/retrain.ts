@@ -7,6 +7,7 @@ import { loadModel, normaliseImages } from '../../retrain/exportModel';
 import { RETRAIN_DEFAULTS, RetrainEvent, retrain } from '../../retrain/retrain';
 import { SELECTION_RULES, SearchResult, SelectionRule, selectArchitectures } from '../../search/select';
 import { readJsonLines } from '../../util/files';
+import { DEFAULT_SUPERNET_CONFIG } from '../../Supernet';
 import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
 import { RetrainProgress, formatDuration, outputMode } from '../progress';
 import { withAbortOnSignal } from '../run';
@@ -58,6 +59,7 @@ function renderer(json: boolean): (e: RetrainEvent) => void {
   };
 }
 
+/** `nasctl retrain`: trains stand-alone models of architectures from scratch. */
 export function retrainCommand(): Command {
   return new Command('retrain')
     .description('train stand-alone models of architectures from scratch and report test accuracy (mean ± std over runs)')
@@ -69,9 +71,9 @@ export function retrainCommand(): Command {
     .option('--dataset <name>', `${DATASET_NAMES.join(', ')}`, oneOf(DATASET_NAMES), 'fashion-mnist')
     .option('--data-dir <dir>', 'folder with the dataset files')
     .option('--train-limit <n>', 'use only the first n training examples', positiveInt)
-    .option('--filters <F>', 'scale: filters of the stem', positiveInt, RETRAIN_DEFAULTS.filters)
-    .option('--stacks <n>', 'stacks of cells', positiveInt, 3)
-    .option('--cells-per-stack <n>', 'cells per stack', positiveInt, 2)
+    .option('--filters <F>', 'scale: filters of the stem (default sized for a CPU; the paper\'s model has 16)', positiveInt, RETRAIN_DEFAULTS.filters)
+    .option('--stacks <n>', 'stacks of cells', positiveInt, DEFAULT_SUPERNET_CONFIG.stacks)
+    .option('--cells-per-stack <n>', 'cells per stack', positiveInt, DEFAULT_SUPERNET_CONFIG.cellsPerStack)
     .option('--epochs <n>', 'training epochs', positiveInt, RETRAIN_DEFAULTS.epochs)
     .option('--batch-size <n>', 'examples per step', positiveInt, RETRAIN_DEFAULTS.batchSize)
     .option('--ghost-batch <n>', 'examples per BatchNorm ghost batch while training (the paper retrains with 32)', positiveInt, RETRAIN_DEFAULTS.ghostBatch)
@@ -127,6 +129,7 @@ interface PredictFlags {
   json?: boolean;
 }
 
+/** `nasctl predict`: classifies images with an exported stand-alone model. */
 export function predictCommand(): Command {
   return new Command('predict')
     .description('classify images of a dataset split with an exported stand-alone model')

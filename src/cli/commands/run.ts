@@ -25,6 +25,7 @@ interface RunFlags {
   json?: boolean;
 }
 
+/** `nasctl run`: the whole method (train, search, select, retrain, report) from a preset. */
 export function runCommand(): Command {
   return new Command('run')
     .description('the whole method: train the one-shot model, search, select, retrain the winners, write the HTML report')

@@ -1,7 +1,7 @@
 /** `nasctl search` and `nasctl select`: score architectures on the one-shot model; pick some from the results. */
 import { Command } from 'commander';
 import { EXECUTION_PLANS } from '../../native/binding';
-import { runSearch, SearchEvent, SearchOptions } from '../../search/runSearch';
+import { DEFAULT_SEARCH, runSearch, SearchEvent, SearchOptions } from '../../search/runSearch';
 import { SELECTION_RULES, SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
 import { STRATEGIES } from '../../search/strategy';
 import { allOnArchitecture, formatArchitecture } from '../../space/architecture';
@@ -36,22 +36,23 @@ function renderer(json: boolean): (e: SearchEvent) => void {
   };
 }
 
+/** `nasctl search`: scores sampled or given architectures on a trained one-shot model. */
 export function searchCommand(): Command {
   return addDistOptions(new Command('search'))
     .description('score architectures by one-shot validation accuracy, streaming one JSON line each to a results file (resumable)')
     .requiredOption('--supernet <path>', 'run directory (or checkpoint) of a trained one-shot model')
     .option('--out <file>', 'results file (default: <run dir>/search.jsonl)')
-    .option('--count <n>', 'architectures to score (the paper: ~20,000) (default: 100; with --archs: the whole list)', positiveInt)
+    .option('--count <n>', `architectures to score (the paper: ~20,000) (default: ${DEFAULT_SEARCH.count}; with --archs: the whole list)`, positiveInt)
     .option('--archs <file>', 'score these architectures (one per line, or JSON lines with an "arch" field such as a search.jsonl; - for stdin) instead of sampling')
-    .option('--strategy <name>', `${STRATEGIES.join(' or ')}`, oneOf(STRATEGIES), 'random')
-    .option('--seed <n>', 'seed of the strategy', nonNegativeInt, 0)
+    .option('--strategy <name>', `${STRATEGIES.join(' or ')}`, oneOf(STRATEGIES), DEFAULT_SEARCH.strategy)
+    .option('--seed <n>', 'seed of the strategy', nonNegativeInt, DEFAULT_SEARCH.seed)
     .option('--max-params <n>', 'only architectures with at most n parameters (at the supernet\'s F)', positiveInt)
     .option('--max-madds <n>', 'only architectures with at most n multiply-adds', positiveInt)
     .option('--val-limit <n>', 'validation images per architecture (default: all)', positiveInt)
-    .option('--batch-archs <n>', 'architectures per native call (random strategy)', positiveInt, 8)
+    .option('--batch-archs <n>', 'architectures per native call (random strategy)', positiveInt, DEFAULT_SEARCH.batchArchs)
     .option('--batched', 'score each call\'s architectures in one pass per ghost batch (faster on GPUs)')
-    .option('--population <n>', 'evolution: population size', positiveInt, 50)
-    .option('--tournament <n>', 'evolution: tournament size', positiveInt, 10)
+    .option('--population <n>', 'evolution: population size', positiveInt, DEFAULT_SEARCH.population)
+    .option('--tournament <n>', 'evolution: tournament size', positiveInt, DEFAULT_SEARCH.tournament)
     .option('--round <n>', 'evolution: proposals scored (in parallel by the workers) before the strategy hears their scores (default: the number of workers)', positiveInt)
     .option('--threads <n>', 'LibTorch threads', positiveInt)
     .option('--device <device>', 'cpu, cuda, cuda:N or auto')
@@ -92,6 +93,7 @@ interface SelectFlags {
   json?: boolean;
 }
 
+/** `nasctl select`: picks architectures from search results by a selection rule. */
 export function selectCommand(): Command {
   return new Command('select')
     .description('pick architectures from search results: top, top-stratified, small ("One-Shot Small"), random, all-on')

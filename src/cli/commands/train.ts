@@ -106,6 +106,7 @@ export function checkResumeFlags(f: TrainFlags, saved: TrainOptions): void {
   walk(saved, wanted, '');
 }
 
+/** `nasctl train`: trains the one-shot model into a run directory (resumable). */
 export function trainCommand(): Command {
   return addDistOptions(new Command('train'))
     .description('train the one-shot model (SPEC.md) and write a run directory: config.json, checkpoint.pt, metrics.jsonl, result.json')
