@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { Supernet, SupernetConfig } from '../src/Supernet';
 import { NativeData } from '../src/Supernet';
 import { syntheticSet } from '../src/data/synthetic';
@@ -107,4 +108,33 @@ export function relativeGradientDiff(a: Map<string, Float32Array | null>, b: Map
     worst = Math.max(worst, maxAbsDiff(g, h) / (scale || 1));
   }
   return worst;
+}
+
+/** What a finished child process left: as spawnSync reports it. */
+export interface Ran {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `node args..` (or another `command`) to completion without blocking the test worker's event loop: a CLI run
+ * that takes a minute on a busy machine would otherwise stall vitest's worker RPC until it times out ("Timeout
+ * calling onTaskUpdate").
+ */
+export function runNode(args: string[], o: { env?: NodeJS.ProcessEnv; timeoutMs?: number; command?: string } = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(o.command ?? process.execPath, args, { env: o.env ?? process.env });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    const timer = o.timeoutMs ? setTimeout(() => child.kill('SIGTERM'), o.timeoutMs) : undefined;
+    child.on('error', reject);
+    child.on('close', (status, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({ status, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
+  });
 }

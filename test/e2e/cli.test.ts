@@ -1,63 +1,64 @@
 // The nasctl command line, run as a user runs it (compiled by `npm test` before vitest starts).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Ran, runNode } from '../helpers';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
-const nasctl = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+const nasctl = (...args: string[]): Promise<Ran> => runNode([CLI, ...args]);
 
 // A small, fast run on synthetic data.
 const TRAIN = ['train', '--dataset', 'synthetic', '--filters', '4', '--stacks', '2', '--cells-per-stack', '1', '--batch-size', '32',
   '--ghost-batch', '16', '--threads', '1', '--eval-archs', '2', '--eval-limit', '64', '--seed', '5'];
 
 describe('nasctl arch', () => {
-  it("prints SPEC.md's counts as JSON, checked against the native model", () => {
-    const r = nasctl('arch', '--all-on', '--filters', '16', '--dataset', 'cifar10', '--json', '--verify');
+  it("prints SPEC.md's counts as JSON, checked against the native model", async () => {
+    const r = await nasctl('arch', '--all-on', '--filters', '16', '--dataset', 'cifar10', '--json', '--verify');
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout as string)).toMatchObject({ arch: 'all-on', params: 1_272_314 });
-    const fm = nasctl('arch', '--all-on', '--filters', '8', '--dataset', 'fashion-mnist', '--json');
+    const fm = await nasctl('arch', '--all-on', '--filters', '8', '--dataset', 'fashion-mnist', '--json');
     expect(JSON.parse(fm.stdout as string).params).toBe(361_074);
   });
 
-  it('canonicalises, samples with a seed and explains a bad architecture', () => {
-    const one = nasctl('arch', '01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool', '--json', '--verify');
+  it('canonicalises, samples with a seed and explains a bad architecture', async () => {
+    const one = await nasctl('arch', '01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool', '--json', '--verify');
     expect(JSON.parse(one.stdout as string).arch).toBe('01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool');
-    const s1 = nasctl('arch', '--sample', '3', '--seed', '4', '--json');
-    const s2 = nasctl('arch', '--sample', '3', '--seed', '4', '--json');
+    const s1 = await nasctl('arch', '--sample', '3', '--seed', '4', '--json');
+    const s2 = await nasctl('arch', '--sample', '3', '--seed', '4', '--json');
     expect((s1.stdout as string).trim().split('\n')).toHaveLength(3);
     expect(s1.stdout).toBe(s2.stdout);
-    const bad = nasctl('arch', '01:sep3/2:identity/013:sep9/24:conv7x1');
+    const bad = await nasctl('arch', '01:sep3/2:identity/013:sep9/24:conv7x1');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("unknown operation 'sep9'");
     expect(bad.stderr).toContain('ERR_NAS_BAD_ARCH');
-    const badFlag = nasctl('train', '--filters', 'many');
+    const badFlag = await nasctl('train', '--filters', 'many');
     expect(badFlag.status).toBe(2);
     expect(badFlag.stderr).toContain("option '--filters <F>' argument 'many' is invalid");
     // With --json the option parser's errors are JSON with a code too, and nothing goes to stderr.
-    const jsonFlag = nasctl('train', '--filters', 'many', '--json');
+    const jsonFlag = await nasctl('train', '--filters', 'many', '--json');
     expect(jsonFlag.status).toBe(2);
     expect(JSON.parse(jsonFlag.stdout as string).error).toMatchObject({ code: 'ERR_NAS_BAD_ARG', message: expect.stringContaining("'--filters <F>' argument 'many'") });
     expect(jsonFlag.stderr).toBe('');
   });
 
-  it('parses architectures with one parser in every command: 3 operations are refused alike, all-on is accepted alike', () => {
+  it('parses architectures with one parser in every command: 3 operations are refused alike, all-on is accepted alike', async () => {
     const three = '01:sep3+sep5+maxpool/2:identity/013:sep5/24:avgpool';
-    const a = nasctl('arch', three, '--json');
-    const r = nasctl('retrain', three, '--dataset', 'synthetic', '--epochs', '1', '--json');
+    const a = await nasctl('arch', three, '--json');
+    const r = await nasctl('retrain', three, '--dataset', 'synthetic', '--epochs', '1', '--json');
     expect([a.status, r.status]).toEqual([2, 2]);
     expect(JSON.parse(r.stdout as string).error).toEqual(JSON.parse(a.stdout as string).error);
     expect(JSON.parse(a.stdout as string).error.message).toContain('block 0 selects 3 operations, at most 2 allowed');
-    const allOn = nasctl('arch', 'all-on', '--filters', '16', '--json');
+    const allOn = await nasctl('arch', 'all-on', '--filters', '16', '--json');
     expect(JSON.parse(allOn.stdout as string)).toMatchObject({ arch: 'all-on', params: 1_272_314 });
   });
 });
 
 describe('nasctl train', () => {
-  it('writes a run directory and JSON lines, and learns above chance', () => {
+  it('writes a run directory and JSON lines, and learns above chance', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-run-'));
-    const r = nasctl(...TRAIN, '--steps', '90', '--eval-every', '45', '--filters', '8', '--lr', '0.1', '--out', out, '--json');
+    const r = await nasctl(...TRAIN, '--steps', '90', '--eval-every', '45', '--filters', '8', '--lr', '0.1', '--out', out, '--json');
     expect(r.status, r.stderr as string).toBe(0);
     const lines = (r.stdout as string).trim().split('\n').map((l) => JSON.parse(l));
     expect(lines[0]).toMatchObject({ epoch: expect.any(Number), step: 45, loss: expect.any(Number), valAccuracy: expect.any(Number) });
@@ -67,21 +68,21 @@ describe('nasctl train', () => {
     expect(result.valAccuracy).toBeGreaterThan(0.3);
     for (const f of ['config.json', 'checkpoint.pt', 'metrics.jsonl', 'result.json']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     // A second run into the same directory would overwrite it: refused unless --resume.
-    const again = nasctl(...TRAIN, '--steps', '60', '--out', out);
+    const again = await nasctl(...TRAIN, '--steps', '60', '--out', out);
     expect(again.status).toBe(1);
     expect(again.stderr).toContain('--resume');
   });
 
-  it('reports a missing dataset by code', () => {
-    const r = nasctl('train', '--dataset', 'fashion-mnist', '--data-dir', '/nonexistent', '--out', fs.mkdtempSync(path.join(os.tmpdir(), 'nas-')));
+  it('reports a missing dataset by code', async () => {
+    const r = await nasctl('train', '--dataset', 'fashion-mnist', '--data-dir', '/nonexistent', '--out', fs.mkdtempSync(path.join(os.tmpdir(), 'nas-')));
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('ERR_NAS_DATASET_MISSING');
   });
 
   it('resumes a killed run to the same result as an uninterrupted one', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-resume-'));
-    const args = [...TRAIN, '--steps', '80', '--checkpoint-every', '5', '--eval-every', '20'];
-    const ref = nasctl(...args, '--out', path.join(root, 'ref'));
+    const args = [...TRAIN, '--steps', '40', '--checkpoint-every', '5', '--eval-every', '10'];
+    const ref = await nasctl(...args, '--out', path.join(root, 'ref'));
     expect(ref.status, ref.stderr as string).toBe(0);
 
     const out = path.join(root, 'killed');
@@ -99,7 +100,7 @@ describe('nasctl train', () => {
     });
     await exited;
     expect(fs.existsSync(path.join(out, 'result.json'))).toBe(false); // it really was killed mid-run
-    const resumed = nasctl(...args, '--out', out, '--resume');
+    const resumed = await nasctl(...args, '--out', out, '--resume');
     expect(resumed.status, resumed.stderr as string).toBe(0);
 
     const strip = (file: string): unknown[] =>
@@ -112,7 +113,7 @@ describe('nasctl train', () => {
     const b = JSON.parse(fs.readFileSync(path.join(root, 'ref', 'result.json'), 'utf8'));
     expect(a.perArch).toEqual(b.perArch);
     expect(a.valLoss).toBe(b.valLoss);
-  });
+  }, 300_000); // two and a half runs: 117 s were measured with the other core busy
 });
 
 describe('output folders', () => {
@@ -121,20 +122,20 @@ describe('output folders', () => {
     const first = spawn(process.execPath, [CLI, ...TRAIN, '--steps', '100000', '--out', out]);
     const exited = new Promise((resolve) => first.on('exit', resolve));
     for (let i = 0; i < 300 && !fs.existsSync(path.join(out, 'config.json')); i++) await new Promise((r) => setTimeout(r, 100));
-    const second = nasctl(...TRAIN, '--steps', '100000', '--out', out, '--resume', '--json');
+    const second = await nasctl(...TRAIN, '--steps', '100000', '--out', out, '--resume', '--json');
     first.kill('SIGKILL');
     await exited;
     expect(second.status).toBe(1);
     expect(JSON.parse(second.stdout as string).error).toMatchObject({ code: 'ERR_NAS_LOCKED', message: expect.stringContaining(`in use by process ${first.pid}`) });
   });
 
-  it('refuses an output folder it cannot create, at once and naming it (Node\'s recursive mkdir spins under /proc)', () => {
+  it('refuses an output folder it cannot create, at once and naming it (Node\'s recursive mkdir spins under /proc)', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-out-'));
     const file = path.join(root, 'a-file');
     fs.writeFileSync(file, '');
     for (const [out, message] of [['/proc/nas-test/run', '/proc/nas-test: cannot create this folder'], [path.join(file, 'run'), `${file}: not a folder`]]) {
       for (const args of [['train', '--dataset', 'synthetic', '--steps', '2', '--filters', '4'], ['retrain', '0:sep3/1:identity/2:maxpool/3:avgpool', '--dataset', 'synthetic', '--epochs', '1']]) {
-        const r = spawnSync(process.execPath, [CLI, ...args, '--out', out], { encoding: 'utf8', timeout: 60_000 });
+        const r = await runNode([CLI, ...args, '--out', out], { timeoutMs: 60_000 });
         expect(r.signal, `${args[0]} --out ${out}`).toBeNull(); // not killed by the timeout
         expect(r.status).toBe(1);
         expect(r.stderr).toContain(message);
@@ -168,38 +169,38 @@ describe('signals', () => {
 });
 
 describe('nasctl train --resume', () => {
-  it('refuses flags that contradict the saved run by name, and accepts runtime ones', () => {
+  it('refuses flags that contradict the saved run by name, and accepts runtime ones', async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-resume-')), 'run');
-    const first = nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--steps', '3', '--threads', '1', '--out', out);
+    const first = await nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--steps', '3', '--threads', '1', '--out', out);
     expect(first.status, first.stderr as string).toBe(0);
     for (const [flag, value, expected] of [['--filters', '8', '4'], ['--seed', '3', '1'], ['--lr', '0.05', '0.1'], ['--dataset', 'fashion-mnist', '"synthetic"']]) {
-      const r = nasctl('train', '--out', out, '--resume', flag, value);
+      const r = await nasctl('train', '--out', out, '--resume', flag, value);
       expect(r.status, flag).toBe(2);
       expect(r.stderr).toContain(`${flag}: expected ${expected} (what the run in ${out} was started with`);
     }
-    const ok = nasctl('train', '--out', out, '--resume', '--threads', '2', '--filters', '4');
+    const ok = await nasctl('train', '--out', out, '--resume', '--threads', '2', '--filters', '4');
     expect(ok.status, ok.stderr as string).toBe(0);
   });
 });
 
 describe('learning rates that cannot train', () => {
-  it('refuses --lr 1e300 before writing anything, and stops a run whose loss becomes NaN with a coded error', () => {
+  it('refuses --lr 1e300 before writing anything, and stops a run whose loss becomes NaN with a coded error', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-lr-'));
-    const huge = nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--steps', '5', '--threads', '1', '--lr', '1e300', '--out', path.join(root, 'a'));
+    const huge = await nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--steps', '5', '--threads', '1', '--lr', '1e300', '--out', path.join(root, 'a'));
     expect(huge.status).toBe(2);
     expect(huge.stderr).toContain('lr: expected a positive number (at most 3.4e38, float32), got 1e+300 [ERR_NAS_BAD_CONFIG]');
     expect(fs.existsSync(path.join(root, 'a'))).toBe(false);
-    const nan = nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--steps', '30', '--threads', '1', '--lr', '1e10', '--out', path.join(root, 'b'));
+    const nan = await nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--steps', '30', '--threads', '1', '--lr', '1e10', '--out', path.join(root, 'b'));
     expect(nan.status).toBe(1);
     expect(nan.stderr).toMatch(/the training loss became (NaN|Infinity|-Infinity) at step \d+ .*\[ERR_NAS_DIVERGED\]/);
     expect(fs.existsSync(path.join(root, 'b', 'result.json'))).toBe(false);
   });
 
-  it('points at the bad character in a window, and names a non-ASCII one by code point', () => {
-    const long = nasctl('arch', `0:sep3/1:identity/2:maxpool/${'x'.repeat(100_000)}`);
+  it('points at the bad character in a window, and names a non-ASCII one by code point', async () => {
+    const long = await nasctl('arch', `0:sep3/1:identity/2:maxpool/${'x'.repeat(100_000)}`);
     expect(long.status).toBe(2);
     expect((long.stderr as string).length).toBeLessThan(1000);
-    const accent = nasctl('arch', '0:sep3/1:identity/é2:maxpool/3:avgpool');
+    const accent = await nasctl('arch', '0:sep3/1:identity/é2:maxpool/3:avgpool');
     expect(accent.stderr).toContain("U+00E9 ('é') is not an input digit");
   });
 });

@@ -1,6 +1,6 @@
 // Data-parallel workers as separate processes (nasctl launch, c10d over loopback): equal to one process, sharded
 // search, and a killed worker that stops the others with an error naming it while the last checkpoint stays usable.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,11 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { loadAddon } from '../../src/native/binding';
 import { openSupernet } from '../../src/search/openSupernet';
 import { Supernet } from '../../src/Supernet';
-import { maxAbsDiff } from '../helpers';
+import { Ran, maxAbsDiff, runNode } from '../helpers';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
-const nasctl = (args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof spawnSync> =>
-  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1', ...env } });
+const nasctl = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> => runNode([CLI, ...args], { env: { ...process.env, OMP_NUM_THREADS: '1', ...env } });
 
 // Tiny synthetic run; no crop (see test/native/dist.test.ts on why crop makes this net chaotic) and a small lr.
 const TRAIN = ['train', '--dataset', 'synthetic', '--filters', '4', '--stacks', '2', '--cells-per-stack', '1', '--batch-size', '64',
@@ -38,9 +37,9 @@ async function worstDiff(a: string, b: string): Promise<number> {
 describe.skipIf(!loadAddon().distAvailable)('nasctl launch (2 worker processes on loopback)', () => {
   it('trains to the parameters of one process, and rank 0 alone writes the run', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-'));
-    const one = nasctl([...TRAIN, '--steps', '6', '--eval-every', '3', '--out', path.join(root, 'one')]);
+    const one = await nasctl([...TRAIN, '--steps', '6', '--eval-every', '3', '--out', path.join(root, 'one')]);
     expect(one.status, one.stderr as string).toBe(0);
-    const two = nasctl(['launch', '--nproc', '2', '--', ...TRAIN, '--steps', '6', '--eval-every', '3', '--out', path.join(root, 'two'), '--json']);
+    const two = await nasctl(['launch', '--nproc', '2', '--', ...TRAIN, '--steps', '6', '--eval-every', '3', '--out', path.join(root, 'two'), '--json']);
     expect(two.status, two.stderr as string).toBe(0);
     expect(two.stderr).toContain('worker 1 of 2 started');
     // Only rank 0 prints: two metrics lines and the result.
@@ -60,11 +59,11 @@ describe.skipIf(!loadAddon().distAvailable)('nasctl launch (2 worker processes o
     for (let i = 0; i < r1.perArch.length; i++) expect(r2.perArch[i].accuracy).toBeCloseTo(r1.perArch[i].accuracy, 2);
 
     // Search split across 3 workers: the same results file as one process (random strategy), written once.
-    const s1 = nasctl(['search', '--supernet', path.join(root, 'one'), '--count', '10', '--batch-archs', '2', '--out', path.join(root, 's1.jsonl')]);
+    const s1 = await nasctl(['search', '--supernet', path.join(root, 'one'), '--count', '10', '--batch-archs', '2', '--out', path.join(root, 's1.jsonl')]);
     expect(s1.status, s1.stderr as string).toBe(0);
     // (in two sessions: 6, then resumed to 10)
     for (const count of ['6', '10']) {
-      const s3 = nasctl(['launch', '--nproc', '3', '--', 'search', '--supernet', path.join(root, 'one'), '--count', count, '--batch-archs', '2', '--out', path.join(root, 's3.jsonl')]);
+      const s3 = await nasctl(['launch', '--nproc', '3', '--', 'search', '--supernet', path.join(root, 'one'), '--count', count, '--batch-archs', '2', '--out', path.join(root, 's3.jsonl')]);
       expect(s3.status, s3.stderr as string).toBe(0);
     }
     const read = (f: string): { arch: string; accuracy: number; index: number }[] => fs.readFileSync(path.join(root, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -74,9 +73,9 @@ describe.skipIf(!loadAddon().distAvailable)('nasctl launch (2 worker processes o
 
     // Evolution in rounds of 2 (one proposal per worker), resumed by a single process: the replay follows the rounds.
     const evo = ['search', '--supernet', path.join(root, 'one'), '--strategy', 'evolution', '--population', '4', '--tournament', '2', '--out', path.join(root, 'evo.jsonl')];
-    const e2 = nasctl(['launch', '--nproc', '2', '--', ...evo, '--count', '8']);
+    const e2 = await nasctl(['launch', '--nproc', '2', '--', ...evo, '--count', '8']);
     expect(e2.status, e2.stderr as string).toBe(0);
-    const e1 = nasctl([...evo, '--count', '11']);
+    const e1 = await nasctl([...evo, '--count', '11']);
     expect(e1.status, e1.stderr as string).toBe(0);
     const rounds = read('evo.jsonl').map((r) => (r as unknown as { round: number }).round);
     expect(rounds).toEqual([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5]);
@@ -121,7 +120,7 @@ describe.skipIf(!loadAddon().distAvailable)('nasctl launch (2 worker processes o
     expect(meta.step % 5).toBe(0);
     expect(meta.step).toBeGreaterThan(0);
     expect(meta.step).toBeLessThan(60);
-    const resumed = nasctl([...args, '--out', out, '--resume']);
+    const resumed = await nasctl([...args, '--out', out, '--resume']);
     expect(resumed.status, resumed.stderr as string).toBe(0);
     expect(JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).steps).toBe(60);
   }, 240_000);

@@ -1,12 +1,13 @@
 // nasctl search / select on a small supernet trained here: streaming results, resume after SIGKILL, selection.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { Ran, runNode } from '../helpers';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
-const nasctl = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+const nasctl = (...args: string[]): Promise<Ran> => runNode([CLI, ...args]);
 const lines = (file: string): { arch: string; accuracy: number; index: number }[] =>
   fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
@@ -15,14 +16,14 @@ describe('nasctl search', () => {
   const run = path.join(root, 'run');
   const SEARCH = ['search', '--supernet', run, '--count', '60', '--val-limit', '48', '--threads', '1', '--strategy', 'evolution', '--population', '8', '--tournament', '3', '--seed', '2'];
 
-  beforeAll(() => {
-    const r = nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--stacks', '2', '--cells-per-stack', '1', '--batch-size', '32',
+  beforeAll(async () => {
+    const r = await nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--stacks', '2', '--cells-per-stack', '1', '--batch-size', '32',
       '--ghost-batch', '16', '--threads', '1', '--steps', '30', '--eval-archs', '1', '--eval-limit', '32', '--out', run);
     expect(r.status, r.stderr as string).toBe(0);
   });
 
   it('resumes a killed search without scoring an architecture twice or losing one', async () => {
-    const ref = nasctl(...SEARCH, '--out', path.join(root, 'ref.jsonl'), '--json');
+    const ref = await nasctl(...SEARCH, '--out', path.join(root, 'ref.jsonl'), '--json');
     expect(ref.status, ref.stderr as string).toBe(0);
     const expected = lines(path.join(root, 'ref.jsonl'));
     expect(expected).toHaveLength(60);
@@ -43,51 +44,51 @@ describe('nasctl search', () => {
     await exited;
     const partial = lines(out).length;
     expect(partial).toBeLessThan(60);
-    const resumed = nasctl(...SEARCH, '--out', out);
+    const resumed = await nasctl(...SEARCH, '--out', out);
     expect(resumed.status, resumed.stderr as string).toBe(0);
     expect(resumed.stderr).toContain(`${partial}/60 scored so far`);
     expect(lines(out)).toEqual(expected);
   });
 
-  it('scores a given list (--archs) as the sampled search did, resumes it, and names a bad line', () => {
+  it('scores a given list (--archs) as the sampled search did, resumes it, and names a bad line', async () => {
     const ref = lines(path.join(root, 'ref.jsonl')); // written by the first test
     const list = path.join(root, 'list.txt');
     fs.writeFileSync(list, `# from the sampled search\n${ref.slice(0, 12).map((r) => r.arch).join('\n')}\n${ref[0].arch}\n`);
     const out = path.join(root, 'list.jsonl');
     const given = ['search', '--supernet', run, '--val-limit', '48', '--threads', '1', '--archs'];
-    const first = nasctl(...given, list, '--count', '5', '--out', out);
+    const first = await nasctl(...given, list, '--count', '5', '--out', out);
     expect(first.status, first.stderr as string).toBe(0);
-    const rest = nasctl(...given, list, '--out', out); // the whole list: 12 distinct architectures
+    const rest = await nasctl(...given, list, '--out', out); // the whole list: 12 distinct architectures
     expect(rest.status, rest.stderr as string).toBe(0);
     expect(rest.stderr).toContain('5/12 scored so far');
     const got = lines(out);
     expect(got.map((r) => r.arch)).toEqual(ref.slice(0, 12).map((r) => r.arch));
     got.forEach((r, i) => expect(r.accuracy).toBe(ref[i].accuracy));
     // JSON lines with an "arch" field (a previous results file) are a list too; another list does not resume this one.
-    const other = nasctl(...given, path.join(root, 'ref.jsonl'), '--out', out);
+    const other = await nasctl(...given, path.join(root, 'ref.jsonl'), '--out', out);
     expect(other.status).toBe(2);
     expect(other.stderr).toContain('archsDigest');
     const bad = path.join(root, 'bad.txt');
     fs.writeFileSync(bad, `${ref[0].arch}\n\n01:sep3/1:bogus/2:maxpool/3:avgpool\n`);
-    const refused = nasctl(...given, bad, '--out', path.join(root, 'bad.jsonl'));
+    const refused = await nasctl(...given, bad, '--out', path.join(root, 'bad.jsonl'));
     expect(refused.status).toBe(2);
     expect(refused.stderr).toContain(`${bad}:3:11: bad architecture`);
     expect(refused.stderr).toContain('ERR_NAS_BAD_ARCH');
     expect(fs.existsSync(path.join(root, 'bad.jsonl')) || fs.existsSync(path.join(root, 'bad.search.json'))).toBe(false);
   });
 
-  it('refuses to resume with other settings, and selects from the results', () => {
-    const other = nasctl(...SEARCH.map((a) => (a === '2' ? '3' : a)), '--out', path.join(root, 'ref.jsonl'));
+  it('refuses to resume with other settings, and selects from the results', async () => {
+    const other = await nasctl(...SEARCH.map((a) => (a === '2' ? '3' : a)), '--out', path.join(root, 'ref.jsonl'));
     expect(other.status).toBe(2);
     expect(other.stderr).toContain('seed: expected 2');
-    const top = nasctl('select', '--from', path.join(root, 'ref.jsonl'), '--select', 'top', '--count', '3', '--json');
+    const top = await nasctl('select', '--from', path.join(root, 'ref.jsonl'), '--select', 'top', '--count', '3', '--json');
     const picked = (top.stdout as string).trim().split('\n').map((l) => JSON.parse(l));
     const best = lines(path.join(root, 'ref.jsonl')).sort((a, b) => b.accuracy - a.accuracy)[0];
     expect(picked).toHaveLength(3);
     expect(picked[0].accuracy).toBe(best.accuracy);
   });
 
-  it('selects only from valid results: a bad line is named, an empty file is an error, a torn last line is skipped', () => {
+  it('selects only from valid results: a bad line is named, an empty file is an error, a torn last line is skipped', async () => {
     const good = fs.readFileSync(path.join(root, 'ref.jsonl'), 'utf8').split('\n').slice(0, 3).join('\n');
     const cases: [string, string, string][] = [
       ['bad-arch.jsonl', `${good}\n{"arch":"01:sep3/1:bogus/2:maxpool/3:avgpool","accuracy":0.9}\n`, ':4: bad architecture'],
@@ -97,23 +98,23 @@ describe('nasctl search', () => {
     ];
     for (const [name, text, message] of cases) {
       fs.writeFileSync(path.join(root, name), text);
-      const r = nasctl('select', '--from', path.join(root, name), '--count', '2');
+      const r = await nasctl('select', '--from', path.join(root, name), '--count', '2');
       expect(r.status, name).toBe(2);
       expect(r.stderr, name).toContain(message);
       expect(r.stdout, name).toBe('');
     }
     fs.writeFileSync(path.join(root, 'torn.jsonl'), `${good}\n{"arch":"0:sep3/1:ide`);
-    const torn = nasctl('select', '--from', path.join(root, 'torn.jsonl'), '--count', '5', '--json');
+    const torn = await nasctl('select', '--from', path.join(root, 'torn.jsonl'), '--count', '5', '--json');
     expect(torn.status, torn.stderr as string).toBe(0);
     expect((torn.stdout as string).trim().split('\n')).toHaveLength(3);
   });
 
-  it('writes no settings for a search refused before it scored anything', () => {
+  it('writes no settings for a search refused before it scored anything', async () => {
     const out = path.join(root, 'refused.jsonl');
-    const refused = nasctl('search', '--supernet', run, '--count', '3', '--max-params', '1', '--val-limit', '16', '--threads', '1', '--out', out);
+    const refused = await nasctl('search', '--supernet', run, '--count', '3', '--max-params', '1', '--val-limit', '16', '--threads', '1', '--out', out);
     expect(refused.status).toBe(2);
     expect(fs.existsSync(path.join(root, 'refused.search.json'))).toBe(false);
-    const fixed = nasctl('search', '--supernet', run, '--count', '3', '--val-limit', '16', '--threads', '1', '--out', out);
+    const fixed = await nasctl('search', '--supernet', run, '--count', '3', '--val-limit', '16', '--threads', '1', '--out', out);
     expect(fixed.status, fixed.stderr as string).toBe(0);
     expect(lines(out)).toHaveLength(3);
   });

@@ -1,14 +1,13 @@
 // The two execution plans of one model: 'fused' (built for GPUs: every ghost batch of a batch in one pass, ghost BN
 // as one kernel per layer with a hand-written backward, one mask upload per step, device-resident data) must compute
 // what 'per-ghost' (the CPU plan) computes. Run on the CPU, where CI runs.
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Supernet } from '../../src/Supernet';
 import { formatArchitecture } from '../../src/space/architecture';
 import { sampleArchitectures } from '../../src/space/sampleArchitecture';
 import { Rng } from '../../src/util/rng';
-import { maxAbsDiff, randomImages, relativeGradientDiff, tinyData, tinyNet } from '../helpers';
+import { maxAbsDiff, randomImages, relativeGradientDiff, runNode, tinyData, tinyNet } from '../helpers';
 
 const BLOCKS = 4;
 const PLANS = ['per-ghost', 'fused'] as const;
@@ -61,17 +60,17 @@ describe('fused plan vs per-ghost plan', () => {
     net.dispose();
   });
 
-  it('has a hand-written ghost BN backward equal to autograd through the same forward', () => {
+  it('has a hand-written ghost BN backward equal to autograd through the same forward', async () => {
     const script = path.resolve(__dirname, '../fixtures/planGradients.js');
     const seeds = ['1', '6', '13', '19'];
-    const run = (env: NodeJS.ProcessEnv) => {
-      const r = spawnSync(process.execPath, [script, ...seeds], { encoding: 'utf8', env, maxBuffer: 64 << 20 });
+    const run = async (env: NodeJS.ProcessEnv) => {
+      const r = await runNode([script, ...seeds], { env });
       expect(r.status, r.stderr).toBe(0);
       return JSON.parse(r.stdout) as Record<string, number[]>[];
     };
     const { NAS_FUSED_BN_AUTOGRAD: _, ...clean } = process.env;
-    const mine = run(clean);
-    const autograd = run({ ...clean, NAS_FUSED_BN_AUTOGRAD: '1' });
+    const mine = await run(clean);
+    const autograd = await run({ ...clean, NAS_FUSED_BN_AUTOGRAD: '1' });
     expect(mine.length).toBe(seeds.length);
     for (let i = 0; i < seeds.length; i++) {
       const toMap = (o: Record<string, number[]>) => new Map(Object.entries(o).map(([k, v]) => [k, v.length ? Float32Array.from(v) : null]));
