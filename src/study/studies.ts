@@ -88,14 +88,14 @@ export const CORRELATION_PRESET_NAMES = ['quick', 'fidelity', 'paper'] as const;
 /** A correlation preset's name. */
 export type CorrelationPresetName = (typeof CORRELATION_PRESET_NAMES)[number];
 
-/** The correlation presets: quick (minutes), fidelity (a 2-core CPU, ~90 minutes), paper (a GPU). */
+/** The correlation presets: quick (minutes), fidelity (a 2-core CPU, ~70 minutes), paper (a GPU). */
 export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPreset> = {
   // Minutes on 2 cores; shows the machinery, not the finding (stand-alone seeds disagree at one epoch).
   quick: {
     oneShot: { ...PRESETS.quick, out: 'runs/correlation-quick/oneshot' },
     study: { sample: 100, valLimit: 1000, buckets: 4, perBucket: 2, epochs: 1, runs: 2, filters: 8, trainLimit: 12000, testLimit: 2000, seed: 0 },
   },
-  // Sized for a 2-core CPU (about 90 minutes in all): the one-shot model on all 55,000 training images for 2 epochs;
+  // Sized for a 2-core CPU (70 minutes measured, idle): the one-shot model on all 55,000 training images for 2 epochs;
   // 240 architectures scored (one-shot accuracies crowd at the top: the low buckets need a large sample); 2 per each
   // of 10 buckets retrained at F = 8 on 12,000 images for 2 epochs, twice.
   fidelity: {
