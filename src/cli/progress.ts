@@ -81,47 +81,80 @@ export class TrainProgress {
 }
 
 /**
+ * The part of the step and count progress that decides what to write and when: a rate counted from a start (none
+ * before a second has passed: one event alone would claim thousands per second), a TTY line redrawn at most 10 times
+ * a second, and otherwise a plain or JSON line at least every `everyMs` and at the end.
+ */
+class ProgressLine {
+  private t0 = 0;
+  private d0 = 0;
+  private lastDraw = 0;
+  private lastLine = Date.now();
+
+  constructor(readonly mode: OutputMode, private readonly err: NodeJS.WriteStream, private readonly everyMs: number) {}
+
+  get started(): boolean {
+    return this.t0 > 0;
+  }
+
+  /** Rates count from `done` at `now`; a new stage also starts its plain lines over. */
+  start(now: number, done: number, newStage = false): void {
+    this.t0 = now;
+    this.d0 = done;
+    if (newStage) this.lastLine = now;
+  }
+
+  rate(now: number, done: number): number {
+    const elapsed = (now - this.t0) / 1000;
+    return elapsed >= 1 ? (done - this.d0) / elapsed : NaN;
+  }
+
+  /** One update: `tty` redrawn in place, or `plain` / `json()` as a line when one is due (always when `final`). */
+  write(now: number, final: boolean, line: { tty: string; plain: string; json: () => Record<string, unknown> }): void {
+    if (this.mode === 'tty') {
+      if (now - this.lastDraw < 100 && !final) return;
+      this.lastDraw = now;
+      this.err.write(`\r\x1b[2K${line.tty}`);
+      return;
+    }
+    if (now - this.lastLine < this.everyMs && !final) return;
+    this.lastLine = now;
+    this.err.write(`${this.mode === 'json' ? JSON.stringify(line.json()) : line.plain}\n`);
+  }
+}
+
+const perSecond = (rate: number): number | null => (Number.isFinite(rate) ? Math.round(rate * 100) / 100 : null);
+const wholeSeconds = (eta: number): number | null => (Number.isFinite(eta) ? Math.round(eta) : null);
+
+/**
  * Renders retraining steps over all runs of a call (several may train at once). TTY: one line with the runs finished,
  * the current run's step, loss and accuracy, steps/s and the ETA of the whole call, redrawn at most 10 times a second.
  * Plain (CI, pipes): a line at least every 10 s and at the end of each run. JSON: the same progress as a JSON line on
  * stderr at least every 10 s (stdout keeps the results only).
  */
 export class RetrainProgress {
-  private t0 = 0;
-  private s0 = 0;
-  private lastDraw = 0;
-  private lastLine = Date.now();
+  private readonly line: ProgressLine;
 
-  constructor(private readonly mode: OutputMode, private readonly err: NodeJS.WriteStream = process.stderr, private readonly everyMs = 10_000) {}
+  constructor(private readonly mode: OutputMode, private readonly err: NodeJS.WriteStream = process.stderr, everyMs = 10_000) {
+    this.line = new ProgressLine(mode, err, everyMs);
+  }
 
   step(e: Omit<RetrainStepEvent, 'type'>): void {
     const now = Date.now();
-    if (!this.t0) {
-      // Rates count from the first step seen (steps of a resumed call done before it are not this process's).
-      this.t0 = now;
-      this.s0 = e.doneSteps;
-    }
-    // No rate before a second of steps has been seen (the first step alone would claim thousands per second).
-    const elapsed = (now - this.t0) / 1000;
-    const rate = elapsed >= 1 ? (e.doneSteps - this.s0) / elapsed : NaN;
+    // Rates count from the first step seen (steps of a resumed call done before it are not this process's).
+    if (!this.line.started) this.line.start(now, e.doneSteps);
+    const rate = this.line.rate(now, e.doneSteps);
     const eta = (e.allSteps - e.doneSteps) / rate;
-    const done = e.step === e.totalSteps;
     const text = `  ${e.allRuns > 1 ? `runs ${e.doneRuns}/${e.allRuns}, ` : ''}step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} acc ${e.accuracy.toFixed(3)} | ` +
       `${Number.isFinite(rate) ? rate.toFixed(1) : '-'} steps/s ETA ${formatDuration(eta)}`;
-    if (this.mode === 'tty') {
-      if (now - this.lastDraw < 100 && !done) return;
-      this.lastDraw = now;
-      this.err.write(`\r\x1b[2K${text}`);
-      return;
-    }
-    if (now - this.lastLine < this.everyMs && !done) return;
-    this.lastLine = now;
-    if (this.mode === 'json') {
-      const { type: _t, ...fields } = e as RetrainStepEvent;
-      this.err.write(`${JSON.stringify({ type: 'progress', stage: 'retrain', ...fields, stepsPerSec: Number.isFinite(rate) ? Math.round(rate * 100) / 100 : null, etaSeconds: Number.isFinite(eta) ? Math.round(eta) : null })}\n`);
-    } else {
-      this.err.write(`${text}\n`);
-    }
+    this.line.write(now, e.step === e.totalSteps, {
+      tty: text,
+      plain: text,
+      json: () => {
+        const { type: _t, ...fields } = e as RetrainStepEvent;
+        return { type: 'progress', stage: 'retrain', ...fields, stepsPerSec: perSecond(rate), etaSeconds: wholeSeconds(eta) };
+      },
+    });
   }
 
   /** Ends the in-place line before other output. */
@@ -160,39 +193,27 @@ export class ScoringProgress {
  */
 export class CountProgress {
   private stage = '';
-  private t0 = 0;
-  private d0 = 0;
-  private lastDraw = 0;
-  private lastLine = 0;
+  private readonly line: ProgressLine;
 
-  constructor(private readonly mode: OutputMode, private readonly err: NodeJS.WriteStream = process.stderr, private readonly everyMs = 10_000) {}
+  constructor(mode: OutputMode, err: NodeJS.WriteStream = process.stderr, everyMs = 10_000) {
+    this.line = new ProgressLine(mode, err, everyMs);
+  }
 
   update(e: { stage: string; done: number; total: number; unit: string }): void {
     const now = Date.now();
     if (e.stage !== this.stage) {
-      // Rates count from the stage's first event (no rate before a second of it).
+      // Rates count from the stage's first event.
       this.stage = e.stage;
-      this.t0 = now;
-      this.d0 = e.done;
-      this.lastLine = now;
+      this.line.start(now, e.done, true);
     }
-    const elapsed = (now - this.t0) / 1000;
-    const rate = elapsed >= 1 ? (e.done - this.d0) / elapsed : NaN;
+    const rate = this.line.rate(now, e.done);
     const eta = (e.total - e.done) / rate;
     const done = e.done === e.total;
-    const text = `  ${e.stage}: ${e.done}/${e.total} ${e.unit} | ${Number.isFinite(rate) ? rate.toFixed(1) : '-'}/s ETA ${done ? formatDuration(0) : formatDuration(eta)}`;
-    if (this.mode === 'tty') {
-      if (now - this.lastDraw < 100 && !done) return;
-      this.lastDraw = now;
-      this.err.write(`\r\x1b[2K${bar(e.total ? e.done / e.total : 1)} ${text.trimStart()}${done ? '\n' : ''}`);
-      return;
-    }
-    if (now - this.lastLine < this.everyMs && !done) return;
-    this.lastLine = now;
-    if (this.mode === 'json') {
-      this.err.write(`${JSON.stringify({ type: 'progress', ...e, perSec: Number.isFinite(rate) ? Math.round(rate * 100) / 100 : null, etaSeconds: Number.isFinite(eta) ? Math.round(eta) : null })}\n`);
-    } else {
-      this.err.write(`${text}\n`);
-    }
+    const text = `${e.stage}: ${e.done}/${e.total} ${e.unit} | ${Number.isFinite(rate) ? rate.toFixed(1) : '-'}/s ETA ${done ? formatDuration(0) : formatDuration(eta)}`;
+    this.line.write(now, done, {
+      tty: `${bar(e.total ? e.done / e.total : 1)} ${text}${done ? '\n' : ''}`,
+      plain: `  ${text}`,
+      json: () => ({ type: 'progress', ...e, perSec: perSecond(rate), etaSeconds: wholeSeconds(eta) }),
+    });
   }
 }
