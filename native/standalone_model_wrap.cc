@@ -1,10 +1,9 @@
 #include "standalone_model_wrap.h"
 
-#include "profile.h"
-
 #include "args.h"
 #include "dataset_wrap.h"
 #include "errors.h"
+#include "profile.h"
 #include "train_loop.h"
 
 namespace nasjs {

@@ -119,11 +119,11 @@ export interface Ran {
 }
 
 /**
- * Runs `node args..` (or another `command`) to completion without blocking the test worker's event loop: a CLI run
+ * Runs `node args..` (or `command args..`) to completion without blocking the test worker's event loop: a CLI run
  * that takes a minute on a busy machine would otherwise stall vitest's worker RPC until it times out ("Timeout
  * calling onTaskUpdate").
  */
-export function runNode(args: string[], o: { env?: NodeJS.ProcessEnv; timeoutMs?: number; command?: string } = {}): Promise<Ran> {
+export function runProcess(args: string[], o: { env?: NodeJS.ProcessEnv; timeoutMs?: number; command?: string } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const child = spawn(o.command ?? process.execPath, args, { env: o.env ?? process.env });
     const out: Buffer[] = [];

@@ -52,14 +52,15 @@ StepStats StandaloneModel::step(const Dataset& data, double lr) {
   torch::Tensor lossSum, correct;  // summed on the device, read once
   for (int64_t at = 0; at < B; at += g) {
     const int64_t n = std::min(g, B - at);
+    const auto yg = y.narrow(0, at, n);
     torch::Tensor logits, loss;
     {
       AutocastGuard autocast(cfg_.bf16, device_);
       logits = net_->forward(x.narrow(0, at, n));
-      loss = torch::cross_entropy_loss(logits, y.narrow(0, at, n), {}, at::Reduction::Sum);
+      loss = torch::cross_entropy_loss(logits, yg, {}, at::Reduction::Sum);
     }
     loss.div(static_cast<double>(B)).backward();
-    auto hits = logits.argmax(1).eq(y.narrow(0, at, n)).sum();
+    auto hits = logits.argmax(1).eq(yg).sum();
     lossSum = lossSum.defined() ? lossSum + loss.detach() : loss.detach();
     correct = correct.defined() ? correct + hits : hits;
   }

@@ -9,7 +9,7 @@ import { loadDataset, LoadDatasetOptions } from '../data/loadDataset';
 import { invalidParameter } from '../native/errors';
 import { LearningRateSchedule, learningRateTable } from '../schedule/learningRate';
 import { DEFAULT_SPACE, formatArchitecture, parseCandidate } from '../space/architecture';
-import { NativeData, SupernetConfig, defaultThreads } from '../Supernet';
+import { NativeData, SupernetConfig, defaultThreads, stripUndefined } from '../Supernet';
 import type { TrainOptions } from '../train/trainOptions';
 import { acquireLock, appendJsonLine, readJsonLines, makeDir, removeStaleTemps } from '../util/files';
 import { meanStd } from '../util/stats';
@@ -66,11 +66,10 @@ export function retrainOptionsFrom(
   train: TrainOptions,
   o: { out: string; filters: number; epochs: number; runs: number; trainLimit?: number; testLimit?: number; ghostBatch?: number; threads?: number; jobs?: number; seed?: number; export?: boolean },
 ): RetrainOptions {
-  const limits = { ...(o.trainLimit !== undefined ? { trainLimit: o.trainLimit } : {}), ...(o.testLimit !== undefined ? { testLimit: o.testLimit } : {}) };
   const n = train.net;
   return {
     out: o.out,
-    dataset: { ...train.dataset, ...limits },
+    dataset: { ...train.dataset, ...stripUndefined({ trainLimit: o.trainLimit, testLimit: o.testLimit }) },
     net: {
       filters: o.filters, stacks: n.stacks, cellsPerStack: n.cellsPerStack, blocks: n.blocks, ghostBatch: o.ghostBatch ?? RETRAIN_DEFAULTS.ghostBatch,
       threads: o.threads ?? n.threads, device: n.device, precision: n.precision,

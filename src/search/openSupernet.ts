@@ -18,7 +18,6 @@ export interface OpenedSupernet {
   dir: string;
 }
 
-/** Opens a run directory (or a checkpoint file): the model with its weights, the run's options and its dataset splits. */
 /** The training options saved in a one-shot checkpoint (a run directory or the file), without loading the model or data. */
 export async function readSupernetOptions(where: string): Promise<{ checkpoint: string; options: TrainOptions }> {
   const checkpoint = fs.existsSync(where) && fs.statSync(where).isDirectory() ? path.join(where, 'checkpoint.pt') : where;
@@ -30,7 +29,7 @@ export async function readSupernetOptions(where: string): Promise<{ checkpoint: 
   return { checkpoint, options: meta.options };
 }
 
-/** A trained one-shot model ready to score: its checkpoint loaded into a native model, its dataset and options. */
+/** Opens a run directory (or a checkpoint file): the model with its weights, the run's options and its dataset splits. */
 export async function openSupernet(where: string, o: { threads?: number; device?: string; precision?: 'fp32' | 'bf16'; plan?: ExecutionPlan } = {}): Promise<OpenedSupernet> {
   const { checkpoint, options } = await readSupernetOptions(where);
   const data = loadDataset(options.dataset);

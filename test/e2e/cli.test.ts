@@ -4,10 +4,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Ran, runNode } from '../helpers';
+import { Ran, runProcess } from '../helpers';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
-const nasctl = (...args: string[]): Promise<Ran> => runNode([CLI, ...args]);
+const nasctl = (...args: string[]): Promise<Ran> => runProcess([CLI, ...args]);
 
 // A small, fast run on synthetic data.
 const TRAIN = ['train', '--dataset', 'synthetic', '--filters', '4', '--stacks', '2', '--cells-per-stack', '1', '--batch-size', '32',
@@ -135,7 +135,7 @@ describe('output folders', () => {
     fs.writeFileSync(file, '');
     for (const [out, message] of [['/proc/nas-test/run', '/proc/nas-test: cannot create this folder'], [path.join(file, 'run'), `${file}: not a folder`]]) {
       for (const args of [['train', '--dataset', 'synthetic', '--steps', '2', '--filters', '4'], ['retrain', '0:sep3/1:identity/2:maxpool/3:avgpool', '--dataset', 'synthetic', '--epochs', '1']]) {
-        const r = await runNode([CLI, ...args, '--out', out], { timeoutMs: 60_000 });
+        const r = await runProcess([CLI, ...args, '--out', out], { timeoutMs: 60_000 });
         expect(r.signal, `${args[0]} --out ${out}`).toBeNull(); // not killed by the timeout
         expect(r.status).toBe(1);
         expect(r.stderr).toContain(message);

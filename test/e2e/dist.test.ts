@@ -8,10 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { loadAddon } from '../../src/native/binding';
 import { openSupernet } from '../../src/search/openSupernet';
 import { Supernet } from '../../src/Supernet';
-import { Ran, maxAbsDiff, runNode } from '../helpers';
+import { Ran, maxAbsDiff, runProcess } from '../helpers';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
-const nasctl = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> => runNode([CLI, ...args], { env: { ...process.env, OMP_NUM_THREADS: '1', ...env } });
+const nasctl = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> => runProcess([CLI, ...args], { env: { ...process.env, OMP_NUM_THREADS: '1', ...env } });
 
 // Tiny synthetic run; no crop (see test/native/dist.test.ts on why crop makes this net chaotic) and a small lr.
 const TRAIN = ['train', '--dataset', 'synthetic', '--filters', '4', '--stacks', '2', '--cells-per-stack', '1', '--batch-size', '64',

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runPipeline } from '../../src/pipeline/runPipeline';
 import { PRESETS } from '../../src/train/trainOptions';
-import { runNode } from '../helpers';
+import { runProcess } from '../helpers';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
 
@@ -33,7 +33,7 @@ describe('nasctl run (pipeline)', () => {
     expect(html).toContain(result.search!.top[0].arch);
 
     if (!CHROMIUM) return; // scripts/setup installs Debian's chromium; without it only the HTML is checked
-    const r = await runNode(['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    const r = await runProcess(['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), 'nas-chromium-'))}`,
       '--dump-dom', `file://${result.report!.file}`], { command: CHROMIUM, timeoutMs: 60_000 });
     expect(r.status, r.stderr).toBe(0);

@@ -4,10 +4,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Ran, runNode } from '../helpers';
+import { Ran, runProcess } from '../helpers';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
-const nasctl = (...args: string[]): Promise<Ran> => runNode([CLI, ...args]);
+const nasctl = (...args: string[]): Promise<Ran> => runProcess([CLI, ...args]);
 const lines = (file: string): { arch: string; accuracy: number; index: number }[] =>
   fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 

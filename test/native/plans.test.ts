@@ -7,7 +7,7 @@ import { Supernet } from '../../src/Supernet';
 import { formatArchitecture } from '../../src/space/architecture';
 import { sampleArchitectures } from '../../src/space/sampleArchitecture';
 import { Rng } from '../../src/util/rng';
-import { maxAbsDiff, randomImages, relativeGradientDiff, runNode, tinyData, tinyNet } from '../helpers';
+import { maxAbsDiff, randomImages, relativeGradientDiff, runProcess, tinyData, tinyNet } from '../helpers';
 
 const BLOCKS = 4;
 const PLANS = ['per-ghost', 'fused'] as const;
@@ -64,7 +64,7 @@ describe('fused plan vs per-ghost plan', () => {
     const script = path.resolve(__dirname, '../fixtures/planGradients.js');
     const seeds = ['1', '6', '13', '19'];
     const run = async (env: NodeJS.ProcessEnv) => {
-      const r = await runNode([script, ...seeds], { env });
+      const r = await runProcess([script, ...seeds], { env });
       expect(r.status, r.stderr).toBe(0);
       return JSON.parse(r.stdout) as Record<string, number[]>[];
     };
