@@ -95,11 +95,12 @@ export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPrese
     oneShot: { ...PRESETS.quick, out: 'runs/correlation-quick/oneshot' },
     study: { sample: 100, valLimit: 1000, buckets: 4, perBucket: 2, epochs: 1, runs: 2, filters: 8, trainLimit: 12000, testLimit: 2000, seed: 0 },
   },
-  // Sized for a 2-core CPU (76 minutes measured): the one-shot model on all 55,000 training images for 2 epochs with a *constant* path
-  // dropout rate r = 0.1 (the paper's Figure 4 protocol). The linear ramp of the paper's 10,000-step run leaves a
-  // 2-epoch model trained mostly with every path on: its one-shot accuracy then follows how many paths an architecture
-  // keeps, not what trains well (README). 240 architectures scored (one-shot accuracies crowd at the top: the low
-  // buckets need a large sample); 2 per each of 10 buckets retrained at F = 8 on 12,000 images for 2 epochs, twice.
+  // Sized for a 2-core CPU (75 min 35 s measured): the one-shot model on all 55,000 training images for 2 epochs
+  // with a *constant* path dropout rate r = 0.1 (the paper's Figure 4 protocol). The linear ramp of the paper's
+  // 10,000-step run leaves a 2-epoch model trained mostly with every path on: its one-shot accuracy then follows how
+  // many paths an architecture keeps, not what trains well (README). 240 architectures scored (one-shot accuracies
+  // crowd at the top: the low buckets need a large sample); 2 per each of 10 buckets retrained at F = 8 on 12,000
+  // images for 2 epochs, twice.
   fidelity: {
     oneShot: {
       ...PRESETS.quick,

@@ -17,17 +17,17 @@ describe('nasctl arch', () => {
   it("prints SPEC.md's counts as JSON, checked against the native model", async () => {
     const r = await nasctl('arch', '--all-on', '--filters', '16', '--dataset', 'cifar10', '--json', '--verify');
     expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout as string)).toMatchObject({ arch: 'all-on', params: 1_272_314 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ arch: 'all-on', params: 1_272_314 });
     const fm = await nasctl('arch', '--all-on', '--filters', '8', '--dataset', 'fashion-mnist', '--json');
-    expect(JSON.parse(fm.stdout as string).params).toBe(361_074);
+    expect(JSON.parse(fm.stdout).params).toBe(361_074);
   });
 
   it('canonicalises, samples with a seed and explains a bad architecture', async () => {
     const one = await nasctl('arch', '01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool', '--json', '--verify');
-    expect(JSON.parse(one.stdout as string).arch).toBe('01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool');
+    expect(JSON.parse(one.stdout).arch).toBe('01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool');
     const s1 = await nasctl('arch', '--sample', '3', '--seed', '4', '--json');
     const s2 = await nasctl('arch', '--sample', '3', '--seed', '4', '--json');
-    expect((s1.stdout as string).trim().split('\n')).toHaveLength(3);
+    expect(s1.stdout.trim().split('\n')).toHaveLength(3);
     expect(s1.stdout).toBe(s2.stdout);
     const bad = await nasctl('arch', '01:sep3/2:identity/013:sep9/24:conv7x1');
     expect(bad.status).toBe(2);
@@ -39,7 +39,7 @@ describe('nasctl arch', () => {
     // With --json the option parser's errors are JSON with a code too, and nothing goes to stderr.
     const jsonFlag = await nasctl('train', '--filters', 'many', '--json');
     expect(jsonFlag.status).toBe(2);
-    expect(JSON.parse(jsonFlag.stdout as string).error).toMatchObject({ code: 'ERR_NAS_BAD_ARG', message: expect.stringContaining("'--filters <F>' argument 'many'") });
+    expect(JSON.parse(jsonFlag.stdout).error).toMatchObject({ code: 'ERR_NAS_BAD_ARG', message: expect.stringContaining("'--filters <F>' argument 'many'") });
     expect(jsonFlag.stderr).toBe('');
   });
 
@@ -48,10 +48,10 @@ describe('nasctl arch', () => {
     const a = await nasctl('arch', three, '--json');
     const r = await nasctl('retrain', three, '--dataset', 'synthetic', '--epochs', '1', '--json');
     expect([a.status, r.status]).toEqual([2, 2]);
-    expect(JSON.parse(r.stdout as string).error).toEqual(JSON.parse(a.stdout as string).error);
-    expect(JSON.parse(a.stdout as string).error.message).toContain('block 0 selects 3 operations, at most 2 allowed');
+    expect(JSON.parse(r.stdout).error).toEqual(JSON.parse(a.stdout).error);
+    expect(JSON.parse(a.stdout).error.message).toContain('block 0 selects 3 operations, at most 2 allowed');
     const allOn = await nasctl('arch', 'all-on', '--filters', '16', '--json');
-    expect(JSON.parse(allOn.stdout as string)).toMatchObject({ arch: 'all-on', params: 1_272_314 });
+    expect(JSON.parse(allOn.stdout)).toMatchObject({ arch: 'all-on', params: 1_272_314 });
   });
 });
 
@@ -59,8 +59,8 @@ describe('nasctl train', () => {
   it('writes a run directory and JSON lines, and learns above chance', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-run-'));
     const r = await nasctl(...TRAIN, '--steps', '90', '--eval-every', '45', '--filters', '8', '--lr', '0.1', '--out', out, '--json');
-    expect(r.status, r.stderr as string).toBe(0);
-    const lines = (r.stdout as string).trim().split('\n').map((l) => JSON.parse(l));
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines[0]).toMatchObject({ epoch: expect.any(Number), step: 45, loss: expect.any(Number), valAccuracy: expect.any(Number) });
     const result = lines[lines.length - 1].result;
     expect(result.steps).toBe(90);
@@ -83,7 +83,7 @@ describe('nasctl train', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-resume-'));
     const args = [...TRAIN, '--steps', '40', '--checkpoint-every', '5', '--eval-every', '10'];
     const ref = await nasctl(...args, '--out', path.join(root, 'ref'));
-    expect(ref.status, ref.stderr as string).toBe(0);
+    expect(ref.status, ref.stderr).toBe(0);
 
     const out = path.join(root, 'killed');
     const child = spawn(process.execPath, [CLI, ...args, '--out', out], { stdio: 'ignore' });
@@ -101,7 +101,7 @@ describe('nasctl train', () => {
     await exited;
     expect(fs.existsSync(path.join(out, 'result.json'))).toBe(false); // it really was killed mid-run
     const resumed = await nasctl(...args, '--out', out, '--resume');
-    expect(resumed.status, resumed.stderr as string).toBe(0);
+    expect(resumed.status, resumed.stderr).toBe(0);
 
     const strip = (file: string): unknown[] =>
       fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => {
@@ -126,7 +126,7 @@ describe('output folders', () => {
     first.kill('SIGKILL');
     await exited;
     expect(second.status).toBe(1);
-    expect(JSON.parse(second.stdout as string).error).toMatchObject({ code: 'ERR_NAS_LOCKED', message: expect.stringContaining(`in use by process ${first.pid}`) });
+    expect(JSON.parse(second.stdout).error).toMatchObject({ code: 'ERR_NAS_LOCKED', message: expect.stringContaining(`in use by process ${first.pid}`) });
   });
 
   it('refuses an output folder it cannot create, at once and naming it (Node\'s recursive mkdir spins under /proc)', async () => {
@@ -172,14 +172,14 @@ describe('nasctl train --resume', () => {
   it('refuses flags that contradict the saved run by name, and accepts runtime ones', async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-resume-')), 'run');
     const first = await nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--steps', '3', '--threads', '1', '--out', out);
-    expect(first.status, first.stderr as string).toBe(0);
+    expect(first.status, first.stderr).toBe(0);
     for (const [flag, value, expected] of [['--filters', '8', '4'], ['--seed', '3', '1'], ['--lr', '0.05', '0.1'], ['--dataset', 'fashion-mnist', '"synthetic"']]) {
       const r = await nasctl('train', '--out', out, '--resume', flag, value);
       expect(r.status, flag).toBe(2);
       expect(r.stderr).toContain(`${flag}: expected ${expected} (what the run in ${out} was started with`);
     }
     const ok = await nasctl('train', '--out', out, '--resume', '--threads', '2', '--filters', '4');
-    expect(ok.status, ok.stderr as string).toBe(0);
+    expect(ok.status, ok.stderr).toBe(0);
   });
 });
 
@@ -199,7 +199,7 @@ describe('learning rates that cannot train', () => {
   it('points at the bad character in a window, and names a non-ASCII one by code point', async () => {
     const long = await nasctl('arch', `0:sep3/1:identity/2:maxpool/${'x'.repeat(100_000)}`);
     expect(long.status).toBe(2);
-    expect((long.stderr as string).length).toBeLessThan(1000);
+    expect(long.stderr.length).toBeLessThan(1000);
     const accent = await nasctl('arch', '0:sep3/1:identity/é2:maxpool/3:avgpool');
     expect(accent.stderr).toContain("U+00E9 ('é') is not an input digit");
   });

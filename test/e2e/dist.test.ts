@@ -38,12 +38,12 @@ describe.skipIf(!loadAddon().distAvailable)('nasctl launch (2 worker processes o
   it('trains to the parameters of one process, and rank 0 alone writes the run', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-'));
     const one = await nasctl([...TRAIN, '--steps', '6', '--eval-every', '3', '--out', path.join(root, 'one')]);
-    expect(one.status, one.stderr as string).toBe(0);
+    expect(one.status, one.stderr).toBe(0);
     const two = await nasctl(['launch', '--nproc', '2', '--', ...TRAIN, '--steps', '6', '--eval-every', '3', '--out', path.join(root, 'two'), '--json']);
-    expect(two.status, two.stderr as string).toBe(0);
+    expect(two.status, two.stderr).toBe(0);
     expect(two.stderr).toContain('worker 1 of 2 started');
     // Only rank 0 prints: two metrics lines and the result.
-    const lines = (two.stdout as string).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = two.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines).toHaveLength(3);
     expect(lines[2].result.steps).toBe(6);
     const metrics = fs.readFileSync(path.join(root, 'two', 'metrics.jsonl'), 'utf8').trim().split('\n');
@@ -60,11 +60,11 @@ describe.skipIf(!loadAddon().distAvailable)('nasctl launch (2 worker processes o
 
     // Search split across 3 workers: the same results file as one process (random strategy), written once.
     const s1 = await nasctl(['search', '--supernet', path.join(root, 'one'), '--count', '10', '--batch-archs', '2', '--out', path.join(root, 's1.jsonl')]);
-    expect(s1.status, s1.stderr as string).toBe(0);
+    expect(s1.status, s1.stderr).toBe(0);
     // (in two sessions: 6, then resumed to 10)
     for (const count of ['6', '10']) {
       const s3 = await nasctl(['launch', '--nproc', '3', '--', 'search', '--supernet', path.join(root, 'one'), '--count', count, '--batch-archs', '2', '--out', path.join(root, 's3.jsonl')]);
-      expect(s3.status, s3.stderr as string).toBe(0);
+      expect(s3.status, s3.stderr).toBe(0);
     }
     const read = (f: string): { arch: string; accuracy: number; index: number }[] => fs.readFileSync(path.join(root, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const a = read('s1.jsonl');
@@ -74,9 +74,9 @@ describe.skipIf(!loadAddon().distAvailable)('nasctl launch (2 worker processes o
     // Evolution in rounds of 2 (one proposal per worker), resumed by a single process: the replay follows the rounds.
     const evo = ['search', '--supernet', path.join(root, 'one'), '--strategy', 'evolution', '--population', '4', '--tournament', '2', '--out', path.join(root, 'evo.jsonl')];
     const e2 = await nasctl(['launch', '--nproc', '2', '--', ...evo, '--count', '8']);
-    expect(e2.status, e2.stderr as string).toBe(0);
+    expect(e2.status, e2.stderr).toBe(0);
     const e1 = await nasctl([...evo, '--count', '11']);
-    expect(e1.status, e1.stderr as string).toBe(0);
+    expect(e1.status, e1.stderr).toBe(0);
     const rounds = read('evo.jsonl').map((r) => (r as unknown as { round: number }).round);
     expect(rounds).toEqual([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5]);
     expect(new Set(read('evo.jsonl').map((r) => r.arch)).size).toBe(11);
@@ -121,7 +121,7 @@ describe.skipIf(!loadAddon().distAvailable)('nasctl launch (2 worker processes o
     expect(meta.step).toBeGreaterThan(0);
     expect(meta.step).toBeLessThan(60);
     const resumed = await nasctl([...args, '--out', out, '--resume']);
-    expect(resumed.status, resumed.stderr as string).toBe(0);
+    expect(resumed.status, resumed.stderr).toBe(0);
     expect(JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).steps).toBe(60);
   }, 240_000);
 });

@@ -19,12 +19,12 @@ describe('nasctl search', () => {
   beforeAll(async () => {
     const r = await nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--stacks', '2', '--cells-per-stack', '1', '--batch-size', '32',
       '--ghost-batch', '16', '--threads', '1', '--steps', '30', '--eval-archs', '1', '--eval-limit', '32', '--out', run);
-    expect(r.status, r.stderr as string).toBe(0);
+    expect(r.status, r.stderr).toBe(0);
   });
 
   it('resumes a killed search without scoring an architecture twice or losing one', async () => {
     const ref = await nasctl(...SEARCH, '--out', path.join(root, 'ref.jsonl'), '--json');
-    expect(ref.status, ref.stderr as string).toBe(0);
+    expect(ref.status, ref.stderr).toBe(0);
     const expected = lines(path.join(root, 'ref.jsonl'));
     expect(expected).toHaveLength(60);
     expect(new Set(expected.map((l) => l.arch)).size).toBe(60);
@@ -45,7 +45,7 @@ describe('nasctl search', () => {
     const partial = lines(out).length;
     expect(partial).toBeLessThan(60);
     const resumed = await nasctl(...SEARCH, '--out', out);
-    expect(resumed.status, resumed.stderr as string).toBe(0);
+    expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.stderr).toContain(`${partial}/60 scored so far`);
     expect(lines(out)).toEqual(expected);
   });
@@ -57,9 +57,9 @@ describe('nasctl search', () => {
     const out = path.join(root, 'list.jsonl');
     const given = ['search', '--supernet', run, '--val-limit', '48', '--threads', '1', '--archs'];
     const first = await nasctl(...given, list, '--count', '5', '--out', out);
-    expect(first.status, first.stderr as string).toBe(0);
+    expect(first.status, first.stderr).toBe(0);
     const rest = await nasctl(...given, list, '--out', out); // the whole list: 12 distinct architectures
-    expect(rest.status, rest.stderr as string).toBe(0);
+    expect(rest.status, rest.stderr).toBe(0);
     expect(rest.stderr).toContain('5/12 scored so far');
     const got = lines(out);
     expect(got.map((r) => r.arch)).toEqual(ref.slice(0, 12).map((r) => r.arch));
@@ -82,7 +82,7 @@ describe('nasctl search', () => {
     expect(other.status).toBe(2);
     expect(other.stderr).toContain('seed: expected 2');
     const top = await nasctl('select', '--from', path.join(root, 'ref.jsonl'), '--select', 'top', '--count', '3', '--json');
-    const picked = (top.stdout as string).trim().split('\n').map((l) => JSON.parse(l));
+    const picked = top.stdout.trim().split('\n').map((l) => JSON.parse(l));
     const best = lines(path.join(root, 'ref.jsonl')).sort((a, b) => b.accuracy - a.accuracy)[0];
     expect(picked).toHaveLength(3);
     expect(picked[0].accuracy).toBe(best.accuracy);
@@ -105,8 +105,8 @@ describe('nasctl search', () => {
     }
     fs.writeFileSync(path.join(root, 'torn.jsonl'), `${good}\n{"arch":"0:sep3/1:ide`);
     const torn = await nasctl('select', '--from', path.join(root, 'torn.jsonl'), '--count', '5', '--json');
-    expect(torn.status, torn.stderr as string).toBe(0);
-    expect((torn.stdout as string).trim().split('\n')).toHaveLength(3);
+    expect(torn.status, torn.stderr).toBe(0);
+    expect(torn.stdout.trim().split('\n')).toHaveLength(3);
   });
 
   it('writes no settings for a search refused before it scored anything', async () => {
@@ -115,7 +115,7 @@ describe('nasctl search', () => {
     expect(refused.status).toBe(2);
     expect(fs.existsSync(path.join(root, 'refused.search.json'))).toBe(false);
     const fixed = await nasctl('search', '--supernet', run, '--count', '3', '--val-limit', '16', '--threads', '1', '--out', out);
-    expect(fixed.status, fixed.stderr as string).toBe(0);
+    expect(fixed.status, fixed.stderr).toBe(0);
     expect(lines(out)).toHaveLength(3);
   });
 });
