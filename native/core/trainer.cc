@@ -64,13 +64,21 @@ std::array<double, 3> Trainer::syncGradients(double lossSum, double correct, boo
   return {h[P], h[P + 1], h[P + 2]};
 }
 
+namespace {
+// acc += g, where an undefined tensor is a gradient that was not computed (zero); acc stays undefined if both are.
+void addGrad(torch::Tensor& acc, const torch::Tensor& g) {
+  if (g.defined()) acc = acc.defined() ? acc + g : g;
+}
+}  // namespace
+
 int Trainer::innerThreads(int64_t ghosts) const {
   if (!net_.device().is_cpu()) return 1;
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), ghosts)));
 }
 
 // Forward and backward of this worker's examples; leaves in each parameter's .grad the gradient of the mean loss
-// over them (undefined where the parameter's paths ran in no ghost batch). Returns {loss sum, correct}.
+// over them (undefined where the parameter's paths ran in no ghost batch, or nothing downstream read what they
+// computed: a zero gradient). Returns {loss sum, correct}.
 // Ghost batches share nothing but weights (masks and BN statistics are per ghost batch), so on CPU they are split
 // into contiguous groups that run on their own threads, each with one intra-op thread, and with the per-ghost plan
 // each thread runs its ghost batches one at a time: a pass then computes only the paths of its ghost batch's mask.
@@ -104,11 +112,7 @@ std::pair<double, int64_t> Trainer::forwardBackward(const torch::Tensor& x, cons
         loss = torch::cross_entropy_loss(logits, yt, {}, at::Reduction::Sum);
       }
       auto gs = torch::autograd::grad({loss / static_cast<double>(n)}, inputs, {}, false, false, /*allow_unused=*/true);
-      for (size_t k = 0; k < gs.size(); ++k) {
-        if (!gs[k].defined()) continue;
-        auto& acc = grads[t][k];
-        acc = acc.defined() ? acc + gs[k] : gs[k];
-      }
+      for (size_t k = 0; k < gs.size(); ++k) addGrad(grads[t][k], gs[k]);
       lossSum[t] += loss.item<double>();
       correct[t] += logits.argmax(1).eq(yt).sum().item<int64_t>();
     }
@@ -116,11 +120,7 @@ std::pair<double, int64_t> Trainer::forwardBackward(const torch::Tensor& x, cons
   torch::NoGradGuard ng;
   for (size_t k = 0; k < params.size(); ++k) {
     torch::Tensor sum;
-    for (int t = 0; t < T; ++t) {
-      const auto& gk = grads[t][k];
-      if (!gk.defined()) continue;
-      sum = sum.defined() ? sum + gk : gk;
-    }
+    for (int t = 0; t < T; ++t) addGrad(sum, grads[t][k]);
     if (sum.defined()) params[k].tensor.mutable_grad() = sum;
   }
   double l = 0;
