@@ -9,10 +9,13 @@
 #include "core/ops.h"
 #include "dataset_wrap.h"
 #include "dist_wrap.h"
+#include "env_state.h"
+#include "errors.h"
 #include "standalone_model_wrap.h"
 #include "supernet_wrap.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  nasjs::InitEnvState(env);  // before the classes: they keep their constructors there
   exports.Set("Supernet", nasjs::SupernetWrap::Init(env));
   exports.Set("Dataset", nasjs::DatasetWrap::Init(env));
   exports.Set("StandaloneModel", nasjs::StandaloneModelWrap::Init(env));
@@ -31,6 +34,13 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ops", ops);
   exports.Set("cudaAvailable", Napi::Boolean::New(env, torch::cuda::is_available()));
   exports.Set("cudaDeviceCount", Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())));
+  // [sync] shutdown(): stops this environment's running jobs and waits for them (env_state.h: StopJobs).
+  exports.Set("shutdown", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return nasjs::Guard(info.Env(), [&]() -> Napi::Value {
+      nasjs::StopJobs(nasjs::State(info.Env()));
+      return info.Env().Undefined();
+    });
+  }));
   // [sync] exitNow(code): ends the process at once, without static destructors or exit handlers. process.exit()
   // while a native job thread still runs LibTorch tears LibTorch down under it (a segfault): a second Ctrl-C uses this.
   exports.Set("exitNow", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {

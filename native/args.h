@@ -29,9 +29,47 @@ inline Napi::Object ObjArg(const Napi::CallbackInfo& info, size_t i, const char*
   if (info.Length() <= i || !info[i].IsObject()) throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected an object");
   return info[i].As<Napi::Object>();
 }
+inline const char* ArrayTypeName(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    default: return "BigInt64Array";
+  }
+}
+
+// A JS value's type as an error message names it: "Float32Array", "number", "undefined", ...
+inline std::string TypeName(const Napi::Value& v) {
+  if (v.IsTypedArray()) return ArrayTypeName(v.As<Napi::TypedArray>().TypedArrayType());
+  switch (v.Type()) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return "boolean";
+    case napi_number: return "number";
+    case napi_string: return "string";
+    case napi_function: return "function";
+    default: return v.IsArray() ? "Array" : "object";
+  }
+}
+
+template <typename T> constexpr napi_typedarray_type kArrayType = napi_uint8_array;
+template <> constexpr napi_typedarray_type kArrayType<Napi::Float32Array> = napi_float32_array;
+template <> constexpr napi_typedarray_type kArrayType<Napi::Float64Array> = napi_float64_array;
+template <> constexpr napi_typedarray_type kArrayType<Napi::Uint32Array> = napi_uint32_array;
+
+// A typed array of exactly T's element type (As<T> alone would reinterpret any typed array's bytes).
 template <typename T>
 T TypedArg(const Napi::Value& v, const char* what) {
-  if (!v.IsTypedArray()) throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected a typed array");
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kArrayType<T>) {
+    throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected a " + ArrayTypeName(kArrayType<T>) + ", got " +
+                                              TypeName(v));
+  }
   return v.As<T>();
 }
 inline std::string StrArg(const Napi::CallbackInfo& info, size_t i, const char* what) {

@@ -1,29 +1,54 @@
 #include "dataset_wrap.h"
 
+#include <cmath>
+
+#include "args.h"
+#include "env_state.h"
 #include "errors.h"
 
 namespace nasjs {
 
 namespace {
-Napi::FunctionReference* gCtor = nullptr;
-
-std::vector<float> Floats(const Napi::Value& v, const char* field) {
+// mean/std: finite numbers, std > 0 (it divides).
+std::vector<float> Floats(const Napi::Value& v, const char* field, bool positive) {
   if (!v.IsArray()) throw nas::NasException("ERR_NAS_BAD_ARG", std::string(field) + ": expected an array of numbers");
   auto arr = v.As<Napi::Array>();
   std::vector<float> out;
-  for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(arr.Get(i).As<Napi::Number>().FloatValue());
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value x = arr.Get(i);
+    const double d = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : std::nan("");
+    if (!std::isfinite(d) || (positive && d <= 0)) {
+      throw nas::NasException("ERR_NAS_BAD_DATA", std::string(field) + "[" + std::to_string(i) + "]: expected a finite " +
+                                                      (positive ? "number > 0" : "number") + ", got " +
+                                                      x.ToString().Utf8Value());
+    }
+    out.push_back(static_cast<float>(d));
+  }
   return out;
+}
+
+// A Uint8Array (a Buffer is one) that is not detached; anything else is refused by its type name.
+Napi::Uint8Array Bytes(const Napi::Value& v, const char* field) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw nas::NasException("ERR_NAS_BAD_ARG", std::string(field) + ": expected a Uint8Array (or Buffer) of bytes, got " +
+                                                   TypeName(v));
+  }
+  auto a = v.As<Napi::Uint8Array>();
+  if (a.ArrayBuffer().IsDetached()) {
+    throw nas::NasException("ERR_NAS_BAD_DATA", std::string(field) + ": its ArrayBuffer is detached (transferred)");
+  }
+  return a;
 }
 }  // namespace
 
 Napi::Function DatasetWrap::Init(Napi::Env env) {
   auto fn = DefineClass(env, "Dataset", {InstanceMethod<&DatasetWrap::Size>("size")});
-  gCtor = new Napi::FunctionReference(Napi::Persistent(fn));
+  State(env).datasetCtor = Napi::Persistent(fn);
   return fn;
 }
 
 DatasetWrap* DatasetWrap::Unwrap(const Napi::Value& v) {
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(gCtor->Value())) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(State(v.Env()).datasetCtor.Value())) {
     throw nas::NasException("ERR_NAS_BAD_ARG", "expected a native Dataset");
   }
   return Napi::ObjectWrap<DatasetWrap>::Unwrap(v.As<Napi::Object>());
@@ -31,11 +56,11 @@ DatasetWrap* DatasetWrap::Unwrap(const Napi::Value& v) {
 
 DatasetWrap::DatasetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DatasetWrap>(info) {
   Guard(info.Env(), [&]() -> Napi::Value {
-    if (info.Length() < 5 || !info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsObject()) {
+    if (info.Length() < 5 || !info[2].IsObject()) {
       throw nas::NasException("ERR_NAS_BAD_ARG", "Dataset(images: Uint8Array, labels: Uint8Array, shape, mean, std)");
     }
-    auto images = info[0].As<Napi::Uint8Array>();
-    auto labels = info[1].As<Napi::Uint8Array>();
+    auto images = Bytes(info[0], "images");
+    auto labels = Bytes(info[1], "labels");
     auto shape = info[2].As<Napi::Object>();
     auto dim = [&](const char* k) { return shape.Get(k).As<Napi::Number>().Int64Value(); };
     const int64_t n = dim("n"), h = dim("h"), w = dim("w"), c = dim("c");
@@ -47,10 +72,9 @@ DatasetWrap::DatasetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Data
                                                       std::to_string(c) + ", got " + std::to_string(images.ByteLength()) +
                                                       " and " + std::to_string(labels.ByteLength()));
     }
-    data_ = std::make_unique<nas::Dataset>(images.Data(), labels.Data(), n, h, w, c, Floats(info[3], "mean"),
-                                           Floats(info[4], "std"));
-    images_ = Napi::Persistent(info[0].As<Napi::Object>());
-    labels_ = Napi::Persistent(info[1].As<Napi::Object>());
+    // Copied once: JavaScript may transfer (detach) or reuse its buffers while a job reads the set.
+    data_ = std::make_unique<nas::Dataset>(images.Data(), labels.Data(), n, h, w, c, Floats(info[3], "mean", false),
+                                           Floats(info[4], "std", true));
     return info.Env().Undefined();
   });
 }

@@ -1,4 +1,5 @@
-// Dataset: images and labels owned by JavaScript (Uint8Array views, typically of one Buffer), used by C++ in place.
+// Dataset: images and labels given by JavaScript (Uint8Array views, typically of one Buffer), copied once into memory
+// the addon owns, so that a buffer JavaScript later transfers, reuses or frees is never read.
 #pragma once
 #include <napi.h>
 
@@ -12,7 +13,8 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
  public:
   static Napi::Function Init(Napi::Env env);
   // new Dataset(images: Uint8Array (n*h*w*c, NHWC), labels: Uint8Array (n), shape: {n,h,w,c}, mean: number[], std: number[])
-  // [sync] Throws ERR_NAS_BAD_DATA when a length does not match the shape.
+  // [sync] Throws ERR_NAS_BAD_ARG for another element type, ERR_NAS_BAD_DATA when a length does not match the shape,
+  // a buffer is detached, or mean/std are not finite (std > 0).
   explicit DatasetWrap(const Napi::CallbackInfo& info);
   const nas::Dataset& data() const { return *data_; }
   static DatasetWrap* Unwrap(const Napi::Value& v);  // throws ERR_NAS_BAD_ARG for anything else
@@ -20,7 +22,6 @@ class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
  private:
   Napi::Value Size(const Napi::CallbackInfo& info);  // [sync] number of examples
   std::unique_ptr<nas::Dataset> data_;
-  Napi::ObjectReference images_, labels_;  // keep the memory alive as long as this object
 };
 
 }  // namespace nasjs

@@ -1,13 +1,10 @@
 #include "dist_wrap.h"
 
 #include "args.h"
+#include "env_state.h"
 #include "errors.h"
 
 namespace nasjs {
-
-namespace {
-Napi::FunctionReference* gCtor = nullptr;
-}
 
 Napi::Function ProcessGroupWrap::Init(Napi::Env env) {
   auto fn = DefineClass(env, "ProcessGroup",
@@ -17,7 +14,7 @@ Napi::Function ProcessGroupWrap::Init(Napi::Env env) {
                       InstanceMethod<&ProcessGroupWrap::Close>("close"),
                       InstanceAccessor<&ProcessGroupWrap::Rank>("rank"),
                       InstanceAccessor<&ProcessGroupWrap::WorldSize>("worldSize")});
-  gCtor = new Napi::FunctionReference(Napi::Persistent(fn));
+  State(env).groupCtor = Napi::Persistent(fn);
   return fn;
 }
 
@@ -37,7 +34,7 @@ ProcessGroupWrap::ProcessGroupWrap(const Napi::CallbackInfo& info) : Napi::Objec
 }
 
 ProcessGroupWrap* ProcessGroupWrap::Unwrap(const Napi::Value& v) {
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(gCtor->Value())) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(State(v.Env()).groupCtor.Value())) {
     throw NasException("ERR_NAS_BAD_ARG", "group: expected a native ProcessGroup");
   }
   return Napi::ObjectWrap<ProcessGroupWrap>::Unwrap(v.As<Napi::Object>());

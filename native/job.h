@@ -16,10 +16,11 @@ using Work = std::function<ToJs(const Emit& emit)>;
 
 // [async] Starts `work` on its own thread and returns a Promise for its result. `keepAlive` objects (the owner, the
 // datasets) are referenced until the job ends; `onProgress` (may be empty) is called with each emitted value;
-// `onDone` runs on the JS thread just before the promise settles (e.g. to clear a busy flag).
+// `onDone` runs on the JS thread just before the promise settles (e.g. to clear a busy flag). `abort` (may be null)
+// is set when the environment shuts down (env_state.h: StopJobs), which then waits for the thread.
 // Native exceptions become rejections with a `code` (see errors.h).
-Napi::Promise RunOnThread(Napi::Env env, const std::vector<Napi::Object>& keepAlive, Napi::Function onProgress, Work work,
-                          std::function<void()> onDone);
+Napi::Promise RunOnThread(Napi::Env env, std::atomic<bool>* abort, const std::vector<Napi::Object>& keepAlive,
+                          Napi::Function onProgress, Work work, std::function<void()> onDone);
 
 // One job at a time per native object: `busy` while a job runs, `abort` asks it to stop between steps.
 struct JobGate {
@@ -28,10 +29,11 @@ struct JobGate {
 
   // [async] Marks busy and runs `work` on its own thread; `self` and keepAlive are referenced until it ends.
   Napi::Promise Start(Napi::Env env, Napi::Object self, std::vector<Napi::Object> keepAlive, Napi::Function fn, Work work) {
-    busy = true;
-    abort = false;
     keepAlive.insert(keepAlive.begin(), self);
-    return RunOnThread(env, keepAlive, fn, std::move(work), [this]() { busy = false; });
+    abort = false;
+    auto promise = RunOnThread(env, &abort, keepAlive, fn, std::move(work), [this]() { busy = false; });
+    busy = true;
+    return promise;
   }
 };
 

@@ -101,7 +101,7 @@ Napi::Value SupernetWrap::Describe(const Napi::CallbackInfo& info) {
     CheckUsable(true);
     nas::NetConfig cfg = net_->config();
     cfg.device = "cpu";
-    nas::Arch arch = info.Length() > 0 && info[0].IsTypedArray() ? ArchAt(info[0].As<Napi::Uint32Array>(), 0)
+    nas::Arch arch = info.Length() > 0 && info[0].IsTypedArray() ? ArchAt(TypedArg<Napi::Uint32Array>(info[0], "arch"), 0)
                                                                   : nas::Arch::allOn(cfg.blocks);
     nas::StandaloneNet model(cfg, arch);
     auto out = Napi::Object::New(info.Env());
@@ -392,7 +392,7 @@ Napi::Value SupernetWrap::Load(const Napi::CallbackInfo& info) {
 Napi::Value SupernetWrap::ReadCheckpointMeta(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     const std::string path = StrArg(info, 0, "path");
-    return RunOnThread(info.Env(), {}, Napi::Function(),
+    return RunOnThread(info.Env(), nullptr, {}, Napi::Function(),
         [=](const Emit&) -> ToJs {
           auto meta = std::make_shared<std::string>(nas::Trainer::readMeta(path));
           return [meta](Napi::Env env) -> Napi::Value { return Napi::String::New(env, *meta); };

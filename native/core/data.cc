@@ -33,15 +33,15 @@ std::vector<Crop> drawCrops(Rng& rng, int64_t B, int64_t cropPad, bool flip) {
 }
 }  // namespace
 
-Dataset::Dataset(uint8_t* img, uint8_t* lab, int64_t n_, int64_t h_, int64_t w_, int64_t c_, std::vector<float> m,
+Dataset::Dataset(const uint8_t* img, const uint8_t* lab, int64_t n_, int64_t h_, int64_t w_, int64_t c_, std::vector<float> m,
                  std::vector<float> s)
     : n(n_), h(h_), w(w_), c(c_), id(nextDatasetId++) {
   if (static_cast<int64_t>(m.size()) != c || static_cast<int64_t>(s.size()) != c) {
     throw NasException("ERR_NAS_BAD_DATA", "mean/std: expected " + std::to_string(c) + " values (one per channel), got " +
                                                std::to_string(m.size()) + "/" + std::to_string(s.size()));
   }
-  pixels = torch::from_blob(img, {n, h, w, c}, torch::kUInt8);
-  targets = torch::from_blob(lab, {n}, torch::kUInt8);
+  pixels = torch::from_blob(const_cast<uint8_t*>(img), {n, h, w, c}, torch::kUInt8).clone();
+  targets = torch::from_blob(const_cast<uint8_t*>(lab), {n}, torch::kUInt8).clone();
   mean = torch::tensor(m, torch::kFloat32);
   std = torch::tensor(s, torch::kFloat32);
 }

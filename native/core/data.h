@@ -1,4 +1,4 @@
-// A labelled image set living in memory owned by JavaScript (uint8 NHWC pixels, uint8 labels), read without copying.
+// A labelled image set in memory of its own (uint8 NHWC pixels, uint8 labels), copied once from the caller's buffers.
 #pragma once
 #include <torch/torch.h>
 
@@ -9,8 +9,8 @@
 namespace nas {
 
 struct Dataset {
-  // images: n*h*w*c bytes; labels: n bytes. The memory must outlive the Dataset (the wrapper holds a reference).
-  Dataset(uint8_t* images, uint8_t* labels, int64_t n, int64_t h, int64_t w, int64_t c, std::vector<float> mean,
+  // images: n*h*w*c bytes; labels: n bytes; both are copied (the caller's memory may go away afterwards).
+  Dataset(const uint8_t* images, const uint8_t* labels, int64_t n, int64_t h, int64_t w, int64_t c, std::vector<float> mean,
           std::vector<float> std);
   int64_t size() const { return n; }
   // Throws ERR_NAS_BAD_DATA unless [start, start + count) lies inside the set.
@@ -24,8 +24,8 @@ struct Dataset {
 
   int64_t n, h, w, c;
   uint64_t id;  // unique per Dataset object (a device copy is cached by it, never by address)
-  torch::Tensor pixels;  // [n, h, w, c] uint8, from_blob
-  torch::Tensor targets; // [n] uint8, from_blob
+  torch::Tensor pixels;  // [n, h, w, c] uint8
+  torch::Tensor targets; // [n] uint8
   torch::Tensor mean, std;  // [c]
 };
 

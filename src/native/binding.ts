@@ -149,6 +149,11 @@ export interface NativeAddon {
   torchVersion: string;
   /** SPEC.md's operation table as the native code builds it (equal to OP_SPECS). */
   ops: { name: string; kind: string; kernel: number }[];
+  /**
+   * Stops this environment's running jobs and waits for their threads (each stops between steps or batches).
+   * Called on process 'exit': process.exit() and an uncaught error tear LibTorch down under a running job otherwise.
+   */
+  shutdown(): void;
   /** Ends the process at once (std::_Exit): no destructors run under a native job thread that is still working. */
   exitNow(code: number): never;
   cudaAvailable: boolean;
@@ -188,13 +193,28 @@ export function loadAddon(): NativeAddon {
     const msg = (err as Error).message;
     if (/libtorch|libc10|libtorch_cpu|libgomp/i.test(msg)) {
       throw new NasError('ERR_NAS_ADDON_MISSING', `the oneshot-nas addon was found but LibTorch's libraries could not be loaded (${msg}). ` +
-        'Install LibTorch (`apt-get install -y libtorch-dev`) or rebuild against the one you have: `npm run build:native`.');
+        buildAdvice(root));
     }
     if (/No native build was found/.test(msg)) {
-      throw new NasError('ERR_NAS_ADDON_MISSING', 'the oneshot-nas addon is not built. Run `scripts/setup` (installs LibTorch and builds), ' +
-        'or `npm run build:native` when LibTorch is installed.');
+      throw new NasError('ERR_NAS_ADDON_MISSING', `the oneshot-nas addon is not built. ${buildAdvice(root)}`);
     }
-    throw new NasError('ERR_NAS_ADDON_MISSING', `the oneshot-nas addon could not be loaded: ${msg}. Rebuild it with \`npm run build:native\`.`);
+    throw new NasError('ERR_NAS_ADDON_MISSING', `the oneshot-nas addon could not be loaded: ${msg}. ${buildAdvice(root)}`);
   }
+  const addon = cached;
+  // process.exit() and an uncaught error run exit handlers and static destructors, not N-API cleanup hooks: stop the
+  // jobs first. (A worker's own 'exit' and its environment teardown stop that worker's jobs the same way.)
+  process.on('exit', () => addon.shutdown());
   return cached;
+}
+
+/**
+ * How to build the addon where this package sits: in a clone, scripts/setup; installed as a dependency, a rebuild
+ * of the package (npm 11 asks before running a dependency's install script, pnpm 10 skips it unless allowed).
+ */
+export function buildAdvice(root: string): string {
+  if (fs.existsSync(path.join(root, 'scripts', 'setup'))) {
+    return 'Run `scripts/setup` (installs LibTorch and builds), or `npm run build:native` when LibTorch is installed.';
+  }
+  return 'Install LibTorch (`apt-get install -y libtorch-dev`), then build the addon: `npm rebuild oneshot-nas` ' +
+    '(under pnpm, allow its build script first: `pnpm approve-builds`, or list it in `onlyBuiltDependencies`).';
 }

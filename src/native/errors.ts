@@ -20,7 +20,10 @@ export type NasErrorCode =
   | 'ERR_NAS_ADDON_MISSING'
   | 'ERR_NAS_DIST'
   | 'ERR_NAS_DIST_UNAVAILABLE'
-  | 'ERR_NAS_WORKER_LOST';
+  | 'ERR_NAS_WORKER_LOST'
+  | 'ERR_NAS_BAD_RESULTS'
+  | 'ERR_NAS_BAD_MODEL'
+  | 'ERR_NAS_INTERNAL';
 
 /**
  * The one error class of oneshot-nas. `code` is stable and meant for programs; `message` is for people.

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { buildReport, ReportPlotEvent, ReportSummary } from '../report/buildReport';
 import { RetrainEvent, RetrainSummary, retrain, retrainOptionsFrom } from '../retrain/retrain';
 import { SearchEvent, SearchSummary, runSearch } from '../search/runSearch';
-import { SearchResult, SelectionRule, selectArchitectures } from '../search/select';
+import { SearchResult, SelectionRule, searchResultLine, selectArchitectures } from '../search/select';
 import { StrategyName } from '../search/strategy';
 import { TrainEvent, TrainResult, runFiles, trainOneShot } from '../train/trainOneShot';
 import { PRESETS, TrainOptions } from '../train/trainOptions';
@@ -74,12 +74,12 @@ export async function runPipeline(o: PipelineOptions, hooks: { signal?: AbortSig
   }
 
   const results = path.join(out, 'search.jsonl');
-  const searched = readJsonLines(results).length >= o.search.count;
+  const searched = readJsonLines(results, searchResultLine).length >= o.search.count;
   emit({ type: 'stage', stage: 'search', skipped: searched });
   result.search = await runSearch({ supernet: out, out: results, ...o.search }, { signal: hooks.signal, onEvent: (event) => emit({ type: 'search', event }) });
   if (result.search.aborted) return { ...result, aborted: true };
 
-  result.selected = selectArchitectures(readJsonLines<SearchResult>(results), o.select);
+  result.selected = selectArchitectures(readJsonLines(results, searchResultLine), o.select);
   emit({ type: 'stage', stage: 'retrain', skipped: false });
   const retrainOptions = retrainOptionsFrom(o.train, { out: path.join(out, 'retrain'), ...o.retrain });
   const r = await retrain(result.selected.map((s) => s.arch), retrainOptions, { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) });

@@ -6,9 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NasError } from '../native/errors';
 import { dropProbability } from '../schedule/dropout';
-import type { SearchResult } from '../search/select';
-import type { RetrainRun } from '../retrain/retrain';
-import type { MetricsLine } from '../train/trainOneShot';
+import { searchResultLine } from '../search/select';
+import { retrainRunLine } from '../retrain/retrain';
+import { metricsLine } from '../train/trainOneShot';
 import type { TrainOptions } from '../train/trainOptions';
 import { readJsonLines, writeFileAtomic } from '../util/files';
 import { spearman, kendall } from './correlation';
@@ -42,9 +42,9 @@ export async function buildReport(dir: string, o: { out?: string; retrainDir?: s
   const configFile = path.join(dir, 'config.json');
   if (!fs.existsSync(configFile)) throw new NasError('ERR_NAS_IO', `${dir}: not a run directory (no config.json)`);
   const options = JSON.parse(fs.readFileSync(configFile, 'utf8')) as TrainOptions;
-  const metrics = readJsonLines<MetricsLine>(path.join(dir, 'metrics.jsonl'));
-  const search = readJsonLines<SearchResult>(path.join(dir, 'search.jsonl'));
-  const retrained = readJsonLines<RetrainRun>(path.join(o.retrainDir ?? path.join(dir, 'retrain'), 'retrain.jsonl'));
+  const metrics = readJsonLines(path.join(dir, 'metrics.jsonl'), metricsLine);
+  const search = readJsonLines(path.join(dir, 'search.jsonl'), searchResultLine);
+  const retrained = readJsonLines(path.join(o.retrainDir ?? path.join(dir, 'retrain'), 'retrain.jsonl'), retrainRunLine);
   const sections: { title: string; svg?: string; note?: string }[] = [];
 
   if (metrics.length) sections.push({ title: 'Training curves', svg: await render('Training curves', trainingCurves(metrics)) });

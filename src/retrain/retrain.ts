@@ -11,7 +11,7 @@ import { LearningRateSchedule, learningRateTable } from '../schedule/learningRat
 import { DEFAULT_SPACE, formatArchitecture, parseCandidate } from '../space/architecture';
 import { NativeData, SupernetConfig, defaultThreads, stripUndefined } from '../Supernet';
 import type { TrainOptions } from '../train/trainOptions';
-import { acquireLock, appendJsonLine, readJsonLines, makeDir, removeStaleTemps } from '../util/files';
+import { acquireLock, appendJsonLine, readJsonLinesStrict, repairTornLine, makeDir, removeStaleTemps, objectLine } from '../util/files';
 import { meanStd } from '../util/stats';
 import { exportModel } from './exportModel';
 import { StandaloneModel } from './StandaloneModel';
@@ -103,6 +103,12 @@ export interface RetrainRun {
   seconds: number;
 }
 
+/** The line check of retrain.jsonl (files.ts: readJsonLinesStrict). */
+export function retrainRunLine(value: unknown): RetrainRun | string {
+  const o = objectLine(value, ['run', 'seed', 'params', 'madds', 'steps', 'validationAccuracy', 'testAccuracy', 'testLoss', 'seconds'], ['arch']);
+  return typeof o === 'string' ? o : (o as unknown as RetrainRun);
+}
+
 /** An architecture's runs with the mean and standard deviation of their test accuracy. */
 export interface RetrainSummary {
   arch: string;
@@ -186,7 +192,9 @@ async function retrainLocked(archs: string[], o: RetrainOptions, hooks: { signal
   const val = new NativeData(data.validation, data.mean, data.std);
   const test = new NativeData(data.test, data.mean, data.std);
   const log = path.join(o.out, 'retrain.jsonl');
-  const done = readJsonLines<RetrainRun>(log);
+  const read = readJsonLinesStrict(log, retrainRunLine);
+  repairTornLine(log, read);
+  const done = read.rows;
   const emit = hooks.onEvent ?? ((): void => undefined);
   const stepsPerEpoch = Math.floor(data.train.n / o.batchSize);
   const totalSteps = o.epochs * stepsPerEpoch;

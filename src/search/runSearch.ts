@@ -11,9 +11,9 @@ import { NasError, invalidParameter } from '../native/errors';
 import { Architecture, formatArchitecture } from '../space/architecture';
 import { ModelShape, modelSize } from '../space/modelSize';
 import { NativeData } from '../Supernet';
-import { acquireLock, removeStaleTemps, appendJsonLine, readJsonLines, writeFileAtomic } from '../util/files';
+import { acquireLock, removeStaleTemps, appendJsonLine, readJsonLinesStrict, repairTornLine, writeFileAtomic } from '../util/files';
 import { openSupernet } from './openSupernet';
-import { SearchResult } from './select';
+import { SearchResult, searchResultLine } from './select';
 import { readArchList } from './archList';
 import { ListSearch, STRATEGIES, StrategyName, createStrategy, type SearchStrategy } from './strategy';
 
@@ -124,8 +124,9 @@ function openResults(
   } else {
     pendingSettings = `${JSON.stringify({ ...identity, round, supernet }, null, 2)}\n`;
   }
-  const previous = readJsonLines<SearchResult>(results);
-  writeFileAtomic(results, previous.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  const read = readJsonLinesStrict(results, searchResultLine);
+  repairTornLine(results, read);
+  const previous = read.rows;
   return { round, previous, pendingSettings };
 }
 

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import { NasError, invalidParameter } from '../native/errors';
 import { parseArchitecture } from '../space/architecture';
+import { readJsonLines, objectLine } from '../util/files';
 import { Rng } from '../util/rng';
 
 /** One scored architecture (a line of search.jsonl). */
@@ -17,39 +18,29 @@ export interface SearchResult {
   round?: number;
 }
 
+/** The line check of search results: the fields of {@link SearchResult}, and an `arch` that parses. */
+export function searchResultLine(value: unknown): SearchResult | string {
+  const o = objectLine(value, ['index', 'accuracy', 'loss', 'params', 'madds', 'examples'], ['arch']);
+  if (typeof o === 'string') return o;
+  const arch = o.arch as string;
+  try {
+    parseArchitecture(arch, { blocks: arch.split('/').length, maxOps: 2 });
+  } catch (err) {
+    return `"arch": ${(err as Error).message}`;
+  }
+  if (o.round !== undefined && !Number.isInteger(o.round)) return `"round": expected an integer, got ${JSON.stringify(o.round)}`;
+  return o as unknown as SearchResult;
+}
+
 /**
- * The results of a search file, strictly: every line must be a JSON object with a valid `arch` and a numeric
- * `accuracy` (ERR_NAS_BAD_ARG / ERR_NAS_BAD_ARCH naming file and line), except a torn last line of a killed search,
- * which is skipped; a file without results is an error (ERR_NAS_BAD_ARG) rather than an empty selection.
+ * The results of a search file, strictly (files.ts: readJsonLinesStrict): a damaged or malformed line is
+ * ERR_NAS_BAD_RESULTS naming file:line, a torn last line of a killed search is left out; a missing file or one
+ * without results is an error rather than an empty selection.
  */
 export function readSearchResults(file: string): SearchResult[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new NasError('ERR_NAS_IO', `${file}: cannot read the results file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); run \`nasctl search\` first`);
-  }
-  const lines = text.split('\n');
-  const out: SearchResult[] = [];
-  lines.forEach((line, i) => {
-    if (!line.trim()) return;
-    let r: SearchResult;
-    try {
-      r = JSON.parse(line) as SearchResult;
-    } catch {
-      if (i === lines.length - 1) return; // a torn last line (no newline yet): the search was killed mid-write
-      throw new NasError('ERR_NAS_BAD_ARG', `${file}:${i + 1}: not a JSON line of search results`);
-    }
-    if (r === null || typeof r !== 'object' || typeof r.arch !== 'string') throw new NasError('ERR_NAS_BAD_ARG', `${file}:${i + 1}: no "arch" string`);
-    try {
-      parseArchitecture(r.arch, { blocks: r.arch.split('/').length, maxOps: 2 });
-    } catch (err) {
-      throw new NasError('ERR_NAS_BAD_ARCH', `${file}:${i + 1}: ${(err as Error).message}`);
-    }
-    if (typeof r.accuracy !== 'number' || !Number.isFinite(r.accuracy)) throw new NasError('ERR_NAS_BAD_ARG', `${file}:${i + 1}: "accuracy" is not a number`);
-    out.push(r);
-  });
-  if (!out.length) throw new NasError('ERR_NAS_BAD_ARG', `${file}: no results in it; run \`nasctl search\` first`);
+  if (!fs.existsSync(file)) throw new NasError('ERR_NAS_IO', `${file}: no such results file; run \`nasctl search\` first`, { path: file, code: 'ENOENT' });
+  const out = readJsonLines(file, searchResultLine);
+  if (!out.length) throw new NasError('ERR_NAS_BAD_RESULTS', `${file}: no results in it; run \`nasctl search\` first`, { path: file });
   return out;
 }
 

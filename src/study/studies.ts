@@ -9,7 +9,7 @@ import { RetrainEvent, meanStd, retrain, retrainOptionsFrom } from '../retrain/r
 import { Interval, bootstrapInterval, kendall, meanPairwiseSpearman, spearman } from '../report/correlation';
 import { runSearch, SearchEvent } from '../search/runSearch';
 import { openSupernet, readSupernetOptions } from '../search/openSupernet';
-import { SearchResult } from '../search/select';
+import { SearchResult, searchResultLine } from '../search/select';
 import { formatArchitecture } from '../space/architecture';
 import { sampleArchitectures } from '../space/sampleArchitecture';
 import { TrainEvent, trainOneShot } from '../train/trainOneShot';
@@ -175,7 +175,7 @@ export async function correlationStudy(o: CorrelationOptions, hooks: { signal?: 
   );
   if (searched.aborted) return { aborted: true };
   const { options } = await readSupernetOptions(o.supernet);
-  const scored = readJsonLines<SearchResult>(results);
+  const scored = readJsonLines(results, searchResultLine);
   const picked = o.archs !== undefined ? scored.map((r) => ({ r, bucket: -1 })) : bucketSample(scored, o.buckets, o.perBucket, o.seed);
   emit({ type: 'stage', stage: 'retrain' });
   const retrainOptions = retrainOptionsFrom(options, {

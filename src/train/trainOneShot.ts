@@ -14,7 +14,7 @@ import { dropProbability, dropTables } from '../schedule/dropout';
 import { learningRate, learningRateTable } from '../schedule/learningRate';
 import { EvaluationResult, NativeData, Supernet } from '../Supernet';
 import { mean } from '../util/stats';
-import { acquireLock, appendJsonLine, readJsonLines, removeStaleTemps, writeFileAtomic, makeDir } from '../util/files';
+import { acquireLock, appendJsonLine, readJsonLines, removeStaleTemps, writeFileAtomic, makeDir, objectLine } from '../util/files';
 import { Rng } from '../util/rng';
 import { klProbe, klScores, sampleReference } from '../study/klStudy';
 import { TrainOptions, validateTrainOptions } from './trainOptions';
@@ -36,6 +36,14 @@ export interface MetricsLine {
   imagesPerSec: number;
   /** With trackKl: KL of each tracked architecture against the reference on 64 training examples. */
   kl?: number[];
+}
+
+/** The line check of metrics.jsonl (files.ts: readJsonLinesStrict); a diverged loss is written as null. */
+export function metricsLine(value: unknown): MetricsLine | string {
+  const o = objectLine(value, ['epoch', 'step', 'dropOp'], [], ['loss', 'trainAccuracy', 'valAccuracy', 'valLoss', 'lr', 'imagesPerSec']);
+  if (typeof o === 'string') return o;
+  if (!Array.isArray(o.dropIn) || !o.dropIn.every((x) => typeof x === 'number' && Number.isFinite(x))) return '"dropIn": expected an array of numbers';
+  return o as unknown as MetricsLine;
 }
 
 /** Progress of `trainOneShot`: start, steps, evaluations and checkpoints. */
@@ -178,7 +186,7 @@ async function openRun(
   if (net.step >= totalSteps && fs.existsSync(files.result)) return { acc: meta.acc, finished: JSON.parse(fs.readFileSync(files.result, 'utf8')) as TrainResult };
   // Metrics written after the checkpoint are replayed by the resumed run: drop them so no line appears twice.
   if (writer) {
-    const kept = readJsonLines<MetricsLine>(files.metrics).filter((l) => l.step <= net.step);
+    const kept = readJsonLines(files.metrics, metricsLine).filter((l) => l.step <= net.step);
     writeFileAtomic(files.metrics, kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
   }
   return { acc: meta.acc };

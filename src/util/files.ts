@@ -179,17 +179,101 @@ function release(lock: string): void {
   }
 }
 
-/** Reads a JSONL file; a torn last line (from a kill mid-write) is ignored. */
-export function readJsonLines<T>(file: string): T[] {
-  if (!fs.existsSync(file)) return [];
-  const out: T[] = [];
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+/**
+ * Checks one parsed line of a JSON-lines file and returns it typed, or returns a string saying what is wrong with it
+ * (the reader adds file:line).
+ */
+export type LineCheck<T> = (value: unknown) => T | string;
+
+/** What {@link readJsonLines} found: the lines, and the byte length of the intact part (before a torn last line). */
+export interface JsonLines<T> {
+  rows: T[];
+  /** Bytes up to and including the last newline: a torn last line starts here (equal to the size when none). */
+  intactBytes: number;
+  /** The file ends with a line cut by a kill mid-write (no newline, and not a valid line). */
+  torn: boolean;
+}
+
+/**
+ * The one strict reader of every results file (search.jsonl, retrain.jsonl, metrics.jsonl, ...). Every line must
+ * be JSON that `check` accepts; anything else is ERR_NAS_BAD_RESULTS naming file:line and what is wrong. The only
+ * exception is a torn last line: the file does not end with a newline and its last line is not valid (a write cut
+ * by a kill), which is left out (see {@link repairTornLine}). Blank lines are skipped. A missing file has no lines.
+ */
+export function readJsonLinesStrict<T>(file: string, check: LineCheck<T>): JsonLines<T> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { rows: [], intactBytes: 0, torn: false };
+    throw ioError(err, file, 'read');
+  }
+  const lines = text.split('\n');
+  const last = lines.length - 1; // the segment after the last newline ('' when the file ends with one)
+  const rows: T[] = [];
+  let torn = false;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
     if (!line.trim()) continue;
+    let problem: string;
     try {
-      out.push(JSON.parse(line) as T);
-    } catch {
+      const value = JSON.parse(line) as unknown;
+      const r = check(value);
+      if (typeof r !== 'string') {
+        rows.push(r);
+        continue;
+      }
+      problem = r;
+    } catch (err) {
+      problem = err instanceof NasError ? err.message : 'not a line of JSON';
+    }
+    if (i === last) {
+      torn = true; // cut by a kill mid-write: no newline after it
       break;
     }
+    throw new NasError('ERR_NAS_BAD_RESULTS', `${file}:${i + 1}: ${problem}; the file is damaged or not of this kind ` +
+      '(only a torn last line, from a killed run, is repaired; fix or remove this line)', { path: file, line: i + 1 });
   }
-  return out;
+  const intactBytes = torn ? Buffer.byteLength(text) - Buffer.byteLength(lines[last]) : Buffer.byteLength(text);
+  return { rows, intactBytes, torn };
+}
+
+/** The rows of {@link readJsonLinesStrict}. */
+export function readJsonLines<T>(file: string, check: LineCheck<T>): T[] {
+  return readJsonLinesStrict(file, check).rows;
+}
+
+/**
+ * Cuts a torn last line (a write cut by a kill) off a JSON-lines file that is about to be appended to, so that the
+ * next line starts on a line of its own. Only the torn bytes are removed; nothing else is rewritten.
+ */
+export function repairTornLine<T>(file: string, read: JsonLines<T>): void {
+  if (!read.torn) return;
+  try {
+    fs.truncateSync(file, read.intactBytes);
+  } catch (err) {
+    throw ioError(err, file, 'cut the torn last line off');
+  }
+}
+
+/**
+ * Line checks: a JSON object whose `numbers` are finite numbers, `strings` strings and `nullable` finite numbers or
+ * null (JSON's form of a NaN loss); returns the object or what is wrong.
+ */
+export function objectLine(
+  value: unknown, numbers: readonly string[], strings: readonly string[] = [], nullable: readonly string[] = [],
+): Record<string, unknown> | string {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'expected a JSON object';
+  const o = value as Record<string, unknown>;
+  const shown = (k: string): string => JSON.stringify(o[k]) ?? 'nothing';
+  for (const k of numbers) {
+    if (typeof o[k] !== 'number' || !Number.isFinite(o[k])) return `"${k}": expected a finite number, got ${shown(k)}`;
+  }
+  for (const k of nullable) {
+    if (o[k] !== null && (typeof o[k] !== 'number' || !Number.isFinite(o[k]))) return `"${k}": expected a number or null, got ${shown(k)}`;
+  }
+  for (const k of strings) {
+    if (typeof o[k] !== 'string') return `"${k}": expected a string, got ${shown(k)}`;
+  }
+  return o;
 }

@@ -8,7 +8,7 @@ import { sampleArchitectures } from '../../src/space/sampleArchitecture';
 import { loadAddon } from '../../src/native/binding';
 import { NasError, callNative } from '../../src/native/errors';
 import { NativeData, Supernet } from '../../src/Supernet';
-import { tinyData, tinyNet, tinySet } from '../helpers';
+import { TINY, tinyData, tinyNet, tinySet } from '../helpers';
 
 const BLOCKS = 4;
 const sched = (steps: number, p = 0.2): { steps: number; lr: Float64Array; dropIn: Float32Array; dropOp: Float32Array } => ({
@@ -121,6 +121,31 @@ describe('bad input to the module API (issue 11 probe, item 12)', () => {
       const e = await codeOf(() => new NativeData(set, [...mean], [...std]));
       expect([e.code, e.message?.split(':')[0]]).toEqual(['ERR_NAS_BAD_DATA', field]);
     }
+  });
+
+  it('takes pixels and labels as bytes only: a Float32Array of the same byte length is refused by its type', () => {
+    const set = tinySet(16);
+    const addon = loadAddon();
+    const shape = { n: set.n, h: set.height, w: set.width, c: set.channels };
+    const floats = new Float32Array(set.images.buffer, set.images.byteOffset, set.images.byteLength / 4);
+    for (const [images, labels, field] of [
+      [floats, set.labels, 'images'],
+      [set.images, new Int8Array(set.labels.buffer, set.labels.byteOffset, set.labels.length), 'labels'],
+      [[...set.images], set.labels, 'images'],
+    ] as const) {
+      let e: { code?: string; message?: string } = {};
+      try {
+        callNative(() => new addon.Dataset(images as never, labels as never, { ...shape, n: field === 'images' && images === floats ? set.n / 4 : set.n }, [0], [1]));
+      } catch (err) {
+        e = err as NasError;
+      }
+      expect(e.code).toBe('ERR_NAS_BAD_ARG');
+      expect(e.message).toMatch(new RegExp(`^${field}: expected a Uint8Array`));
+    }
+    // Typed schedules of the wrong element type are refused too (As<T> would reinterpret their bytes).
+    const raw = new addon.Supernet(TINY as never, {});
+    expect(() => callNative(() => raw.describe(new Int32Array(8) as never))).toThrow(/arch: expected a Uint32Array, got Int32Array/);
+    raw.dispose();
   });
 });
 

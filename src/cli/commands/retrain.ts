@@ -5,8 +5,7 @@ import { DATASETS, DATASET_NAMES, DatasetName, loadDataset } from '../../data/lo
 import { NasError } from '../../native/errors';
 import { loadModel, normaliseImages } from '../../retrain/exportModel';
 import { RETRAIN_DEFAULTS, RetrainEvent, retrain } from '../../retrain/retrain';
-import { SELECTION_RULES, SearchResult, SelectionRule, selectArchitectures } from '../../search/select';
-import { readJsonLines } from '../../util/files';
+import { SELECTION_RULES, SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
 import { DEFAULT_SUPERNET_CONFIG } from '../../Supernet';
 import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
 import { RetrainProgress, formatDuration, outputMode } from '../progress';
@@ -94,7 +93,7 @@ export function retrainCommand(): Command {
       let list = [...archs];
       if (f.from) {
         if (!fs.existsSync(f.from)) throw new NasError('ERR_NAS_IO', `${f.from}: no such results file`);
-        list.push(...selectArchitectures(readJsonLines<SearchResult>(f.from), { rule: f.select, count: f.count, percentile: f.percentile }).map((r) => r.arch));
+        list.push(...selectArchitectures(readSearchResults(f.from), { rule: f.select, count: f.count, percentile: f.percentile }).map((r) => r.arch));
       }
       list = [...new Set(list)];
       if (!list.length) throw new NasError('ERR_NAS_BAD_ARG', 'give architectures or --from <search results>');
