@@ -8,6 +8,9 @@ import { Ran, runProcess } from '../helpers';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
 const nasctl = (...args: string[]): Promise<Ran> => runProcess([CLI, ...args]);
+/** A search results line like the ones `nasctl search` writes, with `over` changed (undefined: left out). */
+const row = (over: Record<string, unknown>): string =>
+  JSON.stringify({ index: 0, arch: '0:sep3/1:identity/2:maxpool/3:avgpool', accuracy: 0.9, loss: 0.3, params: 100, madds: 1000, examples: 48, ...over });
 const lines = (file: string): { arch: string; accuracy: number; index: number }[] =>
   fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
@@ -91,9 +94,11 @@ describe('nasctl search', () => {
   it('selects only from valid results: a bad line is named, an empty file is an error, a torn last line is skipped', async () => {
     const good = fs.readFileSync(path.join(root, 'ref.jsonl'), 'utf8').split('\n').slice(0, 3).join('\n');
     const cases: [string, string, string][] = [
-      ['bad-arch.jsonl', `${good}\n{"arch":"01:sep3/1:bogus/2:maxpool/3:avgpool","accuracy":0.9}\n`, ':4: bad architecture'],
-      ['not-json.jsonl', `${good}\nhello\n{"arch":"0:sep3/1:identity/2:maxpool/3:avgpool","accuracy":0.9}\n`, ':4: not a JSON line'],
-      ['no-acc.jsonl', `{"arch":"0:sep3/1:identity/2:maxpool/3:avgpool"}\n`, ':1: "accuracy" is not a number'],
+      ['bad-arch.jsonl', `${good}\n${row({ arch: '01:sep3/1:bogus/2:maxpool/3:avgpool' })}\n`, ':4: "arch": '],
+      ['not-json.jsonl', `${good}\nhello\n${row({})}\n`, ':4: not a line of JSON'],
+      ['no-acc.jsonl', `${row({ accuracy: undefined })}\n`, ':1: "accuracy": expected a finite number, got nothing'],
+      ['high.jsonl', `${good}\n${row({ accuracy: 'high' })}\n`, ':4: "accuracy": expected a finite number, got "high"'],
+      ['shape.jsonl', `${good}\n[1,2,3]\n`, ':4: expected a JSON object'],
       ['empty.jsonl', '', 'no results in it'],
     ];
     for (const [name, text, message] of cases) {
@@ -107,6 +112,31 @@ describe('nasctl search', () => {
     const torn = await nasctl('select', '--from', path.join(root, 'torn.jsonl'), '--count', '5', '--json');
     expect(torn.status, torn.stderr).toBe(0);
     expect(torn.stdout.trim().split('\n')).toHaveLength(3);
+    // retrain --from reads the same file the same way: the "high" row is refused before anything is trained.
+    const retrain = await nasctl('retrain', '--from', path.join(root, 'high.jsonl'), '--count', '1', '--out', path.join(root, 'rt'));
+    expect(retrain.status).toBe(2);
+    expect(retrain.stderr).toContain('high.jsonl:4: "accuracy": expected a finite number, got "high"');
+    expect(retrain.stderr).toContain('[ERR_NAS_BAD_RESULTS]');
+    expect(fs.existsSync(path.join(root, 'rt', 'retrain.jsonl'))).toBe(false);
+  });
+
+  it('refuses to resume over a damaged line in the middle of the results, naming it, and changes nothing', async () => {
+    const rows = fs.readFileSync(path.join(root, 'ref.jsonl'), 'utf8').split('\n').slice(0, 10);
+    rows[4] = rows[4].slice(0, 20); // damaged, with valid rows after it
+    const out = path.join(root, 'damaged.jsonl');
+    const text = `${rows.join('\n')}\n`;
+    fs.writeFileSync(out, text);
+    fs.copyFileSync(path.join(root, 'ref.search.json'), path.join(root, 'damaged.search.json'));
+    const r = await nasctl(...SEARCH, '--out', out);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${out}:5: not a line of JSON`);
+    expect(r.stderr).toContain('[ERR_NAS_BAD_RESULTS]');
+    expect(fs.readFileSync(out, 'utf8')).toBe(text);
+    // A torn last line (a kill mid-write) is the one thing repaired: cut off, and the search goes on from there.
+    fs.writeFileSync(out, `${rows.slice(0, 4).join('\n')}\n${rows[4]}`);
+    const resumed = await nasctl(...SEARCH, '--out', out);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(lines(out)).toEqual(lines(path.join(root, 'ref.jsonl')));
   });
 
   it('writes no settings for a search refused before it scored anything', async () => {

@@ -7,7 +7,7 @@ import { readJsonLines } from '../../src/util/files';
 import { correlationStudy, dropoutStudy, klStudy } from '../../src/study/studies';
 import { RetrainOptions, RetrainSummary, retrain, retrainJobs } from '../../src/retrain/retrain';
 import { spearman } from '../../src/report/correlation';
-import { MetricsLine, trainOneShot } from '../../src/train/trainOneShot';
+import { metricsLine, trainOneShot } from '../../src/train/trainOneShot';
 import { PRESETS, TrainOptions } from '../../src/train/trainOptions';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-study-'));
@@ -23,7 +23,7 @@ describe('studies', () => {
   });
 
   it('records KL of tracked architectures during training (--track-kl)', () => {
-    const lines = readJsonLines<MetricsLine>(path.join(run, 'metrics.jsonl'));
+    const lines = readJsonLines(path.join(run, 'metrics.jsonl'), metricsLine);
     expect(lines).toHaveLength(3);
     for (const l of lines) {
       expect(l.kl).toHaveLength(2);
