@@ -23,6 +23,7 @@ export type NasErrorCode =
   | 'ERR_NAS_WORKER_LOST'
   | 'ERR_NAS_BAD_RESULTS'
   | 'ERR_NAS_BAD_MODEL'
+  | 'ERR_NAS_BAD_OUTPUT'
   | 'ERR_NAS_INTERNAL';
 
 /**

@@ -10,12 +10,22 @@ import { searchResultLine } from '../search/select';
 import { retrainRunLine } from '../retrain/retrain';
 import { metricsLine } from '../train/trainOneShot';
 import type { TrainOptions } from '../train/trainOptions';
-import { readJsonLines, writeFileAtomic } from '../util/files';
+import { checkOutputFile, readJsonFile, readJsonLines, writeFileAtomic } from '../util/files';
 import { spearman, kendall } from './correlation';
 import { accuracyHistogram, dropSchedule, klOverTraining, klVsAccuracy, oneShotVsStandalone, renderSvg, trainingCurves } from './plots';
 import { mean } from '../util/stats';
 
-const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+/**
+ * Every value that reaches the page goes through esc (text) or fixed (numbers): config.json and the results files
+ * are user files, and a value such as `<img src=x onerror=...>` must show as text, never run.
+ */
+export const esc = (v: unknown): string =>
+  String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+/** A finite number with `digits` decimals (all of its digits when omitted); anything else as it is, as text. */
+const numText = (v: unknown, digits?: number): string =>
+  typeof v === 'number' && Number.isFinite(v) ? (digits === undefined ? String(v) : v.toFixed(digits)) : String(v ?? '');
+/** numText for the page (escaped). Section notes take numText: they are escaped as a whole. */
+const fixed = (v: unknown, digits?: number): string => esc(numText(v, digits));
 
 /** What `buildReport` wrote: the HTML file and the titles of its plots. */
 export interface ReportSummary {
@@ -30,6 +40,10 @@ export interface ReportPlotEvent {
   seconds: number;
 }
 
+const REPORT_GENERATOR = 'oneshot-nas report';
+/** A report this package wrote (an earlier version's too: its title), recognised from the file's first bytes. */
+const isReport = (head: string): boolean => /^<!doctype html>/i.test(head) && (head.includes(REPORT_GENERATOR) || head.includes('<title>oneshot-nas report:'));
+
 /** Writes `<dir>/report.html` (or `o.out`) for a run directory: plots of whatever the run has and the ranked table; `o.onPlot` reports each rendered plot. */
 export async function buildReport(dir: string, o: { out?: string; retrainDir?: string; top?: number; onPlot?: (e: ReportPlotEvent) => void } = {}): Promise<ReportSummary> {
   let rendered = 0;
@@ -39,9 +53,12 @@ export async function buildReport(dir: string, o: { out?: string; retrainDir?: s
     o.onPlot?.({ title, index: ++rendered, seconds: (Date.now() - t0) / 1000 });
     return svg;
   };
+  // The output is checked first: a path that is not a report of ours is refused before any work.
+  const file = o.out ?? path.join(dir, 'report.html');
+  checkOutputFile(file, 'HTML report', isReport);
   const configFile = path.join(dir, 'config.json');
   if (!fs.existsSync(configFile)) throw new NasError('ERR_NAS_IO', `${dir}: not a run directory (no config.json)`);
-  const options = JSON.parse(fs.readFileSync(configFile, 'utf8')) as TrainOptions;
+  const options = readJsonFile(configFile, 'ERR_NAS_BAD_CONFIG', 'run configuration') as TrainOptions;
   const metrics = readJsonLines(path.join(dir, 'metrics.jsonl'), metricsLine);
   const search = readJsonLines(path.join(dir, 'search.jsonl'), searchResultLine);
   const retrained = readJsonLines(path.join(o.retrainDir ?? path.join(dir, 'retrain'), 'retrain.jsonl'), retrainRunLine);
@@ -70,14 +87,14 @@ export async function buildReport(dir: string, o: { out?: string; retrainDir?: s
   const scatter = [...pairs.entries()].map(([arch, p]) => ({ arch, oneShot: p.oneShot, standalone: mean(p.standalone) }));
   if (scatter.length) {
     const note = scatter.length >= 3
-      ? `Spearman's rho ${spearman(scatter.map((s) => s.oneShot), scatter.map((s) => s.standalone)).toFixed(3)}, Kendall's tau ${kendall(scatter.map((s) => s.oneShot), scatter.map((s) => s.standalone)).toFixed(3)} over ${scatter.length} architectures.`
+      ? `Spearman's rho ${numText(spearman(scatter.map((s) => s.oneShot), scatter.map((s) => s.standalone)), 3)}, Kendall's tau ${numText(kendall(scatter.map((s) => s.oneShot), scatter.map((s) => s.standalone)), 3)} over ${scatter.length} architectures.`
       : `${scatter.length} architecture(s): too few for a rank correlation.`;
     sections.push({ title: 'One-shot vs stand-alone', svg: await render('One-shot vs stand-alone', oneShotVsStandalone(scatter)), note });
   }
   const klFile = path.join(dir, 'study-kl', 'kl.json');
   if (fs.existsSync(klFile)) {
-    const kl = JSON.parse(fs.readFileSync(klFile, 'utf8')) as { rows: { kl: number; accuracy: number; arch: string }[]; spearman: number; kendall: number };
-    sections.push({ title: 'KL vs one-shot accuracy', svg: await render('KL vs one-shot accuracy', klVsAccuracy(kl.rows)), note: `Spearman's rho ${kl.spearman.toFixed(3)}, Kendall's tau ${kl.kendall.toFixed(3)} over ${kl.rows.length} candidates.` });
+    const kl = readJsonFile(klFile, 'ERR_NAS_BAD_RESULTS', 'KL study') as { rows: { kl: number; accuracy: number; arch: string }[]; spearman: number; kendall: number };
+    sections.push({ title: 'KL vs one-shot accuracy', svg: await render('KL vs one-shot accuracy', klVsAccuracy(kl.rows)), note: `Spearman's rho ${numText(kl.spearman, 3)}, Kendall's tau ${numText(kl.kendall, 3)} over ${numText(kl.rows?.length)} candidates.` });
   } else {
     sections.push({ title: 'KL vs one-shot accuracy', note: 'Run `nasctl study kl --supernet <this dir>` to add this plot.' });
   }
@@ -91,25 +108,24 @@ export async function buildReport(dir: string, o: { out?: string; retrainDir?: s
     ? `<table><thead><tr><th>#</th><th>one-shot acc.</th><th>params</th><th>multiply-adds</th><th>stand-alone test acc.</th><th>architecture</th></tr></thead><tbody>${top
         .map((r, i) => {
           const st = retrainedBy.get(r.arch);
-          return `<tr><td>${i + 1}</td><td>${r.accuracy.toFixed(4)}</td><td>${r.params.toLocaleString('en-US')}</td><td>${(r.madds / 1e6).toFixed(1)}M</td><td>${st ? mean(st).toFixed(4) : ''}</td><td><code>${esc(r.arch)}</code></td></tr>`;
+          return `<tr><td>${i + 1}</td><td>${fixed(r.accuracy, 4)}</td><td>${esc(r.params.toLocaleString('en-US'))}</td><td>${fixed(r.madds / 1e6, 1)}M</td><td>${st ? fixed(mean(st), 4) : ''}</td><td><code>${esc(r.arch)}</code></td></tr>`;
         })
         .join('')}</tbody></table>`
     : '<p>No search results yet (run <code>nasctl search</code>).</p>';
   const html = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>oneshot-nas report: ${esc(path.basename(path.resolve(dir)))}</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="generator" content="${REPORT_GENERATOR}"><title>oneshot-nas report: ${esc(path.basename(path.resolve(dir)))}</title>
 <style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}figure{display:inline-block;margin:0 1em 1em 0;vertical-align:top}
 table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}td:last-child{text-align:left}
 code{font-size:12px}.note{color:#555;font-size:13px}</style></head><body>
 <h1>oneshot-nas run <code>${esc(path.resolve(dir))}</code></h1>
-<p class="note">Dataset ${esc(options.dataset.name)}; F=${options.net.filters ?? ''}; batch ${options.batchSize} (ghost ${options.net.ghostBatch ?? 32});
-dropout ${esc(options.dropout.kind)} r=${options.dropout.rate}; lr ${options.learningRate.base} ${esc(options.learningRate.kind)}; seed ${options.seed}.
-${metrics.length ? `Final one-shot validation accuracy ${metrics[metrics.length - 1].valAccuracy.toFixed(4)} at step ${total}.` : ''}</p>
+<p class="note">Dataset ${esc(options.dataset?.name)}; F=${fixed(options.net?.filters ?? '')}; batch ${fixed(options.batchSize)} (ghost ${fixed(options.net?.ghostBatch ?? 32)});
+dropout ${esc(options.dropout?.kind)} r=${fixed(options.dropout?.rate)}; lr ${fixed(options.learningRate?.base)} ${esc(options.learningRate?.kind)}; seed ${fixed(options.seed)}.
+${metrics.length ? `Final one-shot validation accuracy ${fixed(metrics[metrics.length - 1].valAccuracy, 4)} at step ${fixed(total)}.` : ''}</p>
 ${sections.map((s) => `<figure class="plot" data-title="${esc(s.title)}"><figcaption><h3>${esc(s.title)}</h3></figcaption>${s.svg ?? ''}${s.note ? `<p class="note">${esc(s.note)}</p>` : ''}</figure>`).join('\n')}
 <h2>Architectures ranked by one-shot accuracy</h2>
 ${table}
 </body></html>
 `;
-  const file = o.out ?? path.join(dir, 'report.html');
   writeFileAtomic(file, html);
   return { file, plots: sections.filter((s) => s.svg).map((s) => s.title) };
 }

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NasError } from '../native/errors';
 import { SupernetConfig } from '../Supernet';
-import { writeFileAtomic, makeDir } from '../util/files';
+import { readJsonFile, writeFileAtomic, makeDir } from '../util/files';
 import { readSafetensors, writeSafetensors } from './safetensors';
 import { StandaloneModel } from './StandaloneModel';
 
@@ -30,15 +30,50 @@ export function exportModel(dir: string, model: StandaloneModel, extra: { mean: 
   return info;
 }
 
-/** Loads an exported model for prediction. */
+/** model.json, checked: every field a loader uses, with ERR_NAS_BAD_MODEL naming the file and the field. */
+export function readModelInfo(file: string): ExportedModelInfo {
+  if (!fs.existsSync(file)) throw new NasError('ERR_NAS_IO', `${file}: no such file (export a model with \`nasctl retrain --export\`)`, { path: file, code: 'ENOENT' });
+  const info = readJsonFile(file, 'ERR_NAS_BAD_MODEL', 'model description') as Partial<ExportedModelInfo> | null;
+  const bad = (field: string, expected: string, got: unknown): NasError =>
+    new NasError('ERR_NAS_BAD_MODEL', `${file}: ${field}: expected ${expected}, got ${JSON.stringify(got) ?? 'nothing'}`, { path: file, field });
+  if (info === null || typeof info !== 'object' || Array.isArray(info)) throw bad('(top level)', 'a JSON object', info);
+  if (info.format !== 'oneshot-nas-model/1') throw bad('format', '"oneshot-nas-model/1"', info.format);
+  if (typeof info.arch !== 'string') throw bad('arch', 'an architecture string', info.arch);
+  const c = info.config as Partial<SupernetConfig> | undefined;
+  if (c === null || typeof c !== 'object') throw bad('config', 'an object', c);
+  for (const k of ['inChannels', 'imageSize', 'classes', 'filters', 'stacks', 'cellsPerStack', 'blocks'] as const) {
+    if (!Number.isInteger(c[k]) || (c[k] as number) < 1) throw bad(`config.${k}`, 'a positive integer', c[k]);
+  }
+  for (const [k, positive] of [['mean', false], ['std', true]] as const) {
+    const v = info[k];
+    if (!Array.isArray(v) || v.length !== c.inChannels || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0))) {
+      throw bad(k, `${c.inChannels} finite numbers${positive ? ' > 0' : ''} (one per channel)`, v);
+    }
+  }
+  return info as ExportedModelInfo;
+}
+
+/**
+ * Loads an exported model for prediction. The weights file must hold exactly the model's tensors with their shapes:
+ * a missing, extra or misshapen tensor is ERR_NAS_BAD_MODEL naming the file and the tensor (a missing one would
+ * otherwise stay at its random initial value).
+ */
 export function loadModel(dir: string, o: { threads?: number; device?: string } = {}): { model: StandaloneModel; info: ExportedModelInfo } {
-  const file = path.join(dir, 'model.json');
-  if (!fs.existsSync(file)) throw new NasError('ERR_NAS_IO', `${file}: no such file (export a model with \`nasctl retrain --export\`)`);
-  const info = JSON.parse(fs.readFileSync(file, 'utf8')) as ExportedModelInfo;
-  if (info.format !== 'oneshot-nas-model/1') throw new NasError('ERR_NAS_BAD_DATA', `${file}: unknown format ${String(info.format)}`);
+  const info = readModelInfo(path.join(dir, 'model.json'));
+  const weights = path.join(dir, 'model.safetensors');
+  const { tensors } = readSafetensors(weights);
   const model = StandaloneModel.create({ ...info.config, ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}) }, info.arch);
   try {
-    for (const t of readSafetensors(path.join(dir, 'model.safetensors')).tensors) model.setTensor(t.name, t.data);
+    const bad = (why: string): NasError => new NasError('ERR_NAS_BAD_MODEL', `${weights}: ${why} (for ${info.arch})`, { path: weights });
+    const given = new Map(tensors.map((t) => [t.name, t]));
+    for (const want of model.stateDict()) {
+      const t = given.get(want.name);
+      if (!t) throw bad(`tensor ${want.name} is missing`);
+      if (t.shape.join('x') !== want.shape.join('x')) throw bad(`tensor ${want.name} has shape [${t.shape.join(', ')}], the model's is [${want.shape.join(', ')}]`);
+      given.delete(want.name);
+      model.setTensor(t.name, t.data);
+    }
+    if (given.size) throw bad(`tensor ${[...given.keys()][0]} is not one of the model's`);
   } catch (err) {
     model.dispose();
     throw err;

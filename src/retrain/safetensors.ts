@@ -1,7 +1,7 @@
 /** The safetensors format (https://github.com/huggingface/safetensors): a u64 header length, a JSON header, raw data. */
 import * as fs from 'node:fs';
 import { NasError } from '../native/errors';
-import { writeFileAtomic } from '../util/files';
+import { ioError, writeFileAtomic } from '../util/files';
 
 /** A float32 tensor with its name and shape, as stored in a safetensors file. */
 export interface NamedTensor {
@@ -32,31 +32,46 @@ export function encodeSafetensors(tensors: NamedTensor[], metadata: Record<strin
   return Buffer.concat([head, Buffer.from(json), data]);
 }
 
-/** Parses a safetensors buffer (float32 tensors); errors name `file` and what is wrong. */
+const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+
+/**
+ * Parses a safetensors buffer (float32 tensors); anything malformed is ERR_NAS_BAD_MODEL naming `file` and the
+ * entry: a header that is not a JSON object, a dtype other than F32, a shape or offsets that are not non-negative
+ * integers, offsets not on 4-byte boundaries or past the end, a byte range that disagrees with the shape, no tensor.
+ */
 export function decodeSafetensors(buf: Buffer, file = '<buffer>'): { tensors: NamedTensor[]; metadata: Record<string, string> } {
-  const bad = (why: string): NasError => new NasError('ERR_NAS_BAD_DATA', `${file}: not a valid safetensors file: ${why}`);
+  const bad = (why: string): NasError => new NasError('ERR_NAS_BAD_MODEL', `${file}: not a valid safetensors file: ${why}`, { path: file });
   if (buf.length < 8) throw bad('shorter than its 8-byte header length');
   const n = Number(buf.readBigUInt64LE(0));
   if (8 + n > buf.length) throw bad('header runs past the end');
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+  let header: unknown;
   try {
     header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
   } catch {
     throw bad('header is not JSON');
   }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw bad(`header: expected a JSON object, got ${JSON.stringify(header)}`);
   const base = 8 + n;
   const tensors: NamedTensor[] = [];
-  for (const [name, v] of Object.entries(header)) {
+  for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') continue;
-    const info = v as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    if (info.dtype !== 'F32') throw bad(`${name} has dtype ${info.dtype}, only F32 is read`);
-    const [a, b] = info.data_offsets;
-    if (base + b > buf.length || b < a) throw bad(`${name}'s data is out of range`);
-    const copy = new Float32Array((b - a) / 4);
+    const info = (v ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (info.dtype !== 'F32') throw bad(`${name}: dtype ${JSON.stringify(info.dtype)}, only F32 is read`);
+    if (!Array.isArray(info.shape) || !info.shape.every(isCount)) throw bad(`${name}: shape ${JSON.stringify(info.shape)} is not a list of non-negative integers`);
+    const offsets = info.data_offsets;
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) throw bad(`${name}: data_offsets ${JSON.stringify(offsets)} are not two non-negative integers`);
+    const [a, b] = offsets as number[];
+    if (b < a || base + b > buf.length) throw bad(`${name}: data_offsets [${a}, ${b}] are out of range (${buf.length - base} data bytes)`);
+    if (a % 4 !== 0 || b % 4 !== 0) throw bad(`${name}: data_offsets [${a}, ${b}] are not multiples of 4 (float32)`);
+    const elements = (info.shape as number[]).reduce((x, y) => x * y, 1);
+    if ((b - a) / 4 !== elements) throw bad(`${name}: shape [${(info.shape as number[]).join(', ')}] has ${elements} values, its data ${(b - a) / 4}`);
+    const copy = new Float32Array(elements);
     Buffer.from(copy.buffer).set(buf.subarray(base + a, base + b));
-    tensors.push({ name, shape: info.shape, data: copy });
+    tensors.push({ name, shape: info.shape as number[], data: copy });
   }
-  return { tensors, metadata: (header.__metadata__ as Record<string, string>) ?? {} };
+  if (!tensors.length) throw bad('no tensors in it');
+  const metadata = (header as Record<string, unknown>).__metadata__ ?? {};
+  return { tensors, metadata: metadata as Record<string, string> };
 }
 
 /** Writes tensors and string metadata to a safetensors file, atomically. */
@@ -66,6 +81,11 @@ export function writeSafetensors(file: string, tensors: NamedTensor[], metadata:
 
 /** Reads a safetensors file written by `writeSafetensors` (or any float32 safetensors file). */
 export function readSafetensors(file: string): { tensors: NamedTensor[]; metadata: Record<string, string> } {
-  if (!fs.existsSync(file)) throw new NasError('ERR_NAS_IO', `${file}: no such file`);
-  return decodeSafetensors(fs.readFileSync(file), file);
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (err) {
+    throw ioError(err, file, 'read the weights');
+  }
+  return decodeSafetensors(buf, file);
 }

@@ -11,7 +11,7 @@ import { NasError, invalidParameter } from '../native/errors';
 import { Architecture, formatArchitecture } from '../space/architecture';
 import { ModelShape, modelSize } from '../space/modelSize';
 import { NativeData } from '../Supernet';
-import { acquireLock, removeStaleTemps, appendJsonLine, readJsonLinesStrict, repairTornLine, writeFileAtomic } from '../util/files';
+import { acquireLock, checkOutputFile, readJsonFile, removeStaleTemps, appendJsonLine, readJsonLinesStrict, repairTornLine, writeFileAtomic } from '../util/files';
 import { openSupernet } from './openSupernet';
 import { SearchResult, searchResultLine } from './select';
 import { readArchList } from './archList';
@@ -113,7 +113,7 @@ function openResults(
   let round = defaultRound;
   let pendingSettings: string | null = null;
   if (fs.existsSync(settings)) {
-    const saved = JSON.parse(fs.readFileSync(settings, 'utf8')) as Partial<SearchOptions> & Record<string, unknown>;
+    const saved = readJsonFile(settings, 'ERR_NAS_BAD_CONFIG', 'search settings') as Partial<SearchOptions> & Record<string, unknown>;
     const explicitRound = identity.round as number | undefined;
     round = explicitRound ?? saved.round ?? 1;
     for (const k of IDENTITY) {
@@ -213,6 +213,8 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     const identity = { ...o, archsDigest: list?.digest };
     const results = o.out ?? path.join(opened.dir, 'search.jsonl');
     const settings = `${results.replace(/\.jsonl$/, '')}.search.json`;
+    // Results are appended to: only an absent file or one of JSON lines (a previous search's) is taken.
+    checkOutputFile(results, 'search results file (JSON lines)', (head) => head.startsWith('{'));
     // One writer per results file: a second search into it is refused by name (rows would be written twice).
     if (writer) {
       release = acquireLock(results, 'file', `searching into ${results}`);

@@ -14,7 +14,7 @@ import { dropProbability, dropTables } from '../schedule/dropout';
 import { learningRate, learningRateTable } from '../schedule/learningRate';
 import { EvaluationResult, NativeData, Supernet } from '../Supernet';
 import { mean } from '../util/stats';
-import { acquireLock, appendJsonLine, readJsonLines, removeStaleTemps, writeFileAtomic, makeDir, objectLine } from '../util/files';
+import { acquireLock, appendJsonLine, readJsonFile, readJsonLines, removeStaleTemps, writeFileAtomic, makeDir, objectLine } from '../util/files';
 import { Rng } from '../util/rng';
 import { klProbe, klScores, sampleReference } from '../study/klStudy';
 import { TrainOptions, validateTrainOptions } from './trainOptions';
@@ -99,7 +99,7 @@ export function runFiles(out: string): { config: string; checkpoint: string; met
 export function readRunOptions(out: string): TrainOptions {
   const file = runFiles(out).config;
   if (!fs.existsSync(file)) throw new NasError('ERR_NAS_CHECKPOINT', `${out}: no config.json, so there is no run to resume here`);
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as TrainOptions;
+  return readJsonFile(file, 'ERR_NAS_BAD_CONFIG', 'run configuration') as TrainOptions;
 }
 
 /** Trains the one-shot model as `opts` says, writing the run directory. */
@@ -183,7 +183,7 @@ async function openRun(
     return { acc: { lossSum: 0, correct: 0, examples: 0 } };
   }
   const meta = (await net.load(files.checkpoint)) as CheckpointMeta;
-  if (net.step >= totalSteps && fs.existsSync(files.result)) return { acc: meta.acc, finished: JSON.parse(fs.readFileSync(files.result, 'utf8')) as TrainResult };
+  if (net.step >= totalSteps && fs.existsSync(files.result)) return { acc: meta.acc, finished: readJsonFile(files.result, 'ERR_NAS_CHECKPOINT', 'run result') as TrainResult };
   // Metrics written after the checkpoint are replayed by the resumed run: drop them so no line appears twice.
   if (writer) {
     const kept = readJsonLines(files.metrics, metricsLine).filter((l) => l.step <= net.step);

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { NasError } from '../native/errors';
+import { NasError, NasErrorCode } from '../native/errors';
 
 /**
  * `mkdir -p` that names the path it could not create (ERR_NAS_IO): each missing folder is made in turn. Node's own
@@ -54,8 +54,50 @@ export function ioError(err: unknown, file: string, doing: string): NasError {
   return new NasError('ERR_NAS_IO', `${file}: cannot ${doing} (${IO_WHY[code] ?? (err as Error).message}, ${code})`, { path: file, code });
 }
 
-/** Writes `text` to `file` atomically; on failure (a full disk, say) the old file stays and no temp file is left. */
+const KIND_OF = (st: fs.Stats): string =>
+  st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a folder' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device'
+    : st.isFIFO() ? 'a named pipe' : st.isSocket() ? 'a socket' : 'not a regular file';
+
+/**
+ * Refuses to write `what` at `file` unless the path is absent or a regular file that `ours` recognises from its
+ * first bytes (when given): a device (`/dev/null`), a folder, a pipe or a symbolic link is never replaced, nor a
+ * file of another kind (the run's checkpoint given as a report's --out, say). ERR_NAS_BAD_OUTPUT names the path.
+ */
+export function checkOutputFile(file: string, what: string, ours?: (head: string) => boolean): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    throw ioError(err, file, 'check the output path');
+  }
+  if (!st.isFile()) {
+    throw new NasError('ERR_NAS_BAD_OUTPUT', `${file}: expected a regular file or nothing for the ${what}, got ${KIND_OF(st)}; refusing to replace it (choose another path)`, { path: file });
+  }
+  if (!ours || st.size === 0) return;
+  const head = Buffer.alloc(Math.min(512, st.size));
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      fs.readSync(fd, head, 0, head.length, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    throw ioError(err, file, 'read');
+  }
+  if (!ours(head.toString('utf8'))) {
+    throw new NasError('ERR_NAS_BAD_OUTPUT', `${file}: exists and is not a ${what}; refusing to overwrite it (remove it or choose another path)`, { path: file });
+  }
+}
+
+/**
+ * Writes `text` to `file` atomically; on failure (a full disk, say) the old file stays and no temp file is left.
+ * Only an absent path or a regular file is replaced (checkOutputFile).
+ */
 export function writeFileAtomic(file: string, text: string | Uint8Array): void {
+  checkOutputFile(file, 'file being written');
   makeDir(path.dirname(file));
   const tmp = `${file}.tmp-${process.pid}`;
   try {
@@ -71,6 +113,24 @@ export function writeFileAtomic(file: string, text: string | Uint8Array): void {
   } catch (err) {
     fs.rmSync(tmp, { force: true });
     throw ioError(err, file, 'write');
+  }
+}
+
+/**
+ * Reads a JSON file; one that cannot be read is ERR_NAS_IO, one that is not JSON is `code` naming the file and
+ * `what` it should be (config.json of a run, model.json of a model, ...).
+ */
+export function readJsonFile(file: string, code: NasErrorCode, what: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw ioError(err, file, `read the ${what}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new NasError(code, `${file}: the ${what} is not valid JSON (${(err as Error).message}); the file is damaged`, { path: file });
   }
 }
 
@@ -227,8 +287,8 @@ export function readJsonLinesStrict<T>(file: string, check: LineCheck<T>): JsonL
     } catch (err) {
       problem = err instanceof NasError ? err.message : 'not a line of JSON';
     }
-    if (i === last) {
-      torn = true; // cut by a kill mid-write: no newline after it
+    if (i === last && line.startsWith('{')) {
+      torn = true; // a line of ours cut by a kill mid-write: no newline after it
       break;
     }
     throw new NasError('ERR_NAS_BAD_RESULTS', `${file}:${i + 1}: ${problem}; the file is damaged or not of this kind ` +

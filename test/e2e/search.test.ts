@@ -1,5 +1,5 @@
 // nasctl search / select on a small supernet trained here: streaming results, resume after SIGKILL, selection.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -147,5 +147,25 @@ describe('nasctl search', () => {
     const fixed = await nasctl('search', '--supernet', run, '--count', '3', '--val-limit', '16', '--threads', '1', '--out', out);
     expect(fixed.status, fixed.stderr).toBe(0);
     expect(lines(out)).toHaveLength(3);
+  });
+
+  it('--out never replaces a device, pipe, link, folder or a file of another kind (the run\'s own checkpoint)', async () => {
+    const checkpoint = path.join(run, 'checkpoint.pt');
+    const before = fs.readFileSync(checkpoint);
+    const fifo = path.join(root, 'out-fifo');
+    execFileSync('mkfifo', [fifo]);
+    const link = path.join(root, 'out-link.jsonl');
+    fs.symlinkSync(path.join(root, 'ref.jsonl'), link);
+    for (const [out, why] of [[checkpoint, 'is not a search results file'], [fifo, 'got a named pipe'], [link, 'got a symbolic link'], [root, 'got a folder']] as const) {
+      const r = await nasctl('search', '--supernet', run, '--count', '3', '--val-limit', '16', '--threads', '1', '--out', out);
+      expect(r.status, out).toBe(2);
+      expect(r.stderr, out).toContain(`${out}: `);
+      expect(r.stderr, out).toContain(why);
+      expect(r.stderr, out).toContain('[ERR_NAS_BAD_OUTPUT]');
+      expect(fs.existsSync(`${out}.lock`), out).toBe(false);
+    }
+    expect(fs.readFileSync(checkpoint).equals(before)).toBe(true);
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(fs.lstatSync(fifo).isFIFO()).toBe(true);
   });
 });

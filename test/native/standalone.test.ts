@@ -53,4 +53,49 @@ describe('stand-alone model', () => {
     expect(back.tensors.map((x) => [x.name, x.shape, Array.from(x.data)])).toEqual([['a', [2, 2], [1, 2, 3, 4]], ['b', [1], [-1]]]);
     expect(() => decodeSafetensors(buf.subarray(0, 20))).toThrow(/not a valid safetensors file/);
   });
+
+  it('refuses a damaged model folder with ERR_NAS_BAD_MODEL naming the file and the entry', async () => {
+    const arch = '01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool';
+    const m = StandaloneModel.create(TINY, arch, { batchSize: 16, seed: 2 });
+    const good = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-model-'));
+    exportModel(good, m, { mean: [0.5], std: [0.25] });
+    const tensors = m.stateDict();
+    m.dispose();
+    const json = JSON.parse(fs.readFileSync(path.join(good, 'model.json'), 'utf8'));
+    // A safetensors file from a header object, with `data` bytes after it.
+    const raw = (header: unknown, data = Buffer.alloc(64)): Buffer => {
+      const text = JSON.stringify(header);
+      const head = Buffer.alloc(8);
+      head.writeBigUInt64LE(BigInt(Buffer.byteLength(text)));
+      return Buffer.concat([head, Buffer.from(text), data]);
+    };
+    const first = tensors[0];
+    const cases: [string, { json?: string; weights?: Buffer }, string][] = [
+      ['not JSON', { json: '{"format": "oneshot-nas-model/1", ' }, 'model.json: the model description is not valid JSON'],
+      ['no mean', { json: JSON.stringify({ ...json, mean: undefined }) }, 'model.json: mean: expected 1 finite numbers (one per channel), got nothing'],
+      ['std 0', { json: JSON.stringify({ ...json, std: [0] }) }, 'model.json: std: expected 1 finite numbers > 0'],
+      ['null header', { weights: raw(null) }, 'model.safetensors: not a valid safetensors file: header: expected a JSON object, got null'],
+      ['no tensors', { weights: raw({ __metadata__: {} }) }, 'no tensors in it'],
+      ['shape vs bytes', { weights: raw({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }) }, 'x: shape [3] has 3 values, its data 2'],
+      ['fractional offsets', { weights: raw({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4.5] } }) }, 'x: data_offsets [0,4.5] are not two non-negative integers'],
+      ['offsets not x4', { weights: raw({ x: { dtype: 'F32', shape: [0], data_offsets: [2, 2] } }) }, 'x: data_offsets [2, 2] are not multiples of 4'],
+      ['missing tensor', { weights: encodeSafetensors(tensors.slice(1)) }, `model.safetensors: tensor ${first.name} is missing`],
+      ['misshapen tensor', { weights: encodeSafetensors([{ ...first, shape: [first.data.length] }, ...tensors.slice(1)]) }, `tensor ${first.name} has shape [${first.data.length}]`],
+      ['extra tensor', { weights: encodeSafetensors([...tensors, { name: 'extra', shape: [1], data: Float32Array.of(1) }]) }, 'tensor extra is not one of the model\'s'],
+    ];
+    for (const [what, files, message] of cases) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-model-'));
+      fs.writeFileSync(path.join(dir, 'model.json'), files.json ?? fs.readFileSync(path.join(good, 'model.json')));
+      fs.writeFileSync(path.join(dir, 'model.safetensors'), files.weights ?? fs.readFileSync(path.join(good, 'model.safetensors')));
+      let e: { code?: string; message?: string } = {};
+      try {
+        loadModel(dir).model.dispose();
+      } catch (err) {
+        e = err as { code?: string; message?: string };
+      }
+      expect([what, e.code], e.message).toEqual([what, 'ERR_NAS_BAD_MODEL']);
+      expect(e.message, what).toContain(message);
+    }
+    loadModel(good).model.dispose(); // the intact folder still loads
+  });
 });

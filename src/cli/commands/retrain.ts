@@ -128,6 +128,9 @@ interface PredictFlags {
   json?: boolean;
 }
 
+/** Images per forward of `nasctl predict` (BN uses running statistics: any batch gives the same answers). */
+const PREDICT_BATCH = 256;
+
 /** `nasctl predict`: classifies images with an exported stand-alone model. */
 export function predictCommand(): Command {
   return new Command('predict')
@@ -145,16 +148,22 @@ export function predictCommand(): Command {
         const data = loadDataset({ name: f.dataset, dataDir: f.dataDir });
         const set = data[f.split];
         const n = Math.min(f.limit, set.n);
-        const x = normaliseImages(set.images, n, set.height, set.channels, info.mean, info.std);
-        const probs = model.predict(x, n);
         const classes = info.config.classes;
+        const pixels = set.height * set.width * set.channels;
         let correct = 0;
-        for (let i = 0; i < n; i++) {
-          const p = probs.subarray(i * classes, (i + 1) * classes);
-          const cls = p.indexOf(Math.max(...p));
-          correct += cls === set.labels[i] ? 1 : 0;
-          if (f.json) process.stdout.write(`${JSON.stringify({ index: i, predicted: cls, probability: p[cls], label: set.labels[i] })}\n`);
-          else process.stdout.write(`${String(i).padStart(5)}  predicted ${cls} (${(100 * p[cls]).toFixed(1)}%)  label ${set.labels[i]}\n`);
+        // In batches: memory stays flat in the number of images (one batch of inputs and probabilities at a time).
+        for (let first = 0; first < n; first += PREDICT_BATCH) {
+          const b = Math.min(PREDICT_BATCH, n - first);
+          const x = normaliseImages(set.images.subarray(first * pixels, (first + b) * pixels), b, set.height, set.channels, info.mean, info.std);
+          const probs = model.predict(x, b);
+          for (let j = 0; j < b; j++) {
+            const i = first + j;
+            const p = probs.subarray(j * classes, (j + 1) * classes);
+            const cls = p.indexOf(Math.max(...p));
+            correct += cls === set.labels[i] ? 1 : 0;
+            if (f.json) process.stdout.write(`${JSON.stringify({ index: i, predicted: cls, probability: p[cls], label: set.labels[i] })}\n`);
+            else process.stdout.write(`${String(i).padStart(5)}  predicted ${cls} (${(100 * p[cls]).toFixed(1)}%)  label ${set.labels[i]}\n`);
+          }
         }
         if (!f.json) process.stdout.write(`accuracy ${(correct / n).toFixed(4)} on ${n} ${f.split} images (${info.arch})\n`);
       } finally {
