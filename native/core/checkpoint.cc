@@ -60,6 +60,8 @@ torch::serialize::InputArchive openArchive(const std::string& path) {
     ar.load_from(path, torch::Device(torch::kCPU));
   } catch (const c10::Error& e) {
     throw NasException("ERR_NAS_CHECKPOINT", path + " is not a oneshot-nas checkpoint (" + e.what_without_backtrace() + ")");
+  } catch (const std::exception& e) {
+    throw NasException("ERR_NAS_CHECKPOINT", path + " is not a oneshot-nas checkpoint or is damaged (" + e.what() + ")");
   }
   return ar;
 }
@@ -84,14 +86,19 @@ void writeKey(torch::serialize::OutputArchive& ar, const std::string& key, const
 }
 
 torch::Tensor readKey(torch::serialize::InputArchive& ar, const std::string& key, const std::string& path) {
-  torch::Tensor t;
+  torch::Tensor t, sum;
+  bool summed = false;
+  // A damaged archive fails inside LibTorch in more than one way (c10::Error, std::out_of_range from a lookup of a
+  // mangled name): every one is this file's entry that cannot be read.
   try {
     ar.read(key, t);
+    summed = ar.try_read("checksum/" + key, sum);
   } catch (const c10::Error&) {
     throw NasException("ERR_NAS_CHECKPOINT", path + ": missing entry '" + key + "'");
+  } catch (const std::exception& e) {
+    throw NasException("ERR_NAS_CHECKPOINT", path + ": entry '" + key + "' cannot be read (" + e.what() + "); the file is damaged");
   }
-  torch::Tensor sum;
-  if (ar.try_read("checksum/" + key, sum) && sum.numel() == 1 && sum.item<int64_t>() != checksum(t)) {
+  if (summed && sum.numel() == 1 && sum.item<int64_t>() != checksum(t)) {
     throw NasException("ERR_NAS_CHECKPOINT", path + ": entry '" + key + "' is damaged (its bytes do not match the checksum written with it); " +
                                                  "use an older copy of the file or start the run again");
   }
@@ -155,6 +162,10 @@ std::string Trainer::load(const std::string& path) {
     }
     values.push_back(v);
     moms.push_back(readKey(ar, "momentum/" + p.name, path));
+    if (moms.back().sizes() != p.tensor.sizes()) {
+      throw NasException("ERR_NAS_CHECKPOINT", path + ": 'momentum/" + p.name + "' has shape " + c10::str(moms.back().sizes()) +
+                                                   ", this model has " + c10::str(p.tensor.sizes()));
+    }
   }
   auto loop = readLoopState(ar, path);
   // Everything read and checked: only now is the model touched, so a bad file leaves it as it was.

@@ -256,6 +256,25 @@ describe('checkpoints', () => {
     a.dispose();
     b.dispose();
   });
+
+  it('refuses a checkpoint whose entry names were damaged, naming the file (LibTorch fails outside c10::Error there)', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-')), 'ck.pt');
+    const a = tinyNet();
+    await a.save(file);
+    const w = a.getParameter('stem.weight');
+    for (const key of ['param/head.fc.weight', 'momentum/stem.weight', 'trainer/perm']) {
+      const bytes = fs.readFileSync(file);
+      const at = bytes.indexOf(Buffer.from(key));
+      expect(at, key).toBeGreaterThan(0);
+      bytes[at + key.length - 1] ^= 1;
+      const damaged = `${file}.${key.replace('/', '-')}`;
+      fs.writeFileSync(damaged, bytes);
+      await expect(a.load(damaged)).rejects.toMatchObject({ code: 'ERR_NAS_CHECKPOINT', message: expect.stringContaining(`${damaged} `) });
+      await expect(Supernet.readCheckpointMeta(damaged)).rejects.toMatchObject({ code: 'ERR_NAS_CHECKPOINT' });
+    }
+    expect(Array.from(a.getParameter('stem.weight'))).toEqual(Array.from(w));
+    a.dispose();
+  });
 });
 
 describe('bf16 mixed precision', () => {
