@@ -9,13 +9,14 @@ import { predictCommand, retrainCommand } from './commands/retrain';
 import { searchCommand, selectCommand } from './commands/search';
 import { studyCommand } from './commands/study';
 import { trainCommand } from './commands/train';
-import { reportError } from './run';
+import { quitOnClosedStdout, reportError } from './run';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { version } = require('../../package.json') as { version: string };
 
 /** Runs nasctl with `argv` (process.argv): parses, dispatches to a command and maps errors to exit codes. */
 export async function main(argv: string[]): Promise<void> {
+  quitOnClosedStdout();
   const program = new Command('nasctl')
     .description('one-shot neural architecture search (Bender et al., ICML 2018) on LibTorch')
     .version(version)

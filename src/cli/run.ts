@@ -30,6 +30,25 @@ export async function withAbortOnSignal<T>(job: (signal: AbortSignal) => Promise
   }
 }
 
+/**
+ * Writes to stdout, waiting while its buffer is full (a slow reader of a pipe): a long listing then holds one
+ * buffer's worth of lines, not all of them.
+ */
+export async function writeOut(text: string): Promise<void> {
+  if (!process.stdout.write(text)) await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
+}
+
+/**
+ * A reader that closes stdout early (`nasctl ... | head -1`) ends the command quietly, as grep and jq do, instead
+ * of with Node's EPIPE stack trace: the process exits 0 (its 'exit' handlers stop native jobs and free locks).
+ */
+export function quitOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
+
 /** Prints an error the way a user wants to read it and sets the exit code. */
 export function reportError(err: unknown, json: boolean): void {
   // A filesystem error that no stage wrapped (a system error with a path) is still an I/O error naming its path.

@@ -31,8 +31,13 @@ export function sampleArchitecture(rng: Rng, space: SearchSpace = DEFAULT_SPACE)
   return { blocks };
 }
 
+/** n architectures from one seed, one at a time (memory flat in n); the sequence of {@link sampleArchitectures}. */
+export function* sampleArchitectureStream(n: number, seed: number, space: SearchSpace = DEFAULT_SPACE): Generator<Architecture> {
+  const rng = new Rng(seed);
+  for (let i = 0; i < n; i++) yield sampleArchitecture(rng, space);
+}
+
 /** n architectures from one seed (the same seed gives the same list). */
 export function sampleArchitectures(n: number, seed: number, space: SearchSpace = DEFAULT_SPACE): Architecture[] {
-  const rng = new Rng(seed);
-  return Array.from({ length: n }, () => sampleArchitecture(rng, space));
+  return Array.from(sampleArchitectureStream(n, seed, space));
 }

@@ -102,6 +102,20 @@ export function readRunOptions(out: string): TrainOptions {
   return readJsonFile(file, 'ERR_NAS_BAD_CONFIG', 'run configuration') as TrainOptions;
 }
 
+/**
+ * The options as a run on `data` uses them: the images' shape and the class count, the size of the training subset
+ * (trainLimit capped by the split), the evaluation interval (default: an epoch) and size (capped by the split).
+ */
+export function effectiveOptions(o: TrainOptions, data: DatasetSplits): TrainOptions {
+  return {
+    ...o,
+    dataset: { ...o.dataset, ...(o.dataset.trainLimit !== undefined ? { trainLimit: data.train.n } : {}) },
+    net: { ...o.net, inChannels: data.train.channels, imageSize: data.train.height, classes: data.classes },
+    evalEvery: o.evalEvery ?? Math.max(1, Math.floor(data.train.n / o.batchSize)),
+    evalLimit: Math.min(o.evalLimit ?? data.validation.n, data.validation.n),
+  };
+}
+
 /** Trains the one-shot model as `opts` says, writing the run directory. */
 export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
   const files = runFiles(given.out);
@@ -113,13 +127,15 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
       throw new NasError('ERR_NAS_CHECKPOINT', `workers disagree on resuming ${given.out}: ${seen.map((r, i) => `worker ${i} ${r ? 'sees' : 'does not see'} ${files.checkpoint}`).join(', ')}; put the run directory on a filesystem every worker shares`);
     }
   }
-  const opts: TrainOptions = resuming ? { ...readRunOptions(given.out), out: given.out } : given;
+  let opts: TrainOptions = resuming ? { ...readRunOptions(given.out), out: given.out } : given;
   if (resuming && given.net.threads !== undefined) opts.net = { ...opts.net, threads: given.net.threads };
   validateTrainOptions(opts);
   if (!resuming && fs.existsSync(files.checkpoint)) {
     throw new NasError('ERR_NAS_IO', `${opts.out} already holds a run (checkpoint.pt); pass --resume to continue it or choose another --out`);
   }
   const data: DatasetSplits = loadDataset(opts.dataset);
+  // A new run records what it uses (config.json, the checkpoint's meta), not the preset's dataset-bound values.
+  if (!resuming) opts = effectiveOptions(opts, data);
   const t = data.train;
   // One writer per run directory: a second train into it is refused by name; temp files of killed runs are removed.
   const writes = !hooks.group || hooks.group.isWriter;

@@ -204,3 +204,68 @@ describe('learning rates that cannot train', () => {
     expect(accent.stderr).toContain("U+00E9 ('é') is not an input digit");
   });
 });
+
+/** Runs nasctl with stdout read until `lines` lines arrived, then closed (as `| head -n lines` does). */
+function readThenClose(args: string[], lines: number): Promise<{ head: string[]; status: number | null; signal: string | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args]);
+    let out = '';
+    let err = '';
+    let head: string[] = [];
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const got = out.split('\n');
+      if (got.length > lines && !head.length) {
+        head = got.slice(0, lines);
+        child.stdout.destroy();
+      }
+    });
+    child.on('close', (status, signal) => resolve({ head, status, signal, stderr: err }));
+  });
+}
+
+describe('stdout closed by the reader', () => {
+  it('ends `arch --sample 10000000 | head -3` at once and quietly: the samples are streamed, not built first', async () => {
+    const r = await readThenClose(['arch', '--sample', '10000000', '--seed', '4', '--json'], 3);
+    expect(r.head.map((l) => JSON.parse(l).arch)).toHaveLength(3);
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    // The stream is the same sequence as a short listing of the same seed.
+    const short = await nasctl('arch', '--sample', '3', '--seed', '4', '--json');
+    expect(short.stdout.trim().split('\n')).toEqual(r.head);
+  }, 60_000);
+
+  it('ends `train --json | head -1` quietly while training runs, and frees the run directory', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-epipe-'));
+    const r = await readThenClose([...TRAIN, '--steps', '100000', '--json', '--out', out], 1);
+    expect(JSON.parse(r.head[0])).toHaveProperty('step');
+    expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
+    expect(r.stderr).not.toContain('EPIPE');
+    expect(fs.existsSync(path.join(out, '.lock'))).toBe(false);
+  }, 120_000);
+});
+
+describe('run directories record what the run used', () => {
+  it('a --dataset synthetic run records its own image size, training set and evaluation interval, not the preset\'s', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-config-'));
+    const r = await nasctl(...TRAIN, '--steps', '2', '--out', out);
+    expect(r.status, r.stderr).toBe(0);
+    const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+    // synthetic: 1200 images of 16x16x1: 200 test, 1000 for training of which 166 are held out for validation.
+    expect(config.dataset).toEqual({ name: 'synthetic' });
+    expect(config.net).toMatchObject({ inChannels: 1, imageSize: 16, classes: 10 });
+    expect(config.evalEvery).toBe(Math.floor(834 / 32)); // an epoch at batch 32 (the preset's 47 was for its own data)
+    expect(config.evalLimit).toBe(64);
+  }, 60_000);
+
+  it('names a damaged config.json when resuming, with a code', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-config-'));
+    expect((await nasctl(...TRAIN, '--steps', '2', '--out', out)).status).toBe(0);
+    fs.writeFileSync(path.join(out, 'config.json'), '{"dataset": ');
+    const r = await nasctl(...TRAIN, '--steps', '4', '--out', out, '--resume');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${path.join(out, 'config.json')}: the run configuration is not valid JSON`);
+    expect(r.stderr).toContain('[ERR_NAS_BAD_CONFIG]');
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  }, 60_000);
+});

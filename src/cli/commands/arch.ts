@@ -13,9 +13,10 @@ import {
   ALL_ON,
 } from '../../space/architecture';
 import { ModelShape, modelSize } from '../../space/modelSize';
-import { sampleArchitectures } from '../../space/sampleArchitecture';
+import { sampleArchitectureStream } from '../../space/sampleArchitecture';
 import { DEFAULT_SUPERNET_CONFIG, Supernet } from '../../Supernet';
 import { nonNegativeInt, oneOf, positiveInt } from '../parse';
+import { writeOut } from '../run';
 
 interface ArchFlags {
   filters: number;
@@ -54,21 +55,25 @@ export function archCommand(): Command {
     .option('--count', 'print the number of architectures in the space')
     .option('--verify', 'also build each model natively and check that the counts agree')
     .option('--json', 'one JSON object per line')
-    .action((archs: string[], f: ArchFlags) => {
+    .action(async (archs: string[], f: ArchFlags) => {
       const space = { blocks: f.blocks, maxOps: 2 };
       if (f.count) {
         const n = countArchitectures(space);
         process.stdout.write(f.json ? `${JSON.stringify({ architectures: n.toString() })}\n` : `${n.toLocaleString('en-US')} architectures\n`);
       }
       const allOnText = formatArchitecture(allOnArchitecture(f.blocks));
-      const list: { arch: Architecture; allOn: boolean }[] = archs.map((a) => ({ arch: parseCandidate(a, space), allOn: a === ALL_ON || a === allOnText }));
-      if (f.allOn) list.push({ arch: allOnArchitecture(f.blocks), allOn: true });
-      if (f.sample) for (const a of sampleArchitectures(f.sample, f.seed, space)) list.push({ arch: a, allOn: false });
-      if (!list.length && !f.count) throw new NasError('ERR_NAS_BAD_ARG', 'give an architecture, --all-on, --sample N or --count');
+      const given: { arch: Architecture; allOn: boolean }[] = archs.map((a) => ({ arch: parseCandidate(a, space), allOn: a === ALL_ON || a === allOnText }));
+      if (f.allOn) given.push({ arch: allOnArchitecture(f.blocks), allOn: true });
+      if (!given.length && !f.sample && !f.count) throw new NasError('ERR_NAS_BAD_ARG', 'give an architecture, --all-on, --sample N or --count');
+      // Samples are drawn as they are printed: memory stays flat in --sample.
+      function* list(): Generator<{ arch: Architecture; allOn: boolean }> {
+        yield* given;
+        for (const arch of sampleArchitectureStream(f.sample ?? 0, f.seed, space)) yield { arch, allOn: false };
+      }
       const shape = shapeOf(f);
       const net = f.verify ? Supernet.create({ ...shape, blocks: f.blocks, threads: 1 }) : null;
       try {
-        for (const { arch, allOn } of list) {
+        for (const { arch, allOn } of list()) {
           const size = modelSize(arch, shape);
           const text = allOn ? ALL_ON : formatArchitecture(arch);
           if (net) {
@@ -78,8 +83,7 @@ export function archCommand(): Command {
             }
           }
           const row = { arch: text, params: size.params, madds: size.madds, filters: f.filters, dataset: f.dataset, ops: arch.blocks.map((b) => b.ops.map((o) => OPS.indexOf(o))) };
-          if (f.json) process.stdout.write(`${JSON.stringify(row)}\n`);
-          else process.stdout.write(`${text}\t${size.params.toLocaleString('en-US')} params\t${(size.madds / 1e6).toFixed(1)}M multiply-adds\n`);
+          await writeOut(f.json ? `${JSON.stringify(row)}\n` : `${text}\t${size.params.toLocaleString('en-US')} params\t${(size.madds / 1e6).toFixed(1)}M multiply-adds\n`);
         }
       } finally {
         net?.dispose();

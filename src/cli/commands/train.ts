@@ -52,6 +52,9 @@ interface TrainFlags extends DistFlags {
 export function trainOptionsFromFlags(f: TrainFlags, base: TrainOptions = PRESETS[f.preset]): TrainOptions {
   const augment = f.augment === undefined ? {} : f.augment ? { cropPad: DATASETS[f.dataset ?? base.dataset.name].cropPad, flip: true } : { cropPad: 0, flip: false };
   const datasetChanged = f.dataset !== undefined && f.dataset !== base.dataset.name;
+  // Another dataset than the base's: its dataset-bound values (the training subset, the evaluation interval set for
+  // its epoch length) do not carry over; the run then records its own (trainOneShot: effectiveOptions).
+  if (datasetChanged) base = { ...base, dataset: { name: f.dataset! }, evalEvery: undefined };
   return withOverrides(base, {
     out: f.out,
     dataset: datasetChanged ? { name: f.dataset!, dataDir: f.dataDir, trainLimit: f.trainLimit } : { name: base.dataset.name, dataDir: f.dataDir, trainLimit: f.trainLimit },
