@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "core/brief.h"
 #include "core/config.h"
 
 namespace nasjs {
@@ -29,7 +30,7 @@ inline std::pair<std::string, std::string> DescribeCurrentException() {
   } catch (const std::bad_alloc&) {
     return {"ERR_NAS_OUT_OF_MEMORY", "out of memory"};
   } catch (const std::exception& e) {
-    return {"ERR_NAS_NATIVE", e.what()};
+    return {"ERR_NAS_NATIVE", nas::briefError(e)};
   } catch (...) {
     return {"ERR_NAS_NATIVE", "unknown native error"};
   }

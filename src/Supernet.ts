@@ -170,6 +170,7 @@ function checkValues(field: string, v: ArrayLike<number>, need: number, lo: numb
 export class Supernet {
   readonly config: SupernetConfig;
   private native: NativeSupernet | null;
+  private grouped = false;
 
   private constructor(config: SupernetConfig, native: NativeSupernet) {
     this.config = config;
@@ -225,7 +226,9 @@ export class Supernet {
     checkValues('lr', o.lr, o.steps, 0, Number.MAX_VALUE);
     checkValues('dropIn', o.dropIn, o.steps * this.config.blocks, 0, 1);
     checkValues('dropOp', o.dropOp, o.steps * this.config.blocks, 0, 1);
-    if (o.signal?.aborted) return { steps: 0, aborted: true, step: net.stepCount() };
+    // Alone, an aborted signal ends here. A data-parallel worker must not decide alone (the others would wait for it
+    // in their next all-reduce): the native loop votes the stop in its first step, so every worker stops after it.
+    if (o.signal?.aborted && !this.grouped) return { steps: 0, aborted: true, step: net.stepCount() };
     return awaitNative(
       () =>
         net.train(data.handle, { steps: o.steps, lr: o.lr, dropIn: o.dropIn, dropOp: o.dropOp, threads: this.config.threads }, (p) =>
@@ -342,6 +345,7 @@ export class Supernet {
    */
   setGroup(group: ProcessGroup | null): void {
     callNative(() => this.n.setGroup(group ? group.native : null));
+    this.grouped = group !== null;
   }
 
   /** Writes a checkpoint atomically (temp file + fsync + rename); `meta` is stored as JSON. */

@@ -138,3 +138,14 @@ export function runProcess(args: string[], o: { env?: NodeJS.ProcessEnv; timeout
     });
   });
 }
+
+/**
+ * Whether a component that scripts/setup installs (Chromium, the Gloo build of the addon) is here. Under CI=true it
+ * is required: a missing one throws, failing the test file, instead of letting its tests skip or cover less.
+ */
+export function requiredUnderCi(present: boolean, what: string): boolean {
+  if (!present && process.env.CI === 'true') {
+    throw new Error(`${what} is missing, and under CI=true every component scripts/setup installs is required`);
+  }
+  return present;
+}

@@ -6,9 +6,11 @@
 #include <mutex>
 #include <thread>
 
+#include "brief.h"
 #include "config.h"
 
 #ifdef NAS_WITH_GLOO
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -34,7 +36,22 @@ std::string beatOf(c10d::Store& store, int r) {
 
 bool isLoopback(const std::string& a) { return a == "localhost" || a.rfind("127.", 0) == 0 || a == "::1"; }
 
-c10::intrusive_ptr<c10d::TCPStore> connectStore(const DistConfig& c, bool server, bool counted) {
+c10::intrusive_ptr<c10d::Store> connectStore(const DistConfig& c, bool server, bool counted) {
+  if (!c.storeFile.empty()) {
+    // numWorkers -1: the file is never removed by a worker (two instances per worker would count wrong); the
+    // launcher that made its private folder removes it.
+    auto store = c10::make_intrusive<c10d::FileStore>(c.storeFile, -1);
+    store->setTimeout(std::chrono::milliseconds(c.timeoutMs));
+    if (counted) {
+      // What waitWorkers does for the TCPStore: the group exists once every worker has arrived (wait reads, it
+      // does not append to the file).
+      store->set("nas/joined/" + std::to_string(c.rank), bytes("1"));
+      std::vector<std::string> all;
+      for (int r = 0; r < c.worldSize; ++r) all.push_back("nas/joined/" + std::to_string(r));
+      store->wait(all, std::chrono::milliseconds(c.timeoutMs));
+    }
+    return store;
+  }
   c10d::TCPStoreOptions o;
   o.port = static_cast<uint16_t>(c.masterPort);
   o.isServer = server;
@@ -46,8 +63,8 @@ c10::intrusive_ptr<c10d::TCPStore> connectStore(const DistConfig& c, bool server
 }  // namespace
 
 struct ProcessGroup::Impl {
-  c10::intrusive_ptr<c10d::TCPStore> store;    // this thread's client (rank 0: also the server)
-  c10::intrusive_ptr<c10d::TCPStore> beatStore;  // the heartbeat thread's own client
+  c10::intrusive_ptr<c10d::Store> store;      // this thread's client (TCP: rank 0 also serves it)
+  c10::intrusive_ptr<c10d::Store> beatStore;  // the heartbeat thread's own client
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
   std::thread beat;
   std::recursive_mutex storeMu;  // `store` is used by one thread at a time (exchange, diagnose)
@@ -75,12 +92,12 @@ ProcessGroup::ProcessGroup(const DistConfig& cfg) : cfg_(cfg), impl_(std::make_u
        std::to_string(cfg.rank));
   need(cfg.masterPort > 0 && cfg.masterPort < 65536, "masterPort", "a TCP port (1..65535)", std::to_string(cfg.masterPort));
   need(cfg.timeoutMs > 0, "timeoutMs", "a positive number", std::to_string(cfg.timeoutMs));
-  const std::string where = cfg.masterAddr + ":" + std::to_string(cfg.masterPort);
+  const std::string where = cfg.storeFile.empty() ? cfg.masterAddr + ":" + std::to_string(cfg.masterPort) : cfg.storeFile;
   try {
     impl_->store = connectStore(cfg, cfg.rank == 0, true);
     impl_->beatStore = connectStore(cfg, false, false);
     auto opts = c10d::ProcessGroupGloo::Options::create(std::chrono::milliseconds(cfg.timeoutMs));
-    if (isLoopback(cfg.masterAddr)) {
+    if (isLoopback(cfg.masterAddr) || !cfg.storeFile.empty()) {
       opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
     } else if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME")) {
       opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
@@ -93,7 +110,10 @@ ProcessGroup::ProcessGroup(const DistConfig& cfg) : cfg_(cfg), impl_(std::make_u
     throw;
   } catch (const std::exception& e) {
     throw NasException("ERR_NAS_DIST", "worker " + std::to_string(cfg.rank) + " of " + std::to_string(cfg.worldSize) +
-                                           " could not join the group at " + where + ": " + e.what());
+                                           " could not join the group at " + where + " within " +
+                                           std::to_string(cfg.timeoutMs / 1000) + " s (--dist-timeout): " + briefError(e) +
+                                           (cfg.storeFile.empty() ? "; are the other workers started, with the same --master-addr and --master-port?"
+                                                                  : "; are the other workers started, with the same store file?"));
   }
   impl_->beat = std::thread([this]() {
     Impl& im = *impl_;
@@ -194,7 +214,7 @@ void ProcessGroup::allreduceSum(const std::vector<torch::Tensor>& tensors, int64
   } catch (const NasException&) {
     throw;
   } catch (const std::exception& e) {
-    lost(*this, "all-reduce", e.what());
+    lost(*this, "all-reduce", briefError(e));
   }
   for (auto& b : buckets) {
     int64_t at = 0;
@@ -249,10 +269,10 @@ std::vector<std::string> ProcessGroup::exchange(const std::string& tag, const st
   } catch (const NasException&) {
     throw;
   } catch (const std::exception& e) {
-    if (cfg_.rank == 0) lost(*this, "message exchange", e.what());
+    if (cfg_.rank == 0) lost(*this, "message exchange", briefError(e));
     throw NasException("ERR_NAS_WORKER_LOST", "worker " + std::to_string(cfg_.rank) + ": worker 0 (it hosts the store at " +
                                                   cfg_.masterAddr + ":" + std::to_string(cfg_.masterPort) +
-                                                  ") is unreachable (" + e.what() + ")");
+                                                  ") is unreachable (" + briefError(e) + ")");
   }
   return out;
 }
@@ -262,7 +282,7 @@ void ProcessGroup::barrier() {
   try {
     impl_->pg->barrier()->wait();
   } catch (const std::exception& e) {
-    lost(*this, "barrier", e.what());
+    lost(*this, "barrier", briefError(e));
   }
 }
 

@@ -1,5 +1,5 @@
-// Data-parallel workers on LibTorch's c10d: a TCPStore for rendezvous and small messages, ProcessGroupGloo for
-// collectives. One ProcessGroup per worker process; configured the way torchrun configures workers.
+// Data-parallel workers on LibTorch's c10d: a store for rendezvous and small messages (a TCPStore served by rank 0,
+// or a FileStore on one machine), ProcessGroupGloo for collectives. One ProcessGroup per worker process; configured the way torchrun configures workers.
 #pragma once
 #include <torch/torch.h>
 
@@ -15,6 +15,9 @@ struct DistConfig {
   int worldSize = 1;
   std::string masterAddr = "127.0.0.1";  // where rank 0 serves the TCPStore
   int masterPort = 29500;
+  // Non-empty: rendezvous through this file (c10d FileStore) instead of the TCPStore, so that workers on one machine
+  // open no store port at all; Gloo then connects over 127.0.0.1.
+  std::string storeFile;
   int64_t timeoutMs = 120000;            // rendezvous, collectives and messages
   int64_t heartbeatMs = 500;             // liveness beat of each worker through the store
   int64_t deadAfterMs = 5000;            // a worker whose beat stalls this long is reported dead

@@ -20,6 +20,11 @@ export interface DistOptions {
   timeoutMs: number;
   /** A worker whose heartbeat stalls this long is reported dead (ms). */
   deadAfterMs: number;
+  /**
+   * Rendezvous through this file instead of a TCP store (`$NAS_STORE_FILE`; `nasctl launch` on one machine sets it
+   * to a file in a private folder): the workers then open no listening port but Gloo's on 127.0.0.1.
+   */
+  storeFile?: string;
 }
 
 /** Rendezvous defaults: torchrun's address and port; seconds to wait for workers; when a silent worker is lost. */
@@ -52,6 +57,7 @@ export function distOptions(flags: Partial<DistOptions> = {}, env: NodeJS.Proces
     masterPort: port,
     timeoutMs: flags.timeoutMs ?? intFrom('NAS_DIST_TIMEOUT_MS', env.NAS_DIST_TIMEOUT_MS, 1) ?? DIST_DEFAULTS.timeoutMs,
     deadAfterMs: flags.deadAfterMs ?? intFrom('NAS_DIST_DEAD_AFTER_MS', env.NAS_DIST_DEAD_AFTER_MS, 100) ?? DIST_DEFAULTS.deadAfterMs,
+    ...(flags.storeFile ?? env.NAS_STORE_FILE ? { storeFile: flags.storeFile ?? env.NAS_STORE_FILE } : {}),
   };
 }
 

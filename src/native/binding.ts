@@ -133,6 +133,7 @@ export interface NativeDistOptions {
   masterPort: number;
   timeoutMs: number;
   deadAfterMs: number;
+  storeFile?: string;
 }
 
 /** What the compiled addon exports. */

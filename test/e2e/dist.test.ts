@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { loadAddon } from '../../src/native/binding';
 import { openSupernet } from '../../src/search/openSupernet';
 import { Supernet } from '../../src/Supernet';
-import { Ran, maxAbsDiff, runProcess } from '../helpers';
+import { Ran, maxAbsDiff, requiredUnderCi, runProcess } from '../helpers';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
 const nasctl = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> => runProcess([CLI, ...args], { env: { ...process.env, OMP_NUM_THREADS: '1', ...env } });
@@ -34,7 +34,7 @@ async function worstDiff(a: string, b: string): Promise<number> {
   return worst;
 }
 
-describe.skipIf(!loadAddon().distAvailable)('nasctl launch (2 worker processes on loopback)', () => {
+describe.skipIf(!requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the addon (libgloo-dev at build time)'))('nasctl launch (2 worker processes on loopback)', () => {
   it('trains to the parameters of one process, and rank 0 alone writes the run', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-'));
     const one = await nasctl([...TRAIN, '--steps', '6', '--eval-every', '3', '--out', path.join(root, 'one')]);
@@ -124,4 +124,49 @@ describe.skipIf(!loadAddon().distAvailable)('nasctl launch (2 worker processes o
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).steps).toBe(60);
   }, 240_000);
+
+  it('on one machine the workers open no port but on 127.0.0.1 (the store is a private file, Gloo is on loopback)', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-ports-'));
+    const child = spawn(process.execPath, [CLI, 'launch', '--nproc', '2', '--', ...TRAIN, '--steps', '400', '--eval-every', '1', '--json', '--out', path.join(root, 'run')], {
+      env: { ...process.env, OMP_NUM_THREADS: '1' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    // Once rank 0 printed its first metrics line the group is connected: every socket it will have is open.
+    const connected = await Promise.race([new Promise<boolean>((resolve) => child.stdout.once('data', () => resolve(true))), exited.then(() => false)]);
+    expect(connected, stderr).toBe(true);
+    const pids = [...stderr.matchAll(/started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(2);
+    const sockets = pids.flatMap((pid) => tcpSockets(pid));
+    child.kill('SIGTERM');
+    await exited;
+    expect(sockets.length).toBeGreaterThan(0); // Gloo's connection between the two: the check sees sockets at all
+    expect(sockets.filter((s) => !s.local.startsWith('127.'))).toEqual([]);
+    expect(sockets.filter((s) => s.listening && !s.local.startsWith('127.'))).toEqual([]);
+    expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('oneshot-nas-store-') && stderr.includes(n))).toEqual([]);
+  }, 120_000);
 });
+
+/** The TCP sockets of process `pid`: local address (a.b.c.d, or ipv6:hex) and whether it listens. */
+function tcpSockets(pid: number): { local: string; listening: boolean }[] {
+  const inodes = new Set<string>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const out: { local: string; listening: boolean }[] = [];
+  for (const table of ['tcp', 'tcp6']) {
+    for (const line of fs.readFileSync(`/proc/${pid}/net/${table}`, 'utf8').trim().split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (!inodes.has(f[9])) continue;
+      const hex = f[1].split(':')[0];
+      out.push({ local: table === 'tcp' ? hex.match(/../g)!.reverse().map((h) => parseInt(h, 16)).join('.') : `ipv6:${hex}`, listening: f[3] === '0A' });
+    }
+  }
+  return out;
+}

@@ -5,10 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/cli/commands/launch';
 import { ProcessGroup, distOptions, evaluateShared, shareOf } from '../../src/distributed/processGroup';
 import { loadAddon } from '../../src/native/binding';
-import { LOSS_FLOOR, TrainedRun, expectWithinFloatSpread, maxAbsDiff, snapshot, tinyData, tinyNet } from '../helpers';
+import { LOSS_FLOOR, TrainedRun, expectWithinFloatSpread, maxAbsDiff, requiredUnderCi, snapshot, tinyData, tinyNet } from '../helpers';
 
 const BLOCKS = 4;
-const available = loadAddon().distAvailable;
+const available = requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the addon (libgloo-dev at build time)');
 
 async function groupOf(n: number, deadAfterMs = 2000): Promise<ProcessGroup[]> {
   const masterPort = await freePort();

@@ -3,10 +3,15 @@
  * RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT set for each. With --nnodes, run it once per machine.
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { validateTrainOptions } from '../../train/trainOptions';
+import { searchCommand } from './search';
+import { TrainFlags, trainCommand, trainOptionsFromFlags } from './train';
+import { DIST_DEFAULTS } from '../../distributed/processGroup';
 import { NasError } from '../../native/errors';
 import { nonNegativeInt, positiveInt } from '../parse';
 
@@ -43,6 +48,30 @@ export interface LaunchResult {
 }
 
 /**
+ * Parses the workers' command as each worker will and checks its options, once, before any worker starts: a bad
+ * flag is one coded error here instead of N failing LibTorch processes.
+ */
+export async function checkWorkerCommand(args: string[]): Promise<void> {
+  const cmd = args[0] === 'train' ? trainCommand() : searchCommand();
+  let flags: Record<string, unknown> | undefined;
+  const quiet = (): void => undefined;
+  cmd.exitOverride().configureOutput({ writeErr: quiet, writeOut: quiet, outputError: quiet });
+  cmd.action((f: Record<string, unknown>) => {
+    flags = f;
+  });
+  try {
+    await cmd.parseAsync(args.slice(1), { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return; // --help: each worker prints it
+      throw new NasError('ERR_NAS_BAD_ARG', `${args[0]}: ${err.message.replace(/^error: /, '')} (no worker was started)`);
+    }
+    throw err;
+  }
+  if (args[0] === 'train' && flags) validateTrainOptions(trainOptionsFromFlags(flags as unknown as TrainFlags));
+}
+
+/**
  * Runs the workers to completion. When one fails, the others get `graceSeconds` to notice it themselves (they stop
  * with an error naming it), then SIGTERM, then SIGKILL.
  */
@@ -52,8 +81,24 @@ export async function launchWorkers(args: string[], f: LaunchFlags): Promise<Lau
   if (args.length === 0 || !['train', 'search'].includes(args[0])) {
     throw new NasError('ERR_NAS_BAD_CONFIG', `command: expected \`train ...\` or \`search ...\` after --, got ${args.length ? `"${args[0]}"` : 'nothing'}`);
   }
+  await checkWorkerCommand(args);
   const masterAddr = f.masterAddr ?? '127.0.0.1';
-  const masterPort = f.masterPort ?? (f.nnodes === 1 ? await freePort() : 29500);
+  // One machine: the workers meet through a file in a folder only this user can read, and open no store port at
+  // all (Gloo's connections are on 127.0.0.1). Several machines: rank 0 serves the TCP store at --master-addr.
+  const local = f.nnodes === 1 && LOOPBACK.test(masterAddr);
+  const storeDir = local ? fs.mkdtempSync(path.join(os.tmpdir(), 'oneshot-nas-store-')) : undefined;
+  const masterPort = f.masterPort ?? (local ? DIST_DEFAULTS.masterPort : 29500);
+  try {
+    return await runWorkers(args, f, { masterAddr, masterPort, storeFile: storeDir && path.join(storeDir, 'store') });
+  } finally {
+    if (storeDir) fs.rmSync(storeDir, { recursive: true, force: true });
+  }
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
+
+async function runWorkers(args: string[], f: LaunchFlags, at: { masterAddr: string; masterPort: number; storeFile?: string }): Promise<LaunchResult> {
+  const { masterAddr, masterPort } = at;
   const world = f.nproc * f.nnodes;
   const script = path.join(__dirname, '..', 'nasctl.js');
   const children: { rank: number; proc: ChildProcess; done: boolean }[] = [];
@@ -72,7 +117,9 @@ export async function launchWorkers(args: string[], f: LaunchFlags): Promise<Lau
       const rank = f.nodeRank * f.nproc + local;
       // Like torchrun: split the cores between the workers unless the user chose (oversubscribed OpenMP pools crawl).
       const threads = process.env.OMP_NUM_THREADS ?? String(Math.max(1, Math.floor(os.availableParallelism() / f.nproc)));
-      const env = { ...process.env, OMP_NUM_THREADS: threads, RANK: String(rank), WORLD_SIZE: String(world), LOCAL_RANK: String(local), LOCAL_WORLD_SIZE: String(f.nproc), MASTER_ADDR: masterAddr, MASTER_PORT: String(masterPort) };
+      const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: threads, RANK: String(rank), WORLD_SIZE: String(world), LOCAL_RANK: String(local), LOCAL_WORLD_SIZE: String(f.nproc), MASTER_ADDR: masterAddr, MASTER_PORT: String(masterPort) };
+      if (at.storeFile) env.NAS_STORE_FILE = at.storeFile;
+      else delete env.NAS_STORE_FILE;
       const proc = spawn(process.execPath, [script, ...args], { env, stdio: 'inherit' });
       const child = { rank, proc, done: false };
       children.push(child);

@@ -12,7 +12,8 @@ import { TrainProgress, outputMode, formatDuration } from '../progress';
 import { withAbortOnSignal } from '../run';
 import { DistFlags, addDistOptions, withGroup } from '../dist';
 
-interface TrainFlags extends DistFlags {
+/** The flags of `nasctl train` as commander parses them. */
+export interface TrainFlags extends DistFlags {
   preset: 'quick' | 'paper';
   dataset?: DatasetName;
   dataDir?: string;
