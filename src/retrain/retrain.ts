@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadDataset, LoadDatasetOptions } from '../data/loadDataset';
+import { loadAddon } from '../native/binding';
 import { invalidParameter } from '../native/errors';
 import { LearningRateSchedule, learningRateTable } from '../schedule/learningRate';
 import { DEFAULT_SPACE, formatArchitecture, parseCandidate } from '../space/architecture';
@@ -174,6 +175,9 @@ export async function retrain(archTexts: string[], o: RetrainOptions, hooks: { s
   const blocks = o.net.blocks ?? 4;
   // Architectures of the space, or the all-on model (Table 1's "All On" row): the parser of every command.
   const archs = archTexts.map((a) => formatArchitecture(parseCandidate(a, { ...DEFAULT_SPACE, blocks })));
+  // LibTorch loads before anything is written: a process that dies loading it (too little address space) leaves
+  // no folder and no lock behind.
+  loadAddon();
   makeDir(path.join(o.out, 'checkpoints'));
   // One writer per retraining folder; temp files of killed runs are removed.
   const release = acquireLock(o.out, 'dir', `retraining into ${o.out}`);

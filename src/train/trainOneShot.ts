@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadDataset } from '../data/loadDataset';
 import { DatasetSplits } from '../data/types';
+import { loadAddon } from '../native/binding';
 import { NasError } from '../native/errors';
 import { ProcessGroup, evaluateShared } from '../distributed/processGroup';
 import { OPS, formatArchitecture } from '../space/architecture';
@@ -139,6 +140,8 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
   const t = data.train;
   // One writer per run directory: a second train into it is refused by name; temp files of killed runs are removed.
   const writes = !hooks.group || hooks.group.isWriter;
+  // LibTorch loads before the lock: a process that dies loading it (too little address space) leaves no lock.
+  loadAddon();
   const release = writes ? acquireLock(opts.out, 'dir', `training ${opts.out}`) : (): void => undefined;
   if (writes) removeStaleTemps(opts.out);
   let net: Supernet;
