@@ -63,5 +63,13 @@ export function reportError(err: unknown, json: boolean): void {
     process.stderr.write(`nasctl: ${e?.message ?? String(err)} [${code}]\n`);
     if (!(e instanceof NasError) && e?.stack) process.stderr.write(`${e.stack}\n`);
   }
-  process.exitCode = e instanceof NasError && /BAD_|MISSING/.test(code) ? 2 : 1;
+  process.exitCode = exitStatusFor(code);
+}
+
+/**
+ * nasctl's exit status for an error code (docs/errors.md): 2 for input the user can correct (a bad argument, file or
+ * setting, something missing), 1 for everything else. 130 after Ctrl-C is set where the stop is handled.
+ */
+export function exitStatusFor(code: string): number {
+  return /BAD_|MISSING/.test(code) ? 2 : 1;
 }

@@ -11,7 +11,6 @@ export type NasErrorCode =
   | 'ERR_NAS_LOCKED'
   | 'ERR_NAS_BUSY'
   | 'ERR_NAS_DISPOSED'
-  | 'ERR_NAS_ABORTED'
   | 'ERR_NAS_DIVERGED'
   | 'ERR_NAS_TORCH'
   | 'ERR_NAS_OUT_OF_MEMORY'
