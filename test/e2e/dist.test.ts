@@ -1,10 +1,10 @@
 // Data-parallel workers as separate processes (nasctl launch, c10d over loopback): equal to one process, sharded
 // search, and a killed worker that stops the others with an error naming it while the last checkpoint stays usable.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAddon } from '../../src/native/binding';
 import { openSupernet } from '../../src/search/openSupernet';
 import { Supernet } from '../../src/Supernet';
@@ -146,6 +146,98 @@ describe.skipIf(!requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the ad
     expect(sockets.filter((s) => s.listening && !s.local.startsWith('127.'))).toEqual([]);
     expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('oneshot-nas-store-') && stderr.includes(n))).toEqual([]);
   }, 120_000);
+});
+
+
+// Two hosts on real networking: two network namespaces joined by a veth pair, one worker in each (the store on
+// host 0's address, Gloo over the veth). Needs root and iproute2; under CI=true both are required.
+const canNetns = process.getuid?.() === 0 && fs.existsSync('/usr/sbin/ip');
+describe.skipIf(!requiredUnderCi(canNetns, 'root and iproute2 (ip netns) for the two-host test'))('two hosts (network namespaces and a veth pair)', () => {
+  const tag = `nas${process.pid % 100000}`;
+  const hosts = [{ ns: `${tag}a`, dev: `${tag}a`, addr: '10.231.7.1' }, { ns: `${tag}b`, dev: `${tag}b`, addr: '10.231.7.2' }];
+  const ip = (...args: string[]): void => {
+    execFileSync('ip', args, { stdio: 'pipe' });
+  };
+  beforeAll(() => {
+    for (const h of hosts) ip('netns', 'add', h.ns);
+    ip('link', 'add', hosts[0].dev, 'type', 'veth', 'peer', 'name', hosts[1].dev);
+    for (const h of hosts) {
+      ip('link', 'set', h.dev, 'netns', h.ns);
+      ip('-n', h.ns, 'addr', 'add', `${h.addr}/24`, 'dev', h.dev);
+      ip('-n', h.ns, 'link', 'set', h.dev, 'up');
+      ip('-n', h.ns, 'link', 'set', 'lo', 'up');
+    }
+  });
+  afterAll(() => {
+    for (const h of hosts) {
+      try {
+        ip('netns', 'del', h.ns); // removes its end of the veth pair too
+      } catch {
+        // not created
+      }
+    }
+  });
+  /** `nasctl launch` of node `k` (one worker) inside host k's namespace. */
+  const node = (k: number, args: string[], env: Record<string, string> = {}) =>
+    spawn('ip', ['netns', 'exec', hosts[k].ns, 'env', `GLOO_SOCKET_IFNAME=${hosts[k].dev}`, 'OMP_NUM_THREADS=1',
+      ...Object.entries(env).map(([key, v]) => `${key}=${v}`), process.execPath, CLI, 'launch', '--nnodes', '2', '--node-rank', String(k),
+      '--nproc', '1', '--master-addr', hosts[0].addr, '--master-port', '29517', '--grace', '20', '--', ...args]);
+  const finished = (child: ReturnType<typeof spawn>): Promise<{ code: number | null; stderr: string }> => {
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr })));
+  };
+
+  // This tiny net is chaotic (test/helpers.ts: a one-ulp change grows to O(1) within tens of steps; seen here after
+  // 20 steps: 5e-4..4e-3 with every path on, 32 on a BN bias with path dropout), so 20 steps are compared with the
+  // same two workers on one machine, which sum in the same order: exactly equal. That run equals one process within
+  // the loopback test's bound after 6 steps, and so do the two hosts.
+  it('20 training steps on two hosts equal two workers on one machine exactly, and 6 steps equal one process', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-hosts-'));
+    const hostsRun = async (args: string[], out: string): Promise<void> => {
+      const runs = await Promise.all([0, 1].map((k) => finished(node(k, [...args, '--out', out]))));
+      for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    };
+    const long = [...TRAIN, '--steps', '20', '--eval-every', '10'];
+    await hostsRun(long, path.join(root, 'hosts20'));
+    const local = await nasctl(['launch', '--nproc', '2', '--', ...long, '--out', path.join(root, 'local20')]);
+    expect(local.status, local.stderr).toBe(0);
+    expect(await worstDiff(path.join(root, 'hosts20'), path.join(root, 'local20'))).toBe(0);
+    const short = [...TRAIN, '--steps', '6', '--eval-every', '3'];
+    await hostsRun(short, path.join(root, 'hosts6'));
+    const one = await nasctl([...short, '--out', path.join(root, 'one6')]);
+    expect(one.status, one.stderr).toBe(0);
+    expect(await worstDiff(path.join(root, 'one6'), path.join(root, 'hosts6'))).toBeLessThan(1e-4);
+  }, 240_000);
+
+  it('a killed worker on one host ends the other host\'s worker with ERR_NAS_WORKER_LOST within its heartbeat window', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-hosts-kill-'));
+    const args = [...TRAIN, '--steps', '400', '--checkpoint-every', '5', '--eval-every', '400', '--out', path.join(root, 'run')];
+    const env = { NAS_DIST_DEAD_AFTER_MS: '2000' };
+    const host0 = node(0, args, env);
+    const host1 = node(1, args, env);
+    const done0 = finished(host0);
+    let stderr1 = '';
+    host1.stderr!.on('data', (d: Buffer) => { stderr1 += d.toString(); });
+    const done1 = new Promise<void>((resolve) => host1.on('exit', () => resolve()));
+    const pid = await new Promise<number>((resolve) => {
+      const poll = setInterval(() => {
+        const m = /worker 1 of 2 started \(pid (\d+)\)/.exec(stderr1);
+        if (m && fs.existsSync(path.join(root, 'run', 'checkpoint.pt'))) {
+          clearInterval(poll);
+          resolve(Number(m[1]));
+        }
+      }, 10);
+    });
+    process.kill(pid, 'SIGKILL');
+    const killedAt = Date.now();
+    const r0 = await done0;
+    await done1;
+    expect(Date.now() - killedAt).toBeLessThan(15_000); // the heartbeat window, not the launcher's 20 s grace
+    expect(r0.code).not.toBe(0);
+    expect(r0.stderr).toContain('ERR_NAS_WORKER_LOST');
+    expect(r0.stderr).toMatch(/worker 1/);
+  }, 240_000);
 });
 
 /** The TCP sockets of process `pid`: local address (a.b.c.d, or ipv6:hex) and whether it listens. */
