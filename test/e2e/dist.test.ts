@@ -125,6 +125,23 @@ describe.skipIf(!requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the ad
     expect(JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).steps).toBe(60);
   }, 240_000);
 
+  it('a worker alone says in one line what it waited for and how long (no C++ backtrace), with a code', async () => {
+    const r = await nasctl([...TRAIN, '--steps', '2', '--world-size', '2', '--rank', '0', '--master-port', '29531', '--dist-timeout', '1',
+      '--out', path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-alone-')), 'run')]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/worker 0 of 2 could not join the group at 127\.0\.0\.1:29531 within 1 s \(--dist-timeout\).*\[ERR_NAS_DIST\]/);
+    expect(r.stderr).not.toContain('frame #');
+  }, 60_000);
+
+  it('checks the workers\' command once before starting any: a bad option starts no worker', async () => {
+    for (const bad of [['--bogus'], ['--lr', '-1'], ['--ghost-batch', '24']]) {
+      const r = await nasctl(['launch', '--nproc', '64', '--', ...TRAIN, ...bad, '--out', path.join(os.tmpdir(), 'never')]);
+      expect(r.status, bad.join(' ')).toBe(2);
+      expect(r.stderr, bad.join(' ')).not.toContain('started (pid');
+    }
+  });
+
   it('on one machine the workers open no port but on 127.0.0.1 (the store is a private file, Gloo is on loopback)', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-ports-'));
     const child = spawn(process.execPath, [CLI, 'launch', '--nproc', '2', '--', ...TRAIN, '--steps', '400', '--eval-every', '1', '--json', '--out', path.join(root, 'run')], {

@@ -69,8 +69,9 @@ describe('temp files and filesystem errors', () => {
     } catch (e) {
       err = e;
     }
-    expect((err as NasError).code).toBe('ERR_NAS_IO');
-    expect((err as NasError).message).toMatch(/result\.json: cannot write \(.*EISDIR\)/);
+    // A folder where the file should go is never renamed over: refused before any temp file is made.
+    expect((err as NasError).code).toBe('ERR_NAS_BAD_OUTPUT');
+    expect((err as NasError).message).toMatch(/result\.json: expected a regular file or nothing for the file being written, got a folder/);
     expect(fs.readdirSync(dir)).toEqual(['result.json']);
     const file = path.join(root, 'plain');
     fs.writeFileSync(file, 'x');
