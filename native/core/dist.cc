@@ -8,12 +8,12 @@
 
 #include "brief.h"
 #include "config.h"
+#include "store.h"
 
 #ifdef NAS_WITH_GLOO
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
 
 namespace nas {
@@ -36,29 +36,27 @@ std::string beatOf(c10d::Store& store, int r) {
 
 bool isLoopback(const std::string& a) { return a == "localhost" || a.rfind("127.", 0) == 0 || a == "::1"; }
 
+// The group's store: a FileStore with storeFile (one machine), else a BoundStore served by rank 0 on exactly
+// masterAddr (store.h). `counted`: returns once every worker has arrived (each sets its key, then waits for all;
+// waiting reads, it writes nothing).
 c10::intrusive_ptr<c10d::Store> connectStore(const DistConfig& c, bool server, bool counted) {
+  const std::chrono::milliseconds timeout(c.timeoutMs);
+  c10::intrusive_ptr<c10d::Store> store;
   if (!c.storeFile.empty()) {
-    // numWorkers -1: the file is never removed by a worker (two instances per worker would count wrong); the
-    // launcher that made its private folder removes it.
-    auto store = c10::make_intrusive<c10d::FileStore>(c.storeFile, -1);
-    store->setTimeout(std::chrono::milliseconds(c.timeoutMs));
-    if (counted) {
-      // What waitWorkers does for the TCPStore: the group exists once every worker has arrived (wait reads, it
-      // does not append to the file).
-      store->set("nas/joined/" + std::to_string(c.rank), bytes("1"));
-      std::vector<std::string> all;
-      for (int r = 0; r < c.worldSize; ++r) all.push_back("nas/joined/" + std::to_string(r));
-      store->wait(all, std::chrono::milliseconds(c.timeoutMs));
-    }
-    return store;
+    // numWorkers -1: no worker removes the file (two instances per worker would count wrong); the launcher that
+    // made its private folder removes it.
+    store = c10::make_intrusive<c10d::FileStore>(c.storeFile, -1);
+    store->setTimeout(timeout);
+  } else {
+    store = c10::make_intrusive<BoundStore>(c.masterAddr, c.masterPort, server, timeout);
   }
-  c10d::TCPStoreOptions o;
-  o.port = static_cast<uint16_t>(c.masterPort);
-  o.isServer = server;
-  if (counted) o.numWorkers = static_cast<size_t>(c.worldSize);
-  o.waitWorkers = counted;
-  o.timeout = std::chrono::milliseconds(c.timeoutMs);
-  return c10::make_intrusive<c10d::TCPStore>(c.masterAddr, o);
+  if (counted) {
+    store->set("nas/joined/" + std::to_string(c.rank), bytes("1"));
+    std::vector<std::string> all;
+    for (int r = 0; r < c.worldSize; ++r) all.push_back("nas/joined/" + std::to_string(r));
+    store->wait(all, timeout);
+  }
+  return store;
 }
 }  // namespace
 

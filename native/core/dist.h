@@ -1,5 +1,6 @@
-// Data-parallel workers on LibTorch's c10d: a store for rendezvous and small messages (a TCPStore served by rank 0,
-// or a FileStore on one machine), ProcessGroupGloo for collectives. One ProcessGroup per worker process; configured the way torchrun configures workers.
+// Data-parallel workers on LibTorch's c10d: a store for rendezvous and small messages (store.h's BoundStore served
+// by rank 0, or a FileStore on one machine), ProcessGroupGloo for collectives. One ProcessGroup per worker process;
+// configured the way torchrun configures workers.
 #pragma once
 #include <torch/torch.h>
 
@@ -13,9 +14,9 @@ namespace nas {
 struct DistConfig {
   int rank = 0;
   int worldSize = 1;
-  std::string masterAddr = "127.0.0.1";  // where rank 0 serves the TCPStore
+  std::string masterAddr = "127.0.0.1";  // the address rank 0 serves the store on (and only that one)
   int masterPort = 29500;
-  // Non-empty: rendezvous through this file (c10d FileStore) instead of the TCPStore, so that workers on one machine
+  // Non-empty: rendezvous through this file (c10d FileStore) instead of the TCP store, so that workers on one machine
   // open no store port at all; Gloo then connects over 127.0.0.1.
   std::string storeFile;
   int64_t timeoutMs = 120000;            // rendezvous, collectives and messages

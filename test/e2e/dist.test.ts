@@ -227,13 +227,15 @@ describe.skipIf(!requiredUnderCi(canNetns, 'root and iproute2 (ip netns) for the
     expect(await worstDiff(path.join(root, 'one6'), path.join(root, 'hosts6'))).toBeLessThan(1e-4);
   }, 240_000);
 
-  it('a killed worker on one host ends the other host\'s worker with ERR_NAS_WORKER_LOST within its heartbeat window', async () => {
+  it('the store listens on --master-addr only; a killed worker on one host ends the other with ERR_NAS_WORKER_LOST in its heartbeat window', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-hosts-kill-'));
     const args = [...TRAIN, '--steps', '400', '--checkpoint-every', '5', '--eval-every', '400', '--out', path.join(root, 'run')];
     const env = { NAS_DIST_DEAD_AFTER_MS: '2000' };
     const host0 = node(0, args, env);
     const host1 = node(1, args, env);
     const done0 = finished(host0);
+    let stderr0 = '';
+    host0.stderr!.on('data', (d: Buffer) => { stderr0 += d.toString(); });
     let stderr1 = '';
     host1.stderr!.on('data', (d: Buffer) => { stderr1 += d.toString(); });
     const done1 = new Promise<void>((resolve) => host1.on('exit', () => resolve()));
@@ -246,6 +248,10 @@ describe.skipIf(!requiredUnderCi(canNetns, 'root and iproute2 (ip netns) for the
         }
       }, 10);
     });
+    // Rank 0's store (and anything else it listens on) is on host 0's address, not on every interface.
+    const rank0 = Number(/worker 0 of 2 started \(pid (\d+)\)/.exec(stderr0)![1]);
+    const listening = tcpSockets(rank0).filter((s) => s.listening).map((s) => s.local);
+    expect(listening).toEqual([hosts[0].addr]);
     process.kill(pid, 'SIGKILL');
     const killedAt = Date.now();
     const r0 = await done0;
