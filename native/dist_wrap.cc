@@ -13,7 +13,8 @@ Napi::Function ProcessGroupWrap::Init(Napi::Env env) {
                       InstanceMethod<&ProcessGroupWrap::Barrier>("barrier"),
                       InstanceMethod<&ProcessGroupWrap::Close>("close"),
                       InstanceAccessor<&ProcessGroupWrap::Rank>("rank"),
-                      InstanceAccessor<&ProcessGroupWrap::WorldSize>("worldSize")});
+                      InstanceAccessor<&ProcessGroupWrap::WorldSize>("worldSize"),
+                      StaticMethod<&ProcessGroupWrap::StoreScript>("storeScript")});
   State(env).groupCtor = Napi::Persistent(fn);
   return fn;
 }
@@ -104,6 +105,27 @@ Napi::Value ProcessGroupWrap::Close(const Napi::CallbackInfo& info) {
       g->close();
       return [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
     });
+  });
+}
+
+Napi::Value ProcessGroupWrap::StoreScript(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    const std::string kind = StrArg(info, 0, "kind");
+    auto o = ObjArg(info, 1, "options");
+    if (!info[2].IsArray()) throw NasException("ERR_NAS_BAD_ARG", "ops: expected an array of string arrays");
+    auto arr = info[2].As<Napi::Array>();
+    std::vector<std::vector<std::string>> ops;
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      auto op = arr.Get(i).As<Napi::Array>();
+      std::vector<std::string> words;
+      for (uint32_t j = 0; j < op.Length(); ++j) words.push_back(op.Get(j).ToString().Utf8Value());
+      ops.push_back(words);
+    }
+    const std::string host = o.Get("host").IsString() ? o.Get("host").As<Napi::String>().Utf8Value() : "127.0.0.1";
+    auto results = nas::runStoreScript(kind, host, static_cast<int>(IntField(o, "port", 0)), IntField(o, "timeoutMs", 500), ops);
+    auto out = Napi::Array::New(info.Env(), results.size());
+    for (size_t i = 0; i < results.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::String::New(info.Env(), results[i]));
+    return out;
   });
 }
 

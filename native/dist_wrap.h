@@ -32,6 +32,8 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Rank(const Napi::CallbackInfo& info);
   Napi::Value WorldSize(const Napi::CallbackInfo& info);
+  // [sync] ProcessGroup.storeScript(kind, {host, port, timeoutMs}, ops): core/dist.h runStoreScript, for tests.
+  static Napi::Value StoreScript(const Napi::CallbackInfo& info);
   Napi::Promise Start(const Napi::CallbackInfo& info, Work work);
 
   nas::DistConfig cfg_;

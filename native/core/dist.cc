@@ -295,6 +295,11 @@ void ProcessGroup::close() {
 
 bool distAvailable() { return false; }
 
+std::vector<std::string> runStoreScript(const std::string&, const std::string&, int, int64_t,
+                                        const std::vector<std::vector<std::string>>&) {
+  throw NasException("ERR_NAS_DIST_UNAVAILABLE", "this build of the addon has no c10d Gloo");
+}
+
 struct ProcessGroup::Impl {};
 
 ProcessGroup::ProcessGroup(const DistConfig& cfg) : cfg_(cfg) {

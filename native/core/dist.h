@@ -27,6 +27,13 @@ struct DistConfig {
 // True when this build has c10d Gloo (compiled against gloo headers; Debian: libgloo-dev).
 bool distAvailable();
 
+// For tests of the store: runs `ops` against a fresh store served on host:port, `kind` "bound" (store.h) or "tcp"
+// (c10d's TCPStore, the reference), with `timeoutMs` for waits. An op is {name, args...}: set k v, get k, add k n,
+// cas k expected desired, del k, check k..., num, wait k...; its result is the value, "1"/"0", a count, "" for set
+// and wait, or "error" when the op failed (a get or wait that timed out).
+std::vector<std::string> runStoreScript(const std::string& kind, const std::string& host, int port, int64_t timeoutMs,
+                                        const std::vector<std::vector<std::string>>& ops);
+
 class ProcessGroup {
  public:
   // [blocking] Rendezvous: rank 0 starts the store server; every rank connects and builds the Gloo mesh.

@@ -16,7 +16,10 @@
 #include <map>
 #include <thread>
 
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
 #include "config.h"
+#include "dist.h"
 
 namespace nas {
 
@@ -393,6 +396,44 @@ void BoundStore::wait(const std::vector<std::string>& keys, const std::chrono::m
 
 c10::intrusive_ptr<c10d::Store> BoundStore::clone() {
   return c10::make_intrusive<BoundStore>(host_, port_, false, timeout_);
+}
+
+std::vector<std::string> runStoreScript(const std::string& kind, const std::string& host, int port, int64_t timeoutMs,
+                                        const std::vector<std::vector<std::string>>& ops) {
+  const std::chrono::milliseconds timeout(timeoutMs);
+  c10::intrusive_ptr<c10d::Store> store;
+  if (kind == "tcp") {
+    c10d::TCPStoreOptions o;
+    o.port = static_cast<uint16_t>(port);
+    o.isServer = true;
+    o.waitWorkers = false;
+    o.timeout = std::chrono::seconds(5);  // to connect (1.13 counts this one in whole seconds)
+    store = c10::make_intrusive<c10d::TCPStore>(host, o);
+  } else {
+    store = c10::make_intrusive<BoundStore>(host, port, true, std::chrono::seconds(5));
+  }
+  store->setTimeout(timeout);
+  std::vector<std::string> out;
+  for (const auto& op : ops) {
+    const std::vector<std::string> args(op.begin() + (op.empty() ? 0 : 1), op.end());
+    const std::string name = op.empty() ? "" : op[0];
+    try {
+      if (name == "set") store->set(args.at(0), bytesOf(args.at(1))), out.push_back("");
+      else if (name == "get") out.push_back(textOf(store->get(args.at(0))));
+      else if (name == "add") out.push_back(std::to_string(store->add(args.at(0), std::stoll(args.at(1)))));
+      else if (name == "cas") out.push_back(textOf(store->compareSet(args.at(0), bytesOf(args.at(1)), bytesOf(args.at(2)))));
+      else if (name == "del") out.push_back(store->deleteKey(args.at(0)) ? "1" : "0");
+      else if (name == "check") out.push_back(store->check(args) ? "1" : "0");
+      else if (name == "num") out.push_back(std::to_string(store->getNumKeys()));
+      else if (name == "wait") store->wait(args, timeout), out.push_back("");
+      else throw NasException("ERR_NAS_BAD_ARG", "store op: unknown '" + name + "'");
+    } catch (const NasException&) {
+      throw;
+    } catch (const std::exception&) {
+      out.push_back("error");
+    }
+  }
+  return out;
 }
 
 }  // namespace nas

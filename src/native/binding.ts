@@ -144,7 +144,11 @@ export interface NativeAddon {
   };
   StandaloneModel: new (config: NativeNetConfig, arch: Uint32Array, optim: Partial<NativeOptimConfig>) => NativeStandaloneModel;
   Dataset: new (images: Uint8Array, labels: Uint8Array, shape: { n: number; h: number; w: number; c: number }, mean: number[], std: number[]) => NativeDataset;
-  ProcessGroup: new (options: NativeDistOptions) => NativeProcessGroup;
+  ProcessGroup: {
+    new (options: NativeDistOptions): NativeProcessGroup;
+    /** For tests: store operations against a fresh BoundStore or c10d's TCPStore (native/core/dist.h: runStoreScript). */
+    storeScript(kind: 'bound' | 'tcp', o: { host?: string; port: number; timeoutMs?: number }, ops: string[][]): string[];
+  };
   /** False when the addon was built without Gloo headers (no data-parallel workers). */
   distAvailable: boolean;
   torchVersion: string;

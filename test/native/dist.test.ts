@@ -131,3 +131,34 @@ describe('worker settings', () => {
     expect(shareOf(5, 1, 2)).toEqual([1, 3]);
   });
 });
+
+describe.skipIf(!available)('the rendezvous store (BoundStore) against c10d\'s TCPStore as the reference', () => {
+  it('answers every operation as TCPStore does, including waits that time out', async () => {
+    const ops = [
+      ['set', 'a', 'x'], ['get', 'a'], ['set', 'a', 'y'], ['get', 'a'], ['check', 'a'], ['check', 'a', 'b'],
+      ['add', 'n', '5'], ['add', 'n', '-2'], ['get', 'n'], ['add', 'fresh', '0'],
+      ['cas', 'c', '', 'one'], ['get', 'c'], ['cas', 'c', 'wrong', 'two'], ['cas', 'c', 'one', 'two'], ['get', 'c'], ['cas', 'missing', 'e', 'd'],
+      ['wait', 'a', 'n'], ['wait', 'never'], ['get', 'never'],
+      ['del', 'a'], ['del', 'a'], ['check', 'a'], ['set', 'bin', '\u0000\u00ff\n'], ['get', 'bin'],
+    ];
+    const run = async (kind: 'bound' | 'tcp'): Promise<string[]> =>
+      loadAddon().ProcessGroup.storeScript(kind, { host: '127.0.0.1', port: await freePort(), timeoutMs: 300 }, ops);
+    const reference = await run('tcp');
+    expect(reference.filter((r) => r === 'error')).toHaveLength(2); // the two waits for a key nobody sets
+    expect(await run('bound')).toEqual(reference);
+  });
+
+  it('serves on the given address only, and names an address that is not this machine\'s', async () => {
+    const port = await freePort();
+    const e = (() => {
+      try {
+        loadAddon().ProcessGroup.storeScript('bound', { host: '192.0.2.1', port, timeoutMs: 300 }, []);
+      } catch (err) {
+        return err as { code?: string; message?: string };
+      }
+      return {};
+    })();
+    expect(e.code).toBe('ERR_NAS_DIST');
+    expect(e.message).toMatch(/worker 0 cannot serve the store on 192\.0\.2\.1:\d+ \(Cannot assign requested address\)/);
+  });
+});
