@@ -54,7 +54,7 @@ if (!torch) {
 }
 for (const [tool, pkg] of [['cmake', 'cmake'], ['c++', 'g++']]) {
   if (spawnSync(tool, ['--version'], { stdio: 'ignore' }).status !== 0) {
-    fail(`\`${tool}\` not found: building the addon needs CMake and a C++17 compiler (apt-get install -y cmake g++ on Debian; ${pkg} elsewhere).`);
+    fail(`\`${tool}\` not found: building the addon needs CMake and a C++17 compiler, C++20 for PyTorch 2.13 and later (apt-get install -y cmake g++ on Debian; ${pkg} elsewhere).`);
   }
 }
 console.error(`oneshot-nas build: LibTorch from ${torch.from}: ${torch.dir}`);
