@@ -17,7 +17,8 @@ Napi::Function StandaloneModelWrap::Init(Napi::Env env) {
                       InstanceMethod<&StandaloneModelWrap::MultiplyAdds>("multiplyAdds"),
                       InstanceMethod<&StandaloneModelWrap::StepCount>("stepCount"), InstanceMethod<&StandaloneModelWrap::Save>("save"),
                       InstanceMethod<&StandaloneModelWrap::Load>("load"), InstanceMethod<&StandaloneModelWrap::Abort>("abort"),
-                      InstanceMethod<&StandaloneModelWrap::Dispose>("dispose")});
+                      InstanceMethod<&StandaloneModelWrap::Dispose>("dispose"),
+                      InstanceMethod<&StandaloneModelWrap::CountStepOps>("countStepOps")});
 }
 
 StandaloneModelWrap::StandaloneModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StandaloneModelWrap>(info) {
@@ -89,6 +90,21 @@ Napi::Value StandaloneModelWrap::Evaluate(const Napi::CallbackInfo& info) {
         return r;
       };
     });
+  });
+}
+
+Napi::Value StandaloneModelWrap::CountStepOps(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable();
+    auto* ds = DatasetWrap::Unwrap(info[0]);
+    const double lr = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0.0;
+    UseThreads(threads_);
+    OpCounter counter;
+    model_->step(ds->data(), lr);
+    auto r = Napi::Object::New(info.Env());
+    r.Set("opsTotal", static_cast<double>(counter.total()));
+    r.Set("opsTopLevel", static_cast<double>(counter.topLevel()));
+    return r;
   });
 }
 

@@ -7,6 +7,8 @@
 //   [sync]  predict(images: Float32Array NCHW normalised, batch): Float32Array probabilities [batch * classes]
 //   [sync]  stateDict(): [{name, shape, data: Float32Array}]; setTensor(name, Float32Array)
 //   [sync]  parameterCount(), multiplyAdds(), stepCount(), abort(), dispose()
+//   [sync]  countStepOps(ds, lr): one training step on this thread, returning {opsTotal, opsTopLevel}: the ATen ops
+//           it ran (profile.h: OpCounter), what a GPU launches, visible on the CPU
 //   [async] save(path, meta); load(path): meta
 #pragma once
 #include <napi.h>
@@ -36,6 +38,7 @@ class StandaloneModelWrap : public Napi::ObjectWrap<StandaloneModelWrap> {
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value CountStepOps(const Napi::CallbackInfo& info);
   void CheckUsable() const;
 
   std::unique_ptr<nas::StandaloneModel> model_;

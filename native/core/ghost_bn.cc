@@ -37,10 +37,15 @@ torch::Tensor fusedForward(const torch::Tensor& x, const torch::Tensor& w, const
   auto vm = at::var_mean(x5, at::IntArrayRef{1, 3, 4}, /*unbiased=*/false, /*keepdim=*/true);
   auto invstd = (std::get<0>(vm) + eps).rsqrt();
   auto xc = x5 - std::get<1>(vm);
-  auto y = at::addcmul(b.view({1, 1, -1, 1, 1}), xc, invstd * w.view({1, 1, -1, 1, 1}));
+  // Written into a tensor of x's shape and memory format rather than returned as a view of a 5-D result: a caller
+  // may apply an in-place op to it (the stand-alone model's ReLU), which autograd forbids on a view that a custom
+  // Function returns. Splitting the batch dimension is a view in both memory formats.
+  auto y = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32).memory_format(x.suggest_memory_format()));
+  auto y5 = y.view(x5.sizes());
+  at::addcmul_out(y5, b.view({1, 1, -1, 1, 1}), xc, invstd * w.view({1, 1, -1, 1, 1}));
   if (xcOut) *xcOut = xc;
   if (invstdOut) *invstdOut = invstd;
-  return y.view(x.sizes());  // the output follows x5's layout, so the view holds
+  return y;
 }
 
 class GhostBnFn : public torch::autograd::Function<GhostBnFn> {

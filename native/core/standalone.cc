@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "ghost_bn.h"
 #include "ops.h"
 
 namespace nas {
@@ -21,6 +22,25 @@ void GhostBatchNorm2dImpl::reset() {
 torch::Tensor GhostBatchNorm2dImpl::forward(const torch::Tensor& x) {
   if (!is_training()) return at::batch_norm(x, weight, bias, running_mean, running_var, false, momentum, eps, true);
   const int64_t g = ghost > 0 ? ghost : x.size(0);
+  if (fused && x.size(0) % g == 0) {
+    const int64_t G = x.size(0) / g;
+    auto y = ghostBatchNormFused(x, weight, bias, G, eps);
+    torch::NoGradGuard ng;
+    // The statistics of each ghost batch (float32 also under bf16 autocast), then G momentum updates at once.
+    auto s = x.sizes();
+    auto x5 = x.detach().view({G, g, s[1], s[2], s[3]});
+    if (x5.scalar_type() != torch::kFloat32) x5 = x5.to(torch::kFloat32);
+    auto vm = at::var_mean(x5, at::IntArrayRef{1, 3, 4}, /*unbiased=*/true, /*keepdim=*/false);  // [G, C] each
+    auto decay = torch::full({G}, 1.0 - momentum, running_mean.options())
+                     .pow(torch::arange(G - 1, -1, -1, running_mean.options()))
+                     .mul_(momentum)
+                     .view({G, 1});
+    const double keep = std::pow(1.0 - momentum, static_cast<double>(G));
+    running_mean.mul_(keep).add_((std::get<1>(vm) * decay).sum(0));
+    running_var.mul_(keep).add_((std::get<0>(vm) * decay).sum(0));
+    num_batches_tracked.add_(G);
+    return y;
+  }
   std::vector<torch::Tensor> out;
   for (const auto& chunk : x.split(g, 0)) {
     out.push_back(at::batch_norm(chunk, weight, bias, running_mean, running_var, true, momentum, eps, true));
@@ -157,6 +177,9 @@ StandaloneNetImpl::StandaloneNetImpl(const NetConfig& c, const Arch& a) : cfg(c)
   }
   headBn = register_module("head_bn", GhostBatchNorm2d(C, cfg.ghostBatch));
   fc = register_module("head_fc", nn::Linear(C, cfg.classes));
+  for (auto& m : modules(/*include_self=*/false)) {
+    if (auto* bn = m->as<GhostBatchNorm2dImpl>()) bn->fused = cfg.fused();
+  }
 }
 
 torch::Tensor StandaloneNetImpl::forward(torch::Tensor x) {

@@ -15,11 +15,16 @@ namespace nas {
 // same parameters and buffers, under the same names, as torch::nn::BatchNorm2d (so checkpoints and exports keep
 // their layout). Its own module rather than a subclass: Debian's LibTorch 1.13 does not export symbols that
 // BatchNorm2dImpl's vtable needs.
+// With `fused` (the fused execution plan, config.h), a batch of whole ghost batches is normalised by the fused ghost
+// BN (ghost_bn.h: a constant number of kernels for all ghost batches) and the G running-statistics updates are
+// applied in closed form, r <- (1-m)^G r + sum_q m (1-m)^(G-1-q) s_q: the per-ghost loop's values without its
+// G kernel launches and G autograd nodes.
 struct GhostBatchNorm2dImpl : torch::nn::Cloneable<GhostBatchNorm2dImpl> {
   GhostBatchNorm2dImpl(int64_t channels, int64_t ghost);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
   int64_t channels, ghost;
+  bool fused = false;
   double momentum = 0.1, eps = 1e-5;
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 };
@@ -39,6 +44,7 @@ struct StandaloneNetImpl : torch::nn::Module {
   NetConfig cfg;
   Arch arch;
   torch::nn::Conv2d stem{nullptr};
+  // (constructor) every GhostBatchNorm2d gets fused = cfg.fused()
   std::vector<torch::nn::Sequential> reductions;
   std::vector<std::shared_ptr<StandaloneCellImpl>> cells;
   GhostBatchNorm2d headBn{nullptr};

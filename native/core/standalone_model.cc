@@ -40,15 +40,27 @@ StandaloneModel::StandaloneModel(const NetConfig& cfg, const Arch& arch, const O
 StepStats StandaloneModel::step(const Dataset& data, double lr) {
   net_->train();
   auto idx = sampler_.next(rng_, data.size(), opt_.batchSize);
-  auto x = data.images(idx, device_, &rng_, opt_.cropPad, opt_.flip);
-  auto y = data.labels(idx, device_);
+  torch::Tensor x, y;
+  if (cfg_.fused()) {  // the set lives on the device: a gather there instead of a host batch and an upload
+    if (!trainData_ || trainData_->id != data.id) {
+      trainData_.reset();  // free the old copy before making the new one
+      trainData_ = std::make_unique<DeviceData>(data, device_);
+    }
+    x = trainData_->images(idx, &rng_, opt_.cropPad, opt_.flip);
+    y = trainData_->labels(idx);
+  } else {
+    x = data.images(idx, device_, &rng_, opt_.cropPad, opt_.flip);
+    y = data.labels(idx, device_);
+  }
   if (cfg_.channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
   for (auto& p : params_) p.mutable_grad() = torch::Tensor();
-  // One forward and backward per ghost batch: BatchNorm then sees exactly its ghost batch (no split and concatenation
-  // of every activation), and the running statistics are updated in the same order as by a whole-batch forward.
-  // Each ghost batch's loss is its share of the batch mean, so the summed gradients are those of the batch mean.
+  // Per-ghost plan: one forward and backward per ghost batch, so that BatchNorm sees exactly its ghost batch (no
+  // split and concatenation of every activation) and the running statistics are updated in the same order as by a
+  // whole-batch forward; each ghost batch's loss is its share of the batch mean, so the summed gradients are those
+  // of the batch mean. Fused plan: one forward and backward of the whole batch, the ghost batches inside the fused
+  // ghost BN (standalone.h), the same values.
   const int64_t B = x.size(0);
-  const int64_t g = cfg_.ghostBatch > 0 ? std::min(cfg_.ghostBatch, B) : B;
+  const int64_t g = cfg_.fused() || cfg_.ghostBatch <= 0 ? B : std::min(cfg_.ghostBatch, B);
   torch::Tensor lossSum, correct;  // summed on the device, read once
   for (int64_t at = 0; at < B; at += g) {
     const int64_t n = std::min(g, B - at);

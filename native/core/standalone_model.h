@@ -49,6 +49,7 @@ class StandaloneModel {
   Rng rng_;
   EpochSampler sampler_;
   int64_t step_ = 0;
+  std::unique_ptr<DeviceData> trainData_;  // fused plan: the training set resident on the device
 };
 
 }  // namespace nas

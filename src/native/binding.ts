@@ -112,6 +112,8 @@ export interface NativeStandaloneModel {
   save(path: string, meta: string): Promise<void>;
   load(path: string): Promise<string>;
   abort(): void;
+  /** One training step on the calling thread under an ATen op counter (native/standalone_model_wrap.h). */
+  countStepOps(ds: NativeDataset, lr: number): { opsTotal: number; opsTopLevel: number };
   dispose(): void;
 }
 

@@ -54,6 +54,15 @@ export class StandaloneModel {
     return { accuracy: r.correct / r.examples, loss: r.lossSum / r.examples, examples: r.examples };
   }
 
+  /**
+   * Runs one training step (it changes the model) on the calling thread and counts the ATen ops it ran, nested ones
+   * included: on a GPU each is a kernel launch, so this is the GPU cost of a step made visible on the CPU.
+   */
+  countStepOps(data: NativeData, lr = 0): { total: number; topLevel: number } {
+    const r = callNative(() => this.n.countStepOps(data.handle, lr));
+    return { total: r.opsTotal, topLevel: r.opsTopLevel };
+  }
+
   /** Class probabilities [batch * classes] for normalised NCHW images. */
   predict(images: Float32Array, batch: number): Float32Array {
     return callNative(() => this.n.predict(images, batch));

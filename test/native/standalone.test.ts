@@ -8,7 +8,7 @@ import { decodeSafetensors, encodeSafetensors } from '../../src/retrain/safetens
 import { StandaloneModel } from '../../src/retrain/StandaloneModel';
 import { modelSize } from '../../src/space/modelSize';
 import { sampleArchitectures } from '../../src/space/sampleArchitecture';
-import { randomImages, tinyData, TINY } from '../helpers';
+import { maxAbsDiff, randomImages, tinyData, TINY } from '../helpers';
 
 describe('stand-alone model', () => {
   it('has the parameter count and multiply-adds that `nasctl arch` prints', () => {
@@ -97,5 +97,56 @@ describe('stand-alone model', () => {
       expect(e.message, what).toContain(message);
     }
     loadModel(good).model.dispose(); // the intact folder still loads
+  });
+
+  describe('on the fused plan (one forward and backward per step, ghost BN fused, running statistics in closed form)', () => {
+    const ARCHS = ['01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool', '0:sep3/1:identity/2:maxpool/3:avgpool'];
+    const afterOneStep = async (plan: 'per-ghost' | 'fused', arch: string, seed: number) => {
+      const m = StandaloneModel.create({ ...TINY, plan }, arch, { batchSize: 32, seed, cropPad: 1, flip: true });
+      const losses: number[] = [];
+      await m.train(tinyData(128), { steps: 1, lr: Float64Array.of(0.05), onProgress: (p) => losses.push(p.loss) });
+      const state = new Map(m.stateDict().map((t) => [t.name, t.data]));
+      const probs = m.predict(randomImages(8, 1, 8, 5), 8); // eval mode: the running statistics
+      m.dispose();
+      return { losses, state, probs };
+    };
+
+    it('takes the per-ghost step: weights, momentum-free update, running statistics and predictions', async () => {
+      for (const arch of ARCHS) {
+        for (const seed of [2, 3]) {
+          const [a, b] = [await afterOneStep('per-ghost', arch, seed), await afterOneStep('fused', arch, seed)];
+          expect(Math.abs(a.losses[0] - b.losses[0])).toBeLessThan(1e-5);
+          let worst = 0;
+          for (const [name, x] of a.state) {
+            const y = b.state.get(name)!;
+            const scale = Math.max(1e-6, ...Array.from(x, Math.abs));
+            worst = Math.max(worst, maxAbsDiff(x, y) / scale);
+          }
+          // Measured: at most 1.3e-5 of a tensor's largest entry after one step (float summation order: the fused
+          // statistics and the closed-form running update). A ghost batch normalised with another's statistics, or
+          // running statistics of one ghost batch only, differ by O(1).
+          expect(worst, `${arch} seed ${seed}`).toBeLessThan(1e-3);
+          expect(maxAbsDiff(a.probs, b.probs)).toBeLessThan(1e-4);
+          // The running statistics moved (the comparison above is not between two untouched buffers).
+          const rm = [...a.state].find(([n]) => n.endsWith('running_mean'))![1];
+          expect(Math.max(...Array.from(rm, Math.abs))).toBeGreaterThan(1e-3);
+        }
+      }
+    });
+
+    it('runs as many ATen ops per step for 32 ghost batches as for 2; the per-ghost step grows with them', () => {
+      const ops = (plan: 'per-ghost' | 'fused', batch: number) => {
+        const m = StandaloneModel.create({ ...TINY, plan }, ARCHS[0], { batchSize: batch, seed: 2 });
+        const data = tinyData(2048); // no epoch starts in the counted step (its permutation is extra ops)
+        m.countStepOps(data, 0.05); // the first step allocates
+        const n = m.countStepOps(data, 0.05);
+        m.dispose();
+        return n;
+      };
+      // The same top-level ops; a few more nested ones where LibTorch splits a large reduction (seen: 6938 -> 6942).
+      expect(ops('fused', 256).topLevel).toBe(ops('fused', 16).topLevel);
+      expect(ops('fused', 256).total).toBeLessThan(1.01 * ops('fused', 16).total);
+      expect(ops('per-ghost', 256).total).toBeGreaterThan(5 * ops('per-ghost', 16).total);
+    });
   });
 });
