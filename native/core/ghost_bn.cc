@@ -37,14 +37,17 @@ torch::Tensor fusedForward(const torch::Tensor& x, const torch::Tensor& w, const
   auto vm = at::var_mean(x5, at::IntArrayRef{1, 3, 4}, /*unbiased=*/false, /*keepdim=*/true);
   auto invstd = (std::get<0>(vm) + eps).rsqrt();
   auto xc = x5 - std::get<1>(vm);
-  // Written into a tensor of x's shape and memory format rather than returned as a view of a 5-D result: a caller
-  // may apply an in-place op to it (the stand-alone model's ReLU), which autograd forbids on a view that a custom
-  // Function returns. Splitting the batch dimension is a view in both memory formats.
-  auto y = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32).memory_format(x.suggest_memory_format()));
-  auto y5 = y.view(x5.sizes());
-  at::addcmul_out(y5, b.view({1, 1, -1, 1, 1}), xc, invstd * w.view({1, 1, -1, 1, 1}));
+  auto scale = invstd * w.view({1, 1, -1, 1, 1});
   if (xcOut) *xcOut = xc;
   if (invstdOut) *invstdOut = invstd;
+  // Under autograd (the NAS_FUSED_BN_AUTOGRAD diagnostic) a view of the 5-D result, which autograd tracks. Inside
+  // GhostBnFn (no grad mode) the result is written into a tensor of x's shape and memory format instead: a caller may
+  // apply an in-place op to it (the stand-alone model's ReLU), which autograd forbids on a view that a custom
+  // Function returns. Splitting the batch dimension is a view in both memory formats.
+  if (torch::GradMode::is_enabled()) return at::addcmul(b.view({1, 1, -1, 1, 1}), xc, scale).view(x.sizes());
+  auto y = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32).memory_format(x.suggest_memory_format()));
+  auto y5 = y.view(x5.sizes());
+  at::addcmul_out(y5, b.view({1, 1, -1, 1, 1}), xc, scale);
   return y;
 }
 
