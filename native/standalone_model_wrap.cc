@@ -8,6 +8,10 @@
 
 namespace nasjs {
 
+namespace {
+constexpr int64_t kReadEvery = 16;  // fused plan: steps per read of the training loss and accuracy
+}  // namespace
+
 Napi::Function StandaloneModelWrap::Init(Napi::Env env) {
   return DefineClass(env, "StandaloneModel",
                      {InstanceMethod<&StandaloneModelWrap::Train>("train"), InstanceMethod<&StandaloneModelWrap::Evaluate>("evaluate"),
@@ -63,7 +67,10 @@ Napi::Value StandaloneModelWrap::Train(const Napi::CallbackInfo& info) {
     return gate_.Start(info.Env(), Value(), {info[0].As<Napi::Object>()}, fn, [=](const Emit& emit) -> ToJs {
       UseThreads(threads);
       auto profile = MaybeProfile("retrain");
-      return RunSteps(steps, abort, emit, [&](int64_t i, bool) { return m->step(*data, lrs[i]); }, [&] { return m->stepCount(); });
+      // Fused plan: the loss and accuracy are read (a host synchronisation) at the first and last step of the call
+      // and every kReadEvery steps; the steps between report the last window read.
+      auto read = [steps](int64_t i) { return i == 0 || i + 1 == steps || (i + 1) % kReadEvery == 0; };
+      return RunSteps(steps, abort, emit, [&](int64_t i, bool) { return m->step(*data, lrs[i], read(i)); }, [&] { return m->stepCount(); });
     });
   });
 }

@@ -37,7 +37,7 @@ StandaloneModel::StandaloneModel(const NetConfig& cfg, const Arch& arch, const O
   }
 }
 
-StepStats StandaloneModel::step(const Dataset& data, double lr) {
+StepStats StandaloneModel::step(const Dataset& data, double lr, bool read) {
   net_->train();
   auto idx = sampler_.next(rng_, data.size(), opt_.batchSize);
   torch::Tensor x, y;
@@ -59,7 +59,7 @@ StepStats StandaloneModel::step(const Dataset& data, double lr) {
   // whole-batch forward; each ghost batch's loss is its share of the batch mean, so the summed gradients are those
   // of the batch mean. Fused plan: one forward and backward of the whole batch, the ghost batches inside the fused
   // ghost BN (standalone.h), the same values.
-  const int64_t B = x.size(0);
+  int64_t B = x.size(0);
   const int64_t g = cfg_.fused() || cfg_.ghostBatch <= 0 ? B : std::min(cfg_.ghostBatch, B);
   torch::Tensor lossSum, correct;  // summed on the device, read once
   for (int64_t at = 0; at < B; at += g) {
@@ -90,10 +90,22 @@ StepStats StandaloneModel::step(const Dataset& data, double lr) {
     }
   }
   ++step_;
+  if (cfg_.fused()) {
+    windowLoss_ = windowLoss_.defined() ? windowLoss_.add(lossSum) : lossSum;
+    windowCorrect_ = windowCorrect_.defined() ? windowCorrect_.add(correct) : correct;
+    windowExamples_ += B;
+    if (!read) return lastRead_;
+    lossSum = windowLoss_;
+    correct = windowCorrect_;
+    B = windowExamples_;
+    windowLoss_ = windowCorrect_ = torch::Tensor();
+    windowExamples_ = 0;
+  }
   StepStats st;
   st.loss = lossSum.item<double>() / static_cast<double>(B);
   st.correct = correct.item<int64_t>();
   st.examples = B;
+  lastRead_ = st;
   return st;
 }
 

@@ -21,8 +21,11 @@ class StandaloneModel {
  public:
   StandaloneModel(const NetConfig& cfg, const Arch& arch, const OptimConfig& opt);
 
-  // One SGD step on a batch drawn from `data` (BN on ghost-batch statistics, running statistics updated).
-  StepStats step(const Dataset& data, double lr);
+  // One SGD step on a batch drawn from `data` (BN on ghost-batch statistics, running statistics updated). The
+  // per-ghost plan reads the step's loss and accuracy every step. On the fused plan they stay on the device, summed
+  // over a window of steps, until a step with `read` reads the window (one host synchronisation) and returns its
+  // means; a step without `read` returns the last window read (zero examples before the first).
+  StepStats step(const Dataset& data, double lr, bool read = true);
   // Loss and accuracy on [start, start + count) with BN on its running statistics (inference).
   EvalStats evaluate(const Dataset& data, int64_t start, int64_t count, int64_t batchSize);
   // Predicted class probabilities for NCHW float images (already normalised).
@@ -50,6 +53,9 @@ class StandaloneModel {
   EpochSampler sampler_;
   int64_t step_ = 0;
   std::unique_ptr<DeviceData> trainData_;  // fused plan: the training set resident on the device
+  torch::Tensor windowLoss_, windowCorrect_;  // fused plan: sums since the last read, on the device
+  int64_t windowExamples_ = 0;
+  StepStats lastRead_;
 };
 
 }  // namespace nas

@@ -134,6 +134,25 @@ describe('stand-alone model', () => {
       }
     });
 
+    it('reads the loss on the host at the first and last step of a call (and every 16 steps): the steps between report the last read', async () => {
+      const run = async (plan: 'per-ghost' | 'fused') => {
+        const m = StandaloneModel.create({ ...TINY, plan }, ARCHS[0], { batchSize: 32, seed: 2 });
+        const seen: { loss: number; accuracy: number }[] = [];
+        await m.train(tinyData(128), { steps: 4, lr: new Float64Array(4).fill(0.05), onProgress: (p) => seen.push({ loss: p.loss, accuracy: p.accuracy }) });
+        m.dispose();
+        return seen;
+      };
+      const [each, fused] = [await run('per-ghost'), await run('fused')];
+      expect(fused).toHaveLength(4);
+      // Step 1 is read; steps 2 and 3 repeat it (nothing read); step 4 reads the window of steps 2..4: their mean.
+      expect(Math.abs(fused[0].loss - each[0].loss)).toBeLessThan(1e-5);
+      expect(fused[1]).toEqual(fused[0]);
+      expect(fused[2]).toEqual(fused[0]);
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b) / xs.length;
+      expect(Math.abs(fused[3].loss - mean(each.slice(1).map((e) => e.loss)))).toBeLessThan(1e-5);
+      expect(fused[3].accuracy).toBeCloseTo(mean(each.slice(1).map((e) => e.accuracy)), 6);
+    });
+
     it('runs as many ATen ops per step for 32 ghost batches as for 2; the per-ghost step grows with them', () => {
       const ops = (plan: 'per-ghost' | 'fused', batch: number) => {
         const m = StandaloneModel.create({ ...TINY, plan }, ARCHS[0], { batchSize: batch, seed: 2 });
