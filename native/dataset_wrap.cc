@@ -29,11 +29,7 @@ std::vector<float> Floats(const Napi::Value& v, const char* field, bool positive
 
 // A Uint8Array (a Buffer is one) that is not detached; anything else is refused by its type name.
 Napi::Uint8Array Bytes(const Napi::Value& v, const char* field) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw nas::NasException("ERR_NAS_BAD_ARG", std::string(field) + ": expected a Uint8Array (or Buffer) of bytes, got " +
-                                                   TypeName(v));
-  }
-  auto a = v.As<Napi::Uint8Array>();
+  auto a = TypedArg<Napi::Uint8Array>(v, field);
   if (a.ArrayBuffer().IsDetached()) {
     throw nas::NasException("ERR_NAS_BAD_DATA", std::string(field) + ": its ArrayBuffer is detached (transferred)");
   }

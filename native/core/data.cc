@@ -78,6 +78,14 @@ DeviceData::DeviceData(const Dataset& d, const torch::Device& dev) : id(d.id), d
   std = d.std.to(dev);
 }
 
+const DeviceData& DeviceData::in(std::unique_ptr<DeviceData>& slot, const Dataset& d, const torch::Device& device) {
+  if (!slot || slot->id != d.id) {
+    slot.reset();  // free the old copy before making the new one
+    slot = std::make_unique<DeviceData>(d, device);
+  }
+  return *slot;
+}
+
 torch::Tensor DeviceData::images(const torch::Tensor& idx, Rng* rng, int64_t cropPad, bool flip) const {
   auto x = normalise(pixels.index_select(0, idx.to(device)), mean, std);  // [B, H, W, C]
   if (rng && (cropPad > 0 || flip)) {

@@ -2,6 +2,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <memory>
 #include <vector>
 
 #include "rng.h"
@@ -33,6 +34,8 @@ struct Dataset {
 // training and validation sets resident, so that a batch is a gather and a normalisation on the device.
 struct DeviceData {
   DeviceData(const Dataset& d, const torch::Device& device);
+  // The copy of `d` kept in `slot`: made on first use, remade (the old one freed first) when another Dataset comes.
+  static const DeviceData& in(std::unique_ptr<DeviceData>& slot, const Dataset& d, const torch::Device& device);
   // The numbers Dataset::images gives (crop offsets and flips drawn from rng in the same order), built on the device.
   torch::Tensor images(const torch::Tensor& idx, Rng* rng = nullptr, int64_t cropPad = 0, bool flip = false) const;
   torch::Tensor labels(const torch::Tensor& idx) const;

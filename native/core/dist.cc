@@ -25,13 +25,11 @@ bool distAvailable() { return true; }
 namespace {
 using Clock = std::chrono::steady_clock;
 
-std::vector<uint8_t> bytes(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
-std::string text(const std::vector<uint8_t>& b) { return std::string(b.begin(), b.end()); }
 std::string beatKey(int r) { return "nas/hb/" + std::to_string(r); }
 // Worker r's last heartbeat counter ("" before its first beat).
 std::string beatOf(c10d::Store& store, int r) {
   const std::string k = beatKey(r);
-  return store.check({k}) ? text(store.get(k)) : std::string();
+  return store.check({k}) ? fromBytes(store.get(k)) : std::string();
 }
 
 bool isLoopback(const std::string& a) { return a == "localhost" || a.rfind("127.", 0) == 0 || a == "::1"; }
@@ -51,7 +49,7 @@ c10::intrusive_ptr<c10d::Store> connectStore(const DistConfig& c, bool server, b
     store = c10::make_intrusive<BoundStore>(c.masterAddr, c.masterPort, server, timeout);
   }
   if (counted) {
-    store->set("nas/joined/" + std::to_string(c.rank), bytes("1"));
+    store->set("nas/joined/" + std::to_string(c.rank), toBytes("1"));
     std::vector<std::string> all;
     for (int r = 0; r < c.worldSize; ++r) all.push_back("nas/joined/" + std::to_string(r));
     store->wait(all, timeout);
@@ -120,7 +118,7 @@ ProcessGroup::ProcessGroup(const DistConfig& cfg) : cfg_(cfg), impl_(std::make_u
     while (!im.stop) {
       lock.unlock();
       try {
-        im.beatStore->set(beatKey(cfg_.rank), bytes(std::to_string(++n)));
+        im.beatStore->set(beatKey(cfg_.rank), toBytes(std::to_string(++n)));
       } catch (...) {
         // The store is gone (rank 0 died): the next collective or message reports it.
       }
@@ -232,7 +230,7 @@ std::vector<std::string> ProcessGroup::exchange(const std::string& tag, const st
   auto key = [&](int r) { return "nas/x/" + tag + "/" + std::to_string(r); };
   std::vector<std::string> out(W);
   try {
-    store.set(key(cfg_.rank), bytes(mine));
+    store.set(key(cfg_.rank), toBytes(mine));
     out[cfg_.rank] = mine;
     const auto start = Clock::now();
     std::vector<std::string> beat(W);
@@ -242,7 +240,7 @@ std::vector<std::string> ProcessGroup::exchange(const std::string& tag, const st
       const std::string k = key(r);
       for (;;) {
         if (store.check({k})) {
-          out[r] = text(store.get(k));
+          out[r] = fromBytes(store.get(k));
           break;
         }
         const auto now = Clock::now();

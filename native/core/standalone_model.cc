@@ -42,12 +42,9 @@ StepStats StandaloneModel::step(const Dataset& data, double lr, bool read) {
   auto idx = sampler_.next(rng_, data.size(), opt_.batchSize);
   torch::Tensor x, y;
   if (cfg_.fused()) {  // the set lives on the device: a gather there instead of a host batch and an upload
-    if (!trainData_ || trainData_->id != data.id) {
-      trainData_.reset();  // free the old copy before making the new one
-      trainData_ = std::make_unique<DeviceData>(data, device_);
-    }
-    x = trainData_->images(idx, &rng_, opt_.cropPad, opt_.flip);
-    y = trainData_->labels(idx);
+    const DeviceData& d = DeviceData::in(trainData_, data, device_);
+    x = d.images(idx, &rng_, opt_.cropPad, opt_.flip);
+    y = d.labels(idx);
   } else {
     x = data.images(idx, device_, &rng_, opt_.cropPad, opt_.flip);
     y = data.labels(idx, device_);

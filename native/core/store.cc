@@ -82,9 +82,6 @@ bool sendAll(int fd, const std::string& data) {
   return true;
 }
 
-std::vector<uint8_t> bytesOf(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
-std::string textOf(const std::vector<uint8_t>& b) { return std::string(b.begin(), b.end()); }
-
 struct AddrInfo {
   addrinfo* list = nullptr;
   AddrInfo(const std::string& host, int port) {
@@ -348,18 +345,18 @@ std::vector<std::string> BoundStore::call(const std::vector<std::string>& reques
 
 void BoundStore::set(const std::string& key, const std::vector<uint8_t>& value) {
   std::lock_guard<std::mutex> lock(mu_);
-  call({"s", key, textOf(value)}, timeout_);
+  call({"s", key, fromBytes(value)}, timeout_);
 }
 
 std::vector<uint8_t> BoundStore::compareSet(const std::string& key, const std::vector<uint8_t>& expected,
                                             const std::vector<uint8_t>& desired) {
   std::lock_guard<std::mutex> lock(mu_);
-  return bytesOf(call({"c", key, textOf(expected), textOf(desired)}, timeout_).at(1));
+  return toBytes(call({"c", key, fromBytes(expected), fromBytes(desired)}, timeout_).at(1));
 }
 
 std::vector<uint8_t> BoundStore::get(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
-  return bytesOf(call({"g", key}, timeout_).at(1));
+  return toBytes(call({"g", key}, timeout_).at(1));
 }
 
 int64_t BoundStore::add(const std::string& key, int64_t value) {
@@ -418,10 +415,10 @@ std::vector<std::string> runStoreScript(const std::string& kind, const std::stri
     const std::vector<std::string> args(op.begin() + (op.empty() ? 0 : 1), op.end());
     const std::string name = op.empty() ? "" : op[0];
     try {
-      if (name == "set") store->set(args.at(0), bytesOf(args.at(1))), out.push_back("");
-      else if (name == "get") out.push_back(textOf(store->get(args.at(0))));
+      if (name == "set") store->set(args.at(0), toBytes(args.at(1))), out.push_back("");
+      else if (name == "get") out.push_back(fromBytes(store->get(args.at(0))));
       else if (name == "add") out.push_back(std::to_string(store->add(args.at(0), std::stoll(args.at(1)))));
-      else if (name == "cas") out.push_back(textOf(store->compareSet(args.at(0), bytesOf(args.at(1)), bytesOf(args.at(2)))));
+      else if (name == "cas") out.push_back(fromBytes(store->compareSet(args.at(0), toBytes(args.at(1)), toBytes(args.at(2)))));
       else if (name == "del") out.push_back(store->deleteKey(args.at(0)) ? "1" : "0");
       else if (name == "check") out.push_back(store->check(args) ? "1" : "0");
       else if (name == "num") out.push_back(std::to_string(store->getNumKeys()));

@@ -17,6 +17,10 @@ namespace nas {
 
 class StoreServer;  // store.cc: the listening thread and the key-value map
 
+// A store value from text and back (c10d stores hold bytes).
+inline std::vector<uint8_t> toBytes(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
+inline std::string fromBytes(const std::vector<uint8_t>& b) { return std::string(b.begin(), b.end()); }
+
 class BoundStore : public c10d::Store {
  public:
   // With `serve`, first starts a server bound to host:port (host resolved to one address; ERR_NAS_DIST naming it

@@ -150,7 +150,7 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
   if (W > 1 && !augment) idx = idx.narrow(0, R * localB, localB);  // augmentation draws per image: draw them all
   torch::Tensor x, y;
   if (cfg.fused()) {  // the set lives on the device: a gather there instead of a host batch and an upload
-    const DeviceData& d = resident(data, trainData_);
+    const DeviceData& d = DeviceData::in(trainData_, data, net_.device());
     x = d.images(idx, &rng_, opt_.cropPad, opt_.flip);
     y = d.labels(idx);
   } else {
@@ -252,14 +252,6 @@ void Trainer::applyUpdate(double lr, const StepMasks::Counts& counts, int64_t gh
   }
 }
 
-const DeviceData& Trainer::resident(const Dataset& data, std::unique_ptr<DeviceData>& slot) {
-  if (!slot || slot->id != data.id) {
-    slot.reset();  // free the old copy before making the new one
-    slot = std::make_unique<DeviceData>(data, net_.device());
-  }
-  return *slot;
-}
-
 EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start, int64_t count, int64_t batchSize) {
   const auto& cfg = net_.config();
   arch.validate(cfg.blocks);
@@ -320,7 +312,7 @@ void Trainer::evaluateGroup(const Dataset& data, const std::vector<Arch>& archs,
   const auto& cfg = net_.config();
   const int64_t g = cfg.ghostBatch, K = static_cast<int64_t>(archs.size());
   const bool fused = cfg.fused();
-  const DeviceData* d = fused ? &resident(data, evalData_) : nullptr;
+  const DeviceData* d = fused ? &DeviceData::in(evalData_, data, net_.device()) : nullptr;
   auto opts = torch::TensorOptions().device(net_.device());
   auto lossSum = torch::zeros({K}, opts.dtype(torch::kFloat64));
   auto correct = torch::zeros({K}, opts.dtype(torch::kInt64));

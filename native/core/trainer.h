@@ -94,8 +94,6 @@ class Trainer {
   void checkBatch(const OptimConfig& opt) const;
   int innerThreads(int64_t ghosts) const;  // threads that split ghost batches (1 on GPUs)
   bool aborted() const { return abort_ && abort_->load(); }
-  // The device-resident copy of `data` (fused plan), made on first use and kept while the same Dataset is used.
-  const DeviceData& resident(const Dataset& data, std::unique_ptr<DeviceData>& slot);
   // Appends one result per architecture unless aborted first (see evaluateBatched); the caller sets inference mode.
   void evaluateGroup(const Dataset& data, const std::vector<Arch>& archs, int64_t start, int64_t count, int64_t chunk,
                      std::vector<EvalStats>& out);
