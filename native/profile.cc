@@ -1,7 +1,11 @@
 #include "profile.h"
 
+#include <ATen/record_function.h>
+#include <c10/core/Allocator.h>
+#include <c10/util/ThreadLocalDebugInfo.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -15,8 +19,6 @@ std::shared_ptr<void> MaybeProfile(const char* job) {
 }
 
 }  // namespace nasjs
-
-#include <ATen/record_function.h>
 
 namespace nasjs {
 
@@ -38,5 +40,39 @@ OpCounter::OpCounter() {
 OpCounter::~OpCounter() { at::removeCallback(handle_); }
 int64_t OpCounter::total() const { return tTotal; }
 int64_t OpCounter::topLevel() const { return tTop; }
+
+}  // namespace nasjs
+
+namespace nasjs {
+
+namespace {
+// The type of reportMemoryUsage's running totals: int64_t in LibTorch 1.x, size_t in 2.x. Taken from the pure
+// virtual itself, so that the override below matches whichever LibTorch this builds against.
+template <typename F>
+struct TotalType;
+template <typename C, typename R, typename P, typename S, typename T, typename U, typename D>
+struct TotalType<R (C::*)(P, S, T, U, D)> {
+  using type = T;
+};
+using Total = TotalType<decltype(&c10::MemoryReportingInfoBase::reportMemoryUsage)>::type;
+
+struct Reporter final : c10::MemoryReportingInfoBase {
+  int64_t live = 0, peak = 0;
+  void reportMemoryUsage(void*, int64_t bytes, Total, Total, c10::Device) override {
+    live += bytes;
+    peak = std::max(peak, live);
+  }
+  bool memoryProfilingEnabled() const override { return true; }
+};
+}  // namespace
+
+AllocationMeter::AllocationMeter() {
+  auto r = std::make_shared<Reporter>();
+  reporter_ = r;
+  guard_ = std::make_shared<c10::DebugInfoGuard>(c10::DebugInfoKind::PROFILER_STATE, r);
+}
+AllocationMeter::~AllocationMeter() { guard_.reset(); }
+int64_t AllocationMeter::live() const { return static_cast<Reporter*>(reporter_.get())->live; }
+int64_t AllocationMeter::peak() const { return static_cast<Reporter*>(reporter_.get())->peak; }
 
 }  // namespace nasjs

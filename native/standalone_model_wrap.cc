@@ -22,7 +22,8 @@ Napi::Function StandaloneModelWrap::Init(Napi::Env env) {
                       InstanceMethod<&StandaloneModelWrap::StepCount>("stepCount"), InstanceMethod<&StandaloneModelWrap::Save>("save"),
                       InstanceMethod<&StandaloneModelWrap::Load>("load"), InstanceMethod<&StandaloneModelWrap::Abort>("abort"),
                       InstanceMethod<&StandaloneModelWrap::Dispose>("dispose"),
-                      InstanceMethod<&StandaloneModelWrap::CountStepOps>("countStepOps")});
+                      InstanceMethod<&StandaloneModelWrap::CountStepOps>("countStepOps"),
+                      InstanceMethod<&StandaloneModelWrap::StepMemory>("stepMemory")});
 }
 
 StandaloneModelWrap::StandaloneModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StandaloneModelWrap>(info) {
@@ -111,6 +112,24 @@ Napi::Value StandaloneModelWrap::CountStepOps(const Napi::CallbackInfo& info) {
     auto r = Napi::Object::New(info.Env());
     r.Set("opsTotal", static_cast<double>(counter.total()));
     r.Set("opsTopLevel", static_cast<double>(counter.topLevel()));
+    return r;
+  });
+}
+
+// Tensor bytes of one training step beyond the model's resting state (gradients, activations kept for the backward,
+// temporaries): a first step makes the lasting state (momentum, the fused plan's resident data), the second is
+// measured. Both are real steps.
+Napi::Value StandaloneModelWrap::StepMemory(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckUsable();
+    auto* ds = DatasetWrap::Unwrap(info[0]);
+    UseThreads(1);
+    model_->step(ds->data(), 0.0);
+    AllocationMeter meter;
+    model_->step(ds->data(), 0.0);
+    auto r = Napi::Object::New(info.Env());
+    r.Set("peakBytes", static_cast<double>(meter.peak()));
+    r.Set("retainedBytes", static_cast<double>(meter.live()));
     return r;
   });
 }

@@ -39,6 +39,7 @@ class StandaloneModelWrap : public Napi::ObjectWrap<StandaloneModelWrap> {
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value CountStepOps(const Napi::CallbackInfo& info);
+  Napi::Value StepMemory(const Napi::CallbackInfo& info);
   void CheckUsable() const;
 
   std::unique_ptr<nas::StandaloneModel> model_;

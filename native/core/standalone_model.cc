@@ -6,8 +6,9 @@
 namespace nas {
 
 StandaloneModel::StandaloneModel(const NetConfig& cfg, const Arch& arch, const OptimConfig& opt)
-    : cfg_(cfg), opt_(opt), net_(cfg, arch), device_(cfg.device), rng_(opt.seed) {
+    : cfg_(cfg), opt_(opt), net_(cfg, arch), device_(cfg.device), stream_(device_), rng_(opt.seed) {
   if (opt.batchSize < 1) throw NasException("ERR_NAS_BAD_CONFIG", "batchSize: expected a positive integer");
+  auto onStream = stream_.use();
   // Deterministic initialisation from the seed, independent of LibTorch's global generator.
   Rng init(cfg.seed);
   torch::NoGradGuard ng;
@@ -38,6 +39,7 @@ StandaloneModel::StandaloneModel(const NetConfig& cfg, const Arch& arch, const O
 }
 
 StepStats StandaloneModel::step(const Dataset& data, double lr, bool read) {
+  auto onStream = stream_.use();
   net_->train();
   auto idx = sampler_.next(rng_, data.size(), opt_.batchSize);
   torch::Tensor x, y;
@@ -73,19 +75,7 @@ StepStats StandaloneModel::step(const Dataset& data, double lr, bool read) {
     lossSum = lossSum.defined() ? lossSum + loss.detach() : loss.detach();
     correct = correct.defined() ? correct + hits : hits;
   }
-  {
-    torch::NoGradGuard ng;
-    for (size_t k = 0; k < params_.size(); ++k) {
-      auto& p = params_[k];
-      if (!p.grad().defined()) continue;
-      auto d = decay_[k] ? p.grad().add(p, opt_.weightDecay) : p.grad();
-      if (opt_.momentum != 0) {
-        momentum_[k].mul_(opt_.momentum).add_(d);
-        d = opt_.nesterov ? d.add(momentum_[k], opt_.momentum) : momentum_[k];
-      }
-      p.sub_(d, lr);
-    }
-  }
+  sgdStep(lr);
   ++step_;
   if (cfg_.fused()) {
     windowLoss_ = windowLoss_.defined() ? windowLoss_.add(lossSum) : lossSum;
@@ -106,7 +96,35 @@ StepStats StandaloneModel::step(const Dataset& data, double lr, bool read) {
   return st;
 }
 
+// SGD with momentum (Nesterov or not) and L2 weight decay on conv and linear weights (docs/model.md), as
+// multi-tensor ops: a handful of calls for every parameter at once instead of five per tensor (on CUDA, one fused
+// kernel per call; on the CPU, the same per-tensor arithmetic, so the same numbers as a loop over the tensors).
+void StandaloneModel::sgdStep(double lr) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> p, g, m, pd, gd;  // with a gradient; pd/gd: the decayed ones among them
+  std::vector<size_t> at;
+  for (size_t k = 0; k < params_.size(); ++k) {
+    if (!params_[k].grad().defined()) continue;
+    p.push_back(params_[k]);
+    m.push_back(momentum_[k]);
+    g.push_back(params_[k].grad());
+    if (decay_[k]) at.push_back(g.size() - 1), pd.push_back(params_[k]), gd.push_back(params_[k].grad());
+  }
+  if (p.empty()) return;
+  if (!gd.empty()) {  // g <- g + wd * p on the decayed tensors (new tensors: the gradients stay as backward left them)
+    auto decayed = at::_foreach_add(gd, pd, opt_.weightDecay);
+    for (size_t i = 0; i < at.size(); ++i) g[at[i]] = decayed[i];
+  }
+  if (opt_.momentum != 0) {
+    at::_foreach_mul_(m, opt_.momentum);
+    at::_foreach_add_(m, g);
+    g = opt_.nesterov ? at::_foreach_add(g, m, opt_.momentum) : m;
+  }
+  at::_foreach_add_(p, g, -lr);
+}
+
 EvalStats StandaloneModel::evaluate(const Dataset& data, int64_t start, int64_t count, int64_t batchSize) {
+  auto onStream = stream_.use();
   data.checkRange(start, count);
   net_->eval();
   c10::InferenceMode guard;
@@ -127,6 +145,7 @@ EvalStats StandaloneModel::evaluate(const Dataset& data, int64_t start, int64_t 
 }
 
 torch::Tensor StandaloneModel::predict(const torch::Tensor& images) {
+  auto onStream = stream_.use();
   net_->eval();
   c10::InferenceMode guard;
   auto x = images.to(device_);
@@ -135,6 +154,7 @@ torch::Tensor StandaloneModel::predict(const torch::Tensor& images) {
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> StandaloneModel::stateDict() {
+  auto onStream = stream_.use();
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (auto& p : net_->named_parameters()) out.emplace_back(p.key(), p.value().detach().to(torch::kCPU).contiguous());
   for (auto& b : net_->named_buffers()) out.emplace_back(b.key(), b.value().detach().to(torch::kCPU).contiguous());
@@ -142,6 +162,7 @@ std::vector<std::pair<std::string, torch::Tensor>> StandaloneModel::stateDict() 
 }
 
 void StandaloneModel::setTensor(const std::string& name, const torch::Tensor& value) {
+  auto onStream = stream_.use();
   torch::NoGradGuard ng;
   auto params = net_->named_parameters();
   auto buffers = net_->named_buffers();
@@ -156,6 +177,7 @@ void StandaloneModel::setTensor(const std::string& name, const torch::Tensor& va
 }
 
 void StandaloneModel::save(const std::string& path, const std::string& meta) {
+  auto onStream = stream_.use();
   torch::serialize::OutputArchive ar;
   writeKey(ar, "meta", bytesTensor(meta));
   for (auto& kv : stateDict()) writeKey(ar, "state/" + kv.first, kv.second);
@@ -166,6 +188,7 @@ void StandaloneModel::save(const std::string& path, const std::string& meta) {
 }
 
 std::string StandaloneModel::load(const std::string& path) {
+  auto onStream = stream_.use();
   auto ar = openArchive(path);
   const std::string meta = tensorBytes(readKey(ar, "meta", path));
   std::vector<std::pair<std::string, torch::Tensor>> values;

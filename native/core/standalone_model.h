@@ -10,6 +10,7 @@
 
 #include "data.h"
 #include "masks.h"
+#include "own_stream.h"
 #include "rng.h"
 #include "sampler.h"
 #include "standalone.h"
@@ -43,10 +44,14 @@ class StandaloneModel {
   int64_t stepCount() const { return step_; }
 
  private:
+  void sgdStep(double lr);
+
   NetConfig cfg_;
   OptimConfig opt_;
   StandaloneNet net_;
   torch::Device device_;
+  OwnStream stream_;  // every method runs on it (own_stream.h); it ends each call with a host read, so no work is
+                      // left queued when the model is freed, except after an abort, which the stream still orders
   std::vector<torch::Tensor> params_, momentum_;
   std::vector<bool> decay_;
   Rng rng_;

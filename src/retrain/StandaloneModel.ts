@@ -1,3 +1,12 @@
+/** Device memory of one stand-alone training job (StandaloneModel.stepMemory), in bytes. */
+export interface StepMemory {
+  parameterBytes: number;
+  momentumBytes: number;
+  stepPeakBytes: number;
+  residentDataBytes: number;
+  totalBytes: number;
+}
+
 /** A stand-alone model of one architecture: trained from scratch, evaluated, exported and loaded again. */
 import { NativeOptimConfig, NativeStandaloneModel, loadAddon } from '../native/binding';
 import { NasError, awaitNative, callNative } from '../native/errors';
@@ -61,6 +70,21 @@ export class StandaloneModel {
   countStepOps(data: NativeData, lr = 0): { total: number; topLevel: number } {
     const r = callNative(() => this.n.countStepOps(data.handle, lr));
     return { total: r.opsTotal, topLevel: r.opsTopLevel };
+  }
+
+  /**
+   * What one training job holds on its device, in bytes, for `retrain --jobs N` on one GPU: parameters and momentum
+   * (float32, always there), the peak of a step on top of them (gradients, activations kept for the backward,
+   * temporaries: LibTorch's allocator reports, on the calling thread, two steps run, which change the model), and on
+   * the fused plan the training set kept resident. cuDNN workspaces and, once per process, the CUDA context come on
+   * top on a GPU.
+   */
+  stepMemory(data: NativeData): StepMemory {
+    const r = callNative(() => this.n.stepMemory(data.handle));
+    const parameterBytes = 4 * this.parameterCount();
+    const c = this.config;
+    const residentDataBytes = c.plan === 'fused' || (c.plan === 'auto' && c.device !== 'cpu') ? data.residentBytes : 0;
+    return { parameterBytes, momentumBytes: parameterBytes, stepPeakBytes: r.peakBytes, residentDataBytes, totalBytes: 2 * parameterBytes + r.peakBytes + residentDataBytes };
   }
 
   /** Class probabilities [batch * classes] for normalised NCHW images. */

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { loadAddon } from '../../src/native/binding';
 import { formatArchitecture } from '../../src/space/architecture';
 import { sampleArchitectures } from '../../src/space/sampleArchitecture';
-import { maxAbsDiff, randomImages, tinyData, tinyNet } from '../helpers';
+import { StandaloneModel } from '../../src/retrain/StandaloneModel';
+import { TINY, maxAbsDiff, randomImages, tinyData, tinyNet } from '../helpers';
 
 const cuda = loadAddon().cudaAvailable;
 
@@ -49,5 +50,34 @@ describe.skipIf(!cuda)('CUDA (skipped: this LibTorch build has no CUDA or no GPU
     const batched = await net.evaluate(data, archs, { batched: true });
     for (let i = 0; i < 4; i++) expect(batched[i].loss).toBeCloseTo(single[i].loss, 3);
     net.dispose();
+  });
+
+  it('trains stand-alone models at once, each on its own stream, as one after the other (retrain --jobs N)', async () => {
+    const data = tinyData(256);
+    const archs = sampleArchitectures(3, 5).map(formatArchitecture);
+    const lr = new Float64Array(6).fill(0.05);
+    const make = (): StandaloneModel[] => archs.map((a) => StandaloneModel.create({ ...TINY, device: 'cuda' }, a, { batchSize: 32, seed: 4 }));
+    const alone = make();
+    for (const m of alone) await m.train(data, { steps: 6, lr });
+    const together = make();
+    await Promise.all(together.map((m) => m.train(data, { steps: 6, lr })));
+    const x = randomImages(16, 1, 8, 6);
+    for (let k = 0; k < archs.length; k++) expect(maxAbsDiff(alone[k].predict(x, 16), together[k].predict(x, 16))).toBeLessThan(1e-4);
+    for (const m of [...alone, ...together]) m.dispose();
+  });
+
+  it('holds on the GPU about what the CPU measurement of a training job says (StandaloneModel.stepMemory)', () => {
+    const data = tinyData(2048);
+    const peak = (device: string): number => {
+      const m = StandaloneModel.create({ ...TINY, device, plan: 'fused' }, sampleArchitectures(1, 7).map(formatArchitecture)[0], { batchSize: 128, seed: 2 });
+      const r = m.stepMemory(data).stepPeakBytes;
+      m.dispose();
+      return r;
+    };
+    const cpu = peak('cpu');
+    const gpu = peak('cuda');
+    console.log(`stand-alone step peak, fused, batch 128: CPU ${cpu} B, GPU ${gpu} B`);
+    expect(gpu / cpu).toBeGreaterThan(0.5); // cuDNN saves other intermediates than the CPU kernels; same order
+    expect(gpu / cpu).toBeLessThan(2);
   });
 });

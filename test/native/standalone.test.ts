@@ -167,5 +167,30 @@ describe('stand-alone model', () => {
       expect(ops('fused', 256).total).toBeLessThan(1.01 * ops('fused', 16).total);
       expect(ops('per-ghost', 256).total).toBeGreaterThan(5 * ops('per-ghost', 16).total);
     });
+
+    it('measures what a training job holds: the fused step\'s peak grows with the batch, the per-ghost step\'s with the ghost batch', () => {
+      const memory = (plan: 'per-ghost' | 'fused', batch: number) => {
+        const m = StandaloneModel.create({ ...TINY, plan }, ARCHS[0], { batchSize: batch, seed: 2 });
+        const data = tinyData(2048);
+        const r = m.stepMemory(data);
+        expect(r.parameterBytes).toBe(4 * m.parameterCount());
+        expect(r.residentDataBytes).toBe(plan === 'fused' ? data.residentBytes : 0); // the CPU is a device too here
+        expect(r.totalBytes).toBe(2 * r.parameterBytes + r.stepPeakBytes + r.residentDataBytes);
+        m.dispose();
+        return r.stepPeakBytes;
+      };
+      // The fused step keeps the whole batch's activations for its one backward: linear in the batch. The per-ghost
+      // step frees each ghost batch's before the next: flat. Allocator-reported bytes, so the same on every machine;
+      // the slack covers the batch-independent part (gradients, the optimizer's temporaries).
+      const fused = [32, 64, 128].map((b) => memory('fused', b));
+      expect(fused[2] / fused[1]).toBeGreaterThan(1.8);
+      expect(fused[2] / fused[1]).toBeLessThan(2.05);
+      expect(fused[1] / fused[0]).toBeGreaterThan(1.7);
+      const perGhost = [32, 128].map((b) => memory('per-ghost', b));
+      expect(perGhost[1] / perGhost[0]).toBeLessThan(1.1);
+      const oneGhost = memory('fused', TINY.ghostBatch!); // the fused step of one ghost batch: the per-ghost peak
+      expect(perGhost[1] / oneGhost).toBeGreaterThan(0.9);
+      expect(perGhost[1] / oneGhost).toBeLessThan(1.15);
+    });
   });
 });

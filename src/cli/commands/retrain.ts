@@ -83,7 +83,7 @@ export function retrainCommand(): Command {
     .option('--runs <r>', 'repeats with seeds seed..seed+r-1', positiveInt, RETRAIN_DEFAULTS.runs)
     .option('--seed <n>', 'first seed', nonNegativeInt, 0)
     .option('--threads <n>', 'LibTorch threads in all (default: the cores), split between the jobs', positiveInt)
-    .option('--jobs <n>', 'runs trained at once (default: one per core on the CPU, each with one thread; one on a GPU)', positiveInt)
+    .option('--jobs <n>', 'runs trained at once (default: one per core on the CPU, each with one thread; one on a GPU; more share it, each on its own stream)', positiveInt)
     .option('--device <device>', 'cpu, cuda, cuda:N or auto')
     .option('--precision <p>', 'fp32 or bf16 (autocast)', oneOf(['fp32', 'bf16'] as const))
     .option('--out <dir>', 'output directory (retrain.jsonl, checkpoints, models)', 'runs/retrain')
