@@ -7,8 +7,9 @@
 // --device cuda: the GPU table instead, addon (fused plan) and PyTorch eager (bench/pytorch_eager.py on CUDA, BN over
 // the whole batch, cudnn.benchmark) in the same run: training at batch 64 and 1024 in fp32 and bf16, scoring
 // architectures/s on --score-images images one at a time and batched x8 / x32. Each stage has a time limit and
-// its result is written as soon as it is measured (bench/results/partial.jsonl). --gpu-table on the CPU runs the
-// same code (a smoke test of the script: `npm run bench -- --gpu-table --filters 4 --train-batches 64 --precisions fp32 --score-images 256`).
+// its result is written as soon as it is measured (bench/results/partial.jsonl, or --rows FILE). --gpu-table on the CPU runs the
+// same code (a smoke test of the script: `npm run bench -- --gpu-table --filters 4 --train-batches 64 --precisions fp32 --score-images 256`;
+// --train-steps N times N training steps instead of 20, 5 at batch 1024).
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -84,7 +85,9 @@ async function native(F) {
   return out;
 }
 
-const partial = path.join(root, 'bench', 'results', 'partial.jsonl');
+// --results FILE: the table's JSON elsewhere than bench/results/latest.json (the GPU check's dry run must not replace it)
+const resultsFile = path.resolve(arg('results', path.join(root, 'bench', 'results', 'latest.json')));
+const partial = path.resolve(arg('rows', path.join(root, 'bench', 'results', 'partial.jsonl'))); // --rows FILE: elsewhere
 function record(row) {
   fs.mkdirSync(path.dirname(partial), { recursive: true });
   fs.appendFileSync(partial, `${JSON.stringify({ time: new Date().toISOString(), ...row })}\n`);
@@ -103,7 +106,7 @@ async function nativeGpu(F) {
     for (const batch of trainBatches) {
       const net = Supernet.create({ filters: F, threads, device, precision }, { batchSize: batch, seed: 1 });
       const row = { filters: F, impl: 'oneshot-nas (fused plan)', batch, precision };
-      const steps = batch >= 1024 ? 5 : 20;
+      const steps = Number(arg('train-steps', batch >= 1024 ? 5 : 20));
       for (const [label, r] of [['train_drop0', 0], [`train_end_r${rate}`, rate]]) {
         const { dropIn, dropOp } = dropTables({ kind: 'constant', rate: r }, 4, OPS.length, 0, steps, steps);
         const lr = new Float64Array(steps).fill(0.01);
@@ -135,7 +138,7 @@ function eagerGpu(py, F) {
   const rows = [];
   for (const precision of precisions) {
     for (const batch of trainBatches) {
-      const args = ['bench/pytorch_eager.py', '--device', device, '--bn', 'plain', '--filters', String(F), '--batch', String(batch), '--steps', batch >= 1024 ? '5' : '20',
+      const args = ['bench/pytorch_eager.py', '--device', device, '--bn', 'plain', '--filters', String(F), '--batch', String(batch), '--steps', String(arg('train-steps', batch >= 1024 ? 5 : 20)),
         '--reps', '3', '--score-images', String(scoreImages), '--score-batch', '1000', ...(precision === 'bf16' ? ['--bf16'] : [])];
       const r = runJson(py.py, args, 300_000);
       const row = { filters: F, impl: `pytorch-eager ${py.version} (plain BN, cudnn.benchmark)`, batch, precision, train_drop0: r.train_drop0, [`train_end_r${rate}`]: r[`train_end_r${rate}`], error: r.error };
@@ -160,7 +163,7 @@ async function gpuMain() {
   const head = ['F', 'implementation', 'batch', 'precision', 'train img/s (r=0)', `train img/s (end, r=${rate})`, `arch/s (${scoreImages} img)`, 'batched x8 arch/s', 'batched x32 arch/s', 'error'];
   const table = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${cols.map((c) => fmt(r[c])).join(' | ')} |`)].join('\n');
   process.stdout.write(`${table}\n\nmachine: ${JSON.stringify(machine)}\ncommand: npm run bench -- ${argv.join(' ')}\n`);
-  fs.writeFileSync(path.join(root, 'bench', 'results', 'latest.json'), `${JSON.stringify({ date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, machine, rows }, null, 2)}\n`);
+  fs.writeFileSync(resultsFile, `${JSON.stringify({ date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, machine, rows }, null, 2)}\n`);
 }
 
 function fmt(v) {
@@ -207,7 +210,7 @@ async function main() {
   const table = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${cols.map((c) => fmt(r[c])).join(' | ')} |`)].join('\n');
   process.stdout.write(`${table}\n\nmachine: ${JSON.stringify(machine)}\ncommand: npm run bench -- ${argv.join(' ')}\n`);
   fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
-  fs.writeFileSync(path.join(root, 'bench', 'results', 'latest.json'), `${JSON.stringify({ date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, machine, rows }, null, 2)}\n`);
+  fs.writeFileSync(resultsFile, `${JSON.stringify({ date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, machine, rows }, null, 2)}\n`);
 }
 
 (device === 'cpu' && !argv.includes('--gpu-table') ? main() : gpuMain()).catch((e) => {

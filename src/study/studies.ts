@@ -12,7 +12,7 @@ import { openSupernet, readSupernetOptions } from '../search/openSupernet';
 import { SearchResult, searchResultLine } from '../search/select';
 import { formatArchitecture } from '../space/architecture';
 import { sampleArchitectures } from '../space/sampleArchitecture';
-import { TrainEvent, trainOneShot } from '../train/trainOneShot';
+import { TrainEvent, readRunOptions, trainOneShot } from '../train/trainOneShot';
 import { PRESETS, TrainOptions, withOverrides } from '../train/trainOptions';
 import { appendJsonLine, readJsonLines, writeFileAtomic, makeDir } from '../util/files';
 import { Rng } from '../util/rng';
@@ -71,6 +71,8 @@ export interface CorrelationOptions {
   valLimit?: number;
   seed: number;
   threads?: number;
+  /** Device of the scores and the stand-alone runs (default: the one-shot model's). */
+  device?: string;
   /** Stand-alone runs trained at once (see RetrainOptions.jobs). */
   jobs?: number;
   /** Bootstrap resamples of the intervals. */
@@ -84,11 +86,11 @@ export interface CorrelationPreset {
 }
 
 /** Names of the correlation presets (`nasctl study correlation --preset`). */
-export const CORRELATION_PRESET_NAMES = ['quick', 'fidelity', 'paper'] as const;
+export const CORRELATION_PRESET_NAMES = ['quick', 'fidelity', 'gpu', 'paper'] as const;
 /** A correlation preset's name. */
 export type CorrelationPresetName = (typeof CORRELATION_PRESET_NAMES)[number];
 
-/** The correlation presets: quick (minutes), fidelity (a 2-core CPU, ~75 minutes), paper (a GPU). */
+/** The correlation presets: quick (minutes), fidelity (a 2-core CPU, ~75 minutes), gpu (one or two short GPU windows), paper (a GPU, hours). */
 export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPreset> = {
   // Minutes on 2 cores; shows the machinery, not the finding (stand-alone seeds disagree at one epoch).
   quick: {
@@ -111,6 +113,27 @@ export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPrese
       evalLimit: 1000,
     },
     study: { sample: 240, valLimit: 2000, buckets: 10, perBucket: 2, epochs: 2, runs: 2, filters: 8, trainLimit: 12000, testLimit: 2000, seed: 0 },
+  },
+  // Fashion-MNIST on one GPU in about 15 minutes (docs/gpu.md#the-gpu-correlation-preset has the arithmetic): the
+  // one-shot model at F = 16 on all 55,000 training images, 1,000 steps of the paper's batch (1,024 = 32 ghost
+  // batches of 32) with constant path dropout r = 0.1 (the fidelity preset's reason); 1,000 architectures scored on
+  // the whole validation split; 2 per each of 10 buckets retrained at F = 16 on all training images for 6 epochs
+  // (5,154 steps, 14x the 374 steps that the fidelity study found too short), twice, 8 runs at once.
+  gpu: {
+    oneShot: {
+      ...PRESETS.quick,
+      out: 'runs/correlation-gpu/oneshot',
+      dataset: { name: 'fashion-mnist' },
+      net: { ...PRESETS.quick.net, filters: 16, device: 'cuda' },
+      epochs: 19,
+      steps: 1000,
+      batchSize: 1024,
+      learningRate: { kind: 'cosine', base: 0.1, warmupSteps: 20 },
+      dropout: { kind: 'constant', rate: 0.1 },
+      evalEvery: 100,
+      evalLimit: 1000,
+    },
+    study: { sample: 1000, buckets: 10, perBucket: 2, epochs: 6, runs: 2, filters: 16, jobs: 8, seed: 0 },
   },
   // The paper's protocol (for a GPU): the paper's one-shot run; stand-alone models trained for 28 epochs at batch 64
   // with ghost batches of 32, 5 runs each; 20 architectures from 10 buckets of 1,000 scored.
@@ -169,12 +192,19 @@ export async function correlationStudy(o: CorrelationOptions, hooks: { signal?: 
   makeDir(o.out);
   const results = path.join(o.out, o.archs !== undefined ? 'archs.jsonl' : 'search.jsonl');
   emit({ type: 'stage', stage: 'score' });
-  const searched = await runSearch(
-    { supernet: o.supernet, out: results, count: o.archs !== undefined ? undefined : o.sample, archs: o.archs, seed: o.seed, valLimit: o.valLimit, threads: o.threads },
-    { signal: hooks.signal, onEvent: (event) => emit({ type: 'search', event }) },
-  );
-  if (searched.aborted) return { aborted: true };
-  const { options } = await readSupernetOptions(o.supernet);
+  // A finished sample is not opened again: the one-shot model's checkpoint is then no longer needed (a study moved
+  // between GPU windows travels without it, docs/gpu.md).
+  const sampled = o.archs === undefined && fs.existsSync(results) ? readJsonLines(results, searchResultLine).length : 0;
+  if (o.archs !== undefined || sampled < o.sample) {
+    const searched = await runSearch(
+      { supernet: o.supernet, out: results, count: o.archs !== undefined ? undefined : o.sample, archs: o.archs, seed: o.seed, valLimit: o.valLimit, threads: o.threads, device: o.device },
+      { signal: hooks.signal, onEvent: (event) => emit({ type: 'search', event }) },
+    );
+    if (searched.aborted) return { aborted: true };
+  }
+  // The run's options from its checkpoint, or from its config.json when the checkpoint stayed behind (above).
+  const moved = o.archs === undefined && sampled >= o.sample && !fs.existsSync(path.join(o.supernet, 'checkpoint.pt')) && fs.existsSync(path.join(o.supernet, 'config.json'));
+  const options = moved ? readRunOptions(o.supernet) : (await readSupernetOptions(o.supernet)).options;
   const scored = readJsonLines(results, searchResultLine);
   const picked = o.archs !== undefined ? scored.map((r) => ({ r, bucket: -1 })) : bucketSample(scored, o.buckets, o.perBucket, o.seed);
   emit({ type: 'stage', stage: 'retrain' });
@@ -182,6 +212,7 @@ export async function correlationStudy(o: CorrelationOptions, hooks: { signal?: 
     out: path.join(o.out, 'retrain'), filters: o.filters, epochs: o.epochs, runs: o.runs, trainLimit: o.trainLimit, testLimit: o.testLimit,
     ghostBatch: o.ghostBatch, threads: o.threads, jobs: o.jobs, seed: o.seed,
   });
+  if (o.device !== undefined) retrainOptions.net.device = o.device;
   const r = await retrain(picked.map((p) => p.r.arch), retrainOptions, { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) });
   if (r.aborted) return { aborted: true };
   const rows: CorrelationRow[] = picked.flatMap((p) => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { bucketSample } from '../../src/study/studies';
+import { CORRELATION_PRESETS, bucketSample } from '../../src/study/studies';
 import { RETRAIN_DEFAULTS, retrainOptionsFrom } from '../../src/retrain/retrain';
-import { PRESETS, withOverrides } from '../../src/train/trainOptions';
+import { PRESETS, validateTrainOptions, withOverrides } from '../../src/train/trainOptions';
 import { sampleReference, symmetricKl } from '../../src/study/klStudy';
 import { Rng } from '../../src/util/rng';
 import { formatArchitecture, parseArchitecture, OPS } from '../../src/space/architecture';
@@ -57,5 +57,21 @@ describe('stand-alone protocol of a one-shot run', () => {
     expect([o.momentum, o.weightDecay, o.cropPad, o.flip, o.seed, o.export, o.epochs, o.runs]).toEqual([train.momentum, train.weightDecay, 2, train.flip, train.seed, false, 3, 2]);
     const study = retrainOptionsFrom(train, { out: 'o', filters: 8, epochs: 1, runs: 1, ghostBatch: 16, threads: 1, jobs: 2, seed: 9, trainLimit: 50 });
     expect([study.net.ghostBatch, study.net.threads, study.jobs, study.seed, study.dataset.trainLimit]).toEqual([16, 1, 2, 9, 50]);
+  });
+});
+
+describe('correlation presets', () => {
+  it('are valid runs, and the gpu preset is the one docs/gpu.md sizes', () => {
+    for (const [name, p] of Object.entries(CORRELATION_PRESETS)) {
+      expect(() => validateTrainOptions(p.oneShot), name).not.toThrow();
+      expect(p.study.buckets * p.study.perBucket, name).toBeLessThanOrEqual(p.study.sample);
+    }
+    const gpu = CORRELATION_PRESETS.gpu;
+    expect(gpu.oneShot.net).toMatchObject({ filters: 16, device: 'cuda' });
+    expect(gpu.oneShot.dataset).toEqual({ name: 'fashion-mnist' }); // all 55,000 training images
+    expect({ steps: gpu.oneShot.steps, batch: gpu.oneShot.batchSize, dropout: gpu.oneShot.dropout }).toEqual({ steps: 1000, batch: 1024, dropout: { kind: 'constant', rate: 0.1 } });
+    expect(gpu.study).toMatchObject({ sample: 1000, epochs: 6, runs: 2, filters: 16, jobs: 8 });
+    expect(gpu.study.valLimit).toBeUndefined(); // the whole validation split
+    expect(gpu.study.trainLimit).toBeUndefined();
   });
 });

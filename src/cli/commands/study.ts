@@ -38,6 +38,9 @@ export function studyCommand(): Command {
     .option('--resamples <n>', 'bootstrap resamples', positiveInt, 2000)
     .option('--seed <n>', 'seed', nonNegativeInt)
     .option('--threads <n>', 'LibTorch threads', positiveInt)
+    .option('--device <device>', "cpu, cuda, cuda:N or auto (default: the preset's for its own one-shot model, else the model's)")
+    .option('--data-dir <dir>', 'folder with the dataset files, for the one-shot model the study trains')
+    .option('--oneshot-steps <n>', "training steps of the one-shot model the study trains (default: the preset's)", positiveInt)
     .option('--json', 'print the result as JSON')
     .action(async (f) => {
       const preset = CORRELATION_PRESETS[f.preset as CorrelationPresetName];
@@ -50,7 +53,7 @@ export function studyCommand(): Command {
       const r = await withAbortOnSignal(async (signal) => {
         if (!supernet) {
           supernet = path.join(out, 'oneshot');
-          const opts = withOverrides(preset.oneShot, { out: supernet, net: { threads: f.threads } });
+          const opts = withOverrides(preset.oneShot, { out: supernet, steps: f.oneshotSteps, net: { threads: f.threads, device: f.device }, dataset: { ...preset.oneShot.dataset, dataDir: f.dataDir } });
           if (!fs.existsSync(path.join(supernet, 'result.json'))) {
             if (mode !== 'json') process.stderr.write(`== one-shot model (${f.preset} preset) -> ${supernet}\n`);
             const t = await trainOneShot(opts, { resume: true, signal, onEvent: (e) => trainProgress.handle(e) });
@@ -61,7 +64,7 @@ export function studyCommand(): Command {
         return correlationStudy({
           ...preset.study,
           ...stripUndefined({ sample: f.sample, buckets: f.buckets, perBucket: f.perBucket, epochs: f.epochs, runs: f.runs, filters: f.filters, trainLimit: f.trainLimit, valLimit: f.valLimit, seed: f.seed, jobs: f.jobs }),
-          archs: f.archs, threads: f.threads, resamples: f.resamples, supernet, out,
+          archs: f.archs, threads: f.threads, device: f.device, resamples: f.resamples, supernet, out,
         }, {
           signal,
           onEvent: (e) => {
