@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The baseline a PyTorch user would write for SPEC.md's one-shot model: every path is computed for the whole batch
+"""The baseline a PyTorch user would write for the one-shot model of docs/model.md: every path is computed for the whole batch
 and its output multiplied by the per-ghost-batch mask; BatchNorm statistics per ghost batch (F.batch_norm per chunk).
 
   python3 bench/pytorch_eager.py --filters 16 --batch 64 --ghost 32 --steps 10 --rate 0.1 --threads 2 --score-images 1000

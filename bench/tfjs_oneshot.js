@@ -1,5 +1,5 @@
 'use strict';
-// SPEC.md's one-shot model written the straightforward way in TensorFlow.js (NHWC): every path computed for the
+// The one-shot model of docs/model.md written the straightforward way in TensorFlow.js (NHWC): every path computed for the
 // whole batch and multiplied by its per-ghost-batch mask, BatchNorm statistics per ghost batch (tf.moments).
 //   node bench/tfjs_oneshot.js --backend cpu|wasm --filters 8 --mode train|score --images 64 [--rate 0.1]
 // Prints one JSON line with images/s and how many images were timed.

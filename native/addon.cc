@@ -22,7 +22,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ProcessGroup", nasjs::ProcessGroupWrap::Init(env));
   exports.Set("distAvailable", Napi::Boolean::New(env, nas::distAvailable()));
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
-  // SPEC.md's operation table as the native code builds it (a test compares it with the TypeScript table).
+  // The operation table (docs/model.md#choice-block) as the native code builds it (a test compares it with the TypeScript table).
   Napi::Array ops = Napi::Array::New(env, nas::kNumOps);
   for (int o = 0; o < nas::kNumOps; ++o) {
     Napi::Object op = Napi::Object::New(env);

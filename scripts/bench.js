@@ -2,7 +2,7 @@
 'use strict';
 // npm run bench [-- --filters 8,16 --threads N --score-images 5000 --quick --native-only --device cpu|cuda]
 // Throughput of the oneshot-nas addon against a straightforward PyTorch (eager, every path computed and masked)
-// implementation on the same LibTorch, and against TensorFlow.js, on SPEC.md's one-shot model with CIFAR-size input
+// implementation on the same LibTorch, and against TensorFlow.js, on the one-shot model of docs/model.md with CIFAR-size input
 // (32x32x3), batch 64, ghost batch 32. Prints a table; writes bench/results/latest.json.
 // --device cuda: the GPU table instead, addon (fused plan) and PyTorch eager (bench/pytorch_eager.py on CUDA, BN over
 // the whole batch, cudnn.benchmark) in the same run: training at batch 64 and 1024 in fp32 and bf16, scoring

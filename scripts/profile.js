@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// Where the time goes: profiles training (drop rate 0 and the end rates) and single-architecture scoring of SPEC.md's
+// Where the time goes: profiles training (drop rate 0 and the end rates) and single-architecture scoring of docs/model.md's
 // one-shot model with LibTorch's profiler (NAS_PROFILE, one thread so every op is on the job's thread; training steps
 // of one ghost batch, the unit each training thread runs), and prints the ops by self time.
 //   node scripts/profile.js [--filters 8] [--steps 4] [--images 512] [--top 15]

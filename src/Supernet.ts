@@ -9,7 +9,7 @@ import { ModelShape, ModelSize } from './space/modelSize';
 import { ImageSet } from './data/types';
 import type { ProcessGroup } from './distributed/processGroup';
 
-/** Configuration of the one-shot model (SPEC.md). Every field has a default. */
+/** Configuration of the one-shot model (docs/model.md). Every field has a default. */
 export interface SupernetConfig extends ModelShape {
   /** Choice blocks per cell (N_choice). */
   blocks: number;
@@ -243,7 +243,7 @@ export class Supernet {
 
   /**
    * One-shot accuracy and loss of each architecture on examples [start, start + count) of `data`: only the selected
-   * paths run, BN statistics per ghost batch (SPEC.md). `batchSize` is the number of examples per forward (default:
+   * paths run, BN statistics per ghost batch (docs/model.md#ghost-batch-normalization). `batchSize` is the number of examples per forward (default:
    * 2048 on the fused plan, 256 on the per-ghost plan; any value gives the same scores). With `batched`, architectures
    * share masked passes: a chunk of images is repeated once per architecture and each copy's ghost batches run its
    * architecture (the same scores, faster where large kernels are cheap); then `batchSize` (default 4096) caps the

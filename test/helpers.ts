@@ -6,7 +6,7 @@ import { channelStats, ImageSet } from '../src/data/types';
 import { expect } from 'vitest';
 import { Rng } from '../src/util/rng';
 
-/** The tiny supernet of STYLE.md: F=4, one cell per stack, 8x8 single-channel input. */
+/** The tiny supernet of the tests: F=4, one cell per stack, 8x8 single-channel input. */
 export const TINY: Partial<SupernetConfig> = {
   inChannels: 1,
   imageSize: 8,

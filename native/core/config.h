@@ -16,7 +16,7 @@ class NasException : public std::runtime_error {
   std::string code_;
 };
 
-// The one-shot model of SPEC.md. Defaults reproduce the paper's CIFAR-10 model at F = 16.
+// The one-shot model of docs/model.md. Defaults reproduce the paper's CIFAR-10 model at F = 16.
 struct NetConfig {
   int64_t inChannels = 3;
   int64_t imageSize = 32;

@@ -1,5 +1,5 @@
 // Ghost batch normalisation: BatchNorm statistics per ghost batch of g = B / G examples, never running averages
-// (SPEC: the one-shot model computes BN statistics per ghost batch in training and in candidate evaluation).
+// (docs/model.md#ghost-batch-normalization: the one-shot model computes BN statistics per ghost batch in training and in candidate evaluation).
 #pragma once
 #include <torch/torch.h>
 

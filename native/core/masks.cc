@@ -110,7 +110,7 @@ std::vector<BlockMask> buildBlockMasks(const StepMasks& sm, const torch::Device&
     for (int64_t j = 0; j < 2 + b + kNumOps; ++j, ++col) {
       int64_t on = 0;
       for (int64_t g = 0; g < G; ++g) {
-        // A block whose inputs are all dropped outputs zero (SPEC: the node's output is zero), so its ops are off too.
+        // A block whose inputs are all dropped outputs zero (docs/model.md#removing-a-path), so its ops are off too.
         const bool bit = j < 2 + b ? (sm.in(g, b) >> j) & 1u : ((sm.op(g, b) >> (j - 2 - b)) & 1u) && sm.in(g, b) != 0;
         on += h[g * P + col] = bit ? 1.f : 0.f;
       }

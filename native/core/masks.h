@@ -17,7 +17,7 @@ struct Arch {
   void validate(int64_t blocks) const;  // throws ERR_NAS_BAD_ARCH
 };
 
-// Masks of one step: ghosts x blocks bitmasks. Every cell uses the same masks (SPEC: per cell template).
+// Masks of one step: ghosts x blocks bitmasks. Every cell uses the same masks (docs/model.md#path-dropout: per cell template).
 struct StepMasks {
   int64_t ghosts = 1;
   int64_t blocks = 0;
@@ -28,7 +28,7 @@ struct StepMasks {
   static StepMasks draw(Rng& rng, int64_t ghosts, int64_t blocks, const float* dropIn, const float* dropOp);
   // Per block, in how many ghost batches each input j ([block][j]) and each op o ([block][o]) is active (an op only
   // where its block has an input: a block with no input outputs zero). Weight decay of a path is wd * count / ghosts
-  // (SPEC: decay per ghost batch); a path with count 0 ran nowhere.
+  // (docs/model.md#weight-decay: per ghost batch); a path with count 0 ran nowhere.
   struct Counts {
     std::vector<std::vector<int64_t>> inputs, ops;
     int64_t activePaths() const;  // paths with a nonzero count

@@ -1,6 +1,6 @@
-// The operation table of SPEC.md, the one place that says what each op id is. Code dispatches on `kind` (never on
-// an id); the TypeScript side has the same table (src/space/ops.ts) and a test checks that the addon's export of
-// this one (`addon.ops`) equals it.
+// The operation table of docs/model.md#choice-block, the one place in C++ that says what each op id is. Code
+// dispatches on `kind` (never on an id); the TypeScript side has the same table (OP_SPECS in
+// src/space/architecture.ts) and a test checks that the addon's export of this one (`addon.ops`) equals it.
 #pragma once
 #include "config.h"
 

@@ -1,5 +1,5 @@
 // A stream of its own for work on a GPU. Several stand-alone models trained at once in one process (`retrain
-// --jobs N` on one GPU, docs/architecture.md#several-runs-on-one-gpu) each launch from their own job thread; on
+// --jobs N` on one GPU, docs/gpu.md#several-runs-on-one-gpu) each launch from their own job thread; on
 // the default stream their kernels would still run one after another. Each model takes a stream from LibTorch's pool
 // and runs everything it does on it, so the jobs' kernels overlap on the device. The CUDA context and the caching
 // allocator stay shared (one process), which is what makes this cheaper in memory than one process per job.

@@ -184,7 +184,7 @@ torch::Tensor Supernet::fusedInputs(BlockParams& blk, int64_t C, const std::vect
   if (cfg_.channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
   auto y = torch::relu(every ? bn(x, blk.inBnW, blk.inBnB, G) : bn(x, torch::cat(bw), torch::cat(bb), G));
   if (!allOn) {
-    // SPEC MUST: zero after the ReLU and before the 1x1 conv.
+    // Fixed (docs/model.md#removing-a-path): zero after the ReLU and before the 1x1 conv.
     auto mask = every ? m.inAll : m.inAll.index_select(1, torch::tensor(on, torch::kInt64).to(m.inAll.device()));
     auto s = y.sizes();
     y = (y.view({G, s[0] / G, n, C, s[2], s[3]}) * mask.reshape({G, 1, n, 1, 1, 1}).to(y.scalar_type())).reshape(s);
@@ -205,7 +205,7 @@ torch::Tensor Supernet::perGhostInputs(BlockParams& blk, int64_t C, const std::v
       continue;
     }
     auto x = cands[j].defined() ? cands[j] : torch::zeros_like(cands[0]);
-    // SPEC MUST: zero after the ReLU and before the 1x1 conv, so a removed input contributes nothing at all.
+    // Fixed (docs/model.md#removing-a-path): zero after the ReLU and before the 1x1 conv, so a removed input contributes nothing at all.
     auto y = torch::relu(bn(x, blk.inBnW.narrow(0, j * C, C), blk.inBnB.narrow(0, j * C, C), G));
     if (!m.in[j].all) y = applyGhostMask(y, m.in[j].m);
     ys.push_back(y);

@@ -1,4 +1,4 @@
-// The one-shot model of SPEC.md: every path present, executed under per-ghost-batch path masks.
+// The one-shot model of docs/model.md: every path present, executed under per-ghost-batch path masks.
 #pragma once
 #include <torch/torch.h>
 
@@ -11,7 +11,7 @@
 
 namespace nas {
 
-// Which weight decay rule a parameter follows (SPEC: masked weight decay).
+// Which weight decay rule a parameter follows (docs/model.md#weight-decay).
 enum class DecayKind { None, Always, Op, Input };
 
 struct ParamInfo {

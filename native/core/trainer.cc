@@ -184,7 +184,7 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
 }
 
 // SGD with (Nesterov) momentum, PyTorch's formulation: d = g + decay; buf = m*buf + d; p -= lr*(d + m*buf)
-// (Nesterov) or lr*buf. Decay is per ghost batch (SPEC, 2026-11-28): the L2 term is part of each ghost batch's loss
+// (Nesterov) or lr*buf. Decay is per ghost batch (docs/model.md#weight-decay): the L2 term is part of each ghost batch's loss
 // over its active paths, so a weight used by c of the step's G ghost batches gets wd * c / G * p (op weights: the
 // ghost batches where the op ran; the block's 1x1 input conv: per candidate j, its in-channels j*C..(j+1)*C; weights
 // of every architecture: c = G). A path that ran in no ghost batch has a zero gradient (its compute was skipped, so
@@ -202,7 +202,7 @@ void Trainer::applyUpdate(double lr, const StepMasks::Counts& counts, int64_t gh
     if (!g.defined()) {
       // No gradient, yet used: nothing downstream read what the weight computed (a reduction whose state no block
       // read; a block's input conv whose ops were all dropped; an op in a cell whose output no later cell read in the
-      // ghost batches where it ran), so its gradient is zero, but it still decays (SPEC: by ghost batches that use it).
+      // ghost batches where it ran), so its gradient is zero, but it still decays (docs/model.md#weight-decay: by ghost batches that use it).
       bool used = pi.decay == DecayKind::Always;
       if (pi.decay == DecayKind::Op) used = counts.ops[pi.block][pi.op] > 0;
       if (pi.decay == DecayKind::Input) {

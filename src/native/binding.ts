@@ -155,7 +155,7 @@ export interface NativeAddon {
   /** False when the addon was built without Gloo headers (no data-parallel workers). */
   distAvailable: boolean;
   torchVersion: string;
-  /** SPEC.md's operation table as the native code builds it (equal to OP_SPECS). */
+  /** The operation table (docs/model.md#choice-block) as the native code builds it (equal to OP_SPECS). */
   ops: { name: string; kind: string; kernel: number }[];
   /**
    * Stops this environment's running jobs and waits for their threads (each stops between steps or batches).

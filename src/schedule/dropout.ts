@@ -1,5 +1,5 @@
 /**
- * Path-dropout schedules (SPEC.md, the paper's section 3). For a node with fan-in k the drop probability of each
+ * Path-dropout schedules (docs/model.md#path-dropout, the paper's section 3). For a node with fan-in k the drop probability of each
  * incoming path at the end of training is r^(1/k), so that all k paths are dropped together with probability r.
  */
 

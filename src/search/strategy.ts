@@ -34,7 +34,7 @@ export class ListSearch implements SearchStrategy {
   }
 }
 
-/** The paper's: independent draws from SPEC.md's distribution. */
+/** The paper's: independent draws from the search distribution (docs/model.md#search). */
 export class RandomSearch implements SearchStrategy {
   readonly name = 'random';
   private readonly rng: Rng;

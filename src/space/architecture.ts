@@ -1,10 +1,10 @@
 /**
- * The search space of SPEC.md and the canonical architecture notation
+ * The search space and the canonical architecture notation (docs/model.md#architectures-and-their-notation)
  * (`01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool`).
  */
 import { NasError } from '../native/errors';
 
-/** Operation names in id order (SPEC.md). */
+/** Operation names in id order (docs/model.md#choice-block). */
 export const OPS = ['identity', 'sep3', 'sep5', 'sep7', 'conv7x1', 'maxpool', 'avgpool'] as const;
 /** The name of an operation (a row of OP_SPECS). */
 export type OpName = (typeof OPS)[number];
@@ -12,7 +12,7 @@ export type OpName = (typeof OPS)[number];
 /** What an operation computes; code that depends on an operation dispatches on this, never on its id or name. */
 export type OpKind = 'identity' | 'sepconv' | 'conv7x1' | 'maxpool' | 'avgpool';
 
-/** One row of SPEC.md's operation table. */
+/** One row of the operation table (docs/model.md#choice-block). */
 export interface OpSpec {
   name: OpName;
   kind: OpKind;
@@ -117,7 +117,7 @@ export function formatArchitecture(arch: Architecture): string {
     .join('/');
 }
 
-/** Throws ERR_NAS_BAD_ARCH unless arch is a member of the space (SPEC.md's rules). */
+/** Throws ERR_NAS_BAD_ARCH unless arch is a member of the space (docs/model.md#architectures-and-their-notation). */
 export function validateArchitecture(arch: Architecture, space: SearchSpace = DEFAULT_SPACE): void {
   // Round-tripping through the notation applies every rule in one place.
   parseArchitecture(formatArchitecture(arch), space);

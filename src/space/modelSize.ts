@@ -37,7 +37,7 @@ function opSize(op: OpName, C: number, hw: number): ModelSize {
 }
 
 /**
- * Size of the stand-alone model of `arch` (only the layers it selects), computed from SPEC.md's layer list.
+ * Size of the stand-alone model of `arch` (only the layers it selects), computed from the layer list of docs/model.md.
  * The addon computes the same numbers from a real model; tests check that they agree.
  */
 export function modelSize(arch: Architecture, shape: ModelShape): ModelSize {

@@ -16,7 +16,7 @@ export function operationSets(space: SearchSpace = DEFAULT_SPACE): OpName[][] {
 }
 
 /**
- * Draws one architecture from SPEC.md's distribution: for block i a uniformly random non-empty subset of its
+ * Draws one architecture from the search distribution (docs/model.md#search): for block i a uniformly random non-empty subset of its
  * 2 + i inputs and a uniformly random operation set.
  */
 export function sampleArchitecture(rng: Rng, space: SearchSpace = DEFAULT_SPACE): Architecture {

@@ -14,7 +14,7 @@ const TRAIN = ['train', '--dataset', 'synthetic', '--filters', '4', '--stacks', 
   '--ghost-batch', '16', '--threads', '1', '--eval-archs', '2', '--eval-limit', '64', '--seed', '5'];
 
 describe('nasctl arch', () => {
-  it("prints SPEC.md's counts as JSON, checked against the native model", async () => {
+  it("prints docs/model.md's counts as JSON, checked against the native model", async () => {
     const r = await nasctl('arch', '--all-on', '--filters', '16', '--dataset', 'cifar10', '--json', '--verify');
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ arch: 'all-on', params: 1_272_314 });

@@ -1,4 +1,4 @@
-// SPEC conformance: the masked one-shot model equals the pruned stand-alone model built from the same weights.
+// docs/model.md#removing-a-path: the masked one-shot model equals the pruned stand-alone model built from the same weights.
 import { describe, expect, it } from 'vitest';
 import { formatArchitecture } from '../../src/space/architecture';
 import { sampleArchitectures } from '../../src/space/sampleArchitecture';
@@ -25,7 +25,7 @@ describe('masked one-shot forward vs pruned stand-alone model', () => {
     net.dispose();
   });
 
-  it('trains the stand-alone model with BN statistics per ghost batch (SPEC: ghost batch 32 in retraining)', () => {
+  it('trains the stand-alone model with BN statistics per ghost batch (docs/model.md#stand-alone-models: ghost batch 32 in retraining)', () => {
     const net = tinyNet(); // ghostBatch 8
     const arch = archs[2];
     const x = randomImages(16, 1, 8, 12);

@@ -1,4 +1,4 @@
-// SPEC conformance (weight decay and optimizer, 2026-11-28): a path dropped in every ghost batch of a step gets exactly
+// docs/model.md#weight-decay and docs/model.md#optimizer: a path dropped in every ghost batch of a step gets exactly
 // zero gradient and no decay but keeps its momentum; a weight used by c of the step's G ghost batches is decayed with
 // strength wd * c / G (the L2 term is part of each ghost batch's loss); BN parameters and biases are never decayed.
 import { describe, expect, it } from 'vitest';
@@ -117,7 +117,7 @@ describe('masked weight decay per ghost batch, and gradients', () => {
   it.each(['per-ghost', 'fused'] as const)('moves a path dropped in a whole step by exactly its momentum term (%s)', async (plan) => {
     // Step 1: every path on, so the buffer is buf1 = d1 = g1 + wd * p0 and Nesterov moves p by lr1 * (1 + m) * d1.
     // Step 2: every op dropped in every ghost batch: zero gradient, no decay, so buf2 = m * buf1 and p moves by
-    // lr2 * m * buf2 = lr2 * m^2 * d1 (SPEC: momentum still applies, as in a framework that multiplies by masks).
+    // lr2 * m * buf2 = lr2 * m^2 * d1 (docs/model.md#optimizer: momentum still applies, as in a framework that multiplies by masks).
     const m = 0.9;
     const [lr1, lr2] = [0.05, 0.2];
     const net = tinyNet({ plan }, { batchSize: 16, momentum: m, weightDecay: 1e-2, seed: 3 });

@@ -1,4 +1,4 @@
-// SPEC.md's parameter table, from the native model and from the TypeScript count, and agreement on sampled architectures.
+// The parameter table of docs/model.md#parameter-counts, from the native model and from the TypeScript count, and agreement on sampled architectures.
 import { describe, expect, it } from 'vitest';
 import { OP_SPECS, OPS, allOnArchitecture } from '../../src/space/architecture';
 import { loadAddon } from '../../src/native/binding';
@@ -22,7 +22,7 @@ describe('the operation table', () => {
   });
 });
 
-describe("SPEC.md's all-on parameter counts", () => {
+describe("docs/model.md's all-on parameter counts", () => {
   it.each(TABLE)('in=%i F=%i has %i parameters (native and TypeScript)', (c, f, expected) => {
     const shape = { inChannels: c, imageSize: c === 1 ? 28 : 32, classes: 10, filters: f, stacks: 3, cellsPerStack: 2 };
     expect(modelSize(allOnArchitecture(4), shape).params).toBe(expected);

@@ -63,12 +63,12 @@ describe('the space', () => {
       brute *= BigInt(perBlock);
     }
     expect(countArchitectures()).toBe(brute);
-    // SPEC.md's formula (3 * 7 * 15 * 31 * 28^4); SPEC's printed total 6,028,568,064 is not divisible by 7, so it
-    // cannot be this product — see README "Notes on SPEC.md".
+    // The formula (3 * 7 * 15 * 31 * 28^4); an earlier printed total, 6,028,568,064, is not divisible by 7, so it
+    // cannot be this product (docs/model.md#where-this-page-departs-from-earlier-versions).
     expect(countArchitectures(DEFAULT_SPACE)).toBe(6_002_115_840n);
   });
 
-  it('samples deterministically from the SPEC distribution', () => {
+  it('samples deterministically from the search distribution', () => {
     expect(sampleArchitectures(5, 7).map(formatArchitecture)).toEqual(sampleArchitectures(5, 7).map(formatArchitecture));
     expect(sampleArchitectures(5, 7).map(formatArchitecture)).not.toEqual(sampleArchitectures(5, 8).map(formatArchitecture));
     const n = 28000;

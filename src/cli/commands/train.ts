@@ -113,7 +113,7 @@ export function checkResumeFlags(f: TrainFlags, saved: TrainOptions): void {
 /** `nasctl train`: trains the one-shot model into a run directory (resumable). */
 export function trainCommand(): Command {
   return addDistOptions(new Command('train'))
-    .description('train the one-shot model (SPEC.md) and write a run directory: config.json, checkpoint.pt, metrics.jsonl, result.json')
+    .description('train the one-shot model (docs/model.md) and write a run directory: config.json, checkpoint.pt, metrics.jsonl, result.json')
     .option('--preset <name>', 'starting configuration: quick (Fashion-MNIST, F=8, minutes on CPU) or paper (CIFAR-10, the paper\'s run)', oneOf(['quick', 'paper'] as const), 'quick')
     .option('--dataset <name>', `dataset: ${DATASET_NAMES.join(', ')}`, oneOf(DATASET_NAMES))
     .option('--data-dir <dir>', 'folder with the dataset files (default: /usr/share/datasets/fashion-mnist, ./data/cifar-10-batches-bin)')
