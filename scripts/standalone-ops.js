@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // ATen ops of one stand-alone training step on each execution plan: on a GPU every op is a kernel launch, so this is
-// the GPU cost of a step made visible on the CPU (docs: README "Execution plans").
+// the GPU cost of a step made visible on the CPU (docs/architecture.md#execution-plans).
 //   node scripts/standalone-ops.js [--filters F] [--size S] [--batch B] [--ghost G] [--arch ARCH]
 // Needs the compiled dist/ (npm run build:ts) and the addon.
 const path = require('node:path');

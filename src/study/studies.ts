@@ -100,7 +100,7 @@ export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPrese
   // Sized for a 2-core CPU (75 min 35 s measured): the one-shot model on all 55,000 training images for 2 epochs
   // with a *constant* path dropout rate r = 0.1 (the paper's Figure 4 protocol). The linear ramp of the paper's
   // 10,000-step run leaves a 2-epoch model trained mostly with every path on: its one-shot accuracy then follows how
-  // many paths an architecture keeps, not what trains well (README). 240 architectures scored (one-shot accuracies
+  // many paths an architecture keeps, not what trains well (docs/experiments.md). 240 architectures scored (one-shot accuracies
   // crowd at the top: the low buckets need a large sample); 2 per each of 10 buckets retrained at F = 8 on 12,000
   // images for 2 epochs, twice.
   fidelity: {

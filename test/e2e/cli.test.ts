@@ -275,7 +275,7 @@ describe('too little address space', () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-ulimit-')), 'run');
     const r = await runProcess(['-c', `ulimit -v 1500000; exec "${process.execPath}" "${CLI}" ${TRAIN.join(' ')} --steps 2 --out "${out}"`], { command: 'bash' });
     expect(fs.existsSync(path.join(out, '.lock'))).toBe(false);
-    // Here LibTorch's libraries need about 1.6 GB of address space to load (README): the run dies before it starts.
+    // Here LibTorch's libraries need about 1.6 GB of address space to load (docs/api.md): the run dies before it starts.
     if (r.status !== 0) expect(fs.existsSync(out), r.stderr).toBe(false);
   }, 60_000);
 });

@@ -158,7 +158,7 @@ describe('fused plan vs per-ghost plan', () => {
     for (const backward of [false, true]) {
       const fused = counts(fu, backward);
       const perGhost = counts(pg, backward);
-      // Reported in the README (ops per forward of this tiny net; the paper's net has the same layer structure).
+      // Reported in docs/architecture.md#execution-plans (ops per forward of this tiny net; the paper's net has the same layer structure).
       const show = (c: { total: number; topLevel: number }[]) => c.map((x) => `${x.topLevel}/${x.total}`).join(', ');
       console.log(`ATen ops (top-level/all) per ${backward ? 'forward+backward' : 'forward'} at G = 2, 4, 8, 16: fused ${show(fused)}; per-ghost ${show(perGhost)}`);
       // Our calls are the same for any G; nested ops may add one where LibTorch's CPU reduction splits a bigger tensor.

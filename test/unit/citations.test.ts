@@ -19,7 +19,7 @@ function anchors(file: string): Set<string> {
   return new Set([...text.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1])));
 }
 
-/** Every `dir/...` path and `docs/x.md#anchor` in a text, and the Markdown links of a .md file (relative to it). */
+/** Every repository path (with its #anchor, if any) in a text, and the Markdown links of a .md file (relative to it). */
 function citations(file: string): string[] {
   const text = fs.readFileSync(path.join(root, file), 'utf8');
   const found = [...text.matchAll(/(?<![\w./-])((?:src|native|test|scripts|bench|docs|cmake|examples)\/[\w./-]*[\w])(#[\w-]+)?/g)].map((m) => m[1] + (m[2] ?? ''));
