@@ -56,7 +56,7 @@ function masked(x, m, G) {
 }
 
 function forward(net, x, masks, G) {
-  let h = tf.conv2d(x, net.stem, 1, 'same');
+  const h = tf.conv2d(x, net.stem, 1, 'same');
   let s0 = h;
   let s1 = h;
   let k = 0;

@@ -9,7 +9,7 @@
  * (`apt-get install -y dataset-fashion-mnist`).
  */
 import {
-  DatasetName,
+  type DatasetName,
   NativeData,
   OPS,
   StandaloneModel,

@@ -39,7 +39,7 @@ const precisions = String(arg('precisions', 'fp32,bf16')).split(','); // GPU tab
 function runJson(cmd, args, timeoutMs) {
   const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env } });
   const line = (r.stdout || '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  if (!line) return { error: (r.error && r.error.message) || (r.stderr || '').trim().split('\n').pop() || `exit ${r.status}` };
+  if (!line) return { error: (r.error?.message) || (r.stderr || '').trim().split('\n').pop() || `exit ${r.status}` };
   return JSON.parse(line);
 }
 

@@ -67,8 +67,8 @@ if (r.status !== 0) fail(`cmake-js failed (exit ${r.status}); the messages above
 const built = path.join(root, 'build-cmake', process.env.NAS_DEBUG ? 'Debug' : 'Release', 'oneshot_nas.node');
 const dest = path.join(root, 'build', 'Release', 'oneshot_nas.node');
 fs.mkdirSync(path.dirname(dest), { recursive: true });
-fs.copyFileSync(built, dest + '.tmp');
-fs.renameSync(dest + '.tmp', dest);
+fs.copyFileSync(built, `${dest}.tmp`);
+fs.renameSync(`${dest}.tmp`, dest);
 console.error(`oneshot-nas build: wrote ${path.relative(root, dest)}`);
 // A prebuild would be loaded in preference to this fresh build: drop it unless prebuildify itself is building.
 const prebuilt = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);

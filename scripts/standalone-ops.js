@@ -6,10 +6,10 @@
 // Needs the compiled dist/ (npm run build:ts) and the addon.
 const path = require('node:path');
 const root = path.resolve(__dirname, '..');
-const { StandaloneModel } = require(path.join(root, 'dist/retrain/StandaloneModel.js'));
+const { StandaloneModel } = require(path.join(root, 'dist/model/StandaloneModel.js'));
 const { syntheticSet } = require(path.join(root, 'dist/data/synthetic.js'));
 const { channelStats } = require(path.join(root, 'dist/data/types.js'));
-const { NativeData } = require(path.join(root, 'dist/Supernet.js'));
+const { NativeData } = require(path.join(root, 'dist/model/Supernet.js'));
 
 const args = process.argv.slice(2);
 const flag = (name, def) => {

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { Supernet, SupernetConfig } from '../src/Supernet';
-import { NativeData } from '../src/Supernet';
+import { Supernet, type SupernetConfig } from '../src/model/Supernet';
+import { NativeData } from '../src/model/Supernet';
 import { syntheticSet } from '../src/data/synthetic';
-import { channelStats, ImageSet } from '../src/data/types';
+import { channelStats, type ImageSet } from '../src/data/types';
 import { expect } from 'vitest';
 import { Rng } from '../src/util/rng';
 

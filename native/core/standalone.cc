@@ -117,8 +117,9 @@ struct StandaloneCellImpl : nn::Module {
             }
             break;
           case OpKind::Conv7x1: {
-            seq = brc(g, C, C, {1, k}, {0, k / 2});
-            auto second = brc(g, C, C, {k, 1}, {k / 2, 0});  // named: iterating a temporary holder would dangle
+            seq = brc(g, C, C, at::IntArrayRef(factorizedKernel(k, 0)), at::IntArrayRef(factorizedPadding(k, 0)));
+            // named: iterating a temporary holder would dangle
+            auto second = brc(g, C, C, at::IntArrayRef(factorizedKernel(k, 1)), at::IntArrayRef(factorizedPadding(k, 1)));
             for (auto& m : *second) seq->push_back(m);
             break;
           }

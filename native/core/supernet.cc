@@ -71,8 +71,8 @@ Supernet::Supernet(const NetConfig& cfg) : cfg_(cfg), fused_(cfg.fused()), devic
               op.w.push_back(add(lp + "depthwise.weight", {C, 1, k, k}, DecayKind::Op, rng, i, o));
               op.w.push_back(add(lp + "pointwise.weight", {C, C, 1, 1}, DecayKind::Op, rng, i, o));
             } else {
-              const std::vector<int64_t> shape = l == 0 ? std::vector<int64_t>{C, C, 1, 7} : std::vector<int64_t>{C, C, 7, 1};
-              op.w.push_back(add(lp + "conv.weight", shape, DecayKind::Op, rng, i, o));
+              const auto kernel = factorizedKernel(spec.kernel, l);
+              op.w.push_back(add(lp + "conv.weight", {C, C, kernel[0], kernel[1]}, DecayKind::Op, rng, i, o));
             }
           }
         }
@@ -149,8 +149,7 @@ torch::Tensor Supernet::opForward(BlockParams& blk, int o, const torch::Tensor& 
       x = torch::conv2d(x, op.w[2 * l], {}, 1, k / 2, 1, x.size(1));
       x = torch::conv2d(x, op.w[2 * l + 1]);
     } else {
-      const std::vector<int64_t> pad = l == 0 ? std::vector<int64_t>{0, 3} : std::vector<int64_t>{3, 0};
-      x = torch::conv2d(x, op.w[l], {}, 1, pad);
+      x = torch::conv2d(x, op.w[l], {}, 1, factorizedPadding(spec.kernel, l));
     }
   }
   return x;

@@ -1,6 +1,6 @@
 /** Data-parallel flags shared by `nasctl train` and `nasctl search` (torchrun's environment variables work too). */
-import { Command } from 'commander';
-import { DistOptions, ProcessGroup, distOptions } from '../distributed/processGroup';
+import type { Command } from 'commander';
+import { type DistOptions, ProcessGroup, distOptions } from '../distributed/processGroup';
 import { nonNegativeInt, positiveInt } from './parse';
 
 /** The data-parallel flags as commander parses them (undefined: from the environment, as torchrun sets it). */

@@ -9,7 +9,7 @@ import { predictCommand, retrainCommand } from './commands/retrain';
 import { searchCommand, selectCommand } from './commands/search';
 import { studyCommand } from './commands/study';
 import { trainCommand } from './commands/train';
-import { quitOnClosedStdout, reportError } from './run';
+import { quitOnClosedStdout, reportError } from './lifecycle';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { version } = require('../../package.json') as { version: string };

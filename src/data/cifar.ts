@@ -1,8 +1,8 @@
 /** Reader of CIFAR-10's binary format: records of 1 label byte + 3072 pixel bytes (1024 R, 1024 G, 1024 B). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NasError } from '../native/errors';
-import { ImageSet } from './types';
+import { NasError } from '../util/errors';
+import type { ImageSet } from './types';
 
 const RECORD = 1 + 3 * 32 * 32;
 

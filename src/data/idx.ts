@@ -1,7 +1,7 @@
 /** Reader of the IDX format (MNIST, Fashion-MNIST), gzip-compressed or not. */
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
-import { NasError } from '../native/errors';
+import { NasError } from '../util/errors';
 
 /** Decoded IDX file: unsigned-byte data with its dimensions. */
 export interface IdxArray {

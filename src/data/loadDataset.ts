@@ -1,11 +1,11 @@
 /** Loads a dataset and splits it as the paper does (train / validation held out of train / test). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NasError, invalidParameter } from '../native/errors';
+import { NasError, invalidParameter } from '../util/errors';
 import { readCifar } from './cifar';
 import { readIdx } from './idx';
 import { syntheticSet } from './synthetic';
-import { DatasetSplits, ImageSet, channelStats, sliceSet } from './types';
+import { type DatasetSplits, type ImageSet, channelStats, sliceSet } from './types';
 
 /** The datasets `loadDataset` reads. */
 export type DatasetName = 'fashion-mnist' | 'cifar10' | 'synthetic';

@@ -1,6 +1,6 @@
 /** A seeded synthetic image set: each class is a bar at its own position and angle, with noise. Learnable in a few steps. */
 import { Rng } from '../util/rng';
-import { ImageSet } from './types';
+import type { ImageSet } from './types';
 
 /** Size, shape, classes and seed of a synthetic image set. */
 export interface SyntheticOptions {

@@ -3,9 +3,9 @@
  * (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT). Rank 0 serves the TCPStore; gradients are summed with
  * ProcessGroupGloo; small messages (evaluation and search results) travel through the store.
  */
-import { NativeProcessGroup, loadAddon } from '../native/binding';
-import { NasError, awaitNative, invalidParameter } from '../native/errors';
-import type { ArchLike, EvaluationResult, NativeData, Supernet } from '../Supernet';
+import { type NativeProcessGroup, loadAddon } from '../native/binding';
+import { NasError, invalidParameter } from '../util/errors';
+import { awaitNative } from '../native/errors';
 
 /** A worker's place in a data-parallel group and how to reach rank 0 (torchrun's RANK, WORLD_SIZE, ..). */
 export interface DistOptions {
@@ -108,33 +108,4 @@ export class ProcessGroup {
   }
 }
 
-/** Indices of `n` items that worker `rank` of `worldSize` takes (round robin). */
-export function shareOf(n: number, rank: number, worldSize: number): number[] {
-  const out: number[] = [];
-  for (let i = rank; i < n; i += worldSize) out.push(i);
-  return out;
-}
 
-/**
- * Evaluates `archs` with each worker scoring its round-robin share; every worker gets all results in order. On an
- * abort the result is the longest prefix of `archs` that every worker finished.
- */
-export async function evaluateShared(
-  net: Supernet,
-  group: ProcessGroup | undefined,
-  data: NativeData,
-  archs: ArchLike[],
-  o: Parameters<Supernet['evaluate']>[2] = {},
-): Promise<EvaluationResult[]> {
-  if (!group) return net.evaluate(data, archs, o);
-  const mine = shareOf(archs.length, group.rank, group.worldSize);
-  const ev = await net.evaluate(data, mine.map((i) => archs[i]), o);
-  const all = await group.exchange('evaluate', ev);
-  const out: EvaluationResult[] = [];
-  for (let i = 0; i < archs.length; i++) {
-    const r = all[i % group.worldSize]?.[Math.floor(i / group.worldSize)];
-    if (!r) break;
-    out.push(r);
-  }
-  return out;
-}

@@ -3,7 +3,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NasError } from './errors';
+import { NasError } from '../util/errors';
 
 /** Network configuration as the addon reads it (see native/core/config.h). */
 /** Execution plans of the one-shot model: `per-ghost` (CPU-shaped), `fused` (GPU-shaped), `auto` (by device). */

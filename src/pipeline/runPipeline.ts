@@ -4,13 +4,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { buildReport, ReportPlotEvent, ReportSummary } from '../report/buildReport';
-import { RetrainEvent, RetrainSummary, retrain, retrainOptionsFrom } from '../retrain/retrain';
-import { SearchEvent, SearchSummary, runSearch } from '../search/runSearch';
-import { SearchResult, SelectionRule, searchResultLine, selectArchitectures } from '../search/select';
-import { StrategyName } from '../search/strategy';
-import { TrainEvent, TrainResult, runFiles, trainOneShot } from '../train/trainOneShot';
-import { PRESETS, TrainOptions } from '../train/trainOptions';
+import { buildReport, type ReportPlotEvent, type ReportSummary } from '../report/buildReport';
+import { type RetrainEvent, type RetrainSummary, retrain, retrainOptionsFrom } from '../retrain/retrain';
+import { type SearchEvent, type SearchSummary, runSearch } from '../search/runSearch';
+import { type SearchResult, type SelectionRule, searchResultLine, selectArchitectures } from '../search/select';
+import type { StrategyName } from '../search/strategy';
+import { type TrainEvent, type TrainResult, runFiles, trainOneShot } from '../train/trainOneShot';
+import { PRESETS, type TrainOptions } from '../train/trainOptions';
 import { readJsonLines } from '../util/files';
 
 /** Options of the whole method (`nasctl run`): one-shot training, search, selection and retraining. */

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NasError } from '../native/errors';
+import { NasError } from '../util/errors';
 import { dropProbability } from '../schedule/dropout';
 import { searchResultLine } from '../search/select';
 import { retrainRunLine } from '../retrain/retrain';

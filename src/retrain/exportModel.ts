@@ -4,11 +4,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NasError } from '../native/errors';
-import { SupernetConfig } from '../Supernet';
+import { NasError } from '../util/errors';
+import type { SupernetConfig } from '../model/Supernet';
 import { readJsonFile, writeFileAtomic, makeDir } from '../util/files';
 import { readSafetensors, writeSafetensors } from './safetensors';
-import { StandaloneModel } from './StandaloneModel';
+import { StandaloneModel } from '../model/StandaloneModel';
 
 /** model.json: the architecture, the model config, the input normalisation and the test accuracy. */
 export interface ExportedModelInfo {

@@ -5,17 +5,19 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadDataset, LoadDatasetOptions } from '../data/loadDataset';
+import { loadDataset, type LoadDatasetOptions } from '../data/loadDataset';
 import { loadAddon } from '../native/binding';
-import { invalidParameter } from '../native/errors';
-import { LearningRateSchedule, learningRateTable } from '../schedule/learningRate';
+import { invalidParameter } from '../util/errors';
+import { type LearningRateSchedule, learningRateTable } from '../schedule/learningRate';
 import { DEFAULT_SPACE, formatArchitecture, parseCandidate } from '../space/architecture';
-import { NativeData, SupernetConfig, defaultThreads, stripUndefined } from '../Supernet';
+import { DEFAULT_SUPERNET_CONFIG, NativeData, type SupernetConfig } from '../model/Supernet';
+import { defaultThreads } from '../util/threads';
+import { stripUndefined } from '../util/objects';
 import type { TrainOptions } from '../train/trainOptions';
 import { acquireLock, appendJsonLine, readJsonLinesStrict, repairTornLine, makeDir, removeStaleTemps, objectLine } from '../util/files';
 import { meanStd } from '../util/stats';
 import { exportModel } from './exportModel';
-import { StandaloneModel } from './StandaloneModel';
+import { STANDALONE_BATCH_SIZE, StandaloneModel } from '../model/StandaloneModel';
 
 /** Options of `retrain`: the data, the model shape, the stand-alone training protocol, runs and concurrency. */
 export interface RetrainOptions {
@@ -49,7 +51,7 @@ export interface RetrainOptions {
 export const RETRAIN_DEFAULTS = {
   filters: 8,
   epochs: 2,
-  batchSize: 64,
+  batchSize: STANDALONE_BATCH_SIZE,
   ghostBatch: 32,
   learningRate: 0.1,
   momentum: 0.9,
@@ -173,7 +175,7 @@ export async function retrain(archTexts: string[], o: RetrainOptions, hooks: { s
   if (!(Number.isInteger(o.runs) && o.runs > 0)) throw invalidParameter('runs', 'a positive integer', o.runs);
   if (!(Number.isInteger(o.epochs) && o.epochs > 0)) throw invalidParameter('epochs', 'a positive integer', o.epochs);
   if (o.jobs !== undefined && !(Number.isInteger(o.jobs) && o.jobs > 0)) throw invalidParameter('jobs', 'a positive integer', o.jobs);
-  const blocks = o.net.blocks ?? 4;
+  const blocks = o.net.blocks ?? DEFAULT_SUPERNET_CONFIG.blocks;
   // Architectures of the space, or the all-on model (Table 1's "All On" row): the parser of every command.
   const archs = archTexts.map((a) => formatArchitecture(parseCandidate(a, { ...DEFAULT_SPACE, blocks })));
   // LibTorch loads before anything is written: a process that dies loading it (too little address space) leaves

@@ -1,6 +1,6 @@
 /** The safetensors format (https://github.com/huggingface/safetensors): a u64 header length, a JSON header, raw data. */
 import * as fs from 'node:fs';
-import { NasError } from '../native/errors';
+import { NasError } from '../util/errors';
 import { ioError, writeFileAtomic } from '../util/files';
 
 /** A float32 tensor with its name and shape, as stored in a safetensors file. */

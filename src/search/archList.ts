@@ -5,8 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { NasError, invalidParameter } from '../native/errors';
-import { Architecture, SearchSpace, formatArchitecture, parseArchitecture } from '../space/architecture';
+import { NasError, invalidParameter } from '../util/errors';
+import { type Architecture, type SearchSpace, formatArchitecture, parseArchitecture } from '../space/architecture';
 
 /** A validated list of architectures to score, with the digest that identifies it. */
 export interface ArchList {

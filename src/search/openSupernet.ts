@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import type { ExecutionPlan } from '../native/binding';
 import * as path from 'node:path';
 import { loadDataset } from '../data/loadDataset';
-import { DatasetSplits } from '../data/types';
-import { NasError } from '../native/errors';
-import { Supernet } from '../Supernet';
+import type { DatasetSplits } from '../data/types';
+import { NasError } from '../util/errors';
+import { Supernet } from '../model/Supernet';
 import type { TrainOptions } from '../train/trainOptions';
 
 /** A trained one-shot model opened from its run directory, with its run's options and data. */

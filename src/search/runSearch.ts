@@ -6,16 +6,17 @@
 import * as fs from 'node:fs';
 import type { ExecutionPlan } from '../native/binding';
 import * as path from 'node:path';
-import { ProcessGroup, evaluateShared } from '../distributed/processGroup';
-import { NasError, invalidParameter } from '../native/errors';
-import { Architecture, formatArchitecture } from '../space/architecture';
-import { ModelShape, modelSize } from '../space/modelSize';
-import { NativeData } from '../Supernet';
+import type { ProcessGroup } from '../distributed/processGroup';
+import { evaluateShared } from '../distributed/evaluateShared';
+import { NasError, invalidParameter } from '../util/errors';
+import { type Architecture, formatArchitecture, spaceWith } from '../space/architecture';
+import { type ModelShape, modelSize } from '../space/modelSize';
+import { NativeData } from '../model/Supernet';
 import { acquireLock, checkOutputFile, readJsonFile, removeStaleTemps, appendJsonLine, readJsonLinesStrict, repairTornLine, writeFileAtomic } from '../util/files';
 import { openSupernet } from './openSupernet';
-import { SearchResult, searchResultLine } from './select';
+import { type SearchResult, searchResultLine } from './select';
 import { readArchList } from './archList';
-import { ListSearch, STRATEGIES, StrategyName, createStrategy, type SearchStrategy } from './strategy';
+import { ListSearch, STRATEGIES, type StrategyName, createStrategy, type SearchStrategy } from './strategy';
 
 /** Options of `runSearch`: the one-shot model, how many architectures, the strategy, constraints and the results file. */
 export interface SearchOptions {
@@ -204,7 +205,7 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       return (o.maxParams === undefined || s.params <= o.maxParams) && (o.maxMadds === undefined || s.madds <= o.maxMadds);
     };
     // A given list is read (and a bad one refused) before any file is written.
-    const list = o.archs !== undefined ? readArchList(o.archs, { blocks: net.config.blocks, maxOps: 2 }) : undefined;
+    const list = o.archs !== undefined ? readArchList(o.archs, spaceWith(net.config.blocks)) : undefined;
     const listed = list?.archs.filter(fits);
     if (listed) {
       if (!listed.length) throw new NasError('ERR_NAS_BAD_CONFIG', 'no architecture of the list satisfies --max-params / --max-madds');
@@ -238,7 +239,7 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     if (group) start = (await group.exchange('search-start', start))[0];
     if (!start || 'error' in start) throw new NasError('ERR_NAS_BAD_CONFIG', `worker 0 could not start the search: ${start ? start.error.message : 'no answer'}`);
     const { round, previous } = start;
-    const strategy = listed ? new ListSearch(listed) : createStrategy(o.strategy, o.seed, { blocks: net.config.blocks, maxOps: 2 }, { population: o.population, sample: o.tournament });
+    const strategy = listed ? new ListSearch(listed) : createStrategy(o.strategy, o.seed, spaceWith(net.config.blocks), { population: o.population, sample: o.tournament });
     const scored = new Map<string, SearchResult>();
     const proposer = new Proposer(strategy, fits, scored);
     proposer.replay(previous, results);

@@ -1,7 +1,7 @@
 /** Selection of architectures from search results, as in the paper's Table 1. */
 import * as fs from 'node:fs';
-import { NasError, invalidParameter } from '../native/errors';
-import { parseArchitecture } from '../space/architecture';
+import { NasError, invalidParameter } from '../util/errors';
+import { parseArchitecture, spaceWith } from '../space/architecture';
 import { readJsonLines, objectLine } from '../util/files';
 import { Rng } from '../util/rng';
 
@@ -24,7 +24,7 @@ export function searchResultLine(value: unknown): SearchResult | string {
   if (typeof o === 'string') return o;
   const arch = o.arch as string;
   try {
-    parseArchitecture(arch, { blocks: arch.split('/').length, maxOps: 2 });
+    parseArchitecture(arch, spaceWith(arch.split('/').length));
   } catch (err) {
     return `"arch": ${(err as Error).message}`;
   }

@@ -3,10 +3,10 @@
  * Strategies are deterministic for a seed, so a resumed search replays the recorded history (propose, tell) and
  * continues exactly where it stopped.
  */
-import { Architecture, SearchSpace, formatArchitecture } from '../space/architecture';
+import { type Architecture, type SearchSpace, formatArchitecture } from '../space/architecture';
 import { operationSets, sampleArchitecture } from '../space/sampleArchitecture';
 import { Rng } from '../util/rng';
-import { NasError } from '../native/errors';
+import { NasError } from '../util/errors';
 
 /** Proposes architectures and is told their scores (random sampling or regularized evolution). */
 export interface SearchStrategy {

@@ -2,7 +2,7 @@
  * The search space and the canonical architecture notation (docs/model.md#architectures-and-their-notation)
  * (`01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool`).
  */
-import { NasError } from '../native/errors';
+import { NasError } from '../util/errors';
 
 /** Operation names in id order (docs/model.md#choice-block). */
 export const OPS = ['identity', 'sep3', 'sep5', 'sep7', 'conv7x1', 'maxpool', 'avgpool'] as const;
@@ -50,6 +50,11 @@ export interface SearchSpace {
 
 /** The paper's space: 4 choice blocks, 1 or 2 operations each. */
 export const DEFAULT_SPACE: SearchSpace = { blocks: 4, maxOps: 2 };
+
+/** The space of cells with `blocks` blocks (and the default operations per block). */
+export function spaceWith(blocks: number): SearchSpace {
+  return { ...DEFAULT_SPACE, blocks };
+}
 
 // A caret under the bad character, in a window of the text around it (a 100k-character input prints ~80 characters).
 function badArch(text: string, pos: number, why: string): NasError {

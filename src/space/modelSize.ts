@@ -1,4 +1,4 @@
-import { Architecture, OPS, OP_SPECS, OpName } from './architecture';
+import { type Architecture, OPS, OP_SPECS, type OpName } from './architecture';
 
 /** The parts of the network configuration that decide its size. */
 export interface ModelShape {

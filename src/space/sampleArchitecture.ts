@@ -1,5 +1,5 @@
 import { Rng } from '../util/rng';
-import { Architecture, Block, DEFAULT_SPACE, OPS, OpName, SearchSpace } from './architecture';
+import { type Architecture, type Block, DEFAULT_SPACE, OPS, type OpName, type SearchSpace } from './architecture';
 
 /** All operation sets of the space in a fixed order (singles, then pairs, ...), for uniform choice. */
 export function operationSets(space: SearchSpace = DEFAULT_SPACE): OpName[][] {

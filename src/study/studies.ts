@@ -4,19 +4,19 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NativeData } from '../Supernet';
-import { RetrainEvent, meanStd, retrain, retrainOptionsFrom } from '../retrain/retrain';
-import { Interval, bootstrapInterval, kendall, meanPairwiseSpearman, spearman } from '../report/correlation';
-import { runSearch, SearchEvent } from '../search/runSearch';
+import { NativeData } from '../model/Supernet';
+import { type RetrainEvent, meanStd, retrain, retrainOptionsFrom } from '../retrain/retrain';
+import { type Interval, bootstrapInterval, kendall, meanPairwiseSpearman, spearman } from '../report/correlation';
+import { runSearch, type SearchEvent } from '../search/runSearch';
 import { openSupernet, readSupernetOptions } from '../search/openSupernet';
-import { SearchResult, searchResultLine } from '../search/select';
+import { type SearchResult, searchResultLine } from '../search/select';
 import { formatArchitecture } from '../space/architecture';
 import { sampleArchitectures } from '../space/sampleArchitecture';
-import { TrainEvent, readRunOptions, trainOneShot } from '../train/trainOneShot';
-import { PRESETS, TrainOptions, withOverrides } from '../train/trainOptions';
+import { type TrainEvent, readRunOptions, trainOneShot } from '../train/trainOneShot';
+import { PRESETS, type TrainOptions, withOverrides } from '../train/trainOptions';
 import { appendJsonLine, readJsonLines, writeFileAtomic, makeDir } from '../util/files';
 import { Rng } from '../util/rng';
-import { klProbe, klScores, sampleReference } from './klStudy';
+import { klProbe, klScores, sampleReference } from '../train/kl';
 
 /** One architecture of a correlation study: its one-shot score and stand-alone accuracies. */
 export interface CorrelationRow {

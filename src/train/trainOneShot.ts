@@ -5,20 +5,30 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadDataset } from '../data/loadDataset';
-import { DatasetSplits } from '../data/types';
+import type { DatasetSplits } from '../data/types';
 import { loadAddon } from '../native/binding';
-import { NasError } from '../native/errors';
-import { ProcessGroup, evaluateShared } from '../distributed/processGroup';
-import { OPS, formatArchitecture } from '../space/architecture';
+import { NasError } from '../util/errors';
+import type { ProcessGroup } from '../distributed/processGroup';
+import { evaluateShared } from '../distributed/evaluateShared';
+import { OPS, formatArchitecture, spaceWith } from '../space/architecture';
 import { sampleArchitectures } from '../space/sampleArchitecture';
 import { dropProbability, dropTables } from '../schedule/dropout';
 import { learningRate, learningRateTable } from '../schedule/learningRate';
-import { EvaluationResult, NativeData, Supernet } from '../Supernet';
+import { type EvaluationResult, NativeData, Supernet } from '../model/Supernet';
 import { mean } from '../util/stats';
 import { acquireLock, appendJsonLine, readJsonFile, readJsonLines, removeStaleTemps, writeFileAtomic, makeDir, objectLine } from '../util/files';
 import { Rng } from '../util/rng';
-import { klProbe, klScores, sampleReference } from '../study/klStudy';
-import { TrainOptions, validateTrainOptions } from './trainOptions';
+import { klProbe, klScores, sampleReference } from './kl';
+import { type TrainOptions, validateTrainOptions } from './trainOptions';
+
+/**
+ * Seeds of a run's side streams, as offsets from its seed: the architectures evaluated during training and the
+ * tracked KL's reference, architectures and examples. Any distinct values would do; they are fixed because changing
+ * one changes what every run records.
+ */
+const SEED_OFFSET = { evalArchs: 7919, klReference: 31, klArchs: 37, klProbe: 41 } as const;
+/** Training examples of the tracked KL (the paper's section 5 uses 64). */
+const KL_EXAMPLES = 64;
 
 /** One line of metrics.jsonl (written at every evaluation). */
 export interface MetricsLine {
@@ -267,9 +277,13 @@ async function runLoop(
   const writer = !group || group.isWriter;
   const opened = await openRun(net, opts, files, resuming, writer, totalSteps);
   if (opened.finished) return opened.finished;
-  const evalArchs = sampleArchitectures(opts.evalArchs, opts.seed + 7919, { blocks, maxOps: 2 }).map(formatArchitecture);
+  const evalArchs = sampleArchitectures(opts.evalArchs, opts.seed + SEED_OFFSET.evalArchs, spaceWith(blocks)).map(formatArchitecture);
   const tracking = opts.trackKl
-    ? { refs: [sampleReference(new Rng(opts.seed + 31), blocks)], archs: sampleArchitectures(opts.trackKl, opts.seed + 37, { blocks, maxOps: 2 }), probe: klProbe(data, 64, opts.seed + 41) }
+    ? {
+        refs: [sampleReference(new Rng(opts.seed + SEED_OFFSET.klReference), blocks)],
+        archs: sampleArchitectures(opts.trackKl, opts.seed + SEED_OFFSET.klArchs, spaceWith(blocks)),
+        probe: klProbe(data, KL_EXAMPLES, opts.seed + SEED_OFFSET.klProbe),
+      }
     : undefined;
   const emit = hooks.onEvent ?? ((): void => undefined);
   const startStep = net.step;

@@ -1,9 +1,10 @@
 /** Options of a one-shot training run, presets, and their validation. */
-import { invalidParameter } from '../native/errors';
-import { LoadDatasetOptions, DATASET_NAMES } from '../data/loadDataset';
-import { DropoutSchedule } from '../schedule/dropout';
-import { LearningRateSchedule } from '../schedule/learningRate';
-import { SupernetConfig, stripUndefined } from '../Supernet';
+import { invalidParameter } from '../util/errors';
+import { type LoadDatasetOptions, DATASET_NAMES } from '../data/loadDataset';
+import type { DropoutSchedule } from '../schedule/dropout';
+import type { LearningRateSchedule } from '../schedule/learningRate';
+import type { SupernetConfig } from '../model/Supernet';
+import { stripUndefined } from '../util/objects';
 
 /** Options of a one-shot training run (`nasctl train`); `PRESETS` holds named ones. */
 export interface TrainOptions {

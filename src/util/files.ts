@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { NasError, NasErrorCode } from '../native/errors';
+import { NasError, type NasErrorCode } from './errors';
 
 /**
  * `mkdir -p` that names the path it could not create (ERR_NAS_IO): each missing folder is made in turn. Node's own

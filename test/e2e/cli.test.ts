@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Ran, runProcess } from '../helpers';
+import { type Ran, runProcess } from '../helpers';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
 const nasctl = (...args: string[]): Promise<Ran> => runProcess([CLI, ...args]);

@@ -7,8 +7,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAddon } from '../../src/native/binding';
 import { openSupernet } from '../../src/search/openSupernet';
-import { Supernet } from '../../src/Supernet';
-import { Ran, maxAbsDiff, requiredUnderCi, runProcess } from '../helpers';
+import { Supernet } from '../../src/model/Supernet';
+import { type Ran, maxAbsDiff, requiredUnderCi, runProcess } from '../helpers';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
 const nasctl = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> => runProcess([CLI, ...args], { env: { ...process.env, OMP_NUM_THREADS: '1', ...env } });

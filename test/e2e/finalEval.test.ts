@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TrainEvent, trainOneShot } from '../../src/train/trainOneShot';
-import { PRESETS, TrainOptions } from '../../src/train/trainOptions';
+import { type TrainEvent, trainOneShot } from '../../src/train/trainOneShot';
+import { PRESETS, type TrainOptions } from '../../src/train/trainOptions';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-final-'));
 const base = (out: string): TrainOptions => ({

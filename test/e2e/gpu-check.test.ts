@@ -13,14 +13,14 @@ const root = path.resolve(__dirname, '../..');
 const FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
 const haveData = requiredUnderCi(FILES.every((f) => fs.existsSync(path.join(FASHION_MNIST_DIR, `${f}.gz`))), `Fashion-MNIST (${FASHION_MNIST_DIR})`);
 
-/** Runs the script; `watch.file` is polled and `watch.then` called once it holds a line. Resolves with the exit code. */
-function gpuCheck(env: Record<string, string>, watch?: { file: string; then: () => void }): Promise<number> {
+/** Runs the script; `watch.file` is polled and `watch.act` called once it holds a line. Resolves with the exit code. */
+function gpuCheck(env: Record<string, string>, watch?: { file: string; act: () => void }): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [path.join(root, 'scripts/gpu-check.sh')], { cwd: root, env: { ...process.env, GPU_CHECK_DRY: '1', ...env }, stdio: 'ignore' });
     const timer = watch && setInterval(() => {
       if (fs.existsSync(watch.file) && fs.readFileSync(watch.file, 'utf8').includes('\n')) {
         clearInterval(timer);
-        watch.then();
+        watch.act();
       }
     }, 100);
     child.on('error', reject);
@@ -58,7 +58,7 @@ describe.skipIf(!haveData)('scripts/gpu-check.sh, dry run on the CPU', () => {
     // Window 1: every stage; the study is interrupted once its first stand-alone run is logged.
     const out1 = path.join(tmp, 'out1');
     const study1 = path.join(tmp, 'study1');
-    expect(await gpuCheck({ ...common, OUT: out1, GPU_CHECK_STUDY: study1 }, { file: path.join(study1, 'retrain', 'retrain.jsonl'), then: () => interruptStudy(study1) })).toBe(0);
+    expect(await gpuCheck({ ...common, OUT: out1, GPU_CHECK_STUDY: study1 }, { file: path.join(study1, 'retrain', 'retrain.jsonl'), act: () => interruptStudy(study1) })).toBe(0);
     const s1 = stageLines(out1);
     for (const name of ['gpu', 'build', 'addon', 'tests', 'bench', 'jobs']) expect(s1[name], `${name}: ${fs.readFileSync(path.join(out1, 'log.txt'), 'utf8').slice(-3000)}`).toMatch(/ rc=0 /);
     expect(s1.correlation).toMatch(/ rc=130 /); // nasctl's exit status when stopped by SIGINT, its state saved

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Ran, runProcess } from '../helpers';
+import { type Ran, runProcess } from '../helpers';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
 const nasctl = (...args: string[]): Promise<Ran> => runProcess([CLI, ...args]);
@@ -66,7 +66,7 @@ describe('nasctl search', () => {
     expect(rest.stderr).toContain('5/12 scored so far');
     const got = lines(out);
     expect(got.map((r) => r.arch)).toEqual(ref.slice(0, 12).map((r) => r.arch));
-    got.forEach((r, i) => expect(r.accuracy).toBe(ref[i].accuracy));
+    got.forEach((r, i) => { expect(r.accuracy).toBe(ref[i].accuracy); });
     // JSON lines with an "arch" field (a previous results file) are a list too; another list does not resume this one.
     const other = await nasctl(...given, path.join(root, 'ref.jsonl'), '--out', out);
     expect(other.status).toBe(2);

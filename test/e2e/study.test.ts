@@ -5,10 +5,10 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readJsonLines } from '../../src/util/files';
 import { correlationStudy, dropoutStudy, klStudy } from '../../src/study/studies';
-import { RetrainOptions, RetrainSummary, retrain, retrainJobs } from '../../src/retrain/retrain';
+import { type RetrainOptions, type RetrainSummary, retrain, retrainJobs } from '../../src/retrain/retrain';
 import { spearman } from '../../src/report/correlation';
 import { metricsLine, trainOneShot } from '../../src/train/trainOneShot';
-import { PRESETS, TrainOptions } from '../../src/train/trainOptions';
+import { PRESETS, type TrainOptions } from '../../src/train/trainOptions';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-study-'));
 const base = (out: string): TrainOptions => ({

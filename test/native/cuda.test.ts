@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { loadAddon } from '../../src/native/binding';
 import { formatArchitecture } from '../../src/space/architecture';
 import { sampleArchitectures } from '../../src/space/sampleArchitecture';
-import { StandaloneModel } from '../../src/retrain/StandaloneModel';
+import { StandaloneModel } from '../../src/model/StandaloneModel';
 import { TINY, maxAbsDiff, randomImages, tinyData, tinyNet } from '../helpers';
 
 const cuda = loadAddon().cudaAvailable;

@@ -2,10 +2,11 @@
 // the global batch end with the parameters a single process gets for the same seed. Two workers live in this one
 // process here (each group has its own sockets and threads); test/e2e/dist.test.ts runs them as processes.
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../src/cli/commands/launch';
-import { ProcessGroup, distOptions, evaluateShared, shareOf } from '../../src/distributed/processGroup';
+import { freePort } from '../../src/distributed/launch';
+import { ProcessGroup, distOptions } from '../../src/distributed/processGroup';
+import { evaluateShared, shareOf } from '../../src/distributed/evaluateShared';
 import { loadAddon } from '../../src/native/binding';
-import { LOSS_FLOOR, TrainedRun, expectWithinFloatSpread, maxAbsDiff, requiredUnderCi, snapshot, tinyData, tinyNet } from '../helpers';
+import { LOSS_FLOOR, type TrainedRun, expectWithinFloatSpread, maxAbsDiff, requiredUnderCi, snapshot, tinyData, tinyNet } from '../helpers';
 
 const BLOCKS = 4;
 const available = requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the addon (libgloo-dev at build time)');
@@ -44,11 +45,11 @@ describe.skipIf(!available)('data-parallel workers (c10d Gloo on loopback)', () 
     const ref = await alone(1);
     const single = ref.net;
     const nudged = [await alone(1 + 1e-7), await alone(1 + 2e-7), await alone(1 + 3e-7)];
-    nudged.forEach((n) => n.net.dispose());
+    nudged.forEach((n) => { n.net.dispose(); });
 
     const groups = await groupOf(2);
     const workers = groups.map(() => tinyNet({}, OPTIM));
-    workers.forEach((w, r) => w.setGroup(groups[r]));
+    workers.forEach((w, r) => { w.setGroup(groups[r]); });
     const workerLosses: number[][] = [[], []];
     await Promise.all(workers.map((w, r) => w.train(data, { ...schedule(5, 0.4), onProgress: (p) => workerLosses[r].push(p.loss) })));
 
@@ -63,14 +64,14 @@ describe.skipIf(!available)('data-parallel workers (c10d Gloo on loopback)', () 
     // Float summation order only: within the spread of this trajectory (expectWithinFloatSpread in test/helpers.ts).
     expectWithinFloatSpread(ref, { losses: workerLosses[0], start: ref.start, params: snapshot(workers[0]) }, nudged);
     await Promise.all(groups.map((g) => g.close()));
-    [single, ...workers].forEach((n) => n.dispose());
+    [single, ...workers].forEach((n) => { n.dispose(); });
   });
 
   it('stops every worker after the same step when one of them is aborted', async () => {
     const data = tinyData(96);
     const groups = await groupOf(2);
     const workers = groups.map(() => tinyNet({}, OPTIM));
-    workers.forEach((w, r) => w.setGroup(groups[r]));
+    workers.forEach((w, r) => { w.setGroup(groups[r]); });
     const ac = new AbortController();
     const runs = workers.map((w, r) =>
       w.train(data, {
@@ -87,7 +88,7 @@ describe.skipIf(!available)('data-parallel workers (c10d Gloo on loopback)', () 
     expect(a.step).toBe(b.step);
     expect(a.step).toBeLessThan(200);
     await Promise.all(groups.map((g) => g.close()));
-    workers.forEach((n) => n.dispose());
+    workers.forEach((n) => { n.dispose(); });
   });
 
   it('shares evaluation and messages across workers', async () => {
@@ -106,7 +107,7 @@ describe.skipIf(!available)('data-parallel workers (c10d Gloo on loopback)', () 
     }
     expect(await Promise.all(groups.map((g) => g.exchange('x', { r: g.rank })))).toEqual([[{ r: 0 }, { r: 1 }], [{ r: 0 }, { r: 1 }]]);
     await Promise.all(groups.map((g) => g.close()));
-    nets.forEach((n) => n.dispose());
+    nets.forEach((n) => { n.dispose(); });
   });
 
   it('rejects a batch that does not split into whole ghost batches per worker', async () => {

@@ -39,7 +39,7 @@ describe('masked one-shot forward vs pruned stand-alone model', () => {
     const whole = tinyNet({ ghostBatch: 16 });
     for (const name of net.parameterNames()) whole.setParameter(name, net.getParameter(name));
     expect(maxAbsDiff(whole.standaloneForward(x, 16, arch), both)).toBeGreaterThan(0.05);
-    [net, whole].forEach((n) => n.dispose());
+    [net, whole].forEach((n) => { n.dispose(); });
   });
 
   it('applies each ghost batch its own architecture, in every cell, with its own BN statistics', () => {

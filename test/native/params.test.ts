@@ -4,7 +4,7 @@ import { OP_SPECS, OPS, allOnArchitecture } from '../../src/space/architecture';
 import { loadAddon } from '../../src/native/binding';
 import { modelSize } from '../../src/space/modelSize';
 import { sampleArchitectures } from '../../src/space/sampleArchitecture';
-import { Supernet } from '../../src/Supernet';
+import { Supernet } from '../../src/model/Supernet';
 
 const TABLE: [channels: number, filters: number, params: number][] = [
   [3, 16, 1_272_314],

@@ -3,7 +3,7 @@
 // what 'per-ghost' (the CPU plan) computes. Run on the CPU, where CI runs.
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Supernet } from '../../src/Supernet';
+import type { Supernet } from '../../src/model/Supernet';
 import { formatArchitecture } from '../../src/space/architecture';
 import { sampleArchitectures } from '../../src/space/sampleArchitecture';
 import { Rng } from '../../src/util/rng';
@@ -43,7 +43,7 @@ describe('fused plan vs per-ghost plan', () => {
     // noise on channels that are constant within a ghost batch, amplified by 1/sqrt(eps)); a misplaced mask or
     // mixed-up BN statistics give O(1).
     expect(worst).toBeLessThan(1e-3);
-    [a, b].forEach((n) => n.dispose());
+    [a, b].forEach((n) => { n.dispose(); });
   });
 
   it('normalises each ghost batch with its own statistics: new images in ghost batch 2 change only its logits', () => {
@@ -133,7 +133,7 @@ describe('fused plan vs per-ghost plan', () => {
         expect(Math.abs(run[i].loss - ref[i].loss)).toBeLessThan(1e-5); // measured <= 2e-7
       }
     }
-    [a, b].forEach((n) => n.dispose());
+    [a, b].forEach((n) => { n.dispose(); });
   });
 
   it('scores 128 architectures in one batched call (groups of up to batchSize examples) as one at a time', async () => {
@@ -166,7 +166,7 @@ describe('fused plan vs per-ghost plan', () => {
       expect(fused[3].total).toBeLessThanOrEqual(fused[0].total * 1.01);
       expect(perGhost[3].topLevel).toBeGreaterThan(2 * perGhost[0].topLevel); // per-ghost BN: G calls + a concatenation per layer
     }
-    [pg, fu].forEach((n) => n.dispose());
+    [pg, fu].forEach((n) => { n.dispose(); });
   });
 
   it('trains deterministically on the fused plan', async () => {

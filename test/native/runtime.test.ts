@@ -6,8 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { formatArchitecture } from '../../src/space/architecture';
 import { sampleArchitectures } from '../../src/space/sampleArchitecture';
 import { loadAddon } from '../../src/native/binding';
-import { NasError, callNative } from '../../src/native/errors';
-import { NativeData, Supernet } from '../../src/Supernet';
+import { NasError } from '../../src/util/errors';
+import { callNative } from '../../src/native/errors';
+import { NativeData, Supernet } from '../../src/model/Supernet';
 import { TINY, tinyData, tinyNet, tinySet } from '../helpers';
 
 const BLOCKS = 4;
@@ -77,7 +78,7 @@ describe('aborting a scoring job', () => {
     // Scoring all 64 takes tens of seconds here; an abort is honoured at the next batch (a hang would time out).
     expect(res.length).toBeLessThan(archs.length);
     expect(Date.now() - t0).toBeLessThan(10_000);
-    res.forEach((r, i) => expect(r.arch).toBe(archs[i]));
+    res.forEach((r, i) => { expect(r.arch).toBe(archs[i]); });
     const again = await net.evaluate(data, archs.slice(0, 1), { count: 64 });
     expect(again[0].examples).toBe(64);
     net.dispose();

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exportModel, loadModel } from '../../src/retrain/exportModel';
 import { decodeSafetensors, encodeSafetensors } from '../../src/retrain/safetensors';
-import { StandaloneModel } from '../../src/retrain/StandaloneModel';
+import { StandaloneModel } from '../../src/model/StandaloneModel';
 import { modelSize } from '../../src/space/modelSize';
 import { sampleArchitectures } from '../../src/space/sampleArchitecture';
 import { maxAbsDiff, randomImages, tinyData, TINY } from '../helpers';

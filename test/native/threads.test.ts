@@ -2,7 +2,7 @@
 // intra-op thread each) and sums their gradients in a fixed order; scoring deals batches to threads. Both must give
 // what one pass gives (up to float summation order) and be deterministic for a thread count.
 import { describe, expect, it } from 'vitest';
-import { TrainedRun, expectWithinFloatSpread, maxAbsDiff, snapshot, tinyData, tinyNet } from '../helpers';
+import { type TrainedRun, expectWithinFloatSpread, maxAbsDiff, snapshot, tinyData, tinyNet } from '../helpers';
 
 const BLOCKS = 4;
 const OPTIM = { batchSize: 32, momentum: 0.9, weightDecay: 1e-3, seed: 9 }; // 4 ghost batches of 8

@@ -10,7 +10,7 @@ const tracked = execFileSync('git', ['ls-files'], { cwd: root, encoding: 'utf8' 
 const scanned = tracked.filter((f) => /^(src|native|test|scripts|bench|docs|cmake|examples|\.ci)\/|^(README\.md|CMakeLists\.txt|package\.json)$/.test(f) && !/\.(jsonl?|png|svg|gz)$/.test(f));
 
 /** GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to hyphens. */
-export function slug(heading: string): string {
+function slug(heading: string): string {
   return heading.trim().toLowerCase().replace(/[`*_]/g, '').replace(/[^\p{L}\p{N} -]/gu, '').replace(/ /g, '-');
 }
 

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SUPERNET_CONFIG } from '../../src/Supernet';
+import { DEFAULT_SUPERNET_CONFIG } from '../../src/model/Supernet';
 import { CORRELATION_PRESETS } from '../../src/study/studies';
 import { PRESETS } from '../../src/train/trainOptions';
 

@@ -7,13 +7,13 @@ import { parseCifar, readCifar } from '../../src/data/cifar';
 import { parseIdx, readIdx } from '../../src/data/idx';
 import { loadDataset } from '../../src/data/loadDataset';
 import { syntheticSet } from '../../src/data/synthetic';
-import { NasError } from '../../src/native/errors';
+import { NasError } from '../../src/util/errors';
 
 function idx(dims: number[], data: number[]): Buffer {
   const header = Buffer.alloc(4 + 4 * dims.length);
   header[2] = 0x08;
   header[3] = dims.length;
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  dims.forEach((d, i) => { header.writeUInt32BE(d, 4 + 4 * i); });
   return Buffer.concat([header, Buffer.from(data)]);
 }
 

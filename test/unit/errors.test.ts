@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exitStatusFor } from '../../src/cli/run';
+import { exitStatusFor } from '../../src/cli/lifecycle';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CODE = /ERR_NAS_[A-Z_]+/g;
@@ -23,7 +23,7 @@ describe('error codes', () => {
   it('every code in the sources (TypeScript and C++) is in docs/errors.md and in NasErrorCode, and no other', () => {
     const sources = [...filesUnder(path.join(ROOT, 'src'), /\.ts$/), ...filesUnder(path.join(ROOT, 'native'), /\.(cc|h)$/)];
     const used = new Set(sources.flatMap((f) => fs.readFileSync(f, 'utf8').match(CODE) ?? []));
-    const union = fs.readFileSync(path.join(ROOT, 'src/native/errors.ts'), 'utf8');
+    const union = fs.readFileSync(path.join(ROOT, 'src/util/errors.ts'), 'utf8');
     const typed = new Set(union.slice(0, union.indexOf(';')).match(CODE));
     expect(used.size).toBeGreaterThan(20);
     expect([...used].sort()).toEqual([...table.keys()].sort());

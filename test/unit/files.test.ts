@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NasError } from '../../src/native/errors';
+import { NasError } from '../../src/util/errors';
 import { acquireLock, removeStaleTemps, writeFileAtomic } from '../../src/util/files';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-files-'));

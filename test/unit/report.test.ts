@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildReport } from '../../src/report/buildReport';
-import { NasError } from '../../src/native/errors';
+import type { NasError } from '../../src/util/errors';
 
 const XSS = '<img src=x onerror=alert(1)>';
 const row = (over: Record<string, unknown> = {}): string =>

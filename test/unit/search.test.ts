@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { SearchResult, percentile, selectArchitectures } from '../../src/search/select';
-import { EvolutionSearch, RandomSearch, SearchStrategy } from '../../src/search/strategy';
-import { Architecture, DEFAULT_SPACE, formatArchitecture, parseArchitecture } from '../../src/space/architecture';
+import { type SearchResult, percentile, selectArchitectures } from '../../src/search/select';
+import { EvolutionSearch, RandomSearch, type SearchStrategy } from '../../src/search/strategy';
+import { type Architecture, DEFAULT_SPACE, formatArchitecture, parseArchitecture } from '../../src/space/architecture';
 
 const r = (index: number, accuracy: number, params: number): SearchResult => ({
   index, arch: `a${index}`, accuracy, loss: 1 - accuracy, params, madds: params * 10, examples: 100,

@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  DEFAULT_SPACE,
-  OPS,
-  countArchitectures,
-  decodeArchitecture,
-  encodeArchitecture,
-  formatArchitecture,
-  opSetCount,
-  parseArchitecture,
-} from '../../src/space/architecture';
+import { DEFAULT_SPACE, OPS, countArchitectures, decodeArchitecture, encodeArchitecture, formatArchitecture, opSetCount, parseArchitecture } from '../../src/space/architecture';
 import { operationSets, sampleArchitectures } from '../../src/space/sampleArchitecture';
-import { NasError } from '../../src/native/errors';
+import { NasError } from '../../src/util/errors';
 import { modelSize } from '../../src/space/modelSize';
 
 const EXAMPLE = '01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool';

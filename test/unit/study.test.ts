@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CORRELATION_PRESETS, bucketSample } from '../../src/study/studies';
 import { RETRAIN_DEFAULTS, retrainOptionsFrom } from '../../src/retrain/retrain';
 import { PRESETS, validateTrainOptions, withOverrides } from '../../src/train/trainOptions';
-import { sampleReference, symmetricKl } from '../../src/study/klStudy';
+import { sampleReference, symmetricKl } from '../../src/train/kl';
 import { Rng } from '../../src/util/rng';
 import { formatArchitecture, parseArchitecture, OPS } from '../../src/space/architecture';
 

@@ -1,22 +1,13 @@
 /** `nasctl arch`: canonical form, parameters and multiply-adds of architectures; sampling; the size of the space. */
 import { Command } from 'commander';
 import { DATASETS } from '../../data/loadDataset';
-import { NasError } from '../../native/errors';
-import {
-  Architecture,
-  DEFAULT_SPACE,
-  OPS,
-  allOnArchitecture,
-  countArchitectures,
-  formatArchitecture,
-  parseCandidate,
-  ALL_ON,
-} from '../../space/architecture';
-import { ModelShape, modelSize } from '../../space/modelSize';
+import { NasError } from '../../util/errors';
+import { type Architecture, DEFAULT_SPACE, OPS, allOnArchitecture, countArchitectures, formatArchitecture, parseCandidate, ALL_ON, spaceWith } from '../../space/architecture';
+import { type ModelShape, modelSize } from '../../space/modelSize';
 import { sampleArchitectureStream } from '../../space/sampleArchitecture';
-import { DEFAULT_SUPERNET_CONFIG, Supernet } from '../../Supernet';
+import { DEFAULT_SUPERNET_CONFIG, Supernet } from '../../model/Supernet';
 import { nonNegativeInt, oneOf, positiveInt } from '../parse';
-import { writeOut } from '../run';
+import { writeOut } from '../lifecycle';
 
 interface ArchFlags {
   filters: number;
@@ -56,7 +47,7 @@ export function archCommand(): Command {
     .option('--verify', 'also build each model natively and check that the counts agree')
     .option('--json', 'one JSON object per line')
     .action(async (archs: string[], f: ArchFlags) => {
-      const space = { blocks: f.blocks, maxOps: 2 };
+      const space = spaceWith(f.blocks);
       if (f.count) {
         const n = countArchitectures(space);
         process.stdout.write(f.json ? `${JSON.stringify({ architectures: n.toString() })}\n` : `${n.toLocaleString('en-US')} architectures\n`);

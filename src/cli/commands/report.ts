@@ -1,6 +1,6 @@
 /** `nasctl report`: a self-contained HTML page with plots for a run directory. */
 import { Command } from 'commander';
-import { ReportPlotEvent, buildReport } from '../../report/buildReport';
+import { type ReportPlotEvent, buildReport } from '../../report/buildReport';
 import { positiveInt } from '../parse';
 
 /** `nasctl report`: the HTML report of a run directory. */

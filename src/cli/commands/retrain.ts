@@ -1,15 +1,17 @@
 /** `nasctl retrain` and `nasctl predict`. */
+import { addRuntimeOptions } from '../runtime';
+import type { ExecutionPlan } from '../../native/binding';
 import { Command } from 'commander';
 import * as fs from 'node:fs';
-import { DATASETS, DATASET_NAMES, DatasetName, loadDataset } from '../../data/loadDataset';
-import { NasError } from '../../native/errors';
+import { DATASETS, DATASET_NAMES, type DatasetName, loadDataset } from '../../data/loadDataset';
+import { NasError } from '../../util/errors';
 import { loadModel, normaliseImages } from '../../retrain/exportModel';
-import { RETRAIN_DEFAULTS, RetrainEvent, retrain } from '../../retrain/retrain';
-import { SELECTION_RULES, SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
-import { DEFAULT_SUPERNET_CONFIG } from '../../Supernet';
+import { RETRAIN_DEFAULTS, type RetrainEvent, retrain } from '../../retrain/retrain';
+import { SELECTION_RULES, type SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
+import { DEFAULT_SUPERNET_CONFIG } from '../../model/Supernet';
 import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
 import { RetrainProgress, formatDuration, outputMode } from '../progress';
-import { withAbortOnSignal } from '../run';
+import { withAbortOnSignal } from '../lifecycle';
 
 interface RetrainFlags {
   ghostBatch?: number;
@@ -35,6 +37,7 @@ interface RetrainFlags {
   jobs?: number;
   device?: string;
   precision?: 'fp32' | 'bf16';
+  plan?: ExecutionPlan;
   out: string;
   export?: boolean;
   json?: boolean;
@@ -60,7 +63,7 @@ function renderer(json: boolean): (e: RetrainEvent) => void {
 
 /** `nasctl retrain`: trains stand-alone models of architectures from scratch. */
 export function retrainCommand(): Command {
-  return new Command('retrain')
+  return addRuntimeOptions(new Command('retrain'), ['threads', 'device', 'precision', 'plan'], { threads: 'all cores, split between the jobs' })
     .description('train stand-alone models of architectures from scratch and report test accuracy (mean ± std over runs)')
     .argument('[arch...]', 'architectures in the canonical notation')
     .option('--from <file>', 'take architectures from search results (search.jsonl)')
@@ -82,10 +85,7 @@ export function retrainCommand(): Command {
     .option('--augment', 'random crop and horizontal flip')
     .option('--runs <r>', 'repeats with seeds seed..seed+r-1', positiveInt, RETRAIN_DEFAULTS.runs)
     .option('--seed <n>', 'first seed', nonNegativeInt, 0)
-    .option('--threads <n>', 'LibTorch threads in all (default: the cores), split between the jobs', positiveInt)
     .option('--jobs <n>', 'runs trained at once (default: one per core on the CPU, each with one thread; one on a GPU; more share it, each on its own stream)', positiveInt)
-    .option('--device <device>', 'cpu, cuda, cuda:N or auto')
-    .option('--precision <p>', 'fp32 or bf16 (autocast)', oneOf(['fp32', 'bf16'] as const))
     .option('--out <dir>', 'output directory (retrain.jsonl, checkpoints, models)', 'runs/retrain')
     .option('--export', 'write model.json + model.safetensors of each architecture (first run)')
     .option('--json', 'one JSON line per finished run, then {"summaries":..}')
@@ -101,7 +101,7 @@ export function retrainCommand(): Command {
         retrain(list, {
           out: f.out,
           dataset: { name: f.dataset, dataDir: f.dataDir, trainLimit: f.trainLimit ?? (f.dataset === 'fashion-mnist' ? 12000 : undefined) },
-          net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, ghostBatch: f.ghostBatch, threads: f.threads, device: f.device, precision: f.precision },
+          net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, ghostBatch: f.ghostBatch, threads: f.threads, device: f.device, precision: f.precision, plan: f.plan },
           epochs: f.epochs, batchSize: f.batchSize, learningRate: { kind: 'cosine', base: f.lr }, momentum: f.momentum, weightDecay: f.weightDecay,
           cropPad: f.augment ? DATASETS[f.dataset].cropPad : 0, flip: f.augment === true, runs: f.runs, seed: f.seed, evalBatchSize: RETRAIN_DEFAULTS.evalBatchSize, export: f.export === true, jobs: f.jobs,
         }, { signal, onEvent: renderer(f.json === true) }),
@@ -133,14 +133,13 @@ const PREDICT_BATCH = 256;
 
 /** `nasctl predict`: classifies images with an exported stand-alone model. */
 export function predictCommand(): Command {
-  return new Command('predict')
+  return addRuntimeOptions(new Command('predict'), ['threads'])
     .description('classify images of a dataset split with an exported stand-alone model')
     .requiredOption('--model <dir>', 'folder with model.json and model.safetensors (from `nasctl retrain --export`)')
     .option('--dataset <name>', `${DATASET_NAMES.join(', ')}`, oneOf(DATASET_NAMES), 'fashion-mnist')
     .option('--data-dir <dir>', 'folder with the dataset files')
     .option('--split <name>', 'test or validation', oneOf(['test', 'validation'] as const), 'test')
     .option('--limit <n>', 'images to classify', positiveInt, 10)
-    .option('--threads <n>', 'LibTorch threads', positiveInt)
     .option('--json', 'one JSON line per image')
     .action((f: PredictFlags) => {
       const { model, info } = loadModel(f.model, { threads: f.threads });

@@ -1,12 +1,13 @@
 /** `nasctl run`: train -> search -> select -> retrain -> report in one run directory, resumable at every stage. */
+import { addRuntimeOptions } from '../runtime';
 import { Command } from 'commander';
-import { EXECUTION_PLANS, ExecutionPlan } from '../../native/binding';
-import { PIPELINE_PRESETS, PipelineEvent, runPipeline } from '../../pipeline/runPipeline';
-import { SELECTION_RULES, SelectionRule } from '../../search/select';
-import { STRATEGIES, StrategyName } from '../../search/strategy';
+import type { ExecutionPlan } from '../../native/binding';
+import { PIPELINE_PRESETS, type PipelineEvent, runPipeline } from '../../pipeline/runPipeline';
+import { SELECTION_RULES, type SelectionRule } from '../../search/select';
+import { STRATEGIES, type StrategyName } from '../../search/strategy';
 import { oneOf, positiveInt } from '../parse';
 import { RetrainProgress, ScoringProgress, TrainProgress, outputMode } from '../progress';
-import { withAbortOnSignal } from '../run';
+import { withAbortOnSignal } from '../lifecycle';
 
 interface RunFlags {
   preset: 'quick' | 'paper';
@@ -27,7 +28,7 @@ interface RunFlags {
 
 /** `nasctl run`: the whole method (train, search, select, retrain, report) from a preset. */
 export function runCommand(): Command {
-  return new Command('run')
+  return addRuntimeOptions(new Command('run'))
     .description('the whole method: train the one-shot model, search, select, retrain the winners, write the HTML report')
     .option('--preset <name>', 'quick (Fashion-MNIST, ~10 minutes on 2 cores) or paper (CIFAR-10)', oneOf(['quick', 'paper'] as const), 'quick')
     .option('--out <dir>', 'run directory (default: runs/<preset>)')
@@ -38,10 +39,6 @@ export function runCommand(): Command {
     .option('--retrain-filters <F>', 'F of the retrained models', positiveInt)
     .option('--retrain-epochs <n>', 'epochs of retraining', positiveInt)
     .option('--runs <r>', 'retraining runs per architecture', positiveInt)
-    .option('--threads <n>', 'LibTorch threads', positiveInt)
-    .option('--device <device>', 'cpu, cuda, cuda:N or auto')
-    .option('--precision <p>', 'fp32 or bf16 (autocast)', oneOf(['fp32', 'bf16'] as const))
-    .option('--plan <plan>', 'execution plan: auto (fused on CUDA, per-ghost on CPU), per-ghost or fused', oneOf(EXECUTION_PLANS))
     .option('--json', 'JSON lines: stage events, then {"result":..}')
     .action(async (f: RunFlags) => {
       const p = PIPELINE_PRESETS[f.preset];

@@ -1,14 +1,15 @@
 /** `nasctl search` and `nasctl select`: score architectures on the one-shot model; pick some from the results. */
+import { addRuntimeOptions } from '../runtime';
 import { Command } from 'commander';
-import { EXECUTION_PLANS } from '../../native/binding';
-import { DEFAULT_SEARCH, runSearch, SearchEvent, SearchOptions } from '../../search/runSearch';
-import { SELECTION_RULES, SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
+
+import { DEFAULT_SEARCH, runSearch, type SearchEvent, type SearchOptions } from '../../search/runSearch';
+import { SELECTION_RULES, type SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
 import { STRATEGIES } from '../../search/strategy';
 import { allOnArchitecture, formatArchitecture } from '../../space/architecture';
 import { formatDuration, outputMode } from '../progress';
 import { nonNegativeInt, num, oneOf, positiveInt } from '../parse';
-import { withAbortOnSignal } from '../run';
-import { DistFlags, addDistOptions, withGroup } from '../dist';
+import { withAbortOnSignal } from '../lifecycle';
+import { type DistFlags, addDistOptions, withGroup } from '../dist';
 
 type SearchFlags = SearchOptions & DistFlags & { json?: boolean };
 
@@ -38,7 +39,7 @@ function renderer(json: boolean): (e: SearchEvent) => void {
 
 /** `nasctl search`: scores sampled or given architectures on a trained one-shot model. */
 export function searchCommand(): Command {
-  return addDistOptions(new Command('search'))
+  return addRuntimeOptions(addDistOptions(new Command('search')))
     .description('score architectures by one-shot validation accuracy, streaming one JSON line each to a results file (resumable)')
     .requiredOption('--supernet <path>', 'run directory (or checkpoint) of a trained one-shot model')
     .option('--out <file>', 'results file (default: <run dir>/search.jsonl)')
@@ -54,10 +55,6 @@ export function searchCommand(): Command {
     .option('--population <n>', 'evolution: population size', positiveInt, DEFAULT_SEARCH.population)
     .option('--tournament <n>', 'evolution: tournament size', positiveInt, DEFAULT_SEARCH.tournament)
     .option('--round <n>', 'evolution: proposals scored (in parallel by the workers) before the strategy hears their scores (default: the number of workers)', positiveInt)
-    .option('--threads <n>', 'LibTorch threads', positiveInt)
-    .option('--device <device>', 'cpu, cuda, cuda:N or auto')
-    .option('--precision <p>', 'fp32 or bf16 (autocast)', oneOf(['fp32', 'bf16'] as const))
-    .option('--plan <plan>', 'execution plan: auto (fused on CUDA, per-ghost on CPU), per-ghost or fused', oneOf(EXECUTION_PLANS))
     .option('--json', 'one JSON line per scored architecture on stdout, then {"summary":..}')
     .action(async (f: SearchFlags) => {
       const render = renderer(f.json === true);

@@ -1,15 +1,16 @@
 /** `nasctl study correlation|dropout|kl`: the paper's experiments (Figures 4 to 7). */
+import { addRuntimeOptions } from '../runtime';
 import { Command } from 'commander';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { Interval } from '../../report/correlation';
-import { CORRELATION_PRESETS, CORRELATION_PRESET_NAMES, CorrelationPresetName, correlationStudy, dropoutStudy, klStudy } from '../../study/studies';
-import { stripUndefined } from '../../Supernet';
+import type { Interval } from '../../report/correlation';
+import { CORRELATION_PRESETS, CORRELATION_PRESET_NAMES, type CorrelationPresetName, correlationStudy, dropoutStudy, klStudy } from '../../study/studies';
+import { stripUndefined } from '../../util/objects';
 import { PRESETS, withOverrides } from '../../train/trainOptions';
 import { readRunOptions, trainOneShot } from '../../train/trainOneShot';
 import { nonNegativeInt, num, oneOf, positiveInt } from '../parse';
 import { CountProgress, RetrainProgress, ScoringProgress, TrainProgress, formatDuration, outputMode } from '../progress';
-import { withAbortOnSignal } from '../run';
+import { withAbortOnSignal } from '../lifecycle';
 
 const say = (json: boolean | undefined, text: string, value: unknown): void => {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : text);
@@ -17,9 +18,16 @@ const say = (json: boolean | undefined, text: string, value: unknown): void => {
 
 /** `nasctl study`: the paper's experiments (correlation, dropout, kl). */
 export function studyCommand(): Command {
-  const study = new Command('study').description("the paper's analyses: correlation (Fig. 5), dropout (Fig. 4), kl (Fig. 6/7)");
+  return new Command('study')
+    .description("the paper's analyses: correlation (Fig. 5), dropout (Fig. 4), kl (Fig. 6/7)")
+    .addCommand(correlationCommand())
+    .addCommand(dropoutCommand())
+    .addCommand(klCommand());
+}
 
-  study.command('correlation')
+/** `nasctl study correlation`: one-shot vs stand-alone accuracy (Figure 5). */
+function correlationCommand(): Command {
+  return addRuntimeOptions(new Command('correlation'), ['threads', 'device'], { device: "the preset's for the one-shot model it trains, else that model's" })
     .description('score a sample (or --archs), retrain a few architectures per one-shot accuracy bucket over several seeds, ' +
       "report Spearman's rho and Kendall's tau with bootstrap 95% intervals and the seed-to-seed rho")
     .option('--preset <name>', `${CORRELATION_PRESET_NAMES.join(', ')}: the study's sizes, and the one-shot model trained when --supernet is not given`, oneOf(CORRELATION_PRESET_NAMES), 'quick')
@@ -37,8 +45,6 @@ export function studyCommand(): Command {
     .option('--jobs <n>', 'stand-alone runs trained at once (default: one per core on the CPU)', positiveInt)
     .option('--resamples <n>', 'bootstrap resamples', positiveInt, 2000)
     .option('--seed <n>', 'seed', nonNegativeInt)
-    .option('--threads <n>', 'LibTorch threads', positiveInt)
-    .option('--device <device>', "cpu, cuda, cuda:N or auto (default: the preset's for its own one-shot model, else the model's)")
     .option('--data-dir <dir>', 'folder with the dataset files, for the one-shot model the study trains')
     .option('--oneshot-steps <n>', "training steps of the one-shot model the study trains (default: the preset's)", positiveInt)
     .option('--json', 'print the result as JSON')
@@ -94,8 +100,11 @@ export function studyCommand(): Command {
         `over ${r.rows.length} architectures, one-shot vs stand-alone: Spearman's rho ${iv(r.spearmanInterval)}, Kendall's tau ${iv(r.kendallInterval)} (bootstrap 95% intervals)\n` +
         `stand-alone seed-to-seed Spearman's rho: ${r.seedSpearman === null ? 'n/a (one run)' : r.seedSpearman.toFixed(3)}\n(${r.file})\n`, r);
     });
+}
 
-  study.command('dropout')
+/** `nasctl study dropout`: one-shot models with constant dropout rates (Figure 4). */
+function dropoutCommand(): Command {
+  return new Command('dropout')
     .description('train one-shot models with constant dropout rates and compare the spread of their one-shot accuracies')
     .option('--base <dir>', 'take the training options of this run (default: the quick preset)')
     .option('--rates <list>', 'comma-separated constant rates r', '0.000001,0.01,0.3')
@@ -119,8 +128,11 @@ export function studyCommand(): Command {
       progress.finish();
       say(f.json, `${r.rows.map((x) => `r=${x.rate}: mean ${x.meanAccuracy.toFixed(4)} std ${x.stdAccuracy.toFixed(4)} range ${x.minAccuracy.toFixed(4)}..${x.maxAccuracy.toFixed(4)} rho vs r=${r.rows[0].rate} ${x.rhoVsFirst.toFixed(3)}`).join('\n')}\n(${r.file})\n`, r);
     });
+}
 
-  study.command('kl')
+/** `nasctl study kl`: the symmetrized KL against reference architectures (Figures 6 and 7). */
+function klCommand(): Command {
+  return addRuntimeOptions(new Command('kl'), ['threads'])
     .description('symmetrized KL between reference (r = 1e-8) and candidate architectures on random training examples, vs one-shot accuracy')
     .requiredOption('--supernet <dir>', 'run directory of a trained one-shot model')
     .option('--out <dir>', 'study folder (default: <supernet>/study-kl)')
@@ -129,12 +141,10 @@ export function studyCommand(): Command {
     .option('--examples <n>', 'training examples (labels unused)', positiveInt, 64)
     .option('--val-limit <n>', 'validation images for one-shot accuracy', positiveInt, 1000)
     .option('--seed <n>', 'seed', nonNegativeInt, 0)
-    .option('--threads <n>', 'LibTorch threads', positiveInt)
     .option('--json', 'print the result as JSON')
     .action(async (f) => {
       const progress = new CountProgress(outputMode(Boolean(f.json)));
       const r = await klStudy({ ...f, out: f.out ?? path.join(f.supernet, 'study-kl') }, { onProgress: (p) => progress.update(p) });
       say(f.json, `Spearman's rho between KL and one-shot accuracy ${r.spearman.toFixed(3)}, Kendall's tau ${r.kendall.toFixed(3)} over ${r.rows.length} candidates (${r.file})\n`, r);
     });
-  return study;
 }

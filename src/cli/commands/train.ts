@@ -1,16 +1,17 @@
 /** `nasctl train`: trains the one-shot model. */
 import * as fs from 'node:fs';
-import { EXECUTION_PLANS, ExecutionPlan } from '../../native/binding';
+import type { ExecutionPlan } from '../../native/binding';
 import * as path from 'node:path';
+import { addRuntimeOptions } from '../runtime';
 import { Command } from 'commander';
-import { invalidParameter } from '../../native/errors';
-import { DATASETS, DATASET_NAMES, DatasetName } from '../../data/loadDataset';
-import { PRESETS, TrainOptions, withOverrides } from '../../train/trainOptions';
+import { invalidParameter } from '../../util/errors';
+import { DATASETS, DATASET_NAMES, type DatasetName } from '../../data/loadDataset';
+import { PRESETS, type TrainOptions, withOverrides } from '../../train/trainOptions';
 import { readRunOptions, trainOneShot } from '../../train/trainOneShot';
 import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
 import { TrainProgress, outputMode, formatDuration } from '../progress';
-import { withAbortOnSignal } from '../run';
-import { DistFlags, addDistOptions, withGroup } from '../dist';
+import { withAbortOnSignal } from '../lifecycle';
+import { type DistFlags, addDistOptions, withGroup } from '../dist';
 
 /** The flags of `nasctl train` as commander parses them. */
 export interface TrainFlags extends DistFlags {
@@ -112,7 +113,7 @@ export function checkResumeFlags(f: TrainFlags, saved: TrainOptions): void {
 
 /** `nasctl train`: trains the one-shot model into a run directory (resumable). */
 export function trainCommand(): Command {
-  return addDistOptions(new Command('train'))
+  return addRuntimeOptions(addDistOptions(new Command('train')))
     .description('train the one-shot model (docs/model.md) and write a run directory: config.json, checkpoint.pt, metrics.jsonl, result.json')
     .option('--preset <name>', 'starting configuration: quick (Fashion-MNIST, F=8, minutes on CPU) or paper (CIFAR-10, the paper\'s run)', oneOf(['quick', 'paper'] as const), 'quick')
     .option('--dataset <name>', `dataset: ${DATASET_NAMES.join(', ')}`, oneOf(DATASET_NAMES))
@@ -141,10 +142,6 @@ export function trainCommand(): Command {
     .option('--eval-archs <n>', 'sampled architectures whose mean one-shot validation accuracy is reported', positiveInt)
     .option('--eval-limit <n>', 'validation examples used during training (the final evaluation uses all)', positiveInt)
     .option('--track-kl <n>', 'record the KL of n fixed architectures against a reference at every evaluation (Figure 7)', positiveInt)
-    .option('--threads <n>', 'LibTorch threads (default: all cores)', positiveInt)
-    .option('--device <device>', 'cpu, cuda, cuda:N or auto')
-    .option('--precision <p>', 'fp32, or bf16 (autocast for forward passes; weights stay float32)', oneOf(['fp32', 'bf16'] as const))
-    .option('--plan <plan>', 'execution plan: auto (fused on CUDA, per-ghost on CPU), per-ghost or fused', oneOf(EXECUTION_PLANS))
     .option('--out <dir>', 'run directory')
     .option('--resume', 'continue the run in --out from its checkpoint')
     .option('--json', 'JSON lines on stdout (metrics, then the result)')

@@ -4,10 +4,10 @@
  * few random training examples whose labels are not used. Lower KL is expected to mean higher one-shot accuracy.
  */
 import { normaliseImages } from '../retrain/exportModel';
-import { DatasetSplits } from '../data/types';
+import type { DatasetSplits } from '../data/types';
 import { dropProbability } from '../schedule/dropout';
-import { Architecture, OPS, formatArchitecture } from '../space/architecture';
-import { Supernet } from '../Supernet';
+import { type Architecture, OPS, formatArchitecture } from '../space/architecture';
+import type { Supernet } from '../model/Supernet';
 import { Rng } from '../util/rng';
 
 /** A reference architecture: each path kept with probability 1 - r^(1/k) (all inputs/ops when r is tiny). */

@@ -1,3 +1,11 @@
+/** A stand-alone model of one architecture: trained from scratch, evaluated, exported and loaded again. */
+import { type NativeOptimConfig, type NativeStandaloneModel, loadAddon } from '../native/binding';
+import { NasError } from '../util/errors';
+import { awaitNative, callNative } from '../native/errors';
+import { type Architecture, DEFAULT_SPACE, encodeArchitecture, formatArchitecture, parseCandidate } from '../space/architecture';
+import { type NativeData, type SupernetConfig, resolveSupernetConfig } from './Supernet';
+import { stripUndefined } from '../util/objects';
+
 /** Device memory of one stand-alone training job (StandaloneModel.stepMemory), in bytes. */
 export interface StepMemory {
   parameterBytes: number;
@@ -7,18 +15,15 @@ export interface StepMemory {
   totalBytes: number;
 }
 
-/** A stand-alone model of one architecture: trained from scratch, evaluated, exported and loaded again. */
-import { NativeOptimConfig, NativeStandaloneModel, loadAddon } from '../native/binding';
-import { NasError, awaitNative, callNative } from '../native/errors';
-import { Architecture, DEFAULT_SPACE, encodeArchitecture, formatArchitecture, parseCandidate } from '../space/architecture';
-import { NativeData, SupernetConfig, resolveSupernetConfig, stripUndefined } from '../Supernet';
-
 /** Accuracy, mean loss and the number of examples of an evaluation. */
 export interface StandaloneEvaluation {
   accuracy: number;
   loss: number;
   examples: number;
 }
+
+/** The stand-alone models' batch: the paper retrains "with a batch size of 64 and a ghost batch size of 32". */
+export const STANDALONE_BATCH_SIZE = 64;
 
 /** A stand-alone model of one architecture (only its layers) with its optimizer state, in native memory until `dispose()`. */
 export class StandaloneModel {
@@ -38,7 +43,7 @@ export class StandaloneModel {
     const a = typeof arch === 'string' ? parseCandidate(arch, { ...DEFAULT_SPACE, blocks: c.blocks }) : arch;
     if (a.blocks.length !== c.blocks) throw new NasError('ERR_NAS_BAD_ARCH', `arch: expected ${c.blocks} blocks, got ${a.blocks.length}`);
     const addon = loadAddon();
-    const native = callNative(() => new addon.StandaloneModel(c, encodeArchitecture(a), { batchSize: 64, ...stripUndefined(optim) }));
+    const native = callNative(() => new addon.StandaloneModel(c, encodeArchitecture(a), { batchSize: STANDALONE_BATCH_SIZE, ...stripUndefined(optim) }));
     return new StandaloneModel(c, formatArchitecture(a), native);
   }
 

@@ -1,13 +1,15 @@
 /**
  * The one-shot model as a TypeScript object: a thin, validated, typed layer over the native Supernet.
  */
-import * as os from 'node:os';
-import { EXECUTION_PLANS, ExecutionPlan, NativeDataset, NativeOptimConfig, NativeSupernet, loadAddon } from './native/binding';
-import { NasError, awaitNative, callNative, invalidParameter } from './native/errors';
-import { Architecture, OPS, encodeArchitecture, formatArchitecture, parseArchitecture } from './space/architecture';
-import { ModelShape, ModelSize } from './space/modelSize';
-import { ImageSet } from './data/types';
-import type { ProcessGroup } from './distributed/processGroup';
+import { EXECUTION_PLANS, type ExecutionPlan, type NativeDataset, type NativeOptimConfig, type NativeSupernet, loadAddon } from '../native/binding';
+import { NasError, invalidParameter } from '../util/errors';
+import { awaitNative, callNative } from '../native/errors';
+import { type Architecture, OPS, encodeArchitecture, formatArchitecture, parseArchitecture } from '../space/architecture';
+import type { ModelShape, ModelSize } from '../space/modelSize';
+import type { ImageSet } from '../data/types';
+import { stripUndefined } from '../util/objects';
+import { defaultThreads } from '../util/threads';
+import type { ProcessGroup } from '../distributed/processGroup';
 
 /** Configuration of the one-shot model (docs/model.md). Every field has a default. */
 export interface SupernetConfig extends ModelShape {
@@ -55,12 +57,6 @@ export const DEFAULT_SUPERNET_CONFIG: SupernetConfig = {
   bnEps: 1e-5,
 };
 
-/** OMP_NUM_THREADS when set (nasctl launch and torchrun set it per worker), else the machine's cores. */
-export function defaultThreads(): number {
-  const env = Number(process.env.OMP_NUM_THREADS);
-  if (Number.isInteger(env) && env > 0) return env;
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-}
 
 function positiveInt(field: string, v: unknown, max = 1 << 30): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw invalidParameter(field, `an integer in 1..${max}`, v);
@@ -98,10 +94,6 @@ export function resolveSupernetConfig(partial: Partial<SupernetConfig> = {}): Su
   return c;
 }
 
-/** A copy of `o` without its undefined fields (so that they do not override defaults when spread). */
-export function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
 /** Loss and accuracy of one architecture on a range of a dataset. */
 export interface EvaluationResult {
@@ -284,7 +276,7 @@ export class Supernet {
   forward(images: Float32Array, batch: number, archs: ArchLike[], probe = false): { logits: Float32Array; probeMean?: Float32Array; probeVar?: Float32Array } {
     const list = this.perGhost(batch, archs);
     const words = new Uint32Array(list.length * 2 * this.config.blocks);
-    list.forEach((a, i) => words.set(encodeArchitecture(toArch(a)), i * 2 * this.config.blocks));
+    list.forEach((a, i) => { words.set(encodeArchitecture(toArch(a)), i * 2 * this.config.blocks); });
     return callNative(() => this.n.forward(images, batch, words, probe));
   }
 
@@ -305,7 +297,7 @@ export class Supernet {
     for (let i = 0; i < images.length; i++) images[i] = Math.sin(i * 12.9898) * 0.5; // any non-constant input
     const list = this.perGhost(batch, archs);
     const words = new Uint32Array(list.length * 2 * c.blocks);
-    list.forEach((a, i) => words.set(encodeArchitecture(toArch(a)), i * 2 * c.blocks));
+    list.forEach((a, i) => { words.set(encodeArchitecture(toArch(a)), i * 2 * c.blocks); });
     const r = callNative(() => this.n.forward(images, batch, words, false, { backward: !!o.backward }));
     return { total: r.opsTotal, topLevel: r.opsTopLevel };
   }

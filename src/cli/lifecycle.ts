@@ -1,6 +1,6 @@
 /** Shared plumbing of the CLI: Ctrl-C handling and error reporting. */
 import { loadAddon } from '../native/binding';
-import { NasError } from '../native/errors';
+import { NasError } from '../util/errors';
 import { ioError } from '../util/files';
 
 /**
