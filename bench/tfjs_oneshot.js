@@ -27,8 +27,15 @@ function build(F, cin = 3, classes = 10, stacks = 3, cellsPerStack = 2, blocks =
       const cell = { C, blocks: [], outBn: bn(blocks * C), outW: he([1, 1, blocks * C, C], blocks * C) };
       for (let i = 0; i < blocks; i++) {
         const sep = [3, 5, 7].map((k) => [0, 1].map(() => ({ bn: bn(C), dw: he([k, k, C, 1], k * k), pw: he([1, 1, C, C], C) })));
-        cell.blocks.push({ inBn: bn((2 + i) * C), inW: he([1, 1, (2 + i) * C, C], (2 + i) * C), sep,
-          c7: [{ bn: bn(C), w: he([1, 7, C, C], 7 * C) }, { bn: bn(C), w: he([7, 1, C, C], 7 * C) }] });
+        cell.blocks.push({
+          inBn: bn((2 + i) * C),
+          inW: he([1, 1, (2 + i) * C, C], (2 + i) * C),
+          sep,
+          c7: [
+            { bn: bn(C), w: he([1, 7, C, C], 7 * C) },
+            { bn: bn(C), w: he([7, 1, C, C], 7 * C) },
+          ],
+        });
       }
       net.cells.push(cell);
     }
@@ -45,14 +52,22 @@ function ghostBn(x, p, G) {
   const [B, H, W, C] = x.shape;
   const xv = x.reshape([G, B / G, H, W, C]);
   const { mean, variance } = tf.moments(xv, [1, 2, 3], true);
-  return xv.sub(mean).mul(tf.rsqrt(variance.add(1e-5))).mul(p.w).add(p.b).reshape([B, H, W, C]);
+  return xv
+    .sub(mean)
+    .mul(tf.rsqrt(variance.add(1e-5)))
+    .mul(p.w)
+    .add(p.b)
+    .reshape([B, H, W, C]);
 }
 
 const relu = (x) => tf.relu(x);
 // mask: [G] floats; broadcast over each ghost batch.
 function masked(x, m, G) {
   const [B, H, W, C] = x.shape;
-  return x.reshape([G, B / G, H, W, C]).mul(m.reshape([G, 1, 1, 1, 1])).reshape([B, H, W, C]);
+  return x
+    .reshape([G, B / G, H, W, C])
+    .mul(m.reshape([G, 1, 1, 1, 1]))
+    .reshape([B, H, W, C]);
 }
 
 function forward(net, x, masks, G) {
@@ -75,10 +90,17 @@ function forward(net, x, masks, G) {
         const C = cell.C;
         const parts = cands.map((_, j) => masked(x0.slice([0, 0, 0, j * C], [-1, -1, -1, C]), masks[i].in[j], G));
         const hh = tf.conv2d(tf.concat(parts, 3), b.inW, 1, 'same');
-        const sep = (layers) => layers.reduce((t, l) => tf.conv2d(tf.depthwiseConv2d(relu(ghostBn(t, l.bn, G)), l.dw, 1, 'same'), l.pw, 1, 'same'), hh);
-        const ops = [hh, sep(b.sep[0]), sep(b.sep[1]), sep(b.sep[2]),
+        const sep = (layers) =>
+          layers.reduce((t, l) => tf.conv2d(tf.depthwiseConv2d(relu(ghostBn(t, l.bn, G)), l.dw, 1, 'same'), l.pw, 1, 'same'), hh);
+        const ops = [
+          hh,
+          sep(b.sep[0]),
+          sep(b.sep[1]),
+          sep(b.sep[2]),
           b.c7.reduce((t, l) => tf.conv2d(relu(ghostBn(t, l.bn, G)), l.w, 1, 'same'), hh),
-          tf.maxPool(hh, 3, 1, 'same'), tf.avgPool(hh, 3, 1, 'same')];
+          tf.maxPool(hh, 3, 1, 'same'),
+          tf.avgPool(hh, 3, 1, 'same'),
+        ];
         const out = tf.addN(ops.map((o, j) => masked(o, masks[i].op[j], G)));
         cands.push(out);
         outs.push(out);
@@ -87,7 +109,10 @@ function forward(net, x, masks, G) {
       [s0, s1] = [s1, next];
     }
   }
-  return relu(ghostBn(s1, net.headBn, G)).mean([1, 2]).matMul(net.fcW).add(net.fcB);
+  return relu(ghostBn(s1, net.headBn, G))
+    .mean([1, 2])
+    .matMul(net.fcW)
+    .add(net.fcB);
 }
 
 function drawMasks(G, pIn, pOp, blocks = 4) {
@@ -111,16 +136,23 @@ async function main() {
   const net = build(F);
   const G = batch / ghost;
   const x = tf.randomNormal([batch, 32, 32, 3]);
-  const y = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32'), 10);
+  const y = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: batch }, (_, i) => i % 10),
+      'int32',
+    ),
+    10,
+  );
   const out = { impl: `tfjs-${backend}`, tfjs: tf.version.tfjs, filters: F, mode, batch, ghost };
   if (mode === 'train') {
     const opt = tf.train.momentum(0.01, 0.9, true);
     const pIn = [0, 1, 2, 3].map((i) => (rate > 0 ? rate ** (1 / (2 + i)) : 0));
     const pOp = rate > 0 ? rate ** (1 / 7) : 0;
-    const step = () => tf.tidy(() => {
-      const masks = drawMasks(G, pIn, pOp);
-      opt.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(net, x, masks, G)));
-    });
+    const step = () =>
+      tf.tidy(() => {
+        const masks = drawMasks(G, pIn, pOp);
+        opt.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(net, x, masks, G)));
+      });
     step(); // warm-up
     const t0 = Date.now();
     const steps = Math.max(1, Math.round(images / batch));

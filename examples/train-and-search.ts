@@ -26,7 +26,15 @@ async function main(): Promise<void> {
   const out = process.argv[2] ?? 'example-model';
   const name = (process.env.EXAMPLE_DATASET ?? 'synthetic') as DatasetName;
   const data = loadDataset({ name, trainLimit: name === 'synthetic' ? undefined : 2000 });
-  const shape = { inChannels: data.train.channels, imageSize: data.train.height, classes: data.classes, filters: 4, stacks: 2, cellsPerStack: 1, threads: 2 };
+  const shape = {
+    inChannels: data.train.channels,
+    imageSize: data.train.height,
+    classes: data.classes,
+    filters: 4,
+    stacks: 2,
+    cellsPerStack: 1,
+    threads: 2,
+  };
 
   // 1. The one-shot model, trained with the paper's schedules: path dropout rising linearly to r = 0.1, cosine lr.
   const net = Supernet.create({ ...shape, ghostBatch: 16, seed: 1 }, { batchSize: 32, seed: 1 });
@@ -35,8 +43,13 @@ async function main(): Promise<void> {
   const steps = 40;
   const { dropIn, dropOp } = dropTables({ kind: 'linear', rate: 0.1 }, net.config.blocks, OPS.length, 0, steps, steps);
   const trained = await net.train(train, {
-    steps, dropIn, dropOp, lr: learningRateTable({ kind: 'cosine', base: 0.05 }, 0, steps, steps),
-    onProgress: (p) => { if (p.step % 10 === 0) console.log(`one-shot step ${p.step}: loss ${p.loss.toFixed(3)}`); },
+    steps,
+    dropIn,
+    dropOp,
+    lr: learningRateTable({ kind: 'cosine', base: 0.05 }, 0, steps, steps),
+    onProgress: (p) => {
+      if (p.step % 10 === 0) console.log(`one-shot step ${p.step}: loss ${p.loss.toFixed(3)}`);
+    },
   });
   console.log(`trained ${trained.steps} steps, ${net.parameterCount().toLocaleString('en-US')} parameters`);
 

@@ -22,7 +22,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ProcessGroup", nasjs::ProcessGroupWrap::Init(env));
   exports.Set("distAvailable", Napi::Boolean::New(env, nas::distAvailable()));
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
-  // The operation table (docs/model.md#choice-block) as the native code builds it (a test compares it with the TypeScript table).
+  // The operation table (docs/model.md#choice-block) as the native code builds it (a test compares it with the
+  // TypeScript table).
   Napi::Array ops = Napi::Array::New(env, nas::kNumOps);
   for (int o = 0; o < nas::kNumOps; ++o) {
     Napi::Object op = Napi::Object::New(env);
@@ -36,18 +37,18 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaDeviceCount", Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())));
   // [sync] shutdown(): stops this environment's running jobs and waits for them (env_state.h: StopJobs).
   exports.Set("shutdown", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    return nasjs::Guard(info.Env(), [&]() -> Napi::Value {
-      nasjs::StopJobs(nasjs::State(info.Env()));
-      return info.Env().Undefined();
-    });
-  }));
+                return nasjs::Guard(info.Env(), [&]() -> Napi::Value {
+                  nasjs::StopJobs(nasjs::State(info.Env()));
+                  return info.Env().Undefined();
+                });
+              }));
   // [sync] exitNow(code): ends the process at once, without static destructors or exit handlers. process.exit()
   // while a native job thread still runs LibTorch tears LibTorch down under it (a segfault): a second Ctrl-C uses this.
   exports.Set("exitNow", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const int code = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1;
-    std::fflush(nullptr);
-    std::_Exit(code);
-  }));
+                const int code = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1;
+                std::fflush(nullptr);
+                std::_Exit(code);
+              }));
   return exports;
 }
 

@@ -26,7 +26,8 @@ inline bool BoolField(const Napi::Object& o, const char* k, bool def) {
   return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
 }
 inline Napi::Object ObjArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsObject()) throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected an object");
+  if (info.Length() <= i || !info[i].IsObject())
+    throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected an object");
   return info[i].As<Napi::Object>();
 }
 inline const char* ArrayTypeName(napi_typedarray_type t) {
@@ -58,22 +59,27 @@ inline std::string TypeName(const Napi::Value& v) {
   }
 }
 
-template <typename T> constexpr napi_typedarray_type kArrayType = napi_uint8_array;
-template <> constexpr napi_typedarray_type kArrayType<Napi::Float32Array> = napi_float32_array;
-template <> constexpr napi_typedarray_type kArrayType<Napi::Float64Array> = napi_float64_array;
-template <> constexpr napi_typedarray_type kArrayType<Napi::Uint32Array> = napi_uint32_array;
+template <typename T>
+constexpr napi_typedarray_type kArrayType = napi_uint8_array;
+template <>
+constexpr napi_typedarray_type kArrayType<Napi::Float32Array> = napi_float32_array;
+template <>
+constexpr napi_typedarray_type kArrayType<Napi::Float64Array> = napi_float64_array;
+template <>
+constexpr napi_typedarray_type kArrayType<Napi::Uint32Array> = napi_uint32_array;
 
 // A typed array of exactly T's element type (As<T> alone would reinterpret any typed array's bytes).
 template <typename T>
 T TypedArg(const Napi::Value& v, const char* what) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kArrayType<T>) {
-    throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected a " + ArrayTypeName(kArrayType<T>) + ", got " +
-                                              TypeName(v));
+    throw NasException("ERR_NAS_BAD_ARG",
+                       std::string(what) + ": expected a " + ArrayTypeName(kArrayType<T>) + ", got " + TypeName(v));
   }
   return v.As<T>();
 }
 inline std::string StrArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString()) throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected a string");
+  if (info.Length() <= i || !info[i].IsString())
+    throw NasException("ERR_NAS_BAD_ARG", std::string(what) + ": expected a string");
   return info[i].As<Napi::String>().Utf8Value();
 }
 inline Napi::Float32Array ToF32(Napi::Env env, const torch::Tensor& t) {
@@ -113,7 +119,8 @@ inline nas::NetConfig ParseNetConfig(const Napi::Object& c) {
   cfg.channelsLast = BoolField(c, "channelsLast", cfg.channelsLast);
   if (c.Get("precision").IsString()) {
     const std::string p = c.Get("precision").As<Napi::String>().Utf8Value();
-    if (p != "fp32" && p != "bf16") throw NasException("ERR_NAS_BAD_CONFIG", "precision: expected 'fp32' or 'bf16', got '" + p + "'");
+    if (p != "fp32" && p != "bf16")
+      throw NasException("ERR_NAS_BAD_CONFIG", "precision: expected 'fp32' or 'bf16', got '" + p + "'");
     cfg.bf16 = p == "bf16";
   }
   if (c.Get("plan").IsString()) cfg.plan = c.Get("plan").As<Napi::String>().Utf8Value();

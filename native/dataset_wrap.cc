@@ -18,9 +18,9 @@ std::vector<float> Floats(const Napi::Value& v, const char* field, bool positive
     Napi::Value x = arr.Get(i);
     const double d = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : std::nan("");
     if (!std::isfinite(d) || (positive && d <= 0)) {
-      throw nas::NasException("ERR_NAS_BAD_DATA", std::string(field) + "[" + std::to_string(i) + "]: expected a finite " +
-                                                      (positive ? "number > 0" : "number") + ", got " +
-                                                      x.ToString().Utf8Value());
+      throw nas::NasException("ERR_NAS_BAD_DATA", std::string(field) + "[" + std::to_string(i) +
+                                                      "]: expected a finite " + (positive ? "number > 0" : "number") +
+                                                      ", got " + x.ToString().Utf8Value());
     }
     out.push_back(static_cast<float>(d));
   }
@@ -62,11 +62,11 @@ DatasetWrap::DatasetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Data
     const int64_t n = dim("n"), h = dim("h"), w = dim("w"), c = dim("c");
     if (n <= 0 || h <= 0 || w <= 0 || c <= 0 || static_cast<int64_t>(images.ByteLength()) != n * h * w * c ||
         static_cast<int64_t>(labels.ByteLength()) != n) {
-      throw nas::NasException("ERR_NAS_BAD_DATA", "images/labels: expected " + std::to_string(n * h * w * c) + " and " +
-                                                      std::to_string(n) + " bytes for shape n=" + std::to_string(n) +
-                                                      " h=" + std::to_string(h) + " w=" + std::to_string(w) + " c=" +
-                                                      std::to_string(c) + ", got " + std::to_string(images.ByteLength()) +
-                                                      " and " + std::to_string(labels.ByteLength()));
+      throw nas::NasException("ERR_NAS_BAD_DATA",
+                              "images/labels: expected " + std::to_string(n * h * w * c) + " and " + std::to_string(n) +
+                                  " bytes for shape n=" + std::to_string(n) + " h=" + std::to_string(h) +
+                                  " w=" + std::to_string(w) + " c=" + std::to_string(c) + ", got " +
+                                  std::to_string(images.ByteLength()) + " and " + std::to_string(labels.ByteLength()));
     }
     // Copied once: JavaScript may transfer (detach) or reuse its buffers while a job reads the set.
     data_ = std::make_unique<nas::Dataset>(images.Data(), labels.Data(), n, h, w, c, Floats(info[3], "mean", false),

@@ -12,9 +12,9 @@ namespace nasjs {
 class DatasetWrap : public Napi::ObjectWrap<DatasetWrap> {
  public:
   static Napi::Function Init(Napi::Env env);
-  // new Dataset(images: Uint8Array (n*h*w*c, NHWC), labels: Uint8Array (n), shape: {n,h,w,c}, mean: number[], std: number[])
-  // [sync] Throws ERR_NAS_BAD_ARG for another element type, ERR_NAS_BAD_DATA when a length does not match the shape,
-  // a buffer is detached, or mean/std are not finite (std > 0).
+  // new Dataset(images: Uint8Array (n*h*w*c, NHWC), labels: Uint8Array (n), shape: {n,h,w,c}, mean: number[], std:
+  // number[]) [sync] Throws ERR_NAS_BAD_ARG for another element type, ERR_NAS_BAD_DATA when a length does not match the
+  // shape, a buffer is detached, or mean/std are not finite (std > 0).
   explicit DatasetWrap(const Napi::CallbackInfo& info);
   const nas::Dataset& data() const { return *data_; }
   static DatasetWrap* Unwrap(const Napi::Value& v);  // throws ERR_NAS_BAD_ARG for anything else

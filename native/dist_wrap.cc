@@ -7,14 +7,12 @@
 namespace nasjs {
 
 Napi::Function ProcessGroupWrap::Init(Napi::Env env) {
-  auto fn = DefineClass(env, "ProcessGroup",
-                     {InstanceMethod<&ProcessGroupWrap::Connect>("connect"),
-                      InstanceMethod<&ProcessGroupWrap::Exchange>("exchange"),
-                      InstanceMethod<&ProcessGroupWrap::Barrier>("barrier"),
-                      InstanceMethod<&ProcessGroupWrap::Close>("close"),
-                      InstanceAccessor<&ProcessGroupWrap::Rank>("rank"),
-                      InstanceAccessor<&ProcessGroupWrap::WorldSize>("worldSize"),
-                      StaticMethod<&ProcessGroupWrap::StoreScript>("storeScript")});
+  auto fn = DefineClass(
+      env, "ProcessGroup",
+      {InstanceMethod<&ProcessGroupWrap::Connect>("connect"), InstanceMethod<&ProcessGroupWrap::Exchange>("exchange"),
+       InstanceMethod<&ProcessGroupWrap::Barrier>("barrier"), InstanceMethod<&ProcessGroupWrap::Close>("close"),
+       InstanceAccessor<&ProcessGroupWrap::Rank>("rank"), InstanceAccessor<&ProcessGroupWrap::WorldSize>("worldSize"),
+       StaticMethod<&ProcessGroupWrap::StoreScript>("storeScript")});
   State(env).groupCtor = Napi::Persistent(fn);
   return fn;
 }
@@ -48,7 +46,9 @@ std::shared_ptr<nas::ProcessGroup> ProcessGroupWrap::group() const {
 }
 
 Napi::Promise ProcessGroupWrap::Start(const Napi::CallbackInfo& info, Work work) {
-  if (gate_.busy) throw NasException("ERR_NAS_BUSY", "this ProcessGroup is running connect, exchange, barrier or close; await it first");
+  if (gate_.busy)
+    throw NasException("ERR_NAS_BUSY",
+                       "this ProcessGroup is running connect, exchange, barrier or close; await it first");
   return gate_.Start(info.Env(), Value(), {}, Napi::Function(), std::move(work));
 }
 
@@ -122,9 +122,11 @@ Napi::Value ProcessGroupWrap::StoreScript(const Napi::CallbackInfo& info) {
       ops.push_back(words);
     }
     const std::string host = o.Get("host").IsString() ? o.Get("host").As<Napi::String>().Utf8Value() : "127.0.0.1";
-    auto results = nas::runStoreScript(kind, host, static_cast<int>(IntField(o, "port", 0)), IntField(o, "timeoutMs", 500), ops);
+    auto results =
+        nas::runStoreScript(kind, host, static_cast<int>(IntField(o, "port", 0)), IntField(o, "timeoutMs", 500), ops);
     auto out = Napi::Array::New(info.Env(), results.size());
-    for (size_t i = 0; i < results.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::String::New(info.Env(), results[i]));
+    for (size_t i = 0; i < results.size(); ++i)
+      out.Set(static_cast<uint32_t>(i), Napi::String::New(info.Env(), results[i]));
     return out;
   });
 }

@@ -1,4 +1,5 @@
-// ProcessGroup: one data-parallel worker's membership in a c10d group (store rendezvous, see core/store.h, + ProcessGroupGloo).
+// ProcessGroup: one data-parallel worker's membership in a c10d group (store rendezvous, see core/store.h, +
+// ProcessGroupGloo).
 //
 //   new ProcessGroup({rank, worldSize, masterAddr, masterPort, timeoutMs, deadAfterMs}) [sync, connects nothing]
 //   [async] connect(): rendezvous with the other workers (rank 0 serves the store)

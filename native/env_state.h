@@ -12,8 +12,8 @@ struct JobCtx;  // job.cc: one running job (its thread, its promise)
 
 struct EnvState {
   Napi::FunctionReference datasetCtor, groupCtor;  // for InstanceOf checks of this environment's objects
-  std::unordered_set<JobCtx*> jobs;               // started and not yet finalized; touched on the JS thread only
-  bool stopping = false;                          // StopJobs ran: no new job starts
+  std::unordered_set<JobCtx*> jobs;                // started and not yet finalized; touched on the JS thread only
+  bool stopping = false;                           // StopJobs ran: no new job starts
 };
 
 // [sync] Creates this environment's state and registers the cleanup hook that stops its jobs when it is torn down

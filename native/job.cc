@@ -14,7 +14,8 @@ struct Msg {
 };
 
 struct JobCtx {
-  JobCtx(Napi::Env env, EnvState* s, std::atomic<bool>* a) : deferred(Napi::Promise::Deferred::New(env)), state(s), abort(a) {}
+  JobCtx(Napi::Env env, EnvState* s, std::atomic<bool>* a)
+      : deferred(Napi::Promise::Deferred::New(env)), state(s), abort(a) {}
   Napi::Promise::Deferred deferred;
   std::vector<Napi::ObjectReference> keepAlive;
   Napi::FunctionReference progress;
@@ -47,7 +48,8 @@ void CallJs(Napi::Env env, Napi::Function, JobCtx* ctx, Msg* raw) {
       napi_value text;
       size_t len = 0;
       char buf[512] = "";
-      if (napi_coerce_to_string(env, exception, &text) == napi_ok) napi_get_value_string_utf8(env, text, buf, sizeof buf, &len);
+      if (napi_coerce_to_string(env, exception, &text) == napi_ok)
+        napi_get_value_string_utf8(env, text, buf, sizeof buf, &len);
       fprintf(stderr, "oneshot-nas: progress listener threw: %s\n", buf);
     }
     return;
@@ -89,11 +91,14 @@ Napi::Promise RunOnThread(Napi::Env env, std::atomic<bool>* abort, const std::ve
   if (!onProgress.IsEmpty() && onProgress.IsFunction()) ctx->progress = Napi::Persistent(onProgress);
   ctx->onDone = std::move(onDone);
   auto promise = ctx->deferred.Promise();
-  Tsfn tsfn = Tsfn::New(env, "oneshot-nas job", 0, 1, ctx, [](Napi::Env, void*, JobCtx* c) {
-    c->state->jobs.erase(c);
-    Join(c);  // the thread has already posted its last message
-    delete c;
-  }, static_cast<void*>(nullptr));
+  Tsfn tsfn = Tsfn::New(
+      env, "oneshot-nas job", 0, 1, ctx,
+      [](Napi::Env, void*, JobCtx* c) {
+        c->state->jobs.erase(c);
+        Join(c);  // the thread has already posted its last message
+        delete c;
+      },
+      static_cast<void*>(nullptr));
   state.jobs.insert(ctx);
   ctx->thread = std::thread([tsfn, work = std::move(work)]() mutable {
     Emit emit = [&tsfn](ToJs v) { Post(tsfn, new Msg{Msg::Progress, std::move(v), {}, {}}); };

@@ -28,7 +28,8 @@ struct JobGate {
   std::atomic<bool> abort{false};
 
   // [async] Marks busy and runs `work` on its own thread; `self` and keepAlive are referenced until it ends.
-  Napi::Promise Start(Napi::Env env, Napi::Object self, std::vector<Napi::Object> keepAlive, Napi::Function fn, Work work) {
+  Napi::Promise Start(Napi::Env env, Napi::Object self, std::vector<Napi::Object> keepAlive, Napi::Function fn,
+                      Work work) {
     keepAlive.insert(keepAlive.begin(), self);
     abort = false;
     auto promise = RunOnThread(env, &abort, keepAlive, fn, std::move(work), [this]() { busy = false; });

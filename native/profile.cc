@@ -35,7 +35,8 @@ void onExit(const at::RecordFunction&, at::ObserverContext*) { --tDepth; }
 
 OpCounter::OpCounter() {
   tTotal = tTop = tDepth = 0;
-  handle_ = at::addThreadLocalCallback(at::RecordFunctionCallback(&onEnter, &onExit).scopes({at::RecordScope::FUNCTION}));
+  handle_ =
+      at::addThreadLocalCallback(at::RecordFunctionCallback(&onEnter, &onExit).scopes({at::RecordScope::FUNCTION}));
 }
 OpCounter::~OpCounter() { at::removeCallback(handle_); }
 int64_t OpCounter::total() const { return tTotal; }

@@ -13,17 +13,19 @@ constexpr int64_t kReadEvery = 16;  // fused plan: steps per read of the trainin
 }  // namespace
 
 Napi::Function StandaloneModelWrap::Init(Napi::Env env) {
-  return DefineClass(env, "StandaloneModel",
-                     {InstanceMethod<&StandaloneModelWrap::Train>("train"), InstanceMethod<&StandaloneModelWrap::Evaluate>("evaluate"),
-                      InstanceMethod<&StandaloneModelWrap::Predict>("predict"), InstanceMethod<&StandaloneModelWrap::StateDict>("stateDict"),
-                      InstanceMethod<&StandaloneModelWrap::SetTensor>("setTensor"),
-                      InstanceMethod<&StandaloneModelWrap::ParameterCount>("parameterCount"),
-                      InstanceMethod<&StandaloneModelWrap::MultiplyAdds>("multiplyAdds"),
-                      InstanceMethod<&StandaloneModelWrap::StepCount>("stepCount"), InstanceMethod<&StandaloneModelWrap::Save>("save"),
-                      InstanceMethod<&StandaloneModelWrap::Load>("load"), InstanceMethod<&StandaloneModelWrap::Abort>("abort"),
-                      InstanceMethod<&StandaloneModelWrap::Dispose>("dispose"),
-                      InstanceMethod<&StandaloneModelWrap::CountStepOps>("countStepOps"),
-                      InstanceMethod<&StandaloneModelWrap::StepMemory>("stepMemory")});
+  return DefineClass(
+      env, "StandaloneModel",
+      {InstanceMethod<&StandaloneModelWrap::Train>("train"), InstanceMethod<&StandaloneModelWrap::Evaluate>("evaluate"),
+       InstanceMethod<&StandaloneModelWrap::Predict>("predict"),
+       InstanceMethod<&StandaloneModelWrap::StateDict>("stateDict"),
+       InstanceMethod<&StandaloneModelWrap::SetTensor>("setTensor"),
+       InstanceMethod<&StandaloneModelWrap::ParameterCount>("parameterCount"),
+       InstanceMethod<&StandaloneModelWrap::MultiplyAdds>("multiplyAdds"),
+       InstanceMethod<&StandaloneModelWrap::StepCount>("stepCount"), InstanceMethod<&StandaloneModelWrap::Save>("save"),
+       InstanceMethod<&StandaloneModelWrap::Load>("load"), InstanceMethod<&StandaloneModelWrap::Abort>("abort"),
+       InstanceMethod<&StandaloneModelWrap::Dispose>("dispose"),
+       InstanceMethod<&StandaloneModelWrap::CountStepOps>("countStepOps"),
+       InstanceMethod<&StandaloneModelWrap::StepMemory>("stepMemory")});
 }
 
 StandaloneModelWrap::StandaloneModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StandaloneModelWrap>(info) {
@@ -34,7 +36,8 @@ StandaloneModelWrap::StandaloneModelWrap(const Napi::CallbackInfo& info) : Napi:
     CheckDevice(cfg_);
     auto words = TypedArg<Napi::Uint32Array>(info[1], "arch");
     const size_t B = static_cast<size_t>(cfg_.blocks);
-    if (words.ElementLength() != 2 * B) throw NasException("ERR_NAS_BAD_ARCH", "arch: expected " + std::to_string(2 * B) + " words");
+    if (words.ElementLength() != 2 * B)
+      throw NasException("ERR_NAS_BAD_ARCH", "arch: expected " + std::to_string(2 * B) + " words");
     nas::Arch arch;
     arch.inputs.assign(words.Data(), words.Data() + B);
     arch.ops.assign(words.Data() + B, words.Data() + 2 * B);
@@ -58,7 +61,8 @@ Napi::Value StandaloneModelWrap::Train(const Napi::CallbackInfo& info) {
     auto o = ObjArg(info, 1, "options");
     const int64_t steps = IntField(o, "steps", -1);
     auto lr = TypedArg<Napi::Float64Array>(o.Get("lr"), "lr");
-    if (steps < 0 || static_cast<int64_t>(lr.ElementLength()) < steps) throw NasException("ERR_NAS_BAD_ARG", "train: expected steps >= 0 and one lr per step");
+    if (steps < 0 || static_cast<int64_t>(lr.ElementLength()) < steps)
+      throw NasException("ERR_NAS_BAD_ARG", "train: expected steps >= 0 and one lr per step");
     std::vector<double> lrs(lr.Data(), lr.Data() + steps);
     const int threads = static_cast<int>(IntField(o, "threads", threads_));
     auto fn = info.Length() > 2 && info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
@@ -71,7 +75,9 @@ Napi::Value StandaloneModelWrap::Train(const Napi::CallbackInfo& info) {
       // Fused plan: the loss and accuracy are read (a host synchronisation) at the first and last step of the call
       // and every kReadEvery steps; the steps between report the last window read.
       auto read = [steps](int64_t i) { return i == 0 || i + 1 == steps || (i + 1) % kReadEvery == 0; };
-      return RunSteps(steps, abort, emit, [&](int64_t i, bool) { return m->step(*data, lrs[i], read(i)); }, [&] { return m->stepCount(); });
+      return RunSteps(
+          steps, abort, emit, [&](int64_t i, bool) { return m->step(*data, lrs[i], read(i)); },
+          [&] { return m->stepCount(); });
     });
   });
 }
@@ -143,7 +149,8 @@ Napi::Value StandaloneModelWrap::Predict(const Napi::CallbackInfo& info) {
     if (batch <= 0 || static_cast<int64_t>(images.ElementLength()) != batch * per) {
       throw NasException("ERR_NAS_BAD_ARG", "images: expected batch*" + std::to_string(per) + " floats (NCHW)");
     }
-    auto x = torch::from_blob(images.Data(), {batch, cfg_.inChannels, cfg_.imageSize, cfg_.imageSize}, torch::kFloat32).clone();
+    auto x = torch::from_blob(images.Data(), {batch, cfg_.inChannels, cfg_.imageSize, cfg_.imageSize}, torch::kFloat32)
+                 .clone();
     return ToF32(info.Env(), model_->predict(x));
   });
 }
@@ -157,7 +164,8 @@ Napi::Value StandaloneModelWrap::StateDict(const Napi::CallbackInfo& info) {
       auto e = Napi::Object::New(info.Env());
       e.Set("name", kv.first);
       auto shape = Napi::Array::New(info.Env());
-      for (int64_t d = 0; d < kv.second.dim(); ++d) shape.Set(static_cast<uint32_t>(d), static_cast<double>(kv.second.size(d)));
+      for (int64_t d = 0; d < kv.second.dim(); ++d)
+        shape.Set(static_cast<uint32_t>(d), static_cast<double>(kv.second.size(d)));
       e.Set("shape", shape);
       e.Set("data", ToF32(info.Env(), kv.second));
       arr.Set(i++, e);
@@ -170,7 +178,8 @@ Napi::Value StandaloneModelWrap::SetTensor(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckUsable();
     auto v = TypedArg<Napi::Float32Array>(info[1], "value");
-    model_->setTensor(StrArg(info, 0, "name"), torch::from_blob(v.Data(), {static_cast<int64_t>(v.ElementLength())}, torch::kFloat32));
+    model_->setTensor(StrArg(info, 0, "name"),
+                      torch::from_blob(v.Data(), {static_cast<int64_t>(v.ElementLength())}, torch::kFloat32));
     return info.Env().Undefined();
   });
 }

@@ -1,8 +1,8 @@
 // StandaloneModel: a stand-alone model of one architecture trained from scratch (ghost BN while training, running
 // statistics for inference). One name in C++ (nas::StandaloneModel), the addon and TypeScript (StandaloneModel).
 //
-//   new StandaloneModel(config, arch: Uint32Array(2 * blocks), optim)        [sync] ERR_NAS_BAD_ARCH, ERR_NAS_BAD_CONFIG
-//   [async] train(ds, {steps, lr: Float64Array, threads}, onProgress): {steps, aborted, step}
+//   new StandaloneModel(config, arch: Uint32Array(2 * blocks), optim)        [sync] ERR_NAS_BAD_ARCH,
+//   ERR_NAS_BAD_CONFIG [async] train(ds, {steps, lr: Float64Array, threads}, onProgress): {steps, aborted, step}
 //   [async] evaluate(ds, {start, count, batchSize, threads}): {lossSum, correct, examples}
 //   [sync]  predict(images: Float32Array NCHW normalised, batch): Float32Array probabilities [batch * classes]
 //   [sync]  stateDict(): [{name, shape, data: Float32Array}]; setTensor(name, Float32Array)

@@ -2,13 +2,13 @@
 
 #include <thread>
 
+#include "args.h"
 #include "core/standalone.h"
 #include "dataset_wrap.h"
 #include "dist_wrap.h"
 #include "errors.h"
 #include "job.h"
 #include "profile.h"
-#include "args.h"
 #include "train_loop.h"
 
 namespace nasjs {
@@ -16,28 +16,22 @@ namespace nasjs {
 using nas::NasException;
 
 Napi::Function SupernetWrap::Init(Napi::Env env) {
-  return DefineClass(env, "Supernet",
-                     {InstanceMethod<&SupernetWrap::ParameterCount>("parameterCount"),
-                      InstanceMethod<&SupernetWrap::Describe>("describe"),
-                      InstanceMethod<&SupernetWrap::Train>("train"),
-                      InstanceMethod<&SupernetWrap::Evaluate>("evaluate"),
-                      InstanceMethod<&SupernetWrap::Forward>("forward"),
-                      InstanceMethod<&SupernetWrap::StandaloneForward>("standaloneForward"),
-                      InstanceMethod<&SupernetWrap::LastMasks>("lastMasks"),
-                      InstanceMethod<&SupernetWrap::ParameterNames>("parameterNames"),
-                      InstanceMethod<&SupernetWrap::GetParameter>("getParameter"),
-                      InstanceMethod<&SupernetWrap::SetParameter>("setParameter"),
-                      InstanceMethod<&SupernetWrap::GetGradient>("getGradient"),
-                      InstanceMethod<&SupernetWrap::StepCount>("stepCount"),
-                      InstanceMethod<&SupernetWrap::SetOptim>("setOptim"),
-                      InstanceMethod<&SupernetWrap::SetGroup>("setGroup"),
-                      InstanceMethod<&SupernetWrap::Save>("save"),
-                      InstanceMethod<&SupernetWrap::Load>("load"),
-                      InstanceMethod<&SupernetWrap::Abort>("abort"),
-                      InstanceMethod<&SupernetWrap::Dispose>("dispose"),
-                      StaticMethod<&SupernetWrap::ReadCheckpointMeta>("readCheckpointMeta")});
+  return DefineClass(
+      env, "Supernet",
+      {InstanceMethod<&SupernetWrap::ParameterCount>("parameterCount"),
+       InstanceMethod<&SupernetWrap::Describe>("describe"), InstanceMethod<&SupernetWrap::Train>("train"),
+       InstanceMethod<&SupernetWrap::Evaluate>("evaluate"), InstanceMethod<&SupernetWrap::Forward>("forward"),
+       InstanceMethod<&SupernetWrap::StandaloneForward>("standaloneForward"),
+       InstanceMethod<&SupernetWrap::LastMasks>("lastMasks"),
+       InstanceMethod<&SupernetWrap::ParameterNames>("parameterNames"),
+       InstanceMethod<&SupernetWrap::GetParameter>("getParameter"),
+       InstanceMethod<&SupernetWrap::SetParameter>("setParameter"),
+       InstanceMethod<&SupernetWrap::GetGradient>("getGradient"), InstanceMethod<&SupernetWrap::StepCount>("stepCount"),
+       InstanceMethod<&SupernetWrap::SetOptim>("setOptim"), InstanceMethod<&SupernetWrap::SetGroup>("setGroup"),
+       InstanceMethod<&SupernetWrap::Save>("save"), InstanceMethod<&SupernetWrap::Load>("load"),
+       InstanceMethod<&SupernetWrap::Abort>("abort"), InstanceMethod<&SupernetWrap::Dispose>("dispose"),
+       StaticMethod<&SupernetWrap::ReadCheckpointMeta>("readCheckpointMeta")});
 }
-
 
 SupernetWrap::SupernetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SupernetWrap>(info) {
   Guard(info.Env(), [&]() -> Napi::Value {
@@ -59,12 +53,13 @@ SupernetWrap::SupernetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Su
 void SupernetWrap::CheckUsable(bool allowBusy) const {
   if (!net_) throw NasException("ERR_NAS_DISPOSED", "this Supernet was disposed");
   if (!allowBusy && gate_.busy) {
-    throw NasException("ERR_NAS_BUSY", "this Supernet is running a job (train, evaluate, save or load); await it first");
+    throw NasException("ERR_NAS_BUSY",
+                       "this Supernet is running a job (train, evaluate, save or load); await it first");
   }
 }
 
-Napi::Promise SupernetWrap::StartJob(const Napi::CallbackInfo& info, std::vector<Napi::Object> keepAlive, Napi::Function fn,
-                                     Work work) {
+Napi::Promise SupernetWrap::StartJob(const Napi::CallbackInfo& info, std::vector<Napi::Object> keepAlive,
+                                     Napi::Function fn, Work work) {
   CheckUsable();
   return gate_.Start(info.Env(), Value(), std::move(keepAlive), fn, std::move(work));
 }
@@ -79,7 +74,8 @@ nas::ParamInfo& SupernetWrap::FindParam(const std::string& name) {
 nas::Arch SupernetWrap::ArchAt(const Napi::Uint32Array& a, size_t index) const {
   const size_t B = static_cast<size_t>(net_->config().blocks);
   if (a.ElementLength() < (index + 1) * 2 * B) {
-    throw NasException("ERR_NAS_BAD_ARCH", "architecture array: expected " + std::to_string(2 * B) + " words per architecture");
+    throw NasException("ERR_NAS_BAD_ARCH",
+                       "architecture array: expected " + std::to_string(2 * B) + " words per architecture");
   }
   nas::Arch arch;
   const uint32_t* d = a.Data() + index * 2 * B;
@@ -101,8 +97,9 @@ Napi::Value SupernetWrap::Describe(const Napi::CallbackInfo& info) {
     CheckUsable(true);
     nas::NetConfig cfg = net_->config();
     cfg.device = "cpu";
-    nas::Arch arch = info.Length() > 0 && info[0].IsTypedArray() ? ArchAt(TypedArg<Napi::Uint32Array>(info[0], "arch"), 0)
-                                                                  : nas::Arch::allOn(cfg.blocks);
+    nas::Arch arch = info.Length() > 0 && info[0].IsTypedArray()
+                         ? ArchAt(TypedArg<Napi::Uint32Array>(info[0], "arch"), 0)
+                         : nas::Arch::allOn(cfg.blocks);
     nas::StandaloneNet model(cfg, arch);
     auto out = Napi::Object::New(info.Env());
     out.Set("params", static_cast<double>(model->parameterCount()));
@@ -122,8 +119,10 @@ Napi::Value SupernetWrap::Train(const Napi::CallbackInfo& info) {
     auto dropIn = TypedArg<Napi::Float32Array>(o.Get("dropIn"), "dropIn");
     auto dropOp = TypedArg<Napi::Float32Array>(o.Get("dropOp"), "dropOp");
     if (steps < 0 || static_cast<int64_t>(lr.ElementLength()) < steps ||
-        static_cast<int64_t>(dropIn.ElementLength()) < steps * B || static_cast<int64_t>(dropOp.ElementLength()) < steps * B) {
-      throw NasException("ERR_NAS_BAD_ARG", "train: expected steps >= 0, lr of `steps` values and dropIn/dropOp of steps*blocks");
+        static_cast<int64_t>(dropIn.ElementLength()) < steps * B ||
+        static_cast<int64_t>(dropOp.ElementLength()) < steps * B) {
+      throw NasException("ERR_NAS_BAD_ARG",
+                         "train: expected steps >= 0, lr of `steps` values and dropIn/dropOp of steps*blocks");
     }
     // Copy the schedules: the worker must not read JS memory that the caller may reuse.
     std::vector<double> lrs(lr.Data(), lr.Data() + steps);
@@ -133,14 +132,16 @@ Napi::Value SupernetWrap::Train(const Napi::CallbackInfo& info) {
     nas::Trainer* trainer = trainer_.get();
     const nas::Dataset* data = &ds->data();
     std::atomic<bool>* abort = &gate_.abort;
-    return StartJob(info, {info[0].As<Napi::Object>()}, fn,
-        [=](const Emit& emit) -> ToJs {
-          UseThreads(threads);
-          auto profile = MaybeProfile("train");
-          return RunSteps(steps, abort, emit,
-                          [&](int64_t i, bool stop) { return trainer->step(*data, lrs[i], din.data() + i * B, dop.data() + i * B, stop); },
-                          [&] { return trainer->stepCount(); }, trainer->group() != nullptr);
-        });
+    return StartJob(info, {info[0].As<Napi::Object>()}, fn, [=](const Emit& emit) -> ToJs {
+      UseThreads(threads);
+      auto profile = MaybeProfile("train");
+      return RunSteps(
+          steps, abort, emit,
+          [&](int64_t i, bool stop) {
+            return trainer->step(*data, lrs[i], din.data() + i * B, dop.data() + i * B, stop);
+          },
+          [&] { return trainer->stepCount(); }, trainer->group() != nullptr);
+    });
   });
 }
 
@@ -167,31 +168,30 @@ Napi::Value SupernetWrap::Evaluate(const Napi::CallbackInfo& info) {
     nas::Trainer* trainer = trainer_.get();
     const nas::Dataset* data = &ds->data();
     std::atomic<bool>* abort = &gate_.abort;
-    return StartJob(info, {info[0].As<Napi::Object>()}, fn,
-        [=](const Emit& emit) -> ToJs {
-          UseThreads(threads);
-          auto profile = MaybeProfile("evaluate");
-          auto results = std::make_shared<std::vector<nas::EvalStats>>();
-          if (batched && !archs.empty()) *results = trainer->evaluateBatched(*data, archs, start, count, batchedMax);
-          for (size_t i = results->size(); i < archs.size() && !*abort; ++i) {
-            auto r = trainer->evaluate(*data, archs[i], start, count, batch);
-            if (*abort) break;  // cut short: not a result
-            results->push_back(r);
-            const double k = static_cast<double>(i + 1);
-            emit([k](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, k); });
-          }
-          return [results](Napi::Env env) -> Napi::Value {
-            auto arr = Napi::Array::New(env, results->size());
-            for (size_t i = 0; i < results->size(); ++i) {
-              auto r = Napi::Object::New(env);
-              r.Set("lossSum", (*results)[i].lossSum);
-              r.Set("correct", static_cast<double>((*results)[i].correct));
-              r.Set("examples", static_cast<double>((*results)[i].examples));
-              arr.Set(static_cast<uint32_t>(i), r);
-            }
-            return arr;
-          };
-        });
+    return StartJob(info, {info[0].As<Napi::Object>()}, fn, [=](const Emit& emit) -> ToJs {
+      UseThreads(threads);
+      auto profile = MaybeProfile("evaluate");
+      auto results = std::make_shared<std::vector<nas::EvalStats>>();
+      if (batched && !archs.empty()) *results = trainer->evaluateBatched(*data, archs, start, count, batchedMax);
+      for (size_t i = results->size(); i < archs.size() && !*abort; ++i) {
+        auto r = trainer->evaluate(*data, archs[i], start, count, batch);
+        if (*abort) break;  // cut short: not a result
+        results->push_back(r);
+        const double k = static_cast<double>(i + 1);
+        emit([k](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, k); });
+      }
+      return [results](Napi::Env env) -> Napi::Value {
+        auto arr = Napi::Array::New(env, results->size());
+        for (size_t i = 0; i < results->size(); ++i) {
+          auto r = Napi::Object::New(env);
+          r.Set("lossSum", (*results)[i].lossSum);
+          r.Set("correct", static_cast<double>((*results)[i].correct));
+          r.Set("examples", static_cast<double>((*results)[i].examples));
+          arr.Set(static_cast<uint32_t>(i), r);
+        }
+        return arr;
+      };
+    });
   });
 }
 
@@ -203,7 +203,8 @@ static torch::Tensor ImagesArg(const Napi::CallbackInfo& info, const nas::NetCon
     throw NasException("ERR_NAS_BAD_ARG", "images: expected batch*" + std::to_string(per) + " floats (NCHW), got " +
                                               std::to_string(images.ElementLength()));
   }
-  return torch::from_blob(images.Data(), {*batch, cfg.inChannels, cfg.imageSize, cfg.imageSize}, torch::kFloat32).clone();
+  return torch::from_blob(images.Data(), {*batch, cfg.inChannels, cfg.imageSize, cfg.imageSize}, torch::kFloat32)
+      .clone();
 }
 
 Napi::Value SupernetWrap::Forward(const Napi::CallbackInfo& info) {
@@ -368,11 +369,10 @@ Napi::Value SupernetWrap::Save(const Napi::CallbackInfo& info) {
     CheckUsable();
     const std::string path = StrArg(info, 0, "path"), meta = StrArg(info, 1, "meta");
     nas::Trainer* trainer = trainer_.get();
-    return StartJob(info, {}, Napi::Function(),
-        [=](const Emit&) -> ToJs {
-          trainer->save(path, meta);
-          return [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
-        });
+    return StartJob(info, {}, Napi::Function(), [=](const Emit&) -> ToJs {
+      trainer->save(path, meta);
+      return [](Napi::Env env) -> Napi::Value { return env.Undefined(); };
+    });
   });
 }
 
@@ -381,18 +381,18 @@ Napi::Value SupernetWrap::Load(const Napi::CallbackInfo& info) {
     CheckUsable();
     const std::string path = StrArg(info, 0, "path");
     nas::Trainer* trainer = trainer_.get();
-    return StartJob(info, {}, Napi::Function(),
-        [=](const Emit&) -> ToJs {
-          auto meta = std::make_shared<std::string>(trainer->load(path));
-          return [meta](Napi::Env env) -> Napi::Value { return Napi::String::New(env, *meta); };
-        });
+    return StartJob(info, {}, Napi::Function(), [=](const Emit&) -> ToJs {
+      auto meta = std::make_shared<std::string>(trainer->load(path));
+      return [meta](Napi::Env env) -> Napi::Value { return Napi::String::New(env, *meta); };
+    });
   });
 }
 
 Napi::Value SupernetWrap::ReadCheckpointMeta(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     const std::string path = StrArg(info, 0, "path");
-    return RunOnThread(info.Env(), nullptr, {}, Napi::Function(),
+    return RunOnThread(
+        info.Env(), nullptr, {}, Napi::Function(),
         [=](const Emit&) -> ToJs {
           auto meta = std::make_shared<std::string>(nas::Trainer::readMeta(path));
           return [meta](Napi::Env env) -> Napi::Value { return Napi::String::New(env, *meta); };

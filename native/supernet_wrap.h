@@ -60,7 +60,8 @@ class SupernetWrap : public Napi::ObjectWrap<SupernetWrap> {
 
   void CheckUsable(bool allowBusy = false) const;  // ERR_NAS_DISPOSED / ERR_NAS_BUSY
   // Marks the net busy and runs `work` on its own thread; keepAlive objects are referenced until it ends.
-  Napi::Promise StartJob(const Napi::CallbackInfo& info, std::vector<Napi::Object> keepAlive, Napi::Function fn, Work work);
+  Napi::Promise StartJob(const Napi::CallbackInfo& info, std::vector<Napi::Object> keepAlive, Napi::Function fn,
+                         Work work);
   nas::ParamInfo& FindParam(const std::string& name);
   nas::Arch ArchAt(const Napi::Uint32Array& a, size_t index) const;
 

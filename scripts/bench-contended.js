@@ -47,19 +47,23 @@ async function stage(name) {
     const runs = name === 'retrain' ? 1 : 2;
     const given = arg('retrain-threads', undefined);
     const { jobs, threads: perJob } = nas.retrainJobs({ threads: given === undefined ? undefined : Number(given) }, runs);
-    await Promise.all(Array.from({ length: jobs }, async (_, k) => {
-      const m = nas.StandaloneModel.create({ ...shape, threads: perJob, seed: k }, ARCH, { batchSize: 64, seed: k });
-      await m.train(data, { steps, lr: lr(steps) });
-      await m.evaluate(data, { count: 512 });
-      m.dispose();
-    }));
+    await Promise.all(
+      Array.from({ length: jobs }, async (_, k) => {
+        const m = nas.StandaloneModel.create({ ...shape, threads: perJob, seed: k }, ARCH, { batchSize: 64, seed: k });
+        await m.train(data, { steps, lr: lr(steps) });
+        await m.evaluate(data, { count: 512 });
+        m.dispose();
+      }),
+    );
   }
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 function timeStage(name) {
   const extra = arg('retrain-threads', undefined) === undefined ? [] : ['--retrain-threads', arg('retrain-threads')];
-  const r = spawnSync(process.execPath, [__filename, '--child', name, '--steps', String(steps), '--threads', String(threads), ...extra], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [__filename, '--child', name, '--steps', String(steps), '--threads', String(threads), ...extra], {
+    encoding: 'utf8',
+  });
   const line = (r.stdout || '').trim().split('\n').pop();
   if (r.status !== 0 || !line) throw new Error(`${name}: ${(r.stderr || '').trim().split('\n').slice(-3).join(' ')}`);
   return JSON.parse(line).seconds;
@@ -84,9 +88,12 @@ async function main() {
   const rows = stages.map((s) => ({ stage: s, idleSeconds: idle[s], contendedSeconds: contended[s], slowdown: contended[s] / idle[s] }));
   const result = {
     command: `npm run bench -- --contended --steps ${steps} --threads ${threads}${arg('retrain-threads', undefined) === undefined ? '' : ` --retrain-threads ${arg('retrain-threads')}`}`,
-    machine: `${os.cpus()[0].model}, ${os.cpus().length} cores`, busyLoop: pinned ? 'pinned on core 0 (taskset)' : 'unpinned',
-    gompSpincount: process.env.GOMP_SPINCOUNT ?? '200000 (the loader\'s default)', ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? 'PASSIVE (the loader\'s default)',
-    rows, worst: Math.max(...rows.map((r) => r.slowdown)),
+    machine: `${os.cpus()[0].model}, ${os.cpus().length} cores`,
+    busyLoop: pinned ? 'pinned on core 0 (taskset)' : 'unpinned',
+    gompSpincount: process.env.GOMP_SPINCOUNT ?? "200000 (the loader's default)",
+    ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? "PASSIVE (the loader's default)",
+    rows,
+    worst: Math.max(...rows.map((r) => r.slowdown)),
   };
   fs.mkdirSync(path.join(__dirname, '..', 'bench', 'results'), { recursive: true });
   fs.writeFileSync(path.join(__dirname, '..', 'bench', 'results', 'contended.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -96,7 +103,8 @@ async function main() {
   }
   process.stdout.write(`${result.command}\n${result.machine}; busy loop ${result.busyLoop}; GOMP_SPINCOUNT ${result.gompSpincount}\n\n`);
   process.stdout.write('| stage | idle, s | one core busy, s | slowdown |\n|---|---|---|---|\n');
-  for (const r of rows) process.stdout.write(`| ${r.stage} | ${r.idleSeconds.toFixed(2)} | ${r.contendedSeconds.toFixed(2)} | ${r.slowdown.toFixed(2)}x |\n`);
+  for (const r of rows)
+    process.stdout.write(`| ${r.stage} | ${r.idleSeconds.toFixed(2)} | ${r.contendedSeconds.toFixed(2)} | ${r.slowdown.toFixed(2)}x |\n`);
   process.stdout.write(`\nworst ${result.worst.toFixed(2)}x (target: at most 2.5x)\n`);
 }
 

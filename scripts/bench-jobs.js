@@ -32,13 +32,20 @@ async function main() {
   const archs = sampleArchitectures(Math.max(...jobList), 5).map(formatArchitecture);
   const lr = new Float64Array(steps).fill(0.05);
   for (const jobs of jobList) {
-    const models = archs.slice(0, jobs).map((a, k) => StandaloneModel.create({ inChannels: 1, imageSize: 28, classes: 10, filters: F, ghostBatch: 32, device, threads: 1 }, a, { batchSize: batch, seed: k }));
+    const models = archs.slice(0, jobs).map((a, k) =>
+      StandaloneModel.create({ inChannels: 1, imageSize: 28, classes: 10, filters: F, ghostBatch: 32, device, threads: 1 }, a, {
+        batchSize: batch,
+        seed: k,
+      }),
+    );
     await Promise.all(models.map((m) => m.train(data, { steps: 2, lr }))); // warm-up: allocations, cuDNN plans
     const t0 = process.hrtime.bigint();
     await Promise.all(models.map((m) => m.train(data, { steps, lr })));
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
     for (const m of models) m.dispose();
-    process.stdout.write(`${JSON.stringify({ device, jobs, filters: F, batch, steps, seconds: +s.toFixed(3), imagesPerSec: +((jobs * steps * batch) / s).toFixed(1), msPerStepOfOneRun: +((1000 * s) / steps).toFixed(2) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ device, jobs, filters: F, batch, steps, seconds: +s.toFixed(3), imagesPerSec: +((jobs * steps * batch) / s).toFixed(1), msPerStepOfOneRun: +((1000 * s) / steps).toFixed(2) })}\n`,
+    );
   }
 }
 main().catch((e) => {

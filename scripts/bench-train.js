@@ -28,9 +28,24 @@ async function main() {
   const set = syntheticSet({ n: Math.max(1024, batch * 4), size, channels, classes: 10, seed: 1 });
   const { mean, std } = channelStats(set);
   const data = new NativeData(set, mean, std);
-  const net = Supernet.create({ filters, inChannels: channels, imageSize: size, ghostBatch: ghost, threads }, { batchSize: batch, seed: 1 });
-  const out = { filters, shape, batch, ghost, threads, steps, params: net.parameterCount(), torch: require('../dist').loadAddon().torchVersion };
-  for (const [label, schedule] of [['train_drop0', { kind: 'constant', rate: 0 }], [`train_end_r${rate}`, { kind: 'constant', rate }]]) {
+  const net = Supernet.create(
+    { filters, inChannels: channels, imageSize: size, ghostBatch: ghost, threads },
+    { batchSize: batch, seed: 1 },
+  );
+  const out = {
+    filters,
+    shape,
+    batch,
+    ghost,
+    threads,
+    steps,
+    params: net.parameterCount(),
+    torch: require('../dist').loadAddon().torchVersion,
+  };
+  for (const [label, schedule] of [
+    ['train_drop0', { kind: 'constant', rate: 0 }],
+    [`train_end_r${rate}`, { kind: 'constant', rate }],
+  ]) {
     const { dropIn, dropOp } = dropTables(schedule, 4, OPS.length, 0, steps, steps);
     const lr = new Float64Array(steps).fill(0.01);
     const times = [];
@@ -39,7 +54,7 @@ async function main() {
       await net.train(data, { steps, lr, dropIn, dropOp });
       if (rep > 0) times.push(Number(process.hrtime.bigint() - t0) / 1e9);
     }
-    out[label] = Math.round((steps * batch) / median(times) * 10) / 10;
+    out[label] = Math.round(((steps * batch) / median(times)) * 10) / 10;
   }
   const archs = sampleArchitectures(3, 5).map(formatArchitecture);
   const times = [];

@@ -19,7 +19,9 @@ const root = path.resolve(__dirname, '..');
 const argv = process.argv.slice(2);
 if (argv.includes('--contended')) {
   // The contention benchmark is its own script (scripts/bench-contended.js): hand over and stop here.
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'bench-contended.js'), ...argv.filter((a) => a !== '--contended')], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'bench-contended.js'), ...argv.filter((a) => a !== '--contended')], {
+    stdio: 'inherit',
+  });
   process.exit(r.status ?? 1);
 }
 const arg = (name, def) => {
@@ -38,8 +40,12 @@ const precisions = String(arg('precisions', 'fp32,bf16')).split(','); // GPU tab
 
 function runJson(cmd, args, timeoutMs) {
   const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env } });
-  const line = (r.stdout || '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  if (!line) return { error: (r.error?.message) || (r.stderr || '').trim().split('\n').pop() || `exit ${r.status}` };
+  const line = (r.stdout || '')
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
+  if (!line) return { error: r.error?.message || (r.stderr || '').trim().split('\n').pop() || `exit ${r.status}` };
   return JSON.parse(line);
 }
 
@@ -69,7 +75,10 @@ async function native(F) {
   };
   const out = { impl: 'oneshot-nas', params: net.parameterCount() };
   const steps = quick ? 5 : 10;
-  for (const [label, r] of [['train_drop0', 0], [`train_end_r${rate}`, rate]]) {
+  for (const [label, r] of [
+    ['train_drop0', 0],
+    [`train_end_r${rate}`, rate],
+  ]) {
     const { dropIn, dropOp } = dropTables({ kind: 'constant', rate: r }, 4, OPS.length, 0, steps, steps);
     const lr = new Float64Array(steps).fill(0.01);
     out[label] = Math.round(((steps * 64) / (await timeIt(3, () => net.train(data, { steps, lr, dropIn, dropOp })))) * 10) / 10;
@@ -107,7 +116,10 @@ async function nativeGpu(F) {
       const net = Supernet.create({ filters: F, threads, device, precision }, { batchSize: batch, seed: 1 });
       const row = { filters: F, impl: 'oneshot-nas (fused plan)', batch, precision };
       const steps = Number(arg('train-steps', batch >= 1024 ? 5 : 20));
-      for (const [label, r] of [['train_drop0', 0], [`train_end_r${rate}`, rate]]) {
+      for (const [label, r] of [
+        ['train_drop0', 0],
+        [`train_end_r${rate}`, rate],
+      ]) {
         const { dropIn, dropOp } = dropTables({ kind: 'constant', rate: r }, 4, OPS.length, 0, steps, steps);
         const lr = new Float64Array(steps).fill(0.01);
         await net.train(data, { steps, lr, dropIn, dropOp }); // warm-up (cudnn algorithm choice, allocator)
@@ -138,11 +150,38 @@ function eagerGpu(py, F) {
   const rows = [];
   for (const precision of precisions) {
     for (const batch of trainBatches) {
-      const args = ['bench/pytorch_eager.py', '--device', device, '--bn', 'plain', '--filters', String(F), '--batch', String(batch), '--steps', String(arg('train-steps', batch >= 1024 ? 5 : 20)),
-        '--reps', '3', '--score-images', String(scoreImages), '--score-batch', '1000', ...(precision === 'bf16' ? ['--bf16'] : [])];
+      const args = [
+        'bench/pytorch_eager.py',
+        '--device',
+        device,
+        '--bn',
+        'plain',
+        '--filters',
+        String(F),
+        '--batch',
+        String(batch),
+        '--steps',
+        String(arg('train-steps', batch >= 1024 ? 5 : 20)),
+        '--reps',
+        '3',
+        '--score-images',
+        String(scoreImages),
+        '--score-batch',
+        '1000',
+        ...(precision === 'bf16' ? ['--bf16'] : []),
+      ];
       const r = runJson(py.py, args, 300_000);
-      const row = { filters: F, impl: `pytorch-eager ${py.version} (plain BN, cudnn.benchmark)`, batch, precision, train_drop0: r.train_drop0, [`train_end_r${rate}`]: r[`train_end_r${rate}`], error: r.error };
-      if (batch === Math.max(...trainBatches)) row.score_archs_per_s = r.score_images_per_s && Math.round((r.score_images_per_s / scoreImages) * 100) / 100;
+      const row = {
+        filters: F,
+        impl: `pytorch-eager ${py.version} (plain BN, cudnn.benchmark)`,
+        batch,
+        precision,
+        train_drop0: r.train_drop0,
+        [`train_end_r${rate}`]: r[`train_end_r${rate}`],
+        error: r.error,
+      };
+      if (batch === Math.max(...trainBatches))
+        row.score_archs_per_s = r.score_images_per_s && Math.round((r.score_images_per_s / scoreImages) * 100) / 100;
       rows.push(record(row));
     }
   }
@@ -152,18 +191,55 @@ function eagerGpu(py, F) {
 async function gpuMain() {
   const { loadAddon } = require('../dist');
   const addon = loadAddon();
-  const machine = { cpu: os.cpus()[0].model, cores: os.cpus().length, os: `${os.type()} ${os.release()}`, node: process.version, libtorch: addon.torchVersion, device, cuda: addon.cudaAvailable };
+  const machine = {
+    cpu: os.cpus()[0].model,
+    cores: os.cpus().length,
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    libtorch: addon.torchVersion,
+    device,
+    cuda: addon.cudaAvailable,
+  };
   const py = nativeOnly ? null : pythonTorch();
   const rows = [];
   for (const F of filters) {
     rows.push(...(await nativeGpu(F)));
     if (py) rows.push(...eagerGpu(py, F));
   }
-  const cols = ['filters', 'impl', 'batch', 'precision', 'train_drop0', `train_end_r${rate}`, 'score_archs_per_s', 'score_batched8_archs_per_s', 'score_batched32_archs_per_s', 'error'];
-  const head = ['F', 'implementation', 'batch', 'precision', 'train img/s (r=0)', `train img/s (end, r=${rate})`, `arch/s (${scoreImages} img)`, 'batched x8 arch/s', 'batched x32 arch/s', 'error'];
-  const table = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${cols.map((c) => fmt(r[c])).join(' | ')} |`)].join('\n');
+  const cols = [
+    'filters',
+    'impl',
+    'batch',
+    'precision',
+    'train_drop0',
+    `train_end_r${rate}`,
+    'score_archs_per_s',
+    'score_batched8_archs_per_s',
+    'score_batched32_archs_per_s',
+    'error',
+  ];
+  const head = [
+    'F',
+    'implementation',
+    'batch',
+    'precision',
+    'train img/s (r=0)',
+    `train img/s (end, r=${rate})`,
+    `arch/s (${scoreImages} img)`,
+    'batched x8 arch/s',
+    'batched x32 arch/s',
+    'error',
+  ];
+  const table = [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${cols.map((c) => fmt(r[c])).join(' | ')} |`),
+  ].join('\n');
   process.stdout.write(`${table}\n\nmachine: ${JSON.stringify(machine)}\ncommand: npm run bench -- ${argv.join(' ')}\n`);
-  fs.writeFileSync(resultsFile, `${JSON.stringify({ date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, machine, rows }, null, 2)}\n`);
+  fs.writeFileSync(
+    resultsFile,
+    `${JSON.stringify({ date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, machine, rows }, null, 2)}\n`,
+  );
 }
 
 function fmt(v) {
@@ -173,8 +249,15 @@ function fmt(v) {
 async function main() {
   const { loadAddon } = require('../dist');
   const addon = loadAddon();
-  const machine = { cpu: os.cpus()[0].model, cores: os.cpus().length, threads, os: `${os.type()} ${os.release()}`, node: process.version,
-    libtorch: addon.torchVersion, device };
+  const machine = {
+    cpu: os.cpus()[0].model,
+    cores: os.cpus().length,
+    threads,
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    libtorch: addon.torchVersion,
+    device,
+  };
   const py = nativeOnly ? null : pythonTorch();
   const rows = [];
   for (const F of filters) {
@@ -185,8 +268,24 @@ async function main() {
       for (const cl of [false, true]) {
         if (device !== 'cpu') break; // the eager baseline script runs on the CPU only
         process.stderr.write(`F=${F}: PyTorch eager${cl ? ' (channels_last)' : ''}...\n`);
-        const r = runJson(py.py, ['bench/pytorch_eager.py', '--filters', String(F), '--threads', String(threads), '--steps', '1', '--reps', '2',
-          '--score-images', quick ? '256' : '512', ...(cl ? ['--channels-last'] : [])], 1_800_000);
+        const r = runJson(
+          py.py,
+          [
+            'bench/pytorch_eager.py',
+            '--filters',
+            String(F),
+            '--threads',
+            String(threads),
+            '--steps',
+            '1',
+            '--reps',
+            '2',
+            '--score-images',
+            quick ? '256' : '512',
+            ...(cl ? ['--channels-last'] : []),
+          ],
+          1_800_000,
+        );
         rows.push({ filters: F, ...r, impl: `pytorch-eager${cl ? '-channels-last' : ''} ${py.version}` });
       }
     } else {
@@ -196,21 +295,73 @@ async function main() {
       process.stderr.write(`F=${F}: TensorFlow.js...\n`);
       // tfjs-cpu trains this model at well under 1 image/s here: one timed step of 32 images (batch 32 = one ghost batch).
       const limit = 600;
-      const train = runJson(process.execPath, ['bench/tfjs_oneshot.js', '--backend', 'cpu', '--mode', 'train', '--filters', String(F), '--images', '32', '--batch', '32'], limit * 1000);
-      if (train.error) train.error = `no result within ${limit} s for a warm-up step and a timed step of 32 images (below ${(64 / limit).toFixed(2)} images/s): ${train.error}`;
-      const score = runJson(process.execPath, ['bench/tfjs_oneshot.js', '--backend', 'wasm', '--mode', 'score', '--filters', String(F), '--images', quick ? '64' : '256'], 1_800_000);
-      rows.push({ filters: F, impl: 'tfjs-cpu', train_drop0: train.imagesPerSec, note: train.error || `training: ${train.imagesTimed} images timed (batch 32); scoring: see tfjs-wasm` });
-      rows.push({ filters: F, impl: 'tfjs-wasm', score_images_per_s: score.imagesPerSec, score_archs_per_s_5000: score.imagesPerSec && Math.round((score.imagesPerSec / 5000) * 1e4) / 1e4,
-        note: `${score.error || `${score.imagesTimed} images timed`}; training not possible: the wasm backend has no Conv2DBackpropFilter kernel` });
-      rows.push({ filters: F, impl: 'tfjs-node', note: 'unavailable: its install downloads libtensorflow from storage.googleapis.com, which this machine cannot reach' });
+      const train = runJson(
+        process.execPath,
+        ['bench/tfjs_oneshot.js', '--backend', 'cpu', '--mode', 'train', '--filters', String(F), '--images', '32', '--batch', '32'],
+        limit * 1000,
+      );
+      if (train.error)
+        train.error = `no result within ${limit} s for a warm-up step and a timed step of 32 images (below ${(64 / limit).toFixed(2)} images/s): ${train.error}`;
+      const score = runJson(
+        process.execPath,
+        ['bench/tfjs_oneshot.js', '--backend', 'wasm', '--mode', 'score', '--filters', String(F), '--images', quick ? '64' : '256'],
+        1_800_000,
+      );
+      rows.push({
+        filters: F,
+        impl: 'tfjs-cpu',
+        train_drop0: train.imagesPerSec,
+        note: train.error || `training: ${train.imagesTimed} images timed (batch 32); scoring: see tfjs-wasm`,
+      });
+      rows.push({
+        filters: F,
+        impl: 'tfjs-wasm',
+        score_images_per_s: score.imagesPerSec,
+        score_archs_per_s_5000: score.imagesPerSec && Math.round((score.imagesPerSec / 5000) * 1e4) / 1e4,
+        note: `${score.error || `${score.imagesTimed} images timed`}; training not possible: the wasm backend has no Conv2DBackpropFilter kernel`,
+      });
+      rows.push({
+        filters: F,
+        impl: 'tfjs-node',
+        note: 'unavailable: its install downloads libtensorflow from storage.googleapis.com, which this machine cannot reach',
+      });
     }
   }
-  const cols = ['filters', 'impl', 'params', 'train_drop0', `train_end_r${rate}`, 'score_images_per_s', 'score_archs_per_s_5000', 'score_batched8_images_per_s', 'note', 'error'];
-  const head = ['F', 'implementation', 'params', 'train img/s (r=0)', `train img/s (end, r=${rate})`, 'score img/s', 'arch/s (5000 img)', 'batched x8 img/s', 'note', 'error'];
-  const table = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${cols.map((c) => fmt(r[c])).join(' | ')} |`)].join('\n');
+  const cols = [
+    'filters',
+    'impl',
+    'params',
+    'train_drop0',
+    `train_end_r${rate}`,
+    'score_images_per_s',
+    'score_archs_per_s_5000',
+    'score_batched8_images_per_s',
+    'note',
+    'error',
+  ];
+  const head = [
+    'F',
+    'implementation',
+    'params',
+    'train img/s (r=0)',
+    `train img/s (end, r=${rate})`,
+    'score img/s',
+    'arch/s (5000 img)',
+    'batched x8 img/s',
+    'note',
+    'error',
+  ];
+  const table = [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${cols.map((c) => fmt(r[c])).join(' | ')} |`),
+  ].join('\n');
   process.stdout.write(`${table}\n\nmachine: ${JSON.stringify(machine)}\ncommand: npm run bench -- ${argv.join(' ')}\n`);
   fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
-  fs.writeFileSync(resultsFile, `${JSON.stringify({ date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, machine, rows }, null, 2)}\n`);
+  fs.writeFileSync(
+    resultsFile,
+    `${JSON.stringify({ date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, machine, rows }, null, 2)}\n`,
+  );
 }
 
 (device === 'cpu' && !argv.includes('--gpu-table') ? main() : gpuMain()).catch((e) => {

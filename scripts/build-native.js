@@ -17,7 +17,9 @@ function findTorch() {
   if (env.LIBTORCH) {
     const dir = path.join(env.LIBTORCH, 'share', 'cmake', 'Torch');
     if (!fs.existsSync(path.join(dir, 'TorchConfig.cmake'))) {
-      fail(`LIBTORCH=${env.LIBTORCH} has no share/cmake/Torch/TorchConfig.cmake; point it at a LibTorch root (the folder holding lib/ and include/).`);
+      fail(
+        `LIBTORCH=${env.LIBTORCH} has no share/cmake/Torch/TorchConfig.cmake; point it at a LibTorch root (the folder holding lib/ and include/).`,
+      );
     }
     return { dir, from: 'LIBTORCH' };
   }
@@ -46,15 +48,22 @@ function fail(msg) {
 
 const torch = findTorch();
 if (!torch) {
-  fail('no LibTorch found, and the addon is built against one. Get one of:\n' +
-    '  - Debian/Ubuntu (CPU): apt-get install -y libtorch-dev   (this also lets the shipped linux-x64 prebuild load)\n' +
-    '  - CUDA or CPU, any Linux: pip install torch   (python3\'s PyTorch carries a LibTorch; it is found through python3)\n' +
-    '  - a LibTorch you unpacked: LIBTORCH=/path/to/libtorch (the folder with lib/ and include/), or Torch_DIR=.../share/cmake/Torch\n' +
-    'then run the install again (in a source checkout: scripts/setup does all of it).');
+  fail(
+    'no LibTorch found, and the addon is built against one. Get one of:\n' +
+      '  - Debian/Ubuntu (CPU): apt-get install -y libtorch-dev   (this also lets the shipped linux-x64 prebuild load)\n' +
+      "  - CUDA or CPU, any Linux: pip install torch   (python3's PyTorch carries a LibTorch; it is found through python3)\n" +
+      '  - a LibTorch you unpacked: LIBTORCH=/path/to/libtorch (the folder with lib/ and include/), or Torch_DIR=.../share/cmake/Torch\n' +
+      'then run the install again (in a source checkout: scripts/setup does all of it).',
+  );
 }
-for (const [tool, pkg] of [['cmake', 'cmake'], ['c++', 'g++']]) {
+for (const [tool, pkg] of [
+  ['cmake', 'cmake'],
+  ['c++', 'g++'],
+]) {
   if (spawnSync(tool, ['--version'], { stdio: 'ignore' }).status !== 0) {
-    fail(`\`${tool}\` not found: building the addon needs CMake and a C++17 compiler, C++20 for PyTorch 2.13 and later (apt-get install -y cmake g++ on Debian; ${pkg} elsewhere).`);
+    fail(
+      `\`${tool}\` not found: building the addon needs CMake and a C++17 compiler, C++20 for PyTorch 2.13 and later (apt-get install -y cmake g++ on Debian; ${pkg} elsewhere).`,
+    );
   }
 }
 console.error(`oneshot-nas build: LibTorch from ${torch.from}: ${torch.dir}`);

@@ -32,7 +32,12 @@ async function train({ threads = 1, plan = 'per-ghost', seed, dropIn, dropOp, lr
     net.setParameter(name, v);
   }
   const start = snapshot(net);
-  await net.train(data, { steps: nSteps, lr: new Float64Array(nSteps).fill(0.05 * lrScale), dropIn: new Float32Array(nSteps * 4).fill(dropIn), dropOp: new Float32Array(nSteps * 4).fill(dropOp) });
+  await net.train(data, {
+    steps: nSteps,
+    lr: new Float64Array(nSteps).fill(0.05 * lrScale),
+    dropIn: new Float32Array(nSteps * 4).fill(dropIn),
+    dropOp: new Float32Array(nSteps * 4).fill(dropOp),
+  });
   const out = { start, params: snapshot(net), grads: new Map(net.parameterNames().map((n) => [n, net.getGradient(n)])) };
   net.dispose();
   return out;
@@ -58,15 +63,25 @@ function gradDiff(a, b) {
   return w;
 }
 
-const q = (xs, f) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(f * xs.length))].toExponential(1);
+const q = (xs, f) =>
+  xs
+    .slice()
+    .sort((a, b) => a - b)
+    [Math.min(xs.length - 1, Math.floor(f * xs.length))].toExponential(1);
 
 (async () => {
-  console.log(`1. ${steps} steps, other thread counts and lr x (1 + k*1e-7) vs the reference, fraction of the largest movement (${runs} runs):`);
+  console.log(
+    `1. ${steps} steps, other thread counts and lr x (1 + k*1e-7) vs the reference, fraction of the largest movement (${runs} runs):`,
+  );
   for (const seed of [9, 21, 5]) {
-    for (const [dropIn, dropOp] of [[0.3, 0.3], [0, 0.3]]) {
+    for (const [dropIn, dropOp] of [
+      [0.3, 0.3],
+      [0, 0.3],
+    ]) {
       const ref = await train({ seed, dropIn, dropOp });
       const xs = [];
-      for (let k = 1; k <= runs; k++) xs.push(ofMovement(ref, await train({ seed, dropIn, dropOp, threads: 1 + (k % 3), lrScale: 1 + k * 1e-7 })));
+      for (let k = 1; k <= runs; k++)
+        xs.push(ofMovement(ref, await train({ seed, dropIn, dropOp, threads: 1 + (k % 3), lrScale: 1 + k * 1e-7 })));
       console.log(`   seed ${seed} dropIn ${dropIn} dropOp ${dropOp}: median ${q(xs, 0.5)}, worst ${q(xs, 1)}`);
     }
   }
@@ -76,7 +91,10 @@ const q = (xs, f) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Ma
   for (let seed = 1; seed <= runs; seed++) {
     const o = { seed, dropIn: 0.3, dropOp: 0.3, nSteps: 1 };
     const [pg, fu] = [await train({ ...o }), await train({ ...o, plan: 'fused' })];
-    const spread = Math.max(gradDiff(pg, await train({ ...o, nudge: 2.4e-7 })), gradDiff(fu, await train({ ...o, plan: 'fused', nudge: 2.4e-7 })));
+    const spread = Math.max(
+      gradDiff(pg, await train({ ...o, nudge: 2.4e-7 })),
+      gradDiff(fu, await train({ ...o, plan: 'fused', nudge: 2.4e-7 })),
+    );
     const cross = gradDiff(pg, fu);
     worst = Math.max(worst, cross / Math.max(spread, 1e-5));
     rows.push(`${seed}: ${cross.toExponential(0)} / ${spread.toExponential(0)}`);

@@ -46,7 +46,11 @@ function summarise(file) {
     }
   }
   const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
-  return { total, ops: events.length, rows: rows.map(([name, us]) => ({ name, ms: us / 1000, share: us / total, calls: count.get(name) })) };
+  return {
+    total,
+    ops: events.length,
+    rows: rows.map(([name, us]) => ({ name, ms: us / 1000, share: us / total, calls: count.get(name) })),
+  };
 }
 
 async function main() {
@@ -61,9 +65,15 @@ async function main() {
     const s = summarise(file);
     process.stdout.write(`\n${label}: ${(s.total / 1000).toFixed(0)} ms in ops (${s.ops} op events; ${work})\n`);
     process.stdout.write(`  ${'op'.padEnd(40)} ${'self ms'.padStart(9)} ${'share'.padStart(6)} ${'calls'.padStart(7)}\n`);
-    for (const r of s.rows) process.stdout.write(`  ${r.name.padEnd(40)} ${r.ms.toFixed(1).padStart(9)} ${(r.share * 100).toFixed(1).padStart(5)}% ${String(r.calls).padStart(7)}\n`);
+    for (const r of s.rows)
+      process.stdout.write(
+        `  ${r.name.padEnd(40)} ${r.ms.toFixed(1).padStart(9)} ${(r.share * 100).toFixed(1).padStart(5)}% ${String(r.calls).padStart(7)}\n`,
+      );
   };
-  for (const [label, rate] of [['train, drop rate 0', 0], ['train, end rates (r = 0.1)', 0.1]]) {
+  for (const [label, rate] of [
+    ['train, drop rate 0', 0],
+    ['train, end rates (r = 0.1)', 0.1],
+  ]) {
     const { dropIn, dropOp } = dropTables({ kind: 'constant', rate }, 4, OPS.length, 0, steps, steps);
     await net.train(data, { steps: 1, lr: new Float64Array(1).fill(0.01), dropIn, dropOp }); // warm-up, overwritten below
     await net.train(data, { steps, lr: new Float64Array(steps).fill(0.01), dropIn, dropOp });

@@ -31,11 +31,17 @@ const { mean, std } = channelStats(set);
 const data = new NativeData(set, mean, std);
 const mb = (b) => (b / 1e6).toFixed(1);
 for (const [name, arch] of Object.entries(archs)) {
-  const m = StandaloneModel.create({ inChannels: 1, imageSize: 28, classes: 10, filters: F, ghostBatch: ghost, threads: 1, plan: 'fused' }, arch, { batchSize: batch, seed: 2 });
+  const m = StandaloneModel.create(
+    { inChannels: 1, imageSize: 28, classes: 10, filters: F, ghostBatch: ghost, threads: 1, plan: 'fused' },
+    arch,
+    { batchSize: batch, seed: 2 },
+  );
   const r = m.stepMemory(data);
   m.dispose();
   const jobs = Math.floor((gpu - context) / r.totalBytes);
   process.stdout.write(`${JSON.stringify({ arch: name, filters: F, batch, ghost, ...r, jobsThatFit: jobs, gpuGiB: gpu / 2 ** 30 })}\n`);
-  process.stderr.write(`${name}: parameters ${mb(r.parameterBytes)} MB + momentum ${mb(r.momentumBytes)} MB + step peak ${mb(r.stepPeakBytes)} MB ` +
-    `+ resident training set ${mb(r.residentDataBytes)} MB = ${mb(r.totalBytes)} MB per job; ${jobs} jobs fit in ${gpu / 2 ** 30} GiB\n`);
+  process.stderr.write(
+    `${name}: parameters ${mb(r.parameterBytes)} MB + momentum ${mb(r.momentumBytes)} MB + step peak ${mb(r.stepPeakBytes)} MB ` +
+      `+ resident training set ${mb(r.residentDataBytes)} MB = ${mb(r.totalBytes)} MB per job; ${jobs} jobs fit in ${gpu / 2 ** 30} GiB\n`,
+  );
 }

@@ -26,9 +26,14 @@ const set = syntheticSet({ n: Math.max(4 * batch, 256), size, channels: 1, class
 const { mean, std } = channelStats(set);
 const data = new NativeData(set, mean, std);
 for (const plan of ['per-ghost', 'fused']) {
-  const m = StandaloneModel.create({ inChannels: 1, imageSize: size, classes: 10, filters: F, ghostBatch: ghost, threads: 1, plan }, arch, { batchSize: batch, seed: 2 });
+  const m = StandaloneModel.create({ inChannels: 1, imageSize: size, classes: 10, filters: F, ghostBatch: ghost, threads: 1, plan }, arch, {
+    batchSize: batch,
+    seed: 2,
+  });
   m.countStepOps(data, 0.05); // the first step allocates
   const ops = m.countStepOps(data, 0.05);
   m.dispose();
-  process.stdout.write(`${JSON.stringify({ plan, filters: F, size, batch, ghost, ghostBatches: batch / ghost, opsTotal: ops.total, opsTopLevel: ops.topLevel })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ plan, filters: F, size, batch, ghost, ghostBatches: batch / ghost, opsTotal: ops.total, opsTopLevel: ops.topLevel })}\n`,
+  );
 }

@@ -4,34 +4,107 @@
  */
 export { NasError, type NasErrorCode } from './util/errors';
 export { loadAddon } from './native/binding';
-export { OPS, OP_SPECS, type OpKind, type OpSpec, DEFAULT_SPACE, parseArchitecture, formatArchitecture, validateArchitecture, encodeArchitecture, decodeArchitecture, allOnArchitecture, parseCandidate, ALL_ON, countArchitectures, opSetCount, type Architecture, type Block, type OpName, type SearchSpace } from './space/architecture';
+export {
+  OPS,
+  OP_SPECS,
+  type OpKind,
+  type OpSpec,
+  DEFAULT_SPACE,
+  parseArchitecture,
+  formatArchitecture,
+  validateArchitecture,
+  encodeArchitecture,
+  decodeArchitecture,
+  allOnArchitecture,
+  parseCandidate,
+  ALL_ON,
+  countArchitectures,
+  opSetCount,
+  type Architecture,
+  type Block,
+  type OpName,
+  type SearchSpace,
+} from './space/architecture';
 export { sampleArchitecture, sampleArchitectures, operationSets } from './space/sampleArchitecture';
 export { modelSize, type ModelShape, type ModelSize } from './space/modelSize';
 export { dropProbability, dropTables, type DropoutSchedule } from './schedule/dropout';
 export { learningRate, learningRateTable, type LearningRateSchedule } from './schedule/learningRate';
-export { loadDataset, DATASETS, FASHION_MNIST_DIR, DATASET_NAMES, type DatasetEntry, type DatasetName, type LoadDatasetOptions } from './data/loadDataset';
+export {
+  loadDataset,
+  DATASETS,
+  FASHION_MNIST_DIR,
+  DATASET_NAMES,
+  type DatasetEntry,
+  type DatasetName,
+  type LoadDatasetOptions,
+} from './data/loadDataset';
 export { readIdx, parseIdx } from './data/idx';
 export { readCifar, parseCifar } from './data/cifar';
 export { syntheticSet } from './data/synthetic';
 export { sliceSet, channelStats, type ImageSet, type DatasetSplits } from './data/types';
-export { Supernet, NativeData, DEFAULT_SUPERNET_CONFIG, resolveSupernetConfig, type SupernetConfig, type EvaluationResult, type StepProgress } from './model/Supernet';
+export {
+  Supernet,
+  NativeData,
+  DEFAULT_SUPERNET_CONFIG,
+  resolveSupernetConfig,
+  type SupernetConfig,
+  type EvaluationResult,
+  type StepProgress,
+} from './model/Supernet';
 export { defaultThreads } from './util/threads';
-export { trainOneShot, readRunOptions, runFiles, type TrainEvent, type TrainResult, type MetricsLine, type TrainHooks } from './train/trainOneShot';
+export {
+  trainOneShot,
+  readRunOptions,
+  runFiles,
+  type TrainEvent,
+  type TrainResult,
+  type MetricsLine,
+  type TrainHooks,
+} from './train/trainOneShot';
 export { PRESETS, withOverrides, validateTrainOptions, type TrainOptions } from './train/trainOptions';
 export { Rng } from './util/rng';
 export { runSearch, DEFAULT_SEARCH, type SearchOptions, type SearchSummary, type SearchEvent, type SearchHooks } from './search/runSearch';
 export { ProcessGroup, distOptions, DIST_DEFAULTS, type DistOptions } from './distributed/processGroup';
 export { evaluateShared, shareOf } from './distributed/evaluateShared';
 export { launchWorkers, type LaunchFlags, type LaunchResult } from './distributed/launch';
-export { selectArchitectures, percentile, SELECTION_RULES, type SearchResult, type SelectionRule, type SelectOptions } from './search/select';
+export {
+  selectArchitectures,
+  percentile,
+  SELECTION_RULES,
+  type SearchResult,
+  type SelectionRule,
+  type SelectOptions,
+} from './search/select';
 export { RandomSearch, EvolutionSearch, createStrategy, STRATEGIES, type SearchStrategy, type StrategyName } from './search/strategy';
 export { openSupernet } from './search/openSupernet';
 export { StandaloneModel } from './model/StandaloneModel';
-export { retrain, retrainJobs, RETRAIN_DEFAULTS, type RetrainOptions, type RetrainRun, type RetrainSummary, type RetrainEvent } from './retrain/retrain';
+export {
+  retrain,
+  retrainJobs,
+  RETRAIN_DEFAULTS,
+  type RetrainOptions,
+  type RetrainRun,
+  type RetrainSummary,
+  type RetrainEvent,
+} from './retrain/retrain';
 export { exportModel, loadModel, normaliseImages, type ExportedModelInfo } from './retrain/exportModel';
 export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors } from './retrain/safetensors';
 export { buildReport, type ReportSummary } from './report/buildReport';
 export { spearman, kendall, bootstrapInterval, meanPairwiseSpearman, type Interval } from './report/correlation';
-export { correlationStudy, correlationStatistics, dropoutStudy, klStudy, bucketSample, CORRELATION_PRESETS, CORRELATION_PRESET_NAMES, type CorrelationOptions, type CorrelationPreset, type CorrelationPresetName, type CorrelationRow, type CorrelationStudy, type CorrelationEvent } from './study/studies';
+export {
+  correlationStudy,
+  correlationStatistics,
+  dropoutStudy,
+  klStudy,
+  bucketSample,
+  CORRELATION_PRESETS,
+  CORRELATION_PRESET_NAMES,
+  type CorrelationOptions,
+  type CorrelationPreset,
+  type CorrelationPresetName,
+  type CorrelationRow,
+  type CorrelationStudy,
+  type CorrelationEvent,
+} from './study/studies';
 export { mean, meanStd } from './util/stats';
 export { runPipeline, PIPELINE_PRESETS, type PipelineOptions, type PipelineResult, type PipelineEvent } from './pipeline/runPipeline';

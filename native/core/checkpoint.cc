@@ -59,9 +59,11 @@ torch::serialize::InputArchive openArchive(const std::string& path) {
   try {
     ar.load_from(path, torch::Device(torch::kCPU));
   } catch (const c10::Error& e) {
-    throw NasException("ERR_NAS_CHECKPOINT", path + " is not a oneshot-nas checkpoint (" + e.what_without_backtrace() + ")");
+    throw NasException("ERR_NAS_CHECKPOINT",
+                       path + " is not a oneshot-nas checkpoint (" + e.what_without_backtrace() + ")");
   } catch (const std::exception& e) {
-    throw NasException("ERR_NAS_CHECKPOINT", path + " is not a oneshot-nas checkpoint or is damaged (" + e.what() + ")");
+    throw NasException("ERR_NAS_CHECKPOINT",
+                       path + " is not a oneshot-nas checkpoint or is damaged (" + e.what() + ")");
   }
   return ar;
 }
@@ -96,11 +98,14 @@ torch::Tensor readKey(torch::serialize::InputArchive& ar, const std::string& key
   } catch (const c10::Error&) {
     throw NasException("ERR_NAS_CHECKPOINT", path + ": missing entry '" + key + "'");
   } catch (const std::exception& e) {
-    throw NasException("ERR_NAS_CHECKPOINT", path + ": entry '" + key + "' cannot be read (" + e.what() + "); the file is damaged");
+    throw NasException("ERR_NAS_CHECKPOINT",
+                       path + ": entry '" + key + "' cannot be read (" + e.what() + "); the file is damaged");
   }
   if (summed && sum.numel() == 1 && sum.item<int64_t>() != checksum(t)) {
-    throw NasException("ERR_NAS_CHECKPOINT", path + ": entry '" + key + "' is damaged (its bytes do not match the checksum written with it); " +
-                                                 "use an older copy of the file or start the run again");
+    throw NasException("ERR_NAS_CHECKPOINT",
+                       path + ": entry '" + key +
+                           "' is damaged (its bytes do not match the checksum written with it); " +
+                           "use an older copy of the file or start the run again");
   }
   return t;
 }
@@ -114,7 +119,8 @@ void writeLoopState(torch::serialize::OutputArchive& ar, int64_t step, const Epo
 
 LoopState readLoopState(torch::serialize::InputArchive& ar, const std::string& path) {
   LoopState s{readKey(ar, "trainer/state", path).contiguous(), readKey(ar, "trainer/perm", path).contiguous()};
-  if (s.state.numel() != 7 || s.state.scalar_type() != torch::kInt64) throw NasException("ERR_NAS_CHECKPOINT", path + ": bad trainer/state");
+  if (s.state.numel() != 7 || s.state.scalar_type() != torch::kInt64)
+    throw NasException("ERR_NAS_CHECKPOINT", path + ": bad trainer/state");
   return s;
 }
 
@@ -158,13 +164,15 @@ std::string Trainer::load(const std::string& path) {
     auto v = readKey(ar, "param/" + p.name, path);
     if (v.sizes() != p.tensor.sizes()) {
       throw NasException("ERR_NAS_CHECKPOINT", path + ": '" + p.name + "' has shape " + c10::str(v.sizes()) +
-                                                   ", this model has " + c10::str(p.tensor.sizes()) + " (another config?)");
+                                                   ", this model has " + c10::str(p.tensor.sizes()) +
+                                                   " (another config?)");
     }
     values.push_back(v);
     moms.push_back(readKey(ar, "momentum/" + p.name, path));
     if (moms.back().sizes() != p.tensor.sizes()) {
-      throw NasException("ERR_NAS_CHECKPOINT", path + ": 'momentum/" + p.name + "' has shape " + c10::str(moms.back().sizes()) +
-                                                   ", this model has " + c10::str(p.tensor.sizes()));
+      throw NasException("ERR_NAS_CHECKPOINT", path + ": 'momentum/" + p.name + "' has shape " +
+                                                   c10::str(moms.back().sizes()) + ", this model has " +
+                                                   c10::str(p.tensor.sizes()));
     }
   }
   auto loop = readLoopState(ar, path);

@@ -33,12 +33,13 @@ std::vector<Crop> drawCrops(Rng& rng, int64_t B, int64_t cropPad, bool flip) {
 }
 }  // namespace
 
-Dataset::Dataset(const uint8_t* img, const uint8_t* lab, int64_t n_, int64_t h_, int64_t w_, int64_t c_, std::vector<float> m,
-                 std::vector<float> s)
+Dataset::Dataset(const uint8_t* img, const uint8_t* lab, int64_t n_, int64_t h_, int64_t w_, int64_t c_,
+                 std::vector<float> m, std::vector<float> s)
     : n(n_), h(h_), w(w_), c(c_), id(nextDatasetId++) {
   if (static_cast<int64_t>(m.size()) != c || static_cast<int64_t>(s.size()) != c) {
-    throw NasException("ERR_NAS_BAD_DATA", "mean/std: expected " + std::to_string(c) + " values (one per channel), got " +
-                                               std::to_string(m.size()) + "/" + std::to_string(s.size()));
+    throw NasException("ERR_NAS_BAD_DATA", "mean/std: expected " + std::to_string(c) +
+                                               " values (one per channel), got " + std::to_string(m.size()) + "/" +
+                                               std::to_string(s.size()));
   }
   pixels = torch::from_blob(const_cast<uint8_t*>(img), {n, h, w, c}, torch::kUInt8).clone();
   targets = torch::from_blob(const_cast<uint8_t*>(lab), {n}, torch::kUInt8).clone();
@@ -48,8 +49,9 @@ Dataset::Dataset(const uint8_t* img, const uint8_t* lab, int64_t n_, int64_t h_,
 
 void Dataset::checkRange(int64_t start, int64_t count) const {
   if (start < 0 || count < 0 || start + count > n) {
-    throw NasException("ERR_NAS_BAD_DATA", "evaluation range [" + std::to_string(start) + ", " + std::to_string(start + count) +
-                                               ") is outside the dataset of " + std::to_string(n) + " examples");
+    throw NasException("ERR_NAS_BAD_DATA", "evaluation range [" + std::to_string(start) + ", " +
+                                               std::to_string(start + count) + ") is outside the dataset of " +
+                                               std::to_string(n) + " examples");
   }
 }
 
@@ -102,7 +104,8 @@ torch::Tensor DeviceData::images(const torch::Tensor& idx, Rng* rng, int64_t cro
     auto padded = cropPad > 0 ? torch::constant_pad_nd(x, {0, 0, cropPad, cropPad, cropPad, cropPad}, 0) : x;
     auto b = torch::arange(B, torch::TensorOptions().dtype(torch::kInt64).device(device)).view({B, 1, 1});
     using torch::indexing::TensorIndex;
-    x = padded.index({TensorIndex(b), TensorIndex(rows.to(device).view({B, h, 1})), TensorIndex(cols.to(device).view({B, 1, w}))});
+    x = padded.index(
+        {TensorIndex(b), TensorIndex(rows.to(device).view({B, h, 1})), TensorIndex(cols.to(device).view({B, 1, w}))});
   }
   return x.contiguous().permute({0, 3, 1, 2});  // NHWC memory viewed as NCHW: the channels_last layout
 }

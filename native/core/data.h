@@ -11,8 +11,8 @@ namespace nas {
 
 struct Dataset {
   // images: n*h*w*c bytes; labels: n bytes; both are copied (the caller's memory may go away afterwards).
-  Dataset(const uint8_t* images, const uint8_t* labels, int64_t n, int64_t h, int64_t w, int64_t c, std::vector<float> mean,
-          std::vector<float> std);
+  Dataset(const uint8_t* images, const uint8_t* labels, int64_t n, int64_t h, int64_t w, int64_t c,
+          std::vector<float> mean, std::vector<float> std);
   int64_t size() const { return n; }
   // Throws ERR_NAS_BAD_DATA unless [start, start + count) lies inside the set.
   void checkRange(int64_t start, int64_t count) const;
@@ -24,9 +24,9 @@ struct Dataset {
   torch::Tensor labels(const torch::Tensor& idx, const torch::Device& device) const;
 
   int64_t n, h, w, c;
-  uint64_t id;  // unique per Dataset object (a device copy is cached by it, never by address)
-  torch::Tensor pixels;  // [n, h, w, c] uint8
-  torch::Tensor targets; // [n] uint8
+  uint64_t id;              // unique per Dataset object (a device copy is cached by it, never by address)
+  torch::Tensor pixels;     // [n, h, w, c] uint8
+  torch::Tensor targets;    // [n] uint8
   torch::Tensor mean, std;  // [c]
 };
 

@@ -86,9 +86,11 @@ ProcessGroup::ProcessGroup(const DistConfig& cfg) : cfg_(cfg), impl_(std::make_u
   need(cfg.worldSize >= 1, "worldSize", "a positive integer", std::to_string(cfg.worldSize));
   need(cfg.rank >= 0 && cfg.rank < cfg.worldSize, "rank", "an integer in 0.." + std::to_string(cfg.worldSize - 1),
        std::to_string(cfg.rank));
-  need(cfg.masterPort > 0 && cfg.masterPort < 65536, "masterPort", "a TCP port (1..65535)", std::to_string(cfg.masterPort));
+  need(cfg.masterPort > 0 && cfg.masterPort < 65536, "masterPort", "a TCP port (1..65535)",
+       std::to_string(cfg.masterPort));
   need(cfg.timeoutMs > 0, "timeoutMs", "a positive number", std::to_string(cfg.timeoutMs));
-  const std::string where = cfg.storeFile.empty() ? cfg.masterAddr + ":" + std::to_string(cfg.masterPort) : cfg.storeFile;
+  const std::string where =
+      cfg.storeFile.empty() ? cfg.masterAddr + ":" + std::to_string(cfg.masterPort) : cfg.storeFile;
   try {
     impl_->store = connectStore(cfg, cfg.rank == 0, true);
     impl_->beatStore = connectStore(cfg, false, false);
@@ -105,11 +107,13 @@ ProcessGroup::ProcessGroup(const DistConfig& cfg) : cfg_(cfg), impl_(std::make_u
   } catch (const NasException&) {
     throw;
   } catch (const std::exception& e) {
-    throw NasException("ERR_NAS_DIST", "worker " + std::to_string(cfg.rank) + " of " + std::to_string(cfg.worldSize) +
-                                           " could not join the group at " + where + " within " +
-                                           std::to_string(cfg.timeoutMs / 1000) + " s (--dist-timeout): " + briefError(e) +
-                                           (cfg.storeFile.empty() ? "; are the other workers started, with the same --master-addr and --master-port?"
-                                                                  : "; are the other workers started, with the same store file?"));
+    throw NasException(
+        "ERR_NAS_DIST",
+        "worker " + std::to_string(cfg.rank) + " of " + std::to_string(cfg.worldSize) +
+            " could not join the group at " + where + " within " + std::to_string(cfg.timeoutMs / 1000) +
+            " s (--dist-timeout): " + briefError(e) +
+            (cfg.storeFile.empty() ? "; are the other workers started, with the same --master-addr and --master-port?"
+                                   : "; are the other workers started, with the same store file?"));
   }
   impl_->beat = std::thread([this]() {
     Impl& im = *impl_;
@@ -153,7 +157,8 @@ std::string ProcessGroup::diagnose() {
     }
   } catch (const std::exception&) {
     if (cfg_.rank != 0) {
-      return "worker 0 (it hosts the store at " + cfg_.masterAddr + ":" + std::to_string(cfg_.masterPort) + ") is unreachable";
+      return "worker 0 (it hosts the store at " + cfg_.masterAddr + ":" + std::to_string(cfg_.masterPort) +
+             ") is unreachable";
     }
   }
   std::string dead;
@@ -161,16 +166,16 @@ std::string ProcessGroup::diagnose() {
     if (!alive[r]) dead += (dead.empty() ? "" : ", ") + std::to_string(r);
   }
   if (dead.empty()) return "";
-  return (dead.find(',') == std::string::npos ? "worker " : "workers ") + dead + " stopped responding (no heartbeat for " +
-         std::to_string(cfg_.deadAfterMs) + " ms)";
+  return (dead.find(',') == std::string::npos ? "worker " : "workers ") + dead +
+         " stopped responding (no heartbeat for " + std::to_string(cfg_.deadAfterMs) + " ms)";
 }
 
 namespace {
 [[noreturn]] void lost(ProcessGroup& g, const std::string& what, const std::string& detail) {
   std::string who = g.diagnose();
   if (who.empty()) who = "no worker is known to be dead";
-  throw NasException("ERR_NAS_WORKER_LOST", "worker " + std::to_string(g.rank()) + ": " + what + " failed: " + who +
-                                                " (" + detail + ")");
+  throw NasException("ERR_NAS_WORKER_LOST",
+                     "worker " + std::to_string(g.rank()) + ": " + what + " failed: " + who + " (" + detail + ")");
 }
 }  // namespace
 
@@ -189,7 +194,8 @@ void ProcessGroup::allreduceSum(const std::vector<torch::Tensor>& tensors, int64
     Bucket* b = nullptr;
     for (auto& c : buckets) {
       const auto& head = tensors[c.members[0]];
-      if (head.scalar_type() == t.scalar_type() && head.device() == t.device() && c.elems + t.numel() <= bucketElems) b = &c;
+      if (head.scalar_type() == t.scalar_type() && head.device() == t.device() && c.elems + t.numel() <= bucketElems)
+        b = &c;
     }
     if (!b) {
       buckets.emplace_back();
@@ -250,8 +256,8 @@ std::vector<std::string> ProcessGroup::exchange(const std::string& tag, const st
           beatSeen[r] = now;
         } else if (now - beatSeen[r] > std::chrono::milliseconds(cfg_.deadAfterMs)) {
           throw NasException("ERR_NAS_WORKER_LOST", "worker " + std::to_string(cfg_.rank) + ": waiting for worker " +
-                                                        std::to_string(r) + " (" + tag + "): worker " + std::to_string(r) +
-                                                        " stopped responding (no heartbeat for " +
+                                                        std::to_string(r) + " (" + tag + "): worker " +
+                                                        std::to_string(r) + " stopped responding (no heartbeat for " +
                                                         std::to_string(cfg_.deadAfterMs) + " ms)");
         }
         if (now - start > std::chrono::milliseconds(cfg_.timeoutMs)) {
@@ -266,9 +272,9 @@ std::vector<std::string> ProcessGroup::exchange(const std::string& tag, const st
     throw;
   } catch (const std::exception& e) {
     if (cfg_.rank == 0) lost(*this, "message exchange", briefError(e));
-    throw NasException("ERR_NAS_WORKER_LOST", "worker " + std::to_string(cfg_.rank) + ": worker 0 (it hosts the store at " +
-                                                  cfg_.masterAddr + ":" + std::to_string(cfg_.masterPort) +
-                                                  ") is unreachable (" + briefError(e) + ")");
+    throw NasException("ERR_NAS_WORKER_LOST",
+                       "worker " + std::to_string(cfg_.rank) + ": worker 0 (it hosts the store at " + cfg_.masterAddr +
+                           ":" + std::to_string(cfg_.masterPort) + ") is unreachable (" + briefError(e) + ")");
   }
   return out;
 }
@@ -294,7 +300,7 @@ void ProcessGroup::close() {
 bool distAvailable() { return false; }
 
 std::vector<std::string> runStoreScript(const std::string&, const std::string&, int, int64_t,
-                                        const std::vector<std::vector<std::string>>&) {
+                                        const std::vector<std::vector<std::string> >&) {
   throw NasException("ERR_NAS_DIST_UNAVAILABLE", "this build of the addon has no c10d Gloo");
 }
 

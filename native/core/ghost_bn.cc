@@ -4,7 +4,8 @@
 
 namespace nas {
 
-torch::Tensor ghostBatchNorm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t G, double eps) {
+torch::Tensor ghostBatchNorm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t G,
+                             double eps) {
   if (G == 1) {
     // One ghost batch: LibTorch's fused kernel (mkldnn/cudnn) computes exactly the batch statistics.
     return at::batch_norm(x, w, b, {}, {}, /*training=*/true, /*momentum=*/0.0, eps, /*cudnn_enabled=*/true);
@@ -30,8 +31,8 @@ torch::Tensor ghostView(const torch::Tensor& x, int64_t G) {
 // and invstd ([G, 1, C, 1, 1]). Centring first, as LibTorch's kernels do, keeps a channel that is constant within a
 // ghost batch (downstream of a dropped path: var ~ 0, invstd ~ 1/sqrt(eps)) at exactly b; the algebraically equal
 // x * scale + (b - mean * scale) cancels two large numbers there and flips the ReLU that follows.
-torch::Tensor fusedForward(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t G, double eps,
-                           torch::Tensor* xcOut, torch::Tensor* invstdOut) {
+torch::Tensor fusedForward(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t G,
+                           double eps, torch::Tensor* xcOut, torch::Tensor* invstdOut) {
   auto x5 = ghostView(x, G);
   if (x5.scalar_type() != torch::kFloat32) x5 = x5.to(torch::kFloat32);  // bf16 autocast: statistics in float32
   auto vm = at::var_mean(x5, at::IntArrayRef{1, 3, 4}, /*unbiased=*/false, /*keepdim=*/true);
@@ -64,7 +65,8 @@ class GhostBnFn : public torch::autograd::Function<GhostBnFn> {
 
   // The batch-norm backward per ghost batch, N = g * H * W, xhat = xc * invstd:
   //   dx = w * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)),  dw = sum(dy * xhat),  db = sum(dy)
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
     auto saved = ctx->get_saved_variables();
     const auto& xc = saved[0];
     const auto& w = saved[1];

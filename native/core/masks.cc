@@ -21,11 +21,13 @@ void Arch::validate(int64_t blocks) const {
   for (int64_t i = 0; i < blocks; ++i) {
     const uint32_t inAll = (1u << (2 + i)) - 1;
     if (inputs[i] == 0 || (inputs[i] & ~inAll)) {
-      throw NasException("ERR_NAS_BAD_ARCH", "block " + std::to_string(i) + ": input mask " + std::to_string(inputs[i]) +
+      throw NasException("ERR_NAS_BAD_ARCH", "block " + std::to_string(i) + ": input mask " +
+                                                 std::to_string(inputs[i]) +
                                                  " is empty or names a candidate that does not exist");
     }
     if (ops[i] == 0 || (ops[i] >> kNumOps)) {
-      throw NasException("ERR_NAS_BAD_ARCH", "block " + std::to_string(i) + ": op mask " + std::to_string(ops[i]) + " is invalid");
+      throw NasException("ERR_NAS_BAD_ARCH",
+                         "block " + std::to_string(i) + ": op mask " + std::to_string(ops[i]) + " is invalid");
     }
   }
 }

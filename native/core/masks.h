@@ -17,7 +17,8 @@ struct Arch {
   void validate(int64_t blocks) const;  // throws ERR_NAS_BAD_ARCH
 };
 
-// Masks of one step: ghosts x blocks bitmasks. Every cell uses the same masks (docs/model.md#path-dropout: per cell template).
+// Masks of one step: ghosts x blocks bitmasks. Every cell uses the same masks (docs/model.md#path-dropout: per cell
+// template).
 struct StepMasks {
   int64_t ghosts = 1;
   int64_t blocks = 0;

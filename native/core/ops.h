@@ -27,7 +27,9 @@ inline const OpSpec& opSpec(int o) { return kOps[o]; }
 
 // OpKind::Conv7x1 factorizes a kxk convolution into layer 0, 1xk, then layer 1, kx1: the kernel (height, width)
 // and the padding that keeps the resolution, for both models.
-inline std::vector<int64_t> factorizedKernel(int k, int layer) { return layer == 0 ? std::vector<int64_t>{1, k} : std::vector<int64_t>{k, 1}; }
+inline std::vector<int64_t> factorizedKernel(int k, int layer) {
+  return layer == 0 ? std::vector<int64_t>{1, k} : std::vector<int64_t>{k, 1};
+}
 inline std::vector<int64_t> factorizedPadding(int k, int layer) {
   return layer == 0 ? std::vector<int64_t>{0, k / 2} : std::vector<int64_t>{k / 2, 0};
 }

@@ -18,8 +18,8 @@ struct EpochSampler {
   // Indices of the next batch of `batch` examples out of n.
   torch::Tensor next(Rng& rng, int64_t n, int64_t batch) {
     if (batch > n) {
-      throw NasException("ERR_NAS_BAD_DATA", "training set has " + std::to_string(n) + " examples, fewer than one batch of " +
-                                                 std::to_string(batch));
+      throw NasException("ERR_NAS_BAD_DATA", "training set has " + std::to_string(n) +
+                                                 " examples, fewer than one batch of " + std::to_string(batch));
     }
     if (static_cast<int64_t>(perm.size()) != n || cursor + batch > n) {
       if (static_cast<int64_t>(perm.size()) == n) ++epoch;

@@ -60,8 +60,9 @@ std::string key(std::string s) {
 // BN -> ReLU -> Conv (no bias), the paper's order. The ReLU is in place: BN's backward needs its input, not its output.
 nn::Sequential brc(int64_t ghost, int64_t cin, int64_t cout, torch::ExpandingArray<2> k, torch::ExpandingArray<2> pad,
                    int64_t stride = 1, int64_t groups = 1) {
-  return nn::Sequential(GhostBatchNorm2d(cin, ghost), nn::ReLU(nn::ReLUOptions(true)),
-                        nn::Conv2d(nn::Conv2dOptions(cin, cout, k).stride(stride).padding(pad).groups(groups).bias(false)));
+  return nn::Sequential(
+      GhostBatchNorm2d(cin, ghost), nn::ReLU(nn::ReLUOptions(true)),
+      nn::Conv2d(nn::Conv2dOptions(cin, cout, k).stride(stride).padding(pad).groups(groups).bias(false)));
 }
 
 int64_t convMadds(const nn::Conv2dImpl& conv, const torch::Tensor& out) {
@@ -119,7 +120,8 @@ struct StandaloneCellImpl : nn::Module {
           case OpKind::Conv7x1: {
             seq = brc(g, C, C, at::IntArrayRef(factorizedKernel(k, 0)), at::IntArrayRef(factorizedPadding(k, 0)));
             // named: iterating a temporary holder would dangle
-            auto second = brc(g, C, C, at::IntArrayRef(factorizedKernel(k, 1)), at::IntArrayRef(factorizedPadding(k, 1)));
+            auto second =
+                brc(g, C, C, at::IntArrayRef(factorizedKernel(k, 1)), at::IntArrayRef(factorizedPadding(k, 1)));
             for (auto& m : *second) seq->push_back(m);
             break;
           }
@@ -173,7 +175,8 @@ StandaloneNetImpl::StandaloneNetImpl(const NetConfig& c, const Arch& a) : cfg(c)
       C *= 2;
     }
     for (int64_t k = 0; k < cfg.cellsPerStack; ++k) {
-      cells.push_back(register_module(key("cells." + std::to_string(cells.size())), std::make_shared<StandaloneCellImpl>(C, arch, cfg.ghostBatch)));
+      cells.push_back(register_module(key("cells." + std::to_string(cells.size())),
+                                      std::make_shared<StandaloneCellImpl>(C, arch, cfg.ghostBatch)));
     }
   }
   headBn = register_module("head_bn", GhostBatchNorm2d(C, cfg.ghostBatch));

@@ -1,7 +1,8 @@
-// The stand-alone model of one architecture (docs/model.md#stand-alone-models): only the layers the architecture selects; BatchNorm with
-// statistics per ghost batch of cfg.ghostBatch examples while training (the paper's retraining: "batch size of 64
-// and a ghost batch size of 32") and running statistics for inference. Written with torch::nn modules, independently
-// of the masked one-shot code, so that it serves as the reference the one-shot model is checked against.
+// The stand-alone model of one architecture (docs/model.md#stand-alone-models): only the layers the architecture
+// selects; BatchNorm with statistics per ghost batch of cfg.ghostBatch examples while training (the paper's retraining:
+// "batch size of 64 and a ghost batch size of 32") and running statistics for inference. Written with torch::nn
+// modules, independently of the masked one-shot code, so that it serves as the reference the one-shot model is checked
+// against.
 #pragma once
 #include <torch/torch.h>
 

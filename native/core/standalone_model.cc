@@ -31,7 +31,8 @@ StandaloneModel::StandaloneModel(const NetConfig& cfg, const Arch& arch, const O
   }
   net_->to(device_);
   for (auto& p : net_->named_parameters()) {
-    if (p.value().dim() == 4 && cfg.channelsLast) p.value().set_data(p.value().data().contiguous(at::MemoryFormat::ChannelsLast));
+    if (p.value().dim() == 4 && cfg.channelsLast)
+      p.value().set_data(p.value().data().contiguous(at::MemoryFormat::ChannelsLast));
     params_.push_back(p.value());
     momentum_.push_back(torch::zeros_like(p.value()));
     decay_.push_back(p.value().dim() >= 2);  // conv and linear weights; not BN, not biases
@@ -170,8 +171,8 @@ void StandaloneModel::setTensor(const std::string& name, const torch::Tensor& va
   if (!target) target = buffers.find(name);
   if (!target) throw NasException("ERR_NAS_BAD_ARG", "name: the model has no tensor '" + name + "'");
   if (target->numel() != value.numel()) {
-    throw NasException("ERR_NAS_BAD_ARG", "value: '" + name + "' has " + std::to_string(target->numel()) + " elements, got " +
-                                              std::to_string(value.numel()));
+    throw NasException("ERR_NAS_BAD_ARG", "value: '" + name + "' has " + std::to_string(target->numel()) +
+                                              " elements, got " + std::to_string(value.numel()));
   }
   target->copy_(value.reshape(target->sizes()).to(target->scalar_type()));
 }
@@ -194,7 +195,8 @@ std::string StandaloneModel::load(const std::string& path) {
   std::vector<std::pair<std::string, torch::Tensor>> values;
   for (auto& kv : stateDict()) {
     auto v = readKey(ar, "state/" + kv.first, path);
-    if (v.sizes() != kv.second.sizes()) throw NasException("ERR_NAS_CHECKPOINT", path + ": '" + kv.first + "' has another shape (another architecture?)");
+    if (v.sizes() != kv.second.sizes())
+      throw NasException("ERR_NAS_CHECKPOINT", path + ": '" + kv.first + "' has another shape (another architecture?)");
     values.emplace_back(kv.first, v);
   }
   auto names = net_->named_parameters().keys();

@@ -57,7 +57,7 @@ class StandaloneModel {
   Rng rng_;
   EpochSampler sampler_;
   int64_t step_ = 0;
-  std::unique_ptr<DeviceData> trainData_;  // fused plan: the training set resident on the device
+  std::unique_ptr<DeviceData> trainData_;     // fused plan: the training set resident on the device
   torch::Tensor windowLoss_, windowCorrect_;  // fused plan: sums since the last read, on the device
   int64_t windowExamples_ = 0;
   StepStats lastRead_;

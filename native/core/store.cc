@@ -90,7 +90,8 @@ struct AddrInfo {
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
     const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &list);
-    if (rc != 0) throw NasException("ERR_NAS_DIST", "cannot resolve the store address " + host + ": " + ::gai_strerror(rc));
+    if (rc != 0)
+      throw NasException("ERR_NAS_DIST", "cannot resolve the store address " + host + ": " + ::gai_strerror(rc));
   }
   ~AddrInfo() {
     if (list != nullptr) ::freeaddrinfo(list);
@@ -123,8 +124,9 @@ class StoreServer {
       }
     }
     if (listen_ < 0) {
-      throw NasException("ERR_NAS_DIST", "worker 0 cannot serve the store on " + host + ":" + std::to_string(port) + " (" + why +
-                                             "); --master-addr must be an address of worker 0's machine, and the port free");
+      throw NasException("ERR_NAS_DIST",
+                         "worker 0 cannot serve the store on " + host + ":" + std::to_string(port) + " (" + why +
+                             "); --master-addr must be an address of worker 0's machine, and the port free");
     }
     if (::pipe2(wake_, O_CLOEXEC) != 0) {
       ::close(listen_);
@@ -193,7 +195,8 @@ class StoreServer {
   void drop(int fd) {
     ::close(fd);
     conns_.erase(fd);
-    parked_.erase(std::remove_if(parked_.begin(), parked_.end(), [fd](const Parked& p) { return p.fd == fd; }), parked_.end());
+    parked_.erase(std::remove_if(parked_.begin(), parked_.end(), [fd](const Parked& p) { return p.fd == fd; }),
+                  parked_.end());
   }
 
   bool reply(int fd, const Frames& frames) { return sendAll(fd, encode(frames)); }
@@ -231,7 +234,8 @@ class StoreServer {
       case 'a': {  // add key delta
         if (!need(3)) return false;
         const auto it = data_.find(req[1]);
-        const int64_t v = (it == data_.end() ? 0 : std::strtoll(it->second.c_str(), nullptr, 10)) + std::strtoll(req[2].c_str(), nullptr, 10);
+        const int64_t v = (it == data_.end() ? 0 : std::strtoll(it->second.c_str(), nullptr, 10)) +
+                          std::strtoll(req[2].c_str(), nullptr, 10);
         data_[req[1]] = std::to_string(v);
         changed = true;
         ok = reply(fd, {"ok", std::to_string(v)});
@@ -242,8 +246,10 @@ class StoreServer {
         const auto it = data_.find(req[1]);
         std::string now;
         if (it == data_.end()) {
-          if (req[2].empty()) data_[req[1]] = now = req[3], changed = true;
-          else now = req[2];
+          if (req[2].empty())
+            data_[req[1]] = now = req[3], changed = true;
+          else
+            now = req[2];
         } else {
           if (it->second == req[2]) it->second = req[3], changed = true;
           now = it->second;
@@ -261,8 +267,7 @@ class StoreServer {
       case 'n':  // number of keys
         ok = reply(fd, {"ok", std::to_string(data_.size())});
         break;
-      default:
-        return false;
+      default: return false;
     }
     if (changed) answerParked();
     return ok;
@@ -415,15 +420,24 @@ std::vector<std::string> runStoreScript(const std::string& kind, const std::stri
     const std::vector<std::string> args(op.begin() + (op.empty() ? 0 : 1), op.end());
     const std::string name = op.empty() ? "" : op[0];
     try {
-      if (name == "set") store->set(args.at(0), toBytes(args.at(1))), out.push_back("");
-      else if (name == "get") out.push_back(fromBytes(store->get(args.at(0))));
-      else if (name == "add") out.push_back(std::to_string(store->add(args.at(0), std::stoll(args.at(1)))));
-      else if (name == "cas") out.push_back(fromBytes(store->compareSet(args.at(0), toBytes(args.at(1)), toBytes(args.at(2)))));
-      else if (name == "del") out.push_back(store->deleteKey(args.at(0)) ? "1" : "0");
-      else if (name == "check") out.push_back(store->check(args) ? "1" : "0");
-      else if (name == "num") out.push_back(std::to_string(store->getNumKeys()));
-      else if (name == "wait") store->wait(args, timeout), out.push_back("");
-      else throw NasException("ERR_NAS_BAD_ARG", "store op: unknown '" + name + "'");
+      if (name == "set")
+        store->set(args.at(0), toBytes(args.at(1))), out.push_back("");
+      else if (name == "get")
+        out.push_back(fromBytes(store->get(args.at(0))));
+      else if (name == "add")
+        out.push_back(std::to_string(store->add(args.at(0), std::stoll(args.at(1)))));
+      else if (name == "cas")
+        out.push_back(fromBytes(store->compareSet(args.at(0), toBytes(args.at(1)), toBytes(args.at(2)))));
+      else if (name == "del")
+        out.push_back(store->deleteKey(args.at(0)) ? "1" : "0");
+      else if (name == "check")
+        out.push_back(store->check(args) ? "1" : "0");
+      else if (name == "num")
+        out.push_back(std::to_string(store->getNumKeys()));
+      else if (name == "wait")
+        store->wait(args, timeout), out.push_back("");
+      else
+        throw NasException("ERR_NAS_BAD_ARG", "store op: unknown '" + name + "'");
     } catch (const NasException&) {
       throw;
     } catch (const std::exception&) {

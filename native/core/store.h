@@ -1,7 +1,8 @@
 // The rendezvous store of data-parallel workers across machines: a c10d::Store whose server listens on exactly the
 // address it is given (--master-addr), never on every interface. LibTorch 1.13's TCPStore has no bind address, so
 // its server was reachable on every address of rank 0's machine. Clients and server speak a small framed protocol
-// of their own (store.cc); the store has no authentication: it belongs on a trusted network (docs/distributed.md, "Trust").
+// of their own (store.cc); the store has no authentication: it belongs on a trusted network (docs/distributed.md,
+// "Trust").
 #pragma once
 #ifdef NAS_WITH_GLOO
 

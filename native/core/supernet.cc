@@ -7,9 +7,7 @@
 
 namespace nas {
 
-namespace {
-}
-
+namespace {}
 
 void NetConfig::validate() const {
   auto need = [](bool ok, const std::string& field, const std::string& what, int64_t got) {
@@ -136,7 +134,8 @@ torch::Tensor Supernet::opForward(BlockParams& blk, int o, const torch::Tensor& 
   switch (spec.kind) {
     case OpKind::Identity: return h;
     case OpKind::MaxPool: return torch::max_pool2d(h, spec.kernel, 1, spec.kernel / 2);
-    case OpKind::AvgPool: return torch::avg_pool2d(h, spec.kernel, 1, spec.kernel / 2, /*ceil_mode=*/false, /*count_include_pad=*/false);
+    case OpKind::AvgPool:
+      return torch::avg_pool2d(h, spec.kernel, 1, spec.kernel / 2, /*ceil_mode=*/false, /*count_include_pad=*/false);
     case OpKind::SepConv:
     case OpKind::Conv7x1: break;
   }
@@ -204,7 +203,8 @@ torch::Tensor Supernet::perGhostInputs(BlockParams& blk, int64_t C, const std::v
       continue;
     }
     auto x = cands[j].defined() ? cands[j] : torch::zeros_like(cands[0]);
-    // Fixed (docs/model.md#removing-a-path): zero after the ReLU and before the 1x1 conv, so a removed input contributes nothing at all.
+    // Fixed (docs/model.md#removing-a-path): zero after the ReLU and before the 1x1 conv, so a removed input
+    // contributes nothing at all.
     auto y = torch::relu(bn(x, blk.inBnW.narrow(0, j * C, C), blk.inBnB.narrow(0, j * C, C), G));
     if (!m.in[j].all) y = applyGhostMask(y, m.in[j].m);
     ys.push_back(y);
@@ -249,8 +249,9 @@ torch::Tensor Supernet::cellForward(CellParams& cell, const torch::Tensor& s0, c
 torch::Tensor Supernet::forward(const torch::Tensor& input, const StepMasks& masks) {
   const int64_t G = masks.ghosts;
   if (input.size(0) % G != 0) {
-    throw NasException("ERR_NAS_BAD_BATCH", "batch of " + std::to_string(input.size(0)) + " examples does not split into " +
-                                                std::to_string(G) + " equal ghost batches");
+    throw NasException("ERR_NAS_BAD_BATCH", "batch of " + std::to_string(input.size(0)) +
+                                                " examples does not split into " + std::to_string(G) +
+                                                " equal ghost batches");
   }
   auto bm = buildBlockMasks(masks, device_);
   auto x = input;

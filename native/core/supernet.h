@@ -18,8 +18,8 @@ struct ParamInfo {
   std::string name;
   torch::Tensor tensor;  // a handle to the model's leaf tensor (same TensorImpl, so in-place updates are shared)
   DecayKind decay = DecayKind::None;
-  int64_t block = -1;  // for Op / Input
-  int op = -1;         // for Op
+  int64_t block = -1;    // for Op / Input
+  int op = -1;           // for Op
   int64_t channels = 0;  // for Input: C, so that in-channel j*C..(j+1)*C reads candidate j
 };
 

@@ -18,8 +18,8 @@ void Trainer::checkBatch(const OptimConfig& opt) const {
   if (opt.batchSize < g * W || opt.batchSize % (g * W) != 0) {
     const std::string unit = W == 1 ? "ghostBatch (" + std::to_string(g) + ")"
                                     : "ghostBatch x workers (" + std::to_string(g) + " x " + std::to_string(W) + ")";
-    throw NasException("ERR_NAS_BAD_CONFIG", "batchSize: expected a positive multiple of " + unit + ", got " +
-                                                 std::to_string(opt.batchSize));
+    throw NasException("ERR_NAS_BAD_CONFIG",
+                       "batchSize: expected a positive multiple of " + unit + ", got " + std::to_string(opt.batchSize));
   }
 }
 
@@ -86,7 +86,8 @@ int Trainer::innerThreads(int64_t ghosts) const {
 // rates is nearly every path: batch 512 trained at half the images/s of batch 64.) Gradients are summed per thread in
 // ghost-batch order, then over threads in a fixed order (deterministic for a thread count; equal to one pass up to
 // float summation order). On GPUs, and with the fused plan, a thread's ghost batches are one pass.
-std::pair<double, int64_t> Trainer::forwardBackward(const torch::Tensor& x, const torch::Tensor& y, const StepMasks& masks) {
+std::pair<double, int64_t> Trainer::forwardBackward(const torch::Tensor& x, const torch::Tensor& y,
+                                                    const StepMasks& masks) {
   const auto& cfg = net_.config();
   auto& params = net_.params();
   for (auto& p : params) p.tensor.mutable_grad() = torch::Tensor();  // set_to_none: skipped paths keep no grad
@@ -135,10 +136,10 @@ std::pair<double, int64_t> Trainer::forwardBackward(const torch::Tensor& x, cons
 StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, const float* dropOp, bool wantStop) {
   const auto& cfg = net_.config();
   if (data.c != cfg.inChannels || data.h != cfg.imageSize || data.w != cfg.imageSize) {
-    throw NasException("ERR_NAS_BAD_DATA", "training images are " + std::to_string(data.h) + "x" + std::to_string(data.w) +
-                                               "x" + std::to_string(data.c) + ", the model expects " +
-                                               std::to_string(cfg.imageSize) + "x" + std::to_string(cfg.imageSize) + "x" +
-                                               std::to_string(cfg.inChannels));
+    throw NasException("ERR_NAS_BAD_DATA", "training images are " + std::to_string(data.h) + "x" +
+                                               std::to_string(data.w) + "x" + std::to_string(data.c) +
+                                               ", the model expects " + std::to_string(cfg.imageSize) + "x" +
+                                               std::to_string(cfg.imageSize) + "x" + std::to_string(cfg.inChannels));
   }
   const int64_t G = opt_.batchSize / cfg.ghostBatch;
   // Every worker draws the whole global batch's order, augmentation and masks from the same RNG stream, and runs
@@ -184,11 +185,12 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
 }
 
 // SGD with (Nesterov) momentum, PyTorch's formulation: d = g + decay; buf = m*buf + d; p -= lr*(d + m*buf)
-// (Nesterov) or lr*buf. Decay is per ghost batch (docs/model.md#weight-decay): the L2 term is part of each ghost batch's loss
-// over its active paths, so a weight used by c of the step's G ghost batches gets wd * c / G * p (op weights: the
-// ghost batches where the op ran; the block's 1x1 input conv: per candidate j, its in-channels j*C..(j+1)*C; weights
-// of every architecture: c = G). A path that ran in no ghost batch has a zero gradient (its compute was skipped, so
-// no .grad): no decay, but its momentum still decays and moves it, as in a framework that multiplies by masks.
+// (Nesterov) or lr*buf. Decay is per ghost batch (docs/model.md#weight-decay): the L2 term is part of each ghost
+// batch's loss over its active paths, so a weight used by c of the step's G ghost batches gets wd * c / G * p (op
+// weights: the ghost batches where the op ran; the block's 1x1 input conv: per candidate j, its in-channels
+// j*C..(j+1)*C; weights of every architecture: c = G). A path that ran in no ghost batch has a zero gradient (its
+// compute was skipped, so no .grad): no decay, but its momentum still decays and moves it, as in a framework that
+// multiplies by masks.
 void Trainer::applyUpdate(double lr, const StepMasks::Counts& counts, int64_t ghosts) {
   torch::NoGradGuard ng;
   const double G = static_cast<double>(ghosts);
@@ -202,7 +204,8 @@ void Trainer::applyUpdate(double lr, const StepMasks::Counts& counts, int64_t gh
     if (!g.defined()) {
       // No gradient, yet used: nothing downstream read what the weight computed (a reduction whose state no block
       // read; a block's input conv whose ops were all dropped; an op in a cell whose output no later cell read in the
-      // ghost batches where it ran), so its gradient is zero, but it still decays (docs/model.md#weight-decay: by ghost batches that use it).
+      // ghost batches where it ran), so its gradient is zero, but it still decays (docs/model.md#weight-decay: by ghost
+      // batches that use it).
       bool used = pi.decay == DecayKind::Always;
       if (pi.decay == DecayKind::Op) used = counts.ops[pi.block][pi.op] > 0;
       if (pi.decay == DecayKind::Input) {
@@ -220,12 +223,8 @@ void Trainer::applyUpdate(double lr, const StepMasks::Counts& counts, int64_t gh
     }
     torch::Tensor d;
     switch (pi.decay) {
-      case DecayKind::None:
-        d = g;
-        break;
-      case DecayKind::Always:
-        d = g.add(p, wd);
-        break;
+      case DecayKind::None: d = g; break;
+      case DecayKind::Always: d = g.add(p, wd); break;
       case DecayKind::Op: {
         const int64_t c = counts.ops[pi.block][pi.op];
         d = c ? g.add(p, wd * static_cast<double>(c) / G) : g;
@@ -238,7 +237,9 @@ void Trainer::applyUpdate(double lr, const StepMasks::Counts& counts, int64_t gh
         } else {
           d = g.clone();
           for (int64_t j = 0; j < 2 + pi.block; ++j) {
-            if (c[j]) d.narrow(1, j * pi.channels, pi.channels).add_(p.narrow(1, j * pi.channels, pi.channels), wd * static_cast<double>(c[j]) / G);
+            if (c[j])
+              d.narrow(1, j * pi.channels, pi.channels)
+                  .add_(p.narrow(1, j * pi.channels, pi.channels), wd * static_cast<double>(c[j]) / G);
           }
         }
         break;
@@ -351,7 +352,7 @@ void Trainer::evaluateGroup(const Dataset& data, const std::vector<Arch>& archs,
 }
 
 std::vector<EvalStats> Trainer::evaluateBatched(const Dataset& data, const std::vector<Arch>& archs, int64_t start,
-                                               int64_t count, int64_t maxExamples) {
+                                                int64_t count, int64_t maxExamples) {
   const auto& cfg = net_.config();
   data.checkRange(start, count);
   for (const auto& a : archs) a.validate(cfg.blocks);

@@ -7,8 +7,8 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data.h"
@@ -70,8 +70,8 @@ class Trainer {
   // the union of the architectures' paths, so it pays off where big kernels are cheap (GPUs). Architectures go in
   // groups of at most maxExamples / ghostBatch per forward (fused plan: chunks of several ghost batches, results
   // summed on the device). Returns the results of the architectures finished before an abort.
-  std::vector<EvalStats> evaluateBatched(const Dataset& data, const std::vector<Arch>& archs, int64_t start, int64_t count,
-                                         int64_t maxExamples = 4096);
+  std::vector<EvalStats> evaluateBatched(const Dataset& data, const std::vector<Arch>& archs, int64_t start,
+                                         int64_t count, int64_t maxExamples = 4096);
 
   // Long jobs poll this flag between batches (the wrapper's abort()).
   void setAbortFlag(const std::atomic<bool>* flag) { abort_ = flag; }

@@ -17,10 +17,10 @@ export interface DistFlags {
 export function addDistOptions(cmd: Command): Command {
   return cmd
     .option('--world-size <n>', 'data-parallel workers in all (default: $WORLD_SIZE, else 1)', positiveInt)
-    .option('--rank <r>', 'this worker\'s rank, 0..world-size-1 (default: $RANK)', nonNegativeInt)
-    .option('--local-rank <r>', 'this worker\'s rank on its machine (default: $LOCAL_RANK)', nonNegativeInt)
+    .option('--rank <r>', "this worker's rank, 0..world-size-1 (default: $RANK)", nonNegativeInt)
+    .option('--local-rank <r>', "this worker's rank on its machine (default: $LOCAL_RANK)", nonNegativeInt)
     .option('--master-addr <host>', 'host of rank 0 (default: $MASTER_ADDR, else 127.0.0.1)')
-    .option('--master-port <port>', 'port of rank 0\'s store (default: $MASTER_PORT, else 29500)', positiveInt)
+    .option('--master-port <port>', "port of rank 0's store (default: $MASTER_PORT, else 29500)", positiveInt)
     .option('--dist-timeout <s>', 'seconds to wait for other workers (rendezvous, collectives) before failing', positiveInt);
 }
 

@@ -53,9 +53,10 @@ export function quitOnClosedStdout(): void {
 export function reportError(err: unknown, json: boolean): void {
   // A filesystem error that no stage wrapped (a system error with a path) is still an I/O error naming its path.
   const sys = err as NodeJS.ErrnoException;
-  const e = !(err instanceof NasError) && typeof sys?.code === 'string' && /^E[A-Z]+$/.test(sys.code) && typeof sys.path === 'string'
-    ? ioError(err, sys.path, sys.syscall ? `${sys.syscall}` : 'use this path')
-    : (err as Error);
+  const e =
+    !(err instanceof NasError) && typeof sys?.code === 'string' && /^E[A-Z]+$/.test(sys.code) && typeof sys.path === 'string'
+      ? ioError(err, sys.path, sys.syscall ? `${sys.syscall}` : 'use this path')
+      : (err as Error);
   const code = e instanceof NasError ? e.code : 'ERR_NAS_INTERNAL';
   if (json) {
     process.stdout.write(`${JSON.stringify({ error: { code, message: e?.message ?? String(err) } })}\n`);

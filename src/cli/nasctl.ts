@@ -36,7 +36,16 @@ export async function main(argv: string[]): Promise<void> {
   // With --json, commander's own messages (a bad flag, a missing argument) become one JSON error line on stdout
   // with a code, like every other error; help and version still print as text.
   let parseError = '';
-  const output = json ? { writeErr: (text: string): void => { parseError += text; }, outputError: (text: string): void => { parseError += text; } } : {};
+  const output = json
+    ? {
+        writeErr: (text: string): void => {
+          parseError += text;
+        },
+        outputError: (text: string): void => {
+          parseError += text;
+        },
+      }
+    : {};
   // Subcommands do not inherit exitOverride: without it commander would exit(1) itself on a bad flag.
   for (const cmd of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
     cmd.exitOverride();

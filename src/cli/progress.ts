@@ -36,7 +36,11 @@ export class TrainProgress {
   private lastDraw = 0;
   private plainEvery = 1;
 
-  constructor(private readonly mode: OutputMode, private readonly err: NodeJS.WriteStream = process.stderr, private readonly out: NodeJS.WriteStream = process.stdout) {}
+  constructor(
+    private readonly mode: OutputMode,
+    private readonly err: NodeJS.WriteStream = process.stderr,
+    private readonly out: NodeJS.WriteStream = process.stdout,
+  ) {}
 
   handle(e: TrainEvent): void {
     if (this.mode === 'json') {
@@ -49,11 +53,14 @@ export class TrainProgress {
     switch (e.type) {
       case 'start':
         this.plainEvery = Math.max(1, Math.round(e.totalSteps / 20));
-        this.err.write(`training on ${e.dataset} (${e.trainExamples} train / ${e.validationExamples} validation), ` +
-          `${e.params.toLocaleString('en-US')} parameters, steps ${e.startStep}..${e.totalSteps}\n`);
+        this.err.write(
+          `training on ${e.dataset} (${e.trainExamples} train / ${e.validationExamples} validation), ` +
+            `${e.params.toLocaleString('en-US')} parameters, steps ${e.startStep}..${e.totalSteps}\n`,
+        );
         break;
       case 'step': {
-        const text = `${bar(e.step / e.totalSteps)} step ${e.step}/${e.totalSteps} ep ${e.epoch.toFixed(2)} loss ${f3(e.loss)} acc ${f3(e.accuracy)} ` +
+        const text =
+          `${bar(e.step / e.totalSteps)} step ${e.step}/${e.totalSteps} ep ${e.epoch.toFixed(2)} loss ${f3(e.loss)} acc ${f3(e.accuracy)} ` +
           `lr ${e.lr.toFixed(4)} drop in ${e.dropIn[0].toFixed(2)} op ${e.dropOp.toFixed(2)} ${e.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(e.etaSeconds)}`;
         if (this.mode === 'tty') {
           const now = Date.now();
@@ -67,7 +74,9 @@ export class TrainProgress {
       }
       case 'eval':
         if (this.mode === 'tty') this.err.write('\r\x1b[2K');
-        this.err.write(`epoch ${e.epoch} step ${e.step}: train loss ${f3(e.loss)} acc ${f3(e.trainAccuracy)} | one-shot validation accuracy ${f3(e.valAccuracy)} loss ${f3(e.valLoss)}\n`);
+        this.err.write(
+          `epoch ${e.epoch} step ${e.step}: train loss ${f3(e.loss)} acc ${f3(e.trainAccuracy)} | one-shot validation accuracy ${f3(e.valAccuracy)} loss ${f3(e.valLoss)}\n`,
+        );
         break;
       case 'checkpoint':
         break;
@@ -91,7 +100,11 @@ class ProgressLine {
   private lastDraw = 0;
   private lastLine = Date.now();
 
-  constructor(readonly mode: OutputMode, private readonly err: NodeJS.WriteStream, private readonly everyMs: number) {}
+  constructor(
+    readonly mode: OutputMode,
+    private readonly err: NodeJS.WriteStream,
+    private readonly everyMs: number,
+  ) {}
 
   get started(): boolean {
     return this.t0 > 0;
@@ -135,7 +148,11 @@ const wholeSeconds = (eta: number): number | null => (Number.isFinite(eta) ? Mat
 export class RetrainProgress {
   private readonly line: ProgressLine;
 
-  constructor(private readonly mode: OutputMode, private readonly err: NodeJS.WriteStream = process.stderr, everyMs = 10_000) {
+  constructor(
+    private readonly mode: OutputMode,
+    private readonly err: NodeJS.WriteStream = process.stderr,
+    everyMs = 10_000,
+  ) {
     this.line = new ProgressLine(mode, err, everyMs);
   }
 
@@ -145,7 +162,8 @@ export class RetrainProgress {
     if (!this.line.started) this.line.start(now, e.doneSteps);
     const rate = this.line.rate(now, e.doneSteps);
     const eta = (e.allSteps - e.doneSteps) / rate;
-    const text = `  ${e.allRuns > 1 ? `runs ${e.doneRuns}/${e.allRuns}, ` : ''}step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} acc ${e.accuracy.toFixed(3)} | ` +
+    const text =
+      `  ${e.allRuns > 1 ? `runs ${e.doneRuns}/${e.allRuns}, ` : ''}step ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(3)} acc ${e.accuracy.toFixed(3)} | ` +
       `${Number.isFinite(rate) ? rate.toFixed(1) : '-'} steps/s ETA ${formatDuration(eta)}`;
     this.line.write(now, e.step === e.totalSteps, {
       tty: text,
@@ -171,7 +189,10 @@ export class RetrainProgress {
 export class ScoringProgress {
   private lastDraw = 0;
 
-  constructor(private readonly mode: OutputMode, private readonly err: NodeJS.WriteStream = process.stderr) {}
+  constructor(
+    private readonly mode: OutputMode,
+    private readonly err: NodeJS.WriteStream = process.stderr,
+  ) {}
 
   scored(s: Extract<SearchEvent, { type: 'scored' }>): void {
     const done = s.done === s.count;

@@ -24,7 +24,11 @@ const HELP: Record<RuntimeFlag, [string, string]> = {
  * Adds the runtime flags `which` (default: all four) to `cmd`, with one help text each; `defaults` says where a
  * command takes another default (e.g. a study's device: its one-shot model's).
  */
-export function addRuntimeOptions(cmd: Command, which: RuntimeFlag[] = ['threads', 'device', 'precision', 'plan'], defaults: Partial<Record<RuntimeFlag, string>> = {}): Command {
+export function addRuntimeOptions(
+  cmd: Command,
+  which: RuntimeFlag[] = ['threads', 'device', 'precision', 'plan'],
+  defaults: Partial<Record<RuntimeFlag, string>> = {},
+): Command {
   const help = (k: RuntimeFlag): string => `${HELP[k][0]} (default: ${defaults[k] ?? HELP[k][1]})`;
   for (const k of which) {
     if (k === 'threads') cmd.option('--threads <n>', help(k), positiveInt);

@@ -11,7 +11,9 @@ export function parseCifar(buffers: { file: string; bytes: Uint8Array }[]): Imag
   let n = 0;
   for (const { file, bytes } of buffers) {
     if (bytes.length === 0 || bytes.length % RECORD !== 0) {
-      throw new NasError('ERR_NAS_BAD_DATA', `${file}: ${bytes.length} bytes is not a whole number of ${RECORD}-byte CIFAR-10 records`, { file });
+      throw new NasError('ERR_NAS_BAD_DATA', `${file}: ${bytes.length} bytes is not a whole number of ${RECORD}-byte CIFAR-10 records`, {
+        file,
+      });
     }
     n += bytes.length / RECORD;
   }
@@ -46,7 +48,11 @@ export function readCifar(dir: string, which: 'train' | 'test'): ImageSet {
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         if (e.code === 'ENOENT') {
-          throw new NasError('ERR_NAS_DATASET_MISSING', `${file}: no such file. Point --data-dir at the extracted cifar-10-batches-bin folder.`, { file });
+          throw new NasError(
+            'ERR_NAS_DATASET_MISSING',
+            `${file}: no such file. Point --data-dir at the extracted cifar-10-batches-bin folder.`,
+            { file },
+          );
         }
         throw new NasError('ERR_NAS_IO', `${file}: ${e.message}`, { file });
       }

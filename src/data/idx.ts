@@ -23,7 +23,8 @@ export function parseIdx(bytes: Uint8Array, file = '<buffer>'): IdxArray {
   const dims: number[] = [];
   for (let i = 0; i < nd; i++) dims.push(view.getUint32(4 + 4 * i, false));
   const expected = dims.reduce((a, b) => a * b, 1);
-  if (bytes.length - header !== expected) throw bad(`dimensions ${dims.join('x')} need ${expected} bytes of data, found ${bytes.length - header}`);
+  if (bytes.length - header !== expected)
+    throw bad(`dimensions ${dims.join('x')} need ${expected} bytes of data, found ${bytes.length - header}`);
   return { dims, data: bytes.subarray(header) };
 }
 

@@ -34,18 +34,23 @@ function fashion(dir: string): { train: ImageSet; test: ImageSet } {
   const load = (imgName: string, labName: string): ImageSet => {
     const imgFile = path.join(dir, imgName);
     if (!fs.existsSync(imgFile)) {
-      throw new NasError('ERR_NAS_DATASET_MISSING',
+      throw new NasError(
+        'ERR_NAS_DATASET_MISSING',
         `${imgFile}: no such file. Install Fashion-MNIST with \`apt-get install -y dataset-fashion-mnist\` (or run scripts/setup), ` +
-          'or point --data-dir at a folder with the four IDX .gz files.', { file: imgFile });
+          'or point --data-dir at a folder with the four IDX .gz files.',
+        { file: imgFile },
+      );
     }
     const img = readIdx(imgFile);
     const lab = readIdx(path.join(dir, labName));
-    if (img.dims.length !== 3) throw new NasError('ERR_NAS_BAD_DATA', `${imgFile}: expected 3 dimensions (n, rows, cols), got ${img.dims.length}`);
+    if (img.dims.length !== 3)
+      throw new NasError('ERR_NAS_BAD_DATA', `${imgFile}: expected 3 dimensions (n, rows, cols), got ${img.dims.length}`);
     if (lab.dims.length !== 1 || lab.dims[0] !== img.dims[0]) {
       throw new NasError('ERR_NAS_BAD_DATA', `${path.join(dir, labName)}: ${lab.dims[0]} labels for ${img.dims[0]} images`);
     }
     for (let i = 0; i < lab.data.length; i++) {
-      if (lab.data[i] > 9) throw new NasError('ERR_NAS_BAD_DATA', `${path.join(dir, labName)}: label ${lab.data[i]} at ${i}, expected 0..9`);
+      if (lab.data[i] > 9)
+        throw new NasError('ERR_NAS_BAD_DATA', `${path.join(dir, labName)}: label ${lab.data[i]} at ${i}, expected 0..9`);
     }
     return { images: img.data, labels: lab.data, n: img.dims[0], height: img.dims[1], width: img.dims[2], channels: 1 };
   };
@@ -71,18 +76,30 @@ export interface DatasetEntry {
 /** The dataset registry: adding a dataset is one entry here (shape, classes, crop padding, validation split, reader). */
 export const DATASETS: Record<DatasetName, DatasetEntry> = {
   'fashion-mnist': {
-    imageSize: 28, channels: 1, classes: 10, cropPad: 2, validationSize: () => 5000,
+    imageSize: 28,
+    channels: 1,
+    classes: 10,
+    cropPad: 2,
+    validationSize: () => 5000,
     read: (o) => ({ ...fashion(o.dataDir ?? FASHION_MNIST_DIR), classes: 10 }),
   },
   cifar10: {
-    imageSize: 32, channels: 3, classes: 10, cropPad: 4, validationSize: () => 5000,
+    imageSize: 32,
+    channels: 3,
+    classes: 10,
+    cropPad: 4,
+    validationSize: () => 5000,
     read: (o) => {
       const dir = o.dataDir ?? path.join(process.cwd(), 'data', 'cifar-10-batches-bin');
       return { train: readCifar(dir, 'train'), test: readCifar(dir, 'test'), classes: 10 };
     },
   },
   synthetic: {
-    imageSize: 16, channels: 1, classes: 10, cropPad: 2, validationSize: (n) => Math.floor(n / 6),
+    imageSize: 16,
+    channels: 1,
+    classes: 10,
+    cropPad: 2,
+    validationSize: (n) => Math.floor(n / 6),
     read: (o) => {
       const s = o.synthetic ?? {};
       const classes = s.classes ?? 10;
@@ -104,10 +121,14 @@ export function loadDataset(o: LoadDatasetOptions): DatasetSplits {
   const classes = read.classes;
   if (test.height !== train.height || test.width !== train.width || test.channels !== train.channels) {
     const shape = (x: ImageSet): string => `${x.height}x${x.width}x${x.channels}`;
-    throw new NasError('ERR_NAS_BAD_DATA', `${o.name}: the test images are ${shape(test)} but the training images are ${shape(train)}; every split must have one shape`);
+    throw new NasError(
+      'ERR_NAS_BAD_DATA',
+      `${o.name}: the test images are ${shape(test)} but the training images are ${shape(train)}; every split must have one shape`,
+    );
   }
   const val = o.validationSize ?? entry.validationSize(train.n);
-  if (!(Number.isInteger(val) && val > 0 && val < train.n)) throw invalidParameter('validationSize', `an integer in 1..${train.n - 1}`, val);
+  if (!(Number.isInteger(val) && val > 0 && val < train.n))
+    throw invalidParameter('validationSize', `an integer in 1..${train.n - 1}`, val);
   let trainSet = sliceSet(train, 0, train.n - val);
   const validation = sliceSet(train, train.n - val, train.n);
   if (o.trainLimit !== undefined) {

@@ -34,7 +34,7 @@ export function syntheticSet(o: SyntheticOptions): ImageSet {
         const d = Math.abs((x - cx) * dy - (y - cy) * dx);
         const base = d < 1.5 ? 200 : 30;
         for (let c = 0; c < o.channels; c++) {
-          const v = base + (c * 15 * label) % 40 + (rng.uniform() - 0.5) * 2 * noise;
+          const v = base + ((c * 15 * label) % 40) + (rng.uniform() - 0.5) * 2 * noise;
           images[i * per + (y * o.size + x) * o.channels + c] = Math.max(0, Math.min(255, Math.round(v)));
         }
       }

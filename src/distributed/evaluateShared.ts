@@ -22,7 +22,11 @@ export async function evaluateShared(
 ): Promise<EvaluationResult[]> {
   if (!group) return net.evaluate(data, archs, o);
   const mine = shareOf(archs.length, group.rank, group.worldSize);
-  const ev = await net.evaluate(data, mine.map((i) => archs[i]), o);
+  const ev = await net.evaluate(
+    data,
+    mine.map((i) => archs[i]),
+    o,
+  );
   const all = await group.exchange('evaluate', ev);
   const out: EvaluationResult[] = [];
   for (let i = 0; i < archs.length; i++) {
@@ -32,4 +36,3 @@ export async function evaluateShared(
   }
   return out;
 }
-

@@ -48,11 +48,26 @@ export interface LaunchResult {
  * worker will). When one fails, the others get `graceSeconds` to notice it themselves (they stop
  * with an error naming it), then SIGTERM, then SIGKILL.
  */
-export async function launchWorkers(args: string[], f: LaunchFlags, o: { check?: (args: string[]) => Promise<void> } = {}): Promise<LaunchResult> {
-  if (f.nodeRank >= f.nnodes) throw new NasError('ERR_NAS_BAD_CONFIG', `--node-rank: expected an integer in 0..${f.nnodes - 1} (--nnodes ${f.nnodes}), got ${f.nodeRank}`);
-  if (f.nnodes > 1 && !f.masterAddr) throw new NasError('ERR_NAS_BAD_CONFIG', '--master-addr: expected the address of node 0 (reachable from every node) with --nnodes > 1, got nothing');
+export async function launchWorkers(
+  args: string[],
+  f: LaunchFlags,
+  o: { check?: (args: string[]) => Promise<void> } = {},
+): Promise<LaunchResult> {
+  if (f.nodeRank >= f.nnodes)
+    throw new NasError(
+      'ERR_NAS_BAD_CONFIG',
+      `--node-rank: expected an integer in 0..${f.nnodes - 1} (--nnodes ${f.nnodes}), got ${f.nodeRank}`,
+    );
+  if (f.nnodes > 1 && !f.masterAddr)
+    throw new NasError(
+      'ERR_NAS_BAD_CONFIG',
+      '--master-addr: expected the address of node 0 (reachable from every node) with --nnodes > 1, got nothing',
+    );
   if (args.length === 0 || !['train', 'search'].includes(args[0])) {
-    throw new NasError('ERR_NAS_BAD_CONFIG', `command: expected \`train ...\` or \`search ...\` after --, got ${args.length ? `"${args[0]}"` : 'nothing'}`);
+    throw new NasError(
+      'ERR_NAS_BAD_CONFIG',
+      `command: expected \`train ...\` or \`search ...\` after --, got ${args.length ? `"${args[0]}"` : 'nothing'}`,
+    );
   }
   await o.check?.(args);
   const masterAddr = f.masterAddr ?? '127.0.0.1';
@@ -70,7 +85,11 @@ export async function launchWorkers(args: string[], f: LaunchFlags, o: { check?:
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
 
-async function runWorkers(args: string[], f: LaunchFlags, at: { masterAddr: string; masterPort: number; storeFile?: string }): Promise<LaunchResult> {
+async function runWorkers(
+  args: string[],
+  f: LaunchFlags,
+  at: { masterAddr: string; masterPort: number; storeFile?: string },
+): Promise<LaunchResult> {
   const { masterAddr, masterPort } = at;
   const world = f.nproc * f.nnodes;
   const script = path.join(__dirname, '..', 'cli', 'nasctl.js'); // the workers are nasctl processes
@@ -90,7 +109,16 @@ async function runWorkers(args: string[], f: LaunchFlags, at: { masterAddr: stri
       const rank = f.nodeRank * f.nproc + local;
       // Like torchrun: split the cores between the workers unless the user chose (oversubscribed OpenMP pools crawl).
       const threads = process.env.OMP_NUM_THREADS ?? String(Math.max(1, Math.floor(os.availableParallelism() / f.nproc)));
-      const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: threads, RANK: String(rank), WORLD_SIZE: String(world), LOCAL_RANK: String(local), LOCAL_WORLD_SIZE: String(f.nproc), MASTER_ADDR: masterAddr, MASTER_PORT: String(masterPort) };
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        OMP_NUM_THREADS: threads,
+        RANK: String(rank),
+        WORLD_SIZE: String(world),
+        LOCAL_RANK: String(local),
+        LOCAL_WORLD_SIZE: String(f.nproc),
+        MASTER_ADDR: masterAddr,
+        MASTER_PORT: String(masterPort),
+      };
       if (at.storeFile) env.NAS_STORE_FILE = at.storeFile;
       else delete env.NAS_STORE_FILE;
       const proc = spawn(process.execPath, [script, ...args], { env, stdio: 'inherit' });
@@ -101,9 +129,31 @@ async function runWorkers(args: string[], f: LaunchFlags, at: { masterAddr: stri
         child.done = true;
         if ((code !== 0 || signal) && !failed) {
           failed = { rank, code, signal };
-          log(`worker ${rank} (pid ${proc.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}; the other workers stop (given ${f.grace} s to notice)`);
-          timers.push(setTimeout(() => children.filter((c) => !c.done).forEach((c) => { c.proc.kill('SIGTERM'); }), f.grace * 1000));
-          timers.push(setTimeout(() => children.filter((c) => !c.done).forEach((c) => { c.proc.kill('SIGKILL'); }), (f.grace + 15) * 1000));
+          log(
+            `worker ${rank} (pid ${proc.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}; the other workers stop (given ${f.grace} s to notice)`,
+          );
+          timers.push(
+            setTimeout(
+              () =>
+                children
+                  .filter((c) => !c.done)
+                  .forEach((c) => {
+                    c.proc.kill('SIGTERM');
+                  }),
+              f.grace * 1000,
+            ),
+          );
+          timers.push(
+            setTimeout(
+              () =>
+                children
+                  .filter((c) => !c.done)
+                  .forEach((c) => {
+                    c.proc.kill('SIGKILL');
+                  }),
+              (f.grace + 15) * 1000,
+            ),
+          );
         }
         settle();
       });
@@ -112,7 +162,12 @@ async function runWorkers(args: string[], f: LaunchFlags, at: { masterAddr: stri
   // Ctrl-C reaches every worker from the terminal (same process group): each stops after the same step. A SIGTERM
   // sent to the launcher alone is passed on.
   const onInt = (): void => log('SIGINT: the workers stop after the current step (they received it too)');
-  const onTerm = (): void => children.filter((c) => !c.done).forEach((c) => { c.proc.kill('SIGTERM'); });
+  const onTerm = (): void =>
+    children
+      .filter((c) => !c.done)
+      .forEach((c) => {
+        c.proc.kill('SIGTERM');
+      });
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   try {

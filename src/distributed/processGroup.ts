@@ -45,7 +45,11 @@ export function distOptions(flags: Partial<DistOptions> = {}, env: NodeJS.Proces
   const worldSize = flags.worldSize ?? intFrom('WORLD_SIZE', env.WORLD_SIZE, 1);
   if (worldSize === undefined || worldSize === 1) return undefined;
   const rank = flags.rank ?? intFrom('RANK', env.RANK, 0);
-  if (rank === undefined) throw new NasError('ERR_NAS_BAD_CONFIG', `RANK: expected the rank of this worker (0..${worldSize - 1}) with WORLD_SIZE=${worldSize}, got nothing (set RANK or --rank)`);
+  if (rank === undefined)
+    throw new NasError(
+      'ERR_NAS_BAD_CONFIG',
+      `RANK: expected the rank of this worker (0..${worldSize - 1}) with WORLD_SIZE=${worldSize}, got nothing (set RANK or --rank)`,
+    );
   if (rank >= worldSize) throw invalidParameter('RANK', `an integer in 0..${worldSize - 1} (WORLD_SIZE=${worldSize})`, rank);
   const port = flags.masterPort ?? intFrom('MASTER_PORT', env.MASTER_PORT, 1) ?? DIST_DEFAULTS.masterPort;
   if (port > 65535) throw invalidParameter('MASTER_PORT', 'a TCP port (1..65535)', port);
@@ -57,7 +61,7 @@ export function distOptions(flags: Partial<DistOptions> = {}, env: NodeJS.Proces
     masterPort: port,
     timeoutMs: flags.timeoutMs ?? intFrom('NAS_DIST_TIMEOUT_MS', env.NAS_DIST_TIMEOUT_MS, 1) ?? DIST_DEFAULTS.timeoutMs,
     deadAfterMs: flags.deadAfterMs ?? intFrom('NAS_DIST_DEAD_AFTER_MS', env.NAS_DIST_DEAD_AFTER_MS, 100) ?? DIST_DEFAULTS.deadAfterMs,
-    ...(flags.storeFile ?? env.NAS_STORE_FILE ? { storeFile: flags.storeFile ?? env.NAS_STORE_FILE } : {}),
+    ...((flags.storeFile ?? env.NAS_STORE_FILE) ? { storeFile: flags.storeFile ?? env.NAS_STORE_FILE } : {}),
   };
 }
 
@@ -66,7 +70,10 @@ export class ProcessGroup {
   private seq = 0;
   private closed = false;
 
-  private constructor(readonly options: DistOptions, readonly native: NativeProcessGroup) {}
+  private constructor(
+    readonly options: DistOptions,
+    readonly native: NativeProcessGroup,
+  ) {}
 
   /** Joins the group (blocks until every worker has joined, up to timeoutMs). */
   static async connect(options: DistOptions): Promise<ProcessGroup> {
@@ -107,5 +114,3 @@ export class ProcessGroup {
     await awaitNative(() => this.native.close());
   }
 }
-
-

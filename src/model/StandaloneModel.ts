@@ -43,7 +43,9 @@ export class StandaloneModel {
     const a = typeof arch === 'string' ? parseCandidate(arch, { ...DEFAULT_SPACE, blocks: c.blocks }) : arch;
     if (a.blocks.length !== c.blocks) throw new NasError('ERR_NAS_BAD_ARCH', `arch: expected ${c.blocks} blocks, got ${a.blocks.length}`);
     const addon = loadAddon();
-    const native = callNative(() => new addon.StandaloneModel(c, encodeArchitecture(a), { batchSize: STANDALONE_BATCH_SIZE, ...stripUndefined(optim) }));
+    const native = callNative(
+      () => new addon.StandaloneModel(c, encodeArchitecture(a), { batchSize: STANDALONE_BATCH_SIZE, ...stripUndefined(optim) }),
+    );
     return new StandaloneModel(c, formatArchitecture(a), native);
   }
 
@@ -52,11 +54,22 @@ export class StandaloneModel {
     return this.native;
   }
 
-  async train(data: NativeData, o: { steps: number; lr: Float64Array; signal?: AbortSignal; onProgress?: (p: { step: number; loss: number; accuracy: number }) => void }): Promise<{ steps: number; aborted: boolean; step: number }> {
+  async train(
+    data: NativeData,
+    o: {
+      steps: number;
+      lr: Float64Array;
+      signal?: AbortSignal;
+      onProgress?: (p: { step: number; loss: number; accuracy: number }) => void;
+    },
+  ): Promise<{ steps: number; aborted: boolean; step: number }> {
     const n = this.n;
     if (o.signal?.aborted) return { steps: 0, aborted: true, step: n.stepCount() };
     return awaitNative(
-      () => n.train(data.handle, { steps: o.steps, lr: o.lr, threads: this.config.threads }, (p) => o.onProgress?.({ step: p.step, loss: p.loss, accuracy: p.correct / p.examples })),
+      () =>
+        n.train(data.handle, { steps: o.steps, lr: o.lr, threads: this.config.threads }, (p) =>
+          o.onProgress?.({ step: p.step, loss: p.loss, accuracy: p.correct / p.examples }),
+        ),
       { signal: o.signal, abort: () => n.abort() },
     );
   }
@@ -89,7 +102,13 @@ export class StandaloneModel {
     const parameterBytes = 4 * this.parameterCount();
     const c = this.config;
     const residentDataBytes = c.plan === 'fused' || (c.plan === 'auto' && c.device !== 'cpu') ? data.residentBytes : 0;
-    return { parameterBytes, momentumBytes: parameterBytes, stepPeakBytes: r.peakBytes, residentDataBytes, totalBytes: 2 * parameterBytes + r.peakBytes + residentDataBytes };
+    return {
+      parameterBytes,
+      momentumBytes: parameterBytes,
+      stepPeakBytes: r.peakBytes,
+      residentDataBytes,
+      totalBytes: 2 * parameterBytes + r.peakBytes + residentDataBytes,
+    };
   }
 
   /** Class probabilities [batch * classes] for normalised NCHW images. */

@@ -1,7 +1,14 @@
 /**
  * The one-shot model as a TypeScript object: a thin, validated, typed layer over the native Supernet.
  */
-import { EXECUTION_PLANS, type ExecutionPlan, type NativeDataset, type NativeOptimConfig, type NativeSupernet, loadAddon } from '../native/binding';
+import {
+  EXECUTION_PLANS,
+  type ExecutionPlan,
+  type NativeDataset,
+  type NativeOptimConfig,
+  type NativeSupernet,
+  loadAddon,
+} from '../native/binding';
 import { NasError, invalidParameter } from '../util/errors';
 import { awaitNative, callNative } from '../native/errors';
 import { type Architecture, OPS, encodeArchitecture, formatArchitecture, parseArchitecture } from '../space/architecture';
@@ -57,7 +64,6 @@ export const DEFAULT_SUPERNET_CONFIG: SupernetConfig = {
   bnEps: 1e-5,
 };
 
-
 function positiveInt(field: string, v: unknown, max = 1 << 30): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw invalidParameter(field, `an integer in 1..${max}`, v);
   return v;
@@ -66,14 +72,19 @@ function positiveInt(field: string, v: unknown, max = 1 << 30): number {
 /** Fills defaults and validates; errors name the field, what was expected and what came. */
 export function resolveSupernetConfig(partial: Partial<SupernetConfig> = {}): SupernetConfig {
   for (const key of Object.keys(partial)) {
-    if (!(key in DEFAULT_SUPERNET_CONFIG)) throw invalidParameter('config', `known keys (${Object.keys(DEFAULT_SUPERNET_CONFIG).join(', ')})`, key);
+    if (!(key in DEFAULT_SUPERNET_CONFIG))
+      throw invalidParameter('config', `known keys (${Object.keys(DEFAULT_SUPERNET_CONFIG).join(', ')})`, key);
   }
   const c: SupernetConfig = { ...DEFAULT_SUPERNET_CONFIG, ...stripUndefined(partial) };
   // `auto`: the GPU when this build and machine have one; a data-parallel worker takes GPU LOCAL_RANK (one per GPU).
   if (c.device === 'auto') {
     const addon = loadAddon();
     const local = Number(process.env.LOCAL_RANK);
-    c.device = !addon.cudaAvailable ? 'cpu' : Number.isInteger(local) && local > 0 && addon.cudaDeviceCount > 1 ? `cuda:${local % addon.cudaDeviceCount}` : 'cuda';
+    c.device = !addon.cudaAvailable
+      ? 'cpu'
+      : Number.isInteger(local) && local > 0 && addon.cudaDeviceCount > 1
+        ? `cuda:${local % addon.cudaDeviceCount}`
+        : 'cuda';
   }
   positiveInt('inChannels', c.inChannels, 64);
   positiveInt('imageSize', c.imageSize, 4096);
@@ -85,7 +96,8 @@ export function resolveSupernetConfig(partial: Partial<SupernetConfig> = {}): Su
   positiveInt('threads', c.threads, 1024);
   if (positiveInt('classes', c.classes, 1 << 20) < 2) throw invalidParameter('classes', 'an integer >= 2', c.classes);
   if (c.imageSize < 2 ** (c.stacks - 1)) throw invalidParameter('imageSize', `at least 2^(stacks-1) = ${2 ** (c.stacks - 1)}`, c.imageSize);
-  if (typeof c.device !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(c.device)) throw invalidParameter('device', "'cpu', 'cuda' or 'cuda:N'", c.device);
+  if (typeof c.device !== 'string' || !/^(cpu|cuda(:\d+)?)$/.test(c.device))
+    throw invalidParameter('device', "'cpu', 'cuda' or 'cuda:N'", c.device);
   if (!Number.isInteger(c.seed) || c.seed < 0) throw invalidParameter('seed', 'a non-negative integer', c.seed);
   if (typeof c.channelsLast !== 'boolean') throw invalidParameter('channelsLast', 'a boolean', c.channelsLast);
   if (c.precision !== 'fp32' && c.precision !== 'bf16') throw invalidParameter('precision', "'fp32' or 'bf16'", c.precision);
@@ -93,7 +105,6 @@ export function resolveSupernetConfig(partial: Partial<SupernetConfig> = {}): Su
   if (!EXECUTION_PLANS.includes(c.plan)) throw invalidParameter('plan', "'auto', 'per-ghost' or 'fused'", c.plan);
   return c;
 }
-
 
 /** Loss and accuracy of one architecture on a range of a dataset. */
 export interface EvaluationResult {
@@ -134,7 +145,9 @@ export class NativeData {
       }
     }
     const addon = loadAddon();
-    this.handle = callNative(() => new addon.Dataset(set.images, set.labels, { n: set.n, h: set.height, w: set.width, c: set.channels }, mean, std));
+    this.handle = callNative(
+      () => new addon.Dataset(set.images, set.labels, { n: set.n, h: set.height, w: set.width, c: set.channels }, mean, std),
+    );
     this.size = set.n;
     this.residentBytes = set.images.byteLength + 8 * set.n;
   }
@@ -177,8 +190,12 @@ export class Supernet {
     const c = resolveSupernetConfig(config);
     const addon = loadAddon();
     const opt = { batchSize: 2 * c.ghostBatch, ...stripUndefined(optim) };
-    if (opt.batchSize % c.ghostBatch !== 0) throw invalidParameter('batchSize', `a multiple of ghostBatch (${c.ghostBatch})`, opt.batchSize);
-    return new Supernet(c, callNative(() => new addon.Supernet(c, opt)));
+    if (opt.batchSize % c.ghostBatch !== 0)
+      throw invalidParameter('batchSize', `a multiple of ghostBatch (${c.ghostBatch})`, opt.batchSize);
+    return new Supernet(
+      c,
+      callNative(() => new addon.Supernet(c, opt)),
+    );
   }
 
   /** Reads the JSON meta stored in a checkpoint without building a model. */
@@ -214,7 +231,14 @@ export class Supernet {
    */
   async train(
     data: NativeData,
-    o: { steps: number; lr: Float64Array; dropIn: Float32Array; dropOp: Float32Array; signal?: AbortSignal; onProgress?: (p: StepProgress) => void },
+    o: {
+      steps: number;
+      lr: Float64Array;
+      dropIn: Float32Array;
+      dropOp: Float32Array;
+      signal?: AbortSignal;
+      onProgress?: (p: StepProgress) => void;
+    },
   ): Promise<{ steps: number; aborted: boolean; step: number }> {
     const net = this.n;
     if (!Number.isInteger(o.steps) || o.steps < 0) throw invalidParameter('steps', 'a non-negative integer', o.steps, 'ERR_NAS_BAD_ARG');
@@ -227,7 +251,13 @@ export class Supernet {
     return awaitNative(
       () =>
         net.train(data.handle, { steps: o.steps, lr: o.lr, dropIn: o.dropIn, dropOp: o.dropOp, threads: this.config.threads }, (p) =>
-          o.onProgress?.({ step: p.step, loss: p.loss, accuracy: p.correct / p.examples, examples: p.examples, activePaths: p.activePaths }),
+          o.onProgress?.({
+            step: p.step,
+            loss: p.loss,
+            accuracy: p.correct / p.examples,
+            examples: p.examples,
+            activePaths: p.activePaths,
+          }),
         ),
       { signal: o.signal, abort: () => net.abort() },
     );
@@ -245,27 +275,49 @@ export class Supernet {
   async evaluate(
     data: NativeData,
     archs: ArchLike[],
-    o: { start?: number; count?: number; batchSize?: number; batched?: boolean; signal?: AbortSignal; onProgress?: (done: number) => void } = {},
+    o: {
+      start?: number;
+      count?: number;
+      batchSize?: number;
+      batched?: boolean;
+      signal?: AbortSignal;
+      onProgress?: (done: number) => void;
+    } = {},
   ): Promise<EvaluationResult[]> {
     const net = this.n;
     if (!Array.isArray(archs)) throw invalidParameter('archs', 'an array of architectures', archs, 'ERR_NAS_BAD_ARCH');
     if (archs.length === 0) return []; // a data-parallel worker's empty share
     const parsed = archs.map((a, i) => toArch(a, `archs[${i}]`));
     const start = o.start ?? 0;
-    if (!Number.isInteger(start) || start < 0 || start >= data.size) throw invalidParameter('start', `an integer in [0, ${data.size - 1}]`, start, 'ERR_NAS_BAD_ARG');
+    if (!Number.isInteger(start) || start < 0 || start >= data.size)
+      throw invalidParameter('start', `an integer in [0, ${data.size - 1}]`, start, 'ERR_NAS_BAD_ARG');
     const count = o.count ?? data.size - start;
-    if (!Number.isInteger(count) || count < 1 || start + count > data.size) throw invalidParameter('count', `an integer in [1, ${data.size - start}]`, count, 'ERR_NAS_BAD_ARG');
-    if (o.batchSize !== undefined && !(Number.isInteger(o.batchSize) && o.batchSize > 0)) throw invalidParameter('batchSize', 'a positive integer', o.batchSize, 'ERR_NAS_BAD_ARG');
+    if (!Number.isInteger(count) || count < 1 || start + count > data.size)
+      throw invalidParameter('count', `an integer in [1, ${data.size - start}]`, count, 'ERR_NAS_BAD_ARG');
+    if (o.batchSize !== undefined && !(Number.isInteger(o.batchSize) && o.batchSize > 0))
+      throw invalidParameter('batchSize', 'a positive integer', o.batchSize, 'ERR_NAS_BAD_ARG');
     const words = new Uint32Array(parsed.length * 2 * this.config.blocks);
     parsed.forEach((a, i) => {
-      if (a.blocks.length !== this.config.blocks) throw invalidParameter('arch', `${this.config.blocks} blocks`, formatArchitecture(a), 'ERR_NAS_BAD_ARCH');
+      if (a.blocks.length !== this.config.blocks)
+        throw invalidParameter('arch', `${this.config.blocks} blocks`, formatArchitecture(a), 'ERR_NAS_BAD_ARCH');
       words.set(encodeArchitecture(a), i * 2 * this.config.blocks);
     });
     const res = await awaitNative(
-      () => net.evaluate(data.handle, words, { start, count, batchSize: o.batchSize, batched: o.batched, threads: this.config.threads }, o.onProgress),
+      () =>
+        net.evaluate(
+          data.handle,
+          words,
+          { start, count, batchSize: o.batchSize, batched: o.batched, threads: this.config.threads },
+          o.onProgress,
+        ),
       { signal: o.signal, abort: () => net.abort() },
     );
-    return res.map((r, i) => ({ arch: formatArchitecture(parsed[i]), accuracy: r.correct / r.examples, loss: r.lossSum / r.examples, examples: r.examples }));
+    return res.map((r, i) => ({
+      arch: formatArchitecture(parsed[i]),
+      accuracy: r.correct / r.examples,
+      loss: r.lossSum / r.examples,
+      examples: r.examples,
+    }));
   }
 
   /**
@@ -273,10 +325,17 @@ export class Supernet {
    * of several ghost batches is used for each of them (BN statistics still per ghost batch).
    * With `probe`, also the per-ghost-batch mean/variance seen by the first BN of the first cell ([G * C]).
    */
-  forward(images: Float32Array, batch: number, archs: ArchLike[], probe = false): { logits: Float32Array; probeMean?: Float32Array; probeVar?: Float32Array } {
+  forward(
+    images: Float32Array,
+    batch: number,
+    archs: ArchLike[],
+    probe = false,
+  ): { logits: Float32Array; probeMean?: Float32Array; probeVar?: Float32Array } {
     const list = this.perGhost(batch, archs);
     const words = new Uint32Array(list.length * 2 * this.config.blocks);
-    list.forEach((a, i) => { words.set(encodeArchitecture(toArch(a)), i * 2 * this.config.blocks); });
+    list.forEach((a, i) => {
+      words.set(encodeArchitecture(toArch(a)), i * 2 * this.config.blocks);
+    });
     return callNative(() => this.n.forward(images, batch, words, probe));
   }
 
@@ -297,7 +356,9 @@ export class Supernet {
     for (let i = 0; i < images.length; i++) images[i] = Math.sin(i * 12.9898) * 0.5; // any non-constant input
     const list = this.perGhost(batch, archs);
     const words = new Uint32Array(list.length * 2 * c.blocks);
-    list.forEach((a, i) => { words.set(encodeArchitecture(toArch(a)), i * 2 * c.blocks); });
+    list.forEach((a, i) => {
+      words.set(encodeArchitecture(toArch(a)), i * 2 * c.blocks);
+    });
     const r = callNative(() => this.n.forward(images, batch, words, false, { backward: !!o.backward }));
     return { total: r.opsTotal, topLevel: r.opsTopLevel };
   }

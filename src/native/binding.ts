@@ -78,8 +78,19 @@ export interface NativeSupernet {
     opts: { start?: number; count?: number; batchSize?: number; threads?: number; batched?: boolean },
     onProgress?: (done: number) => void,
   ): Promise<NativeEvalResult[]>;
-  forward(images: Float32Array, batch: number, masks: Uint32Array, probe: boolean): { logits: Float32Array; probeMean?: Float32Array; probeVar?: Float32Array };
-  forward(images: Float32Array, batch: number, masks: Uint32Array, probe: boolean, count: { backward: boolean }): { opsTotal: number; opsTopLevel: number };
+  forward(
+    images: Float32Array,
+    batch: number,
+    masks: Uint32Array,
+    probe: boolean,
+  ): { logits: Float32Array; probeMean?: Float32Array; probeVar?: Float32Array };
+  forward(
+    images: Float32Array,
+    batch: number,
+    masks: Uint32Array,
+    probe: boolean,
+    count: { backward: boolean },
+  ): { opsTotal: number; opsTopLevel: number };
   standaloneForward(images: Float32Array, batch: number, arch: Uint32Array): Float32Array;
   lastMasks(): { ghosts: number; inputs: Uint32Array; ops: Uint32Array };
   parameterNames(): string[];
@@ -146,7 +157,13 @@ export interface NativeAddon {
     readCheckpointMeta(path: string): Promise<string>;
   };
   StandaloneModel: new (config: NativeNetConfig, arch: Uint32Array, optim: Partial<NativeOptimConfig>) => NativeStandaloneModel;
-  Dataset: new (images: Uint8Array, labels: Uint8Array, shape: { n: number; h: number; w: number; c: number }, mean: number[], std: number[]) => NativeDataset;
+  Dataset: new (
+    images: Uint8Array,
+    labels: Uint8Array,
+    shape: { n: number; h: number; w: number; c: number },
+    mean: number[],
+    std: number[],
+  ) => NativeDataset;
   ProcessGroup: {
     new (options: NativeDistOptions): NativeProcessGroup;
     /** For tests: store operations against a fresh BoundStore or c10d's TCPStore (native/core/dist.h: runStoreScript). */
@@ -200,8 +217,10 @@ export function loadAddon(): NativeAddon {
   } catch (err) {
     const msg = (err as Error).message;
     if (/libtorch|libc10|libtorch_cpu|libgomp/i.test(msg)) {
-      throw new NasError('ERR_NAS_ADDON_MISSING', `the oneshot-nas addon was found but LibTorch's libraries could not be loaded (${msg}). ` +
-        buildAdvice(root));
+      throw new NasError(
+        'ERR_NAS_ADDON_MISSING',
+        `the oneshot-nas addon was found but LibTorch's libraries could not be loaded (${msg}). ${buildAdvice(root)}`,
+      );
     }
     if (/No native build was found/.test(msg)) {
       throw new NasError('ERR_NAS_ADDON_MISSING', `the oneshot-nas addon is not built. ${buildAdvice(root)}`);
@@ -223,6 +242,8 @@ export function buildAdvice(root: string): string {
   if (fs.existsSync(path.join(root, 'scripts', 'setup'))) {
     return 'Run `scripts/setup` (installs LibTorch and builds), or `npm run build:native` when LibTorch is installed.';
   }
-  return 'Install LibTorch (`apt-get install -y libtorch-dev`), then build the addon: `npm rebuild oneshot-nas` ' +
-    '(under pnpm, allow its build script first: `pnpm approve-builds`, or list it in `onlyBuiltDependencies`).';
+  return (
+    'Install LibTorch (`apt-get install -y libtorch-dev`), then build the addon: `npm rebuild oneshot-nas` ' +
+    '(under pnpm, allow its build script first: `pnpm approve-builds`, or list it in `onlyBuiltDependencies`).'
+  );
 }

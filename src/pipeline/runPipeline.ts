@@ -60,7 +60,10 @@ export interface PipelineResult {
 }
 
 /** Runs train -> search -> select -> retrain -> report in `o.train.out`, resuming every stage from its files. */
-export async function runPipeline(o: PipelineOptions, hooks: { signal?: AbortSignal; onEvent?: (e: PipelineEvent) => void } = {}): Promise<PipelineResult> {
+export async function runPipeline(
+  o: PipelineOptions,
+  hooks: { signal?: AbortSignal; onEvent?: (e: PipelineEvent) => void } = {},
+): Promise<PipelineResult> {
   const out = o.train.out;
   const files = runFiles(out);
   const emit = hooks.onEvent ?? ((): void => undefined);
@@ -76,13 +79,20 @@ export async function runPipeline(o: PipelineOptions, hooks: { signal?: AbortSig
   const results = path.join(out, 'search.jsonl');
   const searched = readJsonLines(results, searchResultLine).length >= o.search.count;
   emit({ type: 'stage', stage: 'search', skipped: searched });
-  result.search = await runSearch({ supernet: out, out: results, ...o.search }, { signal: hooks.signal, onEvent: (event) => emit({ type: 'search', event }) });
+  result.search = await runSearch(
+    { supernet: out, out: results, ...o.search },
+    { signal: hooks.signal, onEvent: (event) => emit({ type: 'search', event }) },
+  );
   if (result.search.aborted) return { ...result, aborted: true };
 
   result.selected = selectArchitectures(readJsonLines(results, searchResultLine), o.select);
   emit({ type: 'stage', stage: 'retrain', skipped: false });
   const retrainOptions = retrainOptionsFrom(o.train, { out: path.join(out, 'retrain'), ...o.retrain });
-  const r = await retrain(result.selected.map((s) => s.arch), retrainOptions, { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) });
+  const r = await retrain(
+    result.selected.map((s) => s.arch),
+    retrainOptions,
+    { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) },
+  );
   result.retrained = r.summaries;
   if (r.aborted) return { ...result, aborted: true };
 

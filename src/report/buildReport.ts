@@ -42,10 +42,14 @@ export interface ReportPlotEvent {
 
 const REPORT_GENERATOR = 'oneshot-nas report';
 /** A report this package wrote (an earlier version's too: its title), recognised from the file's first bytes. */
-const isReport = (head: string): boolean => /^<!doctype html>/i.test(head) && (head.includes(REPORT_GENERATOR) || head.includes('<title>oneshot-nas report:'));
+const isReport = (head: string): boolean =>
+  /^<!doctype html>/i.test(head) && (head.includes(REPORT_GENERATOR) || head.includes('<title>oneshot-nas report:'));
 
 /** Writes `<dir>/report.html` (or `o.out`) for a run directory: plots of whatever the run has and the ranked table; `o.onPlot` reports each rendered plot. */
-export async function buildReport(dir: string, o: { out?: string; retrainDir?: string; top?: number; onPlot?: (e: ReportPlotEvent) => void } = {}): Promise<ReportSummary> {
+export async function buildReport(
+  dir: string,
+  o: { out?: string; retrainDir?: string; top?: number; onPlot?: (e: ReportPlotEvent) => void } = {},
+): Promise<ReportSummary> {
   let rendered = 0;
   const render = async (title: string, spec: Parameters<typeof renderSvg>[0]): Promise<string> => {
     const t0 = Date.now();
@@ -68,13 +72,21 @@ export async function buildReport(dir: string, o: { out?: string; retrainDir?: s
   const total = metrics.length ? metrics[metrics.length - 1].step : 0;
   if (total > 0) {
     const rows: { step: number; p: number; node: string }[] = [];
-    const nodes: [string, number][] = [['inputs of block 0 (k=2)', 2], ['inputs of block 3 (k=5)', 5], ['operations (k=7)', 7]];
+    const nodes: [string, number][] = [
+      ['inputs of block 0 (k=2)', 2],
+      ['inputs of block 3 (k=5)', 5],
+      ['operations (k=7)', 7],
+    ];
     for (let s = 0; s <= total; s += Math.max(1, Math.floor(total / 50))) {
       for (const [node, k] of nodes) rows.push({ step: s, p: dropProbability(options.dropout, k, s, total), node });
     }
     sections.push({ title: 'Path-dropout schedule', svg: await render('Path-dropout schedule', dropSchedule(rows)) });
   }
-  if (search.length) sections.push({ title: 'One-shot accuracies', svg: await render('One-shot accuracies', accuracyHistogram(search.map((r) => r.accuracy))) });
+  if (search.length)
+    sections.push({
+      title: 'One-shot accuracies',
+      svg: await render('One-shot accuracies', accuracyHistogram(search.map((r) => r.accuracy))),
+    });
   const byArch = new Map(search.map((r) => [r.arch, r]));
   const pairs = new Map<string, { oneShot: number; standalone: number[] }>();
   for (const r of retrained) {
@@ -86,19 +98,42 @@ export async function buildReport(dir: string, o: { out?: string; retrainDir?: s
   }
   const scatter = [...pairs.entries()].map(([arch, p]) => ({ arch, oneShot: p.oneShot, standalone: mean(p.standalone) }));
   if (scatter.length) {
-    const note = scatter.length >= 3
-      ? `Spearman's rho ${numText(spearman(scatter.map((s) => s.oneShot), scatter.map((s) => s.standalone)), 3)}, Kendall's tau ${numText(kendall(scatter.map((s) => s.oneShot), scatter.map((s) => s.standalone)), 3)} over ${scatter.length} architectures.`
-      : `${scatter.length} architecture(s): too few for a rank correlation.`;
+    const note =
+      scatter.length >= 3
+        ? `Spearman's rho ${numText(
+            spearman(
+              scatter.map((s) => s.oneShot),
+              scatter.map((s) => s.standalone),
+            ),
+            3,
+          )}, Kendall's tau ${numText(
+            kendall(
+              scatter.map((s) => s.oneShot),
+              scatter.map((s) => s.standalone),
+            ),
+            3,
+          )} over ${scatter.length} architectures.`
+        : `${scatter.length} architecture(s): too few for a rank correlation.`;
     sections.push({ title: 'One-shot vs stand-alone', svg: await render('One-shot vs stand-alone', oneShotVsStandalone(scatter)), note });
   }
   const klFile = path.join(dir, 'study-kl', 'kl.json');
   if (fs.existsSync(klFile)) {
-    const kl = readJsonFile(klFile, 'ERR_NAS_BAD_RESULTS', 'KL study') as { rows: { kl: number; accuracy: number; arch: string }[]; spearman: number; kendall: number };
-    sections.push({ title: 'KL vs one-shot accuracy', svg: await render('KL vs one-shot accuracy', klVsAccuracy(kl.rows)), note: `Spearman's rho ${numText(kl.spearman, 3)}, Kendall's tau ${numText(kl.kendall, 3)} over ${numText(kl.rows?.length)} candidates.` });
+    const kl = readJsonFile(klFile, 'ERR_NAS_BAD_RESULTS', 'KL study') as {
+      rows: { kl: number; accuracy: number; arch: string }[];
+      spearman: number;
+      kendall: number;
+    };
+    sections.push({
+      title: 'KL vs one-shot accuracy',
+      svg: await render('KL vs one-shot accuracy', klVsAccuracy(kl.rows)),
+      note: `Spearman's rho ${numText(kl.spearman, 3)}, Kendall's tau ${numText(kl.kendall, 3)} over ${numText(kl.rows?.length)} candidates.`,
+    });
   } else {
     sections.push({ title: 'KL vs one-shot accuracy', note: 'Run `nasctl study kl --supernet <this dir>` to add this plot.' });
   }
-  const tracked = metrics.filter((m) => m.kl?.length).flatMap((m) => m.kl!.map((kl, i) => ({ step: m.step, kl: Math.max(kl, 1e-9), arch: `#${i + 1}` })));
+  const tracked = metrics
+    .filter((m) => m.kl?.length)
+    .flatMap((m) => m.kl!.map((kl, i) => ({ step: m.step, kl: Math.max(kl, 1e-9), arch: `#${i + 1}` })));
   if (tracked.length) sections.push({ title: 'KL over training', svg: await render('KL over training', klOverTraining(tracked)) });
 
   const top = [...search].sort((a, b) => b.accuracy - a.accuracy).slice(0, o.top ?? 20);

@@ -69,7 +69,9 @@ export interface Interval {
  * of each, and the (1 - level) / 2 and (1 + level) / 2 quantiles of those that are defined.
  */
 export function bootstrapInterval(
-  a: number[], b: number[], stat: (x: number[], y: number[]) => number,
+  a: number[],
+  b: number[],
+  stat: (x: number[], y: number[]) => number,
   o: { resamples?: number; level?: number; seed?: number } = {},
 ): Interval {
   if (a.length !== b.length) throw new RangeError(`bootstrapInterval: ${a.length} values against ${b.length}`);
@@ -90,7 +92,8 @@ export function bootstrapInterval(
     if (Number.isFinite(v)) values.push(v);
   }
   values.sort((p, q) => p - q);
-  const q = (p: number): number => (values.length ? values[Math.min(values.length - 1, Math.max(0, Math.round(p * (values.length - 1))))] : NaN);
+  const q = (p: number): number =>
+    values.length ? values[Math.min(values.length - 1, Math.max(0, Math.round(p * (values.length - 1))))] : NaN;
   return { value: stat(a, b), low: q((1 - level) / 2), high: q((1 + level) / 2), level, resamples: values.length };
 }
 

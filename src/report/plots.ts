@@ -9,7 +9,9 @@ export async function renderSvg(spec: Spec): Promise<string> {
     parse: (s: unknown) => unknown;
     View: new (rt: unknown, o: { renderer: string }) => { toSVG: () => Promise<string>; finalize: () => void };
   };
-  const view = new vega.View(vega.parse(vl.compile({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', ...spec }).spec), { renderer: 'none' });
+  const view = new vega.View(vega.parse(vl.compile({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', ...spec }).spec), {
+    renderer: 'none',
+  });
   try {
     return await view.toSVG();
   } finally {
@@ -26,38 +28,89 @@ export function trainingCurves(rows: { step: number; loss: number; valAccuracy: 
     { step: r.step, value: r.trainAccuracy, series: 'train accuracy (batch, with dropout)' },
     { step: r.step, value: r.valAccuracy, series: 'one-shot validation accuracy' },
   ]);
-  return { ...base, title: 'Training curves', data: { values: data }, mark: { type: 'line', point: true },
-    encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'value', type: 'quantitative' }, color: { field: 'series', type: 'nominal', legend: { orient: 'bottom', columns: 1, labelLimit: 400 } } } };
+  return {
+    ...base,
+    title: 'Training curves',
+    data: { values: data },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'step', type: 'quantitative' },
+      y: { field: 'value', type: 'quantitative' },
+      color: { field: 'series', type: 'nominal', legend: { orient: 'bottom', columns: 1, labelLimit: 400 } },
+    },
+  };
 }
 
 /** Vega-Lite: the path-dropout probability of a few nodes against the step. */
 export function dropSchedule(rows: { step: number; p: number; node: string }[]): Spec {
-  return { ...base, title: 'Path-dropout schedule (per-path drop probability)', data: { values: rows }, mark: 'line',
-    encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'p', type: 'quantitative', title: 'drop probability' }, color: { field: 'node', type: 'nominal', legend: { orient: 'bottom', columns: 1, labelLimit: 400 } } } };
+  return {
+    ...base,
+    title: 'Path-dropout schedule (per-path drop probability)',
+    data: { values: rows },
+    mark: 'line',
+    encoding: {
+      x: { field: 'step', type: 'quantitative' },
+      y: { field: 'p', type: 'quantitative', title: 'drop probability' },
+      color: { field: 'node', type: 'nominal', legend: { orient: 'bottom', columns: 1, labelLimit: 400 } },
+    },
+  };
 }
 
 /** Vega-Lite: histogram of the one-shot accuracies of a search. */
 export function accuracyHistogram(acc: number[]): Spec {
-  return { ...base, title: `One-shot validation accuracy of ${acc.length} architectures`, data: { values: acc.map((a) => ({ accuracy: a })) }, mark: 'bar',
-    encoding: { x: { field: 'accuracy', type: 'quantitative', bin: { maxbins: 30 }, title: 'one-shot accuracy' }, y: { aggregate: 'count', type: 'quantitative', title: 'architectures' } } };
+  return {
+    ...base,
+    title: `One-shot validation accuracy of ${acc.length} architectures`,
+    data: { values: acc.map((a) => ({ accuracy: a })) },
+    mark: 'bar',
+    encoding: {
+      x: { field: 'accuracy', type: 'quantitative', bin: { maxbins: 30 }, title: 'one-shot accuracy' },
+      y: { aggregate: 'count', type: 'quantitative', title: 'architectures' },
+    },
+  };
 }
 
 /** Vega-Lite: one-shot accuracy against stand-alone accuracy, one point per architecture (Figure 5). */
 export function oneShotVsStandalone(rows: { oneShot: number; standalone: number; arch: string }[]): Spec {
-  return { ...base, title: 'One-shot vs stand-alone accuracy', data: { values: rows }, mark: { type: 'point', filled: true, size: 60 },
-    encoding: { x: { field: 'oneShot', type: 'quantitative', title: 'one-shot validation accuracy', scale: { zero: false } },
-      y: { field: 'standalone', type: 'quantitative', title: 'stand-alone test accuracy', scale: { zero: false } }, tooltip: { field: 'arch' } } };
+  return {
+    ...base,
+    title: 'One-shot vs stand-alone accuracy',
+    data: { values: rows },
+    mark: { type: 'point', filled: true, size: 60 },
+    encoding: {
+      x: { field: 'oneShot', type: 'quantitative', title: 'one-shot validation accuracy', scale: { zero: false } },
+      y: { field: 'standalone', type: 'quantitative', title: 'stand-alone test accuracy', scale: { zero: false } },
+      tooltip: { field: 'arch' },
+    },
+  };
 }
 
 /** Vega-Lite: symmetrized KL against one-shot accuracy (Figure 6). */
 export function klVsAccuracy(rows: { kl: number; accuracy: number; arch: string }[]): Spec {
-  return { ...base, title: 'Symmetrized KL to reference vs one-shot accuracy', data: { values: rows }, mark: { type: 'point', filled: true },
-    encoding: { x: { field: 'kl', type: 'quantitative', title: 'KL(reference, candidate), symmetrized', scale: { type: 'log' } },
-      y: { field: 'accuracy', type: 'quantitative', title: 'one-shot validation accuracy', scale: { zero: false } }, tooltip: { field: 'arch' } } };
+  return {
+    ...base,
+    title: 'Symmetrized KL to reference vs one-shot accuracy',
+    data: { values: rows },
+    mark: { type: 'point', filled: true },
+    encoding: {
+      x: { field: 'kl', type: 'quantitative', title: 'KL(reference, candidate), symmetrized', scale: { type: 'log' } },
+      y: { field: 'accuracy', type: 'quantitative', title: 'one-shot validation accuracy', scale: { zero: false } },
+      tooltip: { field: 'arch' },
+    },
+  };
 }
 
 /** Vega-Lite: the KL of tracked architectures against the training step (Figure 7). */
 export function klOverTraining(rows: { step: number; kl: number; arch: string }[]): Spec {
-  return { ...base, title: 'KL of fixed architectures over training', data: { values: rows }, mark: { type: 'line', point: true },
-    encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'kl', type: 'quantitative', scale: { type: 'log' } }, color: { field: 'arch', type: 'nominal', legend: null } } };
+  return {
+    ...base,
+    title: 'KL of fixed architectures over training',
+    data: { values: rows },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'step', type: 'quantitative' },
+      y: { field: 'kl', type: 'quantitative', scale: { type: 'log' } },
+      color: { field: 'arch', type: 'nominal', legend: null },
+    },
+  };
 }

@@ -22,9 +22,21 @@ export interface ExportedModelInfo {
 }
 
 /** Writes `dir/model.json` and `dir/model.safetensors` (weights and BN statistics, float32) of a stand-alone model. */
-export function exportModel(dir: string, model: StandaloneModel, extra: { mean: number[]; std: number[]; testAccuracy?: number }): ExportedModelInfo {
+export function exportModel(
+  dir: string,
+  model: StandaloneModel,
+  extra: { mean: number[]; std: number[]; testAccuracy?: number },
+): ExportedModelInfo {
   makeDir(dir);
-  const info: ExportedModelInfo = { format: 'oneshot-nas-model/1', arch: model.arch, config: model.config, mean: extra.mean, std: extra.std, params: model.parameterCount(), testAccuracy: extra.testAccuracy };
+  const info: ExportedModelInfo = {
+    format: 'oneshot-nas-model/1',
+    arch: model.arch,
+    config: model.config,
+    mean: extra.mean,
+    std: extra.std,
+    params: model.parameterCount(),
+    testAccuracy: extra.testAccuracy,
+  };
   writeSafetensors(path.join(dir, 'model.safetensors'), model.stateDict(), { arch: model.arch, format: info.format });
   writeFileAtomic(path.join(dir, 'model.json'), `${JSON.stringify(info, null, 2)}\n`);
   return info;
@@ -32,10 +44,17 @@ export function exportModel(dir: string, model: StandaloneModel, extra: { mean: 
 
 /** model.json, checked: every field a loader uses, with ERR_NAS_BAD_MODEL naming the file and the field. */
 export function readModelInfo(file: string): ExportedModelInfo {
-  if (!fs.existsSync(file)) throw new NasError('ERR_NAS_IO', `${file}: no such file (export a model with \`nasctl retrain --export\`)`, { path: file, code: 'ENOENT' });
+  if (!fs.existsSync(file))
+    throw new NasError('ERR_NAS_IO', `${file}: no such file (export a model with \`nasctl retrain --export\`)`, {
+      path: file,
+      code: 'ENOENT',
+    });
   const info = readJsonFile(file, 'ERR_NAS_BAD_MODEL', 'model description') as Partial<ExportedModelInfo> | null;
   const bad = (field: string, expected: string, got: unknown): NasError =>
-    new NasError('ERR_NAS_BAD_MODEL', `${file}: ${field}: expected ${expected}, got ${JSON.stringify(got) ?? 'nothing'}`, { path: file, field });
+    new NasError('ERR_NAS_BAD_MODEL', `${file}: ${field}: expected ${expected}, got ${JSON.stringify(got) ?? 'nothing'}`, {
+      path: file,
+      field,
+    });
   if (info === null || typeof info !== 'object' || Array.isArray(info)) throw bad('(top level)', 'a JSON object', info);
   if (info.format !== 'oneshot-nas-model/1') throw bad('format', '"oneshot-nas-model/1"', info.format);
   if (typeof info.arch !== 'string') throw bad('arch', 'an architecture string', info.arch);
@@ -44,9 +63,16 @@ export function readModelInfo(file: string): ExportedModelInfo {
   for (const k of ['inChannels', 'imageSize', 'classes', 'filters', 'stacks', 'cellsPerStack', 'blocks'] as const) {
     if (!Number.isInteger(c[k]) || (c[k] as number) < 1) throw bad(`config.${k}`, 'a positive integer', c[k]);
   }
-  for (const [k, positive] of [['mean', false], ['std', true]] as const) {
+  for (const [k, positive] of [
+    ['mean', false],
+    ['std', true],
+  ] as const) {
     const v = info[k];
-    if (!Array.isArray(v) || v.length !== c.inChannels || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0))) {
+    if (
+      !Array.isArray(v) ||
+      v.length !== c.inChannels ||
+      !v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0))
+    ) {
       throw bad(k, `${c.inChannels} finite numbers${positive ? ' > 0' : ''} (one per channel)`, v);
     }
   }
@@ -62,14 +88,18 @@ export function loadModel(dir: string, o: { threads?: number; device?: string } 
   const info = readModelInfo(path.join(dir, 'model.json'));
   const weights = path.join(dir, 'model.safetensors');
   const { tensors } = readSafetensors(weights);
-  const model = StandaloneModel.create({ ...info.config, ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}) }, info.arch);
+  const model = StandaloneModel.create(
+    { ...info.config, ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}) },
+    info.arch,
+  );
   try {
     const bad = (why: string): NasError => new NasError('ERR_NAS_BAD_MODEL', `${weights}: ${why} (for ${info.arch})`, { path: weights });
     const given = new Map(tensors.map((t) => [t.name, t]));
     for (const want of model.stateDict()) {
       const t = given.get(want.name);
       if (!t) throw bad(`tensor ${want.name} is missing`);
-      if (t.shape.join('x') !== want.shape.join('x')) throw bad(`tensor ${want.name} has shape [${t.shape.join(', ')}], the model's is [${want.shape.join(', ')}]`);
+      if (t.shape.join('x') !== want.shape.join('x'))
+        throw bad(`tensor ${want.name} has shape [${t.shape.join(', ')}], the model's is [${want.shape.join(', ')}]`);
       given.delete(want.name);
       model.setTensor(t.name, t.data);
     }
@@ -82,7 +112,14 @@ export function loadModel(dir: string, o: { threads?: number; device?: string } 
 }
 
 /** Normalises uint8 NHWC images into the float NCHW batch a model takes. */
-export function normaliseImages(images: Uint8Array, n: number, size: number, channels: number, mean: number[], std: number[]): Float32Array {
+export function normaliseImages(
+  images: Uint8Array,
+  n: number,
+  size: number,
+  channels: number,
+  mean: number[],
+  std: number[],
+): Float32Array {
   const out = new Float32Array(n * channels * size * size);
   const hw = size * size;
   for (let i = 0; i < n; i++) {

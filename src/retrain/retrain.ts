@@ -67,15 +67,33 @@ export const RETRAIN_DEFAULTS = {
  */
 export function retrainOptionsFrom(
   train: TrainOptions,
-  o: { out: string; filters: number; epochs: number; runs: number; trainLimit?: number; testLimit?: number; ghostBatch?: number; threads?: number; jobs?: number; seed?: number; export?: boolean },
+  o: {
+    out: string;
+    filters: number;
+    epochs: number;
+    runs: number;
+    trainLimit?: number;
+    testLimit?: number;
+    ghostBatch?: number;
+    threads?: number;
+    jobs?: number;
+    seed?: number;
+    export?: boolean;
+  },
 ): RetrainOptions {
   const n = train.net;
   return {
     out: o.out,
     dataset: { ...train.dataset, ...stripUndefined({ trainLimit: o.trainLimit, testLimit: o.testLimit }) },
     net: {
-      filters: o.filters, stacks: n.stacks, cellsPerStack: n.cellsPerStack, blocks: n.blocks, ghostBatch: o.ghostBatch ?? RETRAIN_DEFAULTS.ghostBatch,
-      threads: o.threads ?? n.threads, device: n.device, precision: n.precision,
+      filters: o.filters,
+      stacks: n.stacks,
+      cellsPerStack: n.cellsPerStack,
+      blocks: n.blocks,
+      ghostBatch: o.ghostBatch ?? RETRAIN_DEFAULTS.ghostBatch,
+      threads: o.threads ?? n.threads,
+      device: n.device,
+      precision: n.precision,
     },
     epochs: o.epochs,
     batchSize: RETRAIN_DEFAULTS.batchSize,
@@ -108,7 +126,11 @@ export interface RetrainRun {
 
 /** The line check of retrain.jsonl (files.ts: readJsonLinesStrict). */
 export function retrainRunLine(value: unknown): RetrainRun | string {
-  const o = objectLine(value, ['run', 'seed', 'params', 'madds', 'steps', 'validationAccuracy', 'testAccuracy', 'testLoss', 'seconds'], ['arch']);
+  const o = objectLine(
+    value,
+    ['run', 'seed', 'params', 'madds', 'steps', 'validationAccuracy', 'testAccuracy', 'testLoss', 'seconds'],
+    ['arch'],
+  );
   return typeof o === 'string' ? o : (o as unknown as RetrainRun);
 }
 
@@ -160,7 +182,7 @@ export { meanStd } from '../util/stats';
  */
 export function retrainJobs(o: { jobs?: number; threads?: number; device?: string }, runs: number): { jobs: number; threads: number } {
   const gpu = o.device !== undefined && o.device !== 'cpu';
-  const jobs = Math.max(1, Math.min(runs, o.jobs ?? (gpu ? 1 : o.threads ?? defaultThreads())));
+  const jobs = Math.max(1, Math.min(runs, o.jobs ?? (gpu ? 1 : (o.threads ?? defaultThreads()))));
   const threads = o.threads !== undefined ? Math.max(1, Math.floor(o.threads / jobs)) : gpu ? defaultThreads() : 1;
   return { jobs, threads };
 }
@@ -170,7 +192,11 @@ export function retrainJobs(o: { jobs?: number; threads?: number; device?: strin
  * runs at once (see retrainJobs), and reports test and validation accuracy per run and as mean +- std. Resumes: finished
  * runs are read from retrain.jsonl, unfinished ones continue from their epoch checkpoints.
  */
-export async function retrain(archTexts: string[], o: RetrainOptions, hooks: { signal?: AbortSignal; onEvent?: (e: RetrainEvent) => void } = {}): Promise<{ summaries: RetrainSummary[]; aborted: boolean }> {
+export async function retrain(
+  archTexts: string[],
+  o: RetrainOptions,
+  hooks: { signal?: AbortSignal; onEvent?: (e: RetrainEvent) => void } = {},
+): Promise<{ summaries: RetrainSummary[]; aborted: boolean }> {
   if (!archTexts.length) throw invalidParameter('arch', 'at least one architecture', archTexts);
   if (!(Number.isInteger(o.runs) && o.runs > 0)) throw invalidParameter('runs', 'a positive integer', o.runs);
   if (!(Number.isInteger(o.epochs) && o.epochs > 0)) throw invalidParameter('epochs', 'a positive integer', o.epochs);
@@ -193,7 +219,11 @@ export async function retrain(archTexts: string[], o: RetrainOptions, hooks: { s
   }
 }
 
-async function retrainLocked(archs: string[], o: RetrainOptions, hooks: { signal?: AbortSignal; onEvent?: (e: RetrainEvent) => void }): Promise<{ summaries: RetrainSummary[]; aborted: boolean }> {
+async function retrainLocked(
+  archs: string[],
+  o: RetrainOptions,
+  hooks: { signal?: AbortSignal; onEvent?: (e: RetrainEvent) => void },
+): Promise<{ summaries: RetrainSummary[]; aborted: boolean }> {
   const data = loadDataset(o.dataset);
   const train = new NativeData(data.train, data.mean, data.std);
   const val = new NativeData(data.validation, data.mean, data.std);
@@ -209,7 +239,8 @@ async function retrainLocked(archs: string[], o: RetrainOptions, hooks: { signal
   const allRuns = archs.length * o.runs;
   const { jobs, threads } = retrainJobs({ jobs: o.jobs, threads: o.net.threads, device: o.net.device }, allRuns);
   // Every (architecture, run) not in the log, in order; `jobs` workers take them one by one.
-  const queue = archs.flatMap((arch, k) => Array.from({ length: o.runs }, (_, run) => ({ arch, k, run })))
+  const queue = archs
+    .flatMap((arch, k) => Array.from({ length: o.runs }, (_, run) => ({ arch, k, run })))
     .filter((j) => !done.some((d) => d.arch === j.arch && d.run === j.run));
   const progress = { steps: (allRuns - queue.length) * totalSteps, runs: allRuns - queue.length };
   let aborted = false;
@@ -217,9 +248,19 @@ async function retrainLocked(archs: string[], o: RetrainOptions, hooks: { signal
 
   const runOne = async (arch: string, k: number, run: number): Promise<void> => {
     const seed = o.seed + run;
-    const model = StandaloneModel.create({ ...o.net, threads, inChannels: data.train.channels, imageSize: data.train.height, classes: data.classes, seed }, arch, {
-      batchSize: o.batchSize, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: true, cropPad: o.cropPad, flip: o.flip, seed,
-    });
+    const model = StandaloneModel.create(
+      { ...o.net, threads, inChannels: data.train.channels, imageSize: data.train.height, classes: data.classes, seed },
+      arch,
+      {
+        batchSize: o.batchSize,
+        momentum: o.momentum,
+        weightDecay: o.weightDecay,
+        nesterov: true,
+        cropPad: o.cropPad,
+        flip: o.flip,
+        seed,
+      },
+    );
     try {
       const ckpt = path.join(o.out, 'checkpoints', `${k}-${run}.pt`);
       if (fs.existsSync(ckpt)) await model.load(ckpt);
@@ -231,11 +272,25 @@ async function retrainLocked(archs: string[], o: RetrainOptions, hooks: { signal
         const count = Math.min(totalSteps, (Math.floor(s0 / stepsPerEpoch) + 1) * stepsPerEpoch) - s0;
         let last = s0;
         const res = await model.train(train, {
-          steps: count, lr: lr.subarray(s0, s0 + count), signal: hooks.signal,
+          steps: count,
+          lr: lr.subarray(s0, s0 + count),
+          signal: hooks.signal,
           onProgress: (p) => {
             progress.steps += p.step - last;
             last = p.step;
-            emit({ type: 'step', arch, run, step: p.step, totalSteps, loss: p.loss, accuracy: p.accuracy, doneSteps: progress.steps, allSteps: allRuns * totalSteps, doneRuns: progress.runs, allRuns });
+            emit({
+              type: 'step',
+              arch,
+              run,
+              step: p.step,
+              totalSteps,
+              loss: p.loss,
+              accuracy: p.accuracy,
+              doneSteps: progress.steps,
+              allSteps: allRuns * totalSteps,
+              doneRuns: progress.runs,
+              allRuns,
+            });
           },
         });
         progress.steps += model.step - last;
@@ -248,14 +303,23 @@ async function retrainLocked(archs: string[], o: RetrainOptions, hooks: { signal
       const v = await model.evaluate(val, { batchSize: o.evalBatchSize });
       const t = await model.evaluate(test, { batchSize: o.evalBatchSize });
       const result: RetrainRun = {
-        arch, run, seed, params: model.parameterCount(), madds: model.multiplyAdds(), steps: model.step,
-        validationAccuracy: v.accuracy, testAccuracy: t.accuracy, testLoss: t.loss, seconds: (Date.now() - started) / 1000,
+        arch,
+        run,
+        seed,
+        params: model.parameterCount(),
+        madds: model.multiplyAdds(),
+        steps: model.step,
+        validationAccuracy: v.accuracy,
+        testAccuracy: t.accuracy,
+        testLoss: t.loss,
+        seconds: (Date.now() - started) / 1000,
       };
       appendJsonLine(log, result);
       done.push(result);
       progress.runs++;
       emit({ type: 'run', result });
-      if (o.export && run === 0) exportModel(path.join(o.out, 'models', String(k)), model, { mean: data.mean, std: data.std, testAccuracy: t.accuracy });
+      if (o.export && run === 0)
+        exportModel(path.join(o.out, 'models', String(k)), model, { mean: data.mean, std: data.std, testAccuracy: t.accuracy });
       fs.rmSync(ckpt, { force: true });
     } finally {
       model.dispose();
@@ -281,7 +345,12 @@ async function retrainLocked(archs: string[], o: RetrainOptions, hooks: { signal
     const t = meanStd(runs.map((r) => r.testAccuracy));
     const exported = path.join(o.out, 'models', String(k));
     summaries.push({
-      arch, params: runs[0].params, madds: runs[0].madds, runs, testAccuracyMean: t.mean, testAccuracyStd: t.std,
+      arch,
+      params: runs[0].params,
+      madds: runs[0].madds,
+      runs,
+      testAccuracyMean: t.mean,
+      testAccuracyStd: t.std,
       validationAccuracyMean: meanStd(runs.map((r) => r.validationAccuracy)).mean,
       exportedTo: fs.existsSync(path.join(exported, 'model.json')) ? exported : undefined,
     });

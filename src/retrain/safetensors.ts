@@ -50,21 +50,25 @@ export function decodeSafetensors(buf: Buffer, file = '<buffer>'): { tensors: Na
   } catch {
     throw bad('header is not JSON');
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw bad(`header: expected a JSON object, got ${JSON.stringify(header)}`);
+  if (header === null || typeof header !== 'object' || Array.isArray(header))
+    throw bad(`header: expected a JSON object, got ${JSON.stringify(header)}`);
   const base = 8 + n;
   const tensors: NamedTensor[] = [];
   for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') continue;
     const info = (v ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (info.dtype !== 'F32') throw bad(`${name}: dtype ${JSON.stringify(info.dtype)}, only F32 is read`);
-    if (!Array.isArray(info.shape) || !info.shape.every(isCount)) throw bad(`${name}: shape ${JSON.stringify(info.shape)} is not a list of non-negative integers`);
+    if (!Array.isArray(info.shape) || !info.shape.every(isCount))
+      throw bad(`${name}: shape ${JSON.stringify(info.shape)} is not a list of non-negative integers`);
     const offsets = info.data_offsets;
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) throw bad(`${name}: data_offsets ${JSON.stringify(offsets)} are not two non-negative integers`);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount))
+      throw bad(`${name}: data_offsets ${JSON.stringify(offsets)} are not two non-negative integers`);
     const [a, b] = offsets as number[];
     if (b < a || base + b > buf.length) throw bad(`${name}: data_offsets [${a}, ${b}] are out of range (${buf.length - base} data bytes)`);
     if (a % 4 !== 0 || b % 4 !== 0) throw bad(`${name}: data_offsets [${a}, ${b}] are not multiples of 4 (float32)`);
     const elements = (info.shape as number[]).reduce((x, y) => x * y, 1);
-    if ((b - a) / 4 !== elements) throw bad(`${name}: shape [${(info.shape as number[]).join(', ')}] has ${elements} values, its data ${(b - a) / 4}`);
+    if ((b - a) / 4 !== elements)
+      throw bad(`${name}: shape [${(info.shape as number[]).join(', ')}] has ${elements} values, its data ${(b - a) / 4}`);
     const copy = new Float32Array(elements);
     Buffer.from(copy.buffer).set(buf.subarray(base + a, base + b));
     tensors.push({ name, shape: info.shape as number[], data: copy });

@@ -35,7 +35,10 @@ export function readArchList(file: string, space: SearchSpace): ArchList {
       try {
         obj = JSON.parse(line);
       } catch {
-        throw new NasError('ERR_NAS_BAD_ARCH', `${where}:${i + 1}:1: not JSON (expected an architecture, or a JSON object with an "arch" field)`);
+        throw new NasError(
+          'ERR_NAS_BAD_ARCH',
+          `${where}:${i + 1}:1: not JSON (expected an architecture, or a JSON object with an "arch" field)`,
+        );
       }
       const arch = (obj as { arch?: unknown }).arch;
       if (typeof arch !== 'string') throw new NasError('ERR_NAS_BAD_ARCH', `${where}:${i + 1}:1: the JSON object has no "arch" string`);

@@ -22,27 +22,37 @@ export interface OpenedSupernet {
 export async function readSupernetOptions(where: string): Promise<{ checkpoint: string; options: TrainOptions }> {
   const checkpoint = fs.existsSync(where) && fs.statSync(where).isDirectory() ? path.join(where, 'checkpoint.pt') : where;
   if (!fs.existsSync(checkpoint)) {
-    throw new NasError('ERR_NAS_CHECKPOINT', `${checkpoint}: no such checkpoint; train one with \`nasctl train --out DIR\` and pass --supernet DIR`);
+    throw new NasError(
+      'ERR_NAS_CHECKPOINT',
+      `${checkpoint}: no such checkpoint; train one with \`nasctl train --out DIR\` and pass --supernet DIR`,
+    );
   }
   const meta = (await Supernet.readCheckpointMeta(checkpoint)) as { options?: TrainOptions };
-  if (!meta?.options?.dataset || !meta.options.net) throw new NasError('ERR_NAS_CHECKPOINT', `${checkpoint}: not a checkpoint written by \`nasctl train\``);
+  if (!meta?.options?.dataset || !meta.options.net)
+    throw new NasError('ERR_NAS_CHECKPOINT', `${checkpoint}: not a checkpoint written by \`nasctl train\``);
   return { checkpoint, options: meta.options };
 }
 
 /** Opens a run directory (or a checkpoint file): the model with its weights, the run's options and its dataset splits. */
-export async function openSupernet(where: string, o: { threads?: number; device?: string; precision?: 'fp32' | 'bf16'; plan?: ExecutionPlan } = {}): Promise<OpenedSupernet> {
+export async function openSupernet(
+  where: string,
+  o: { threads?: number; device?: string; precision?: 'fp32' | 'bf16'; plan?: ExecutionPlan } = {},
+): Promise<OpenedSupernet> {
   const { checkpoint, options } = await readSupernetOptions(where);
   const data = loadDataset(options.dataset);
-  const net = Supernet.create({
-    ...options.net,
-    inChannels: data.train.channels,
-    imageSize: data.train.height,
-    classes: data.classes,
-    ...(o.threads ? { threads: o.threads } : {}),
-    ...(o.device ? { device: o.device } : {}),
-    ...(o.precision ? { precision: o.precision } : {}),
-    ...(o.plan ? { plan: o.plan } : {}),
-  }, { batchSize: options.batchSize });
+  const net = Supernet.create(
+    {
+      ...options.net,
+      inChannels: data.train.channels,
+      imageSize: data.train.height,
+      classes: data.classes,
+      ...(o.threads ? { threads: o.threads } : {}),
+      ...(o.device ? { device: o.device } : {}),
+      ...(o.precision ? { precision: o.precision } : {}),
+      ...(o.plan ? { plan: o.plan } : {}),
+    },
+    { batchSize: options.batchSize },
+  );
   try {
     await net.load(checkpoint);
   } catch (err) {

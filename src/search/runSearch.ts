@@ -12,7 +12,16 @@ import { NasError, invalidParameter } from '../util/errors';
 import { type Architecture, formatArchitecture, spaceWith } from '../space/architecture';
 import { type ModelShape, modelSize } from '../space/modelSize';
 import { NativeData } from '../model/Supernet';
-import { acquireLock, checkOutputFile, readJsonFile, removeStaleTemps, appendJsonLine, readJsonLinesStrict, repairTornLine, writeFileAtomic } from '../util/files';
+import {
+  acquireLock,
+  checkOutputFile,
+  readJsonFile,
+  removeStaleTemps,
+  appendJsonLine,
+  readJsonLinesStrict,
+  repairTornLine,
+  writeFileAtomic,
+} from '../util/files';
 import { openSupernet } from './openSupernet';
 import { type SearchResult, searchResultLine } from './select';
 import { readArchList } from './archList';
@@ -70,7 +79,16 @@ export const DEFAULT_SEARCH: Omit<SearchOptions, 'supernet'> = {
 /** Progress of `runSearch`: its start and each scored architecture. */
 export type SearchEvent =
   | { type: 'start'; count: number; done: number; results: string; strategy: string; validationExamples: number }
-  | { type: 'scored'; result: SearchResult; done: number; count: number; archsPerSec: number; imagesPerSec: number; best: SearchResult; etaSeconds: number };
+  | {
+      type: 'scored';
+      result: SearchResult;
+      done: number;
+      count: number;
+      archsPerSec: number;
+      imagesPerSec: number;
+      best: SearchResult;
+      etaSeconds: number;
+    };
 
 /** What a search did: the results file, how many were scored, speed, and the best five. */
 export interface SearchSummary {
@@ -85,7 +103,17 @@ export interface SearchSummary {
 }
 
 /** The part of the options that must not change between a search and its resumption. */
-const IDENTITY: (keyof SearchOptions | 'archsDigest')[] = ['strategy', 'seed', 'maxParams', 'maxMadds', 'valLimit', 'population', 'tournament', 'round', 'archsDigest'];
+const IDENTITY: (keyof SearchOptions | 'archsDigest')[] = [
+  'strategy',
+  'seed',
+  'maxParams',
+  'maxMadds',
+  'valLimit',
+  'population',
+  'tournament',
+  'round',
+  'archsDigest',
+];
 
 function validate(o: SearchOptions): void {
   if (!(Number.isInteger(o.count) && o.count > 0)) throw invalidParameter('count', 'a positive integer', o.count);
@@ -109,7 +137,11 @@ export interface SearchHooks {
  * returned to be written with its first result, so that a search refused before scoring anything leaves none behind.
  */
 function openResults(
-  results: string, settings: string, identity: Record<string, unknown>, defaultRound: number, supernet: string,
+  results: string,
+  settings: string,
+  identity: Record<string, unknown>,
+  defaultRound: number,
+  supernet: string,
 ): { round: number; previous: SearchResult[]; pendingSettings: string | null } {
   let round = defaultRound;
   let pendingSettings: string | null = null;
@@ -175,7 +207,10 @@ class Proposer {
       const proposed = this.round(lines.length);
       lines.forEach((r, n) => {
         if (formatArchitecture(proposed[n]) !== r.arch) {
-          throw new NasError('ERR_NAS_BAD_CONFIG', `${results}: line ${r.index + 1} (${r.arch}) is not what this search proposes (${formatArchitecture(proposed[n])}); was it written with another seed or supernet?`);
+          throw new NasError(
+            'ERR_NAS_BAD_CONFIG',
+            `${results}: line ${r.index + 1} (${r.arch}) is not what this search proposes (${formatArchitecture(proposed[n])}); was it written with another seed or supernet?`,
+          );
         }
         this.scored.set(r.arch, r);
         this.strategy.tell(proposed[n], r.accuracy);
@@ -190,7 +225,10 @@ class Proposer {
  * sampled by a strategy, or a given list (`archs`). Resumes from the file; with a group, workers share every round.
  */
 export async function runSearch(given: Partial<SearchOptions> & { supernet: string }, hooks: SearchHooks = {}): Promise<SearchSummary> {
-  const o: SearchOptions = { ...DEFAULT_SEARCH, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) } as SearchOptions;
+  const o: SearchOptions = {
+    ...DEFAULT_SEARCH,
+    ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)),
+  } as SearchOptions;
   validate(o);
   const group = hooks.group;
   const writer = !group || group.isWriter;
@@ -228,7 +266,13 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     let pendingSettings: string | null = null;
     if (writer) {
       try {
-        const opened = openResults(results, settings, identity, o.round ?? (o.strategy === 'evolution' ? workers : 1), path.resolve(o.supernet));
+        const opened = openResults(
+          results,
+          settings,
+          identity,
+          o.round ?? (o.strategy === 'evolution' ? workers : 1),
+          path.resolve(o.supernet),
+        );
         pendingSettings = opened.pendingSettings;
         start = { round: opened.round, previous: opened.previous };
       } catch (err) {
@@ -237,9 +281,12 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       }
     }
     if (group) start = (await group.exchange('search-start', start))[0];
-    if (!start || 'error' in start) throw new NasError('ERR_NAS_BAD_CONFIG', `worker 0 could not start the search: ${start ? start.error.message : 'no answer'}`);
+    if (!start || 'error' in start)
+      throw new NasError('ERR_NAS_BAD_CONFIG', `worker 0 could not start the search: ${start ? start.error.message : 'no answer'}`);
     const { round, previous } = start;
-    const strategy = listed ? new ListSearch(listed) : createStrategy(o.strategy, o.seed, spaceWith(net.config.blocks), { population: o.population, sample: o.tournament });
+    const strategy = listed
+      ? new ListSearch(listed)
+      : createStrategy(o.strategy, o.seed, spaceWith(net.config.blocks), { population: o.population, sample: o.tournament });
     const scored = new Map<string, SearchResult>();
     const proposer = new Proposer(strategy, fits, scored);
     proposer.replay(previous, results);
@@ -262,11 +309,25 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       // hands native code a batch per worker. Workers score their round-robin shares of the round.
       const k = Math.min(o.strategy === 'random' || listed ? o.batchArchs * workers : round, o.count - scored.size);
       const batch = proposer.round(k);
-      const ev = await evaluateShared(net, group, val, batch, { count, batchSize: o.evalBatchSize, batched: o.batched, signal: hooks.signal });
+      const ev = await evaluateShared(net, group, val, batch, {
+        count,
+        batchSize: o.evalBatchSize,
+        batched: o.batched,
+        signal: hooks.signal,
+      });
       if (ev.length < batch.length) aborted = true; // aborted mid-batch: the finished ones are kept below
       for (let i = 0; i < ev.length; i++) {
         const size = modelSize(batch[i], shape);
-        const r: SearchResult = { index: scored.size, arch: ev[i].arch, accuracy: ev[i].accuracy, loss: ev[i].loss, params: size.params, madds: size.madds, examples: ev[i].examples, round: rounds };
+        const r: SearchResult = {
+          index: scored.size,
+          arch: ev[i].arch,
+          accuracy: ev[i].accuracy,
+          loss: ev[i].loss,
+          params: size.params,
+          madds: size.madds,
+          examples: ev[i].examples,
+          round: rounds,
+        };
         if (writer) {
           if (pendingSettings !== null) writeFileAtomic(settings, pendingSettings);
           pendingSettings = null;
@@ -278,7 +339,16 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
         if (!best || r.accuracy > best.accuracy) best = r;
         const secs = (Date.now() - started) / 1000;
         const archsPerSec = session / Math.max(secs, 1e-9);
-        emit({ type: 'scored', result: r, done: scored.size, count: o.count, archsPerSec, imagesPerSec: archsPerSec * count, best, etaSeconds: (o.count - scored.size) / archsPerSec });
+        emit({
+          type: 'scored',
+          result: r,
+          done: scored.size,
+          count: o.count,
+          archsPerSec,
+          imagesPerSec: archsPerSec * count,
+          best,
+          etaSeconds: (o.count - scored.size) / archsPerSec,
+        });
       }
       rounds++;
       if (aborted) break;

@@ -38,7 +38,8 @@ export function searchResultLine(value: unknown): SearchResult | string {
  * without results is an error rather than an empty selection.
  */
 export function readSearchResults(file: string): SearchResult[] {
-  if (!fs.existsSync(file)) throw new NasError('ERR_NAS_IO', `${file}: no such results file; run \`nasctl search\` first`, { path: file, code: 'ENOENT' });
+  if (!fs.existsSync(file))
+    throw new NasError('ERR_NAS_IO', `${file}: no such results file; run \`nasctl search\` first`, { path: file, code: 'ENOENT' });
   const out = readJsonLines(file, searchResultLine);
   if (!out.length) throw new NasError('ERR_NAS_BAD_RESULTS', `${file}: no results in it; run \`nasctl search\` first`, { path: file });
   return out;
@@ -89,7 +90,10 @@ export function selectArchitectures(results: SearchResult[], o: SelectOptions): 
     case 'small': {
       const p = o.percentile ?? 90;
       if (!(p >= 0 && p <= 100)) throw invalidParameter('percentile', 'a number in 0..100', p);
-      const threshold = percentile(ranked.map((r) => r.accuracy), p);
+      const threshold = percentile(
+        ranked.map((r) => r.accuracy),
+        p,
+      );
       return ranked
         .filter((r) => r.accuracy >= threshold)
         .sort((a, b) => a.params - b.params || byAccuracy(a, b))

@@ -25,7 +25,8 @@ export class ListSearch implements SearchStrategy {
   constructor(private readonly archs: Architecture[]) {}
 
   propose(): Architecture {
-    if (this.next >= this.archs.length) throw new NasError('ERR_NAS_BAD_CONFIG', `the list of ${this.archs.length} architectures is exhausted`);
+    if (this.next >= this.archs.length)
+      throw new NasError('ERR_NAS_BAD_CONFIG', `the list of ${this.archs.length} architectures is exhausted`);
     return this.archs[this.next++];
   }
 
@@ -39,7 +40,10 @@ export class RandomSearch implements SearchStrategy {
   readonly name = 'random';
   private readonly rng: Rng;
 
-  constructor(seed: number, private readonly space: SearchSpace) {
+  constructor(
+    seed: number,
+    private readonly space: SearchSpace,
+  ) {
     this.rng = new Rng(seed);
   }
 
@@ -71,7 +75,11 @@ export class EvolutionSearch implements SearchStrategy {
   private readonly population: { arch: Architecture; score: number }[] = [];
   private readonly opSets: string[][];
 
-  constructor(seed: number, private readonly space: SearchSpace, private readonly o: EvolutionOptions = { population: 50, sample: 10 }) {
+  constructor(
+    seed: number,
+    private readonly space: SearchSpace,
+    private readonly o: EvolutionOptions = { population: 50, sample: 10 },
+  ) {
     this.rng = new Rng(seed);
     this.opSets = operationSets(space);
   }

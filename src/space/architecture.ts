@@ -62,7 +62,10 @@ function badArch(text: string, pos: number, why: string): NasError {
   const to = Math.min(text.length, pos + 40);
   const shown = `${from > 0 ? '…' : ''}${text.slice(from, to)}${to < text.length ? '…' : ''}`;
   const pointer = `${shown}\n${' '.repeat(pos - from + (from > 0 ? 1 : 0))}^`;
-  return new NasError('ERR_NAS_BAD_ARCH', `bad architecture at character ${pos + 1}: ${why}\n${pointer}`, { text: text.length > 200 ? `${text.slice(0, 200)}…` : text, position: pos });
+  return new NasError('ERR_NAS_BAD_ARCH', `bad architecture at character ${pos + 1}: ${why}\n${pointer}`, {
+    text: text.length > 200 ? `${text.slice(0, 200)}…` : text,
+    position: pos,
+  });
 }
 
 // A character as a reader can identify it: itself when printable ASCII, else with its code point.
@@ -107,7 +110,8 @@ export function parseArchitecture(text: string, space: SearchSpace = DEFAULT_SPA
       ops.push(name as OpName);
       at += name.length + 1;
     }
-    if (ops.length > space.maxOps) throw badArch(text, pos + colon + 1, `block ${i} selects ${ops.length} operations, at most ${space.maxOps} allowed`);
+    if (ops.length > space.maxOps)
+      throw badArch(text, pos + colon + 1, `block ${i} selects ${ops.length} operations, at most ${space.maxOps} allowed`);
     blocks.push({ inputs, ops });
     pos += part.length + 1;
   }

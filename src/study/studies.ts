@@ -95,7 +95,18 @@ export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPrese
   // Minutes on 2 cores; shows the machinery, not the finding (stand-alone seeds disagree at one epoch).
   quick: {
     oneShot: { ...PRESETS.quick, out: 'runs/correlation-quick/oneshot' },
-    study: { sample: 100, valLimit: 1000, buckets: 4, perBucket: 2, epochs: 1, runs: 2, filters: 8, trainLimit: 12000, testLimit: 2000, seed: 0 },
+    study: {
+      sample: 100,
+      valLimit: 1000,
+      buckets: 4,
+      perBucket: 2,
+      epochs: 1,
+      runs: 2,
+      filters: 8,
+      trainLimit: 12000,
+      testLimit: 2000,
+      seed: 0,
+    },
   },
   // Sized for a 2-core CPU (75 min 35 s measured): the one-shot model on all 55,000 training images for 2 epochs
   // with a *constant* path dropout rate r = 0.1 (the paper's Figure 4 protocol). The linear ramp of the paper's
@@ -112,7 +123,18 @@ export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPrese
       evalEvery: undefined,
       evalLimit: 1000,
     },
-    study: { sample: 240, valLimit: 2000, buckets: 10, perBucket: 2, epochs: 2, runs: 2, filters: 8, trainLimit: 12000, testLimit: 2000, seed: 0 },
+    study: {
+      sample: 240,
+      valLimit: 2000,
+      buckets: 10,
+      perBucket: 2,
+      epochs: 2,
+      runs: 2,
+      filters: 8,
+      trainLimit: 12000,
+      testLimit: 2000,
+      seed: 0,
+    },
   },
   // Fashion-MNIST on one GPU in about 15 minutes (docs/gpu.md#the-gpu-correlation-preset has the arithmetic): the
   // one-shot model at F = 16 on all 55,000 training images, 1,000 steps of the paper's batch (1,024 = 32 ghost
@@ -149,7 +171,12 @@ export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPrese
  * the other buckets, lowest first, so that the study retrains `buckets * perBucket` architectures whenever the
  * sample has that many.
  */
-export function bucketSample(results: SearchResult[], buckets: number, perBucket: number, seed: number): { r: SearchResult; bucket: number }[] {
+export function bucketSample(
+  results: SearchResult[],
+  buckets: number,
+  perBucket: number,
+  seed: number,
+): { r: SearchResult; bucket: number }[] {
   const acc = results.map((r) => r.accuracy);
   const lo = Math.min(...acc);
   const hi = Math.max(...acc);
@@ -169,25 +196,40 @@ export function bucketSample(results: SearchResult[], buckets: number, perBucket
 }
 
 /** The study's statistics over its rows (exported for tests and for re-analysis of a correlation.json). */
-export function correlationStatistics(rows: CorrelationRow[], o: { resamples?: number; seed?: number } = {}): Pick<CorrelationStudy, 'spearman' | 'kendall' | 'spearmanInterval' | 'kendallInterval' | 'seedSpearman'> {
+export function correlationStatistics(
+  rows: CorrelationRow[],
+  o: { resamples?: number; seed?: number } = {},
+): Pick<CorrelationStudy, 'spearman' | 'kendall' | 'spearmanInterval' | 'kendallInterval' | 'seedSpearman'> {
   const x = rows.map((r) => r.oneShot);
   const y = rows.map((r) => r.standalone);
   const spearmanInterval = bootstrapInterval(x, y, spearman, { resamples: o.resamples, seed: o.seed });
   const kendallInterval = bootstrapInterval(x, y, kendall, { resamples: o.resamples, seed: o.seed });
   const runs = Math.min(...rows.map((r) => r.standaloneRuns.length));
   const columns = Array.from({ length: runs }, (_, k) => rows.map((r) => r.standaloneRuns[k]));
-  return { spearman: spearmanInterval.value, kendall: kendallInterval.value, spearmanInterval, kendallInterval, seedSpearman: runs >= 2 ? meanPairwiseSpearman(columns) : null };
+  return {
+    spearman: spearmanInterval.value,
+    kendall: kendallInterval.value,
+    spearmanInterval,
+    kendallInterval,
+    seedSpearman: runs >= 2 ? meanPairwiseSpearman(columns) : null,
+  };
 }
 
 /** Progress of a correlation study: stage changes and the events of scoring and retraining. */
-export type CorrelationEvent = { type: 'stage'; stage: 'score' | 'retrain' } | { type: 'search'; event: SearchEvent } | { type: 'retrain'; event: RetrainEvent };
+export type CorrelationEvent =
+  | { type: 'stage'; stage: 'score' | 'retrain' }
+  | { type: 'search'; event: SearchEvent }
+  | { type: 'retrain'; event: RetrainEvent };
 
 /**
  * Figure 5: one-shot vs stand-alone accuracy over a bucketed sample (or a given list), with Spearman's rho and
  * Kendall's tau, their bootstrap 95% intervals, and the stand-alone seed-to-seed rho. Resumable: scoring and
  * retraining continue from their files.
  */
-export async function correlationStudy(o: CorrelationOptions, hooks: { signal?: AbortSignal; onEvent?: (e: CorrelationEvent) => void } = {}): Promise<(CorrelationStudy & { aborted: false }) | { aborted: true }> {
+export async function correlationStudy(
+  o: CorrelationOptions,
+  hooks: { signal?: AbortSignal; onEvent?: (e: CorrelationEvent) => void } = {},
+): Promise<(CorrelationStudy & { aborted: false }) | { aborted: true }> {
   const emit = hooks.onEvent ?? ((): void => undefined);
   makeDir(o.out);
   const results = path.join(o.out, o.archs !== undefined ? 'archs.jsonl' : 'search.jsonl');
@@ -197,31 +239,71 @@ export async function correlationStudy(o: CorrelationOptions, hooks: { signal?: 
   const sampled = o.archs === undefined && fs.existsSync(results) ? readJsonLines(results, searchResultLine).length : 0;
   if (o.archs !== undefined || sampled < o.sample) {
     const searched = await runSearch(
-      { supernet: o.supernet, out: results, count: o.archs !== undefined ? undefined : o.sample, archs: o.archs, seed: o.seed, valLimit: o.valLimit, threads: o.threads, device: o.device },
+      {
+        supernet: o.supernet,
+        out: results,
+        count: o.archs !== undefined ? undefined : o.sample,
+        archs: o.archs,
+        seed: o.seed,
+        valLimit: o.valLimit,
+        threads: o.threads,
+        device: o.device,
+      },
       { signal: hooks.signal, onEvent: (event) => emit({ type: 'search', event }) },
     );
     if (searched.aborted) return { aborted: true };
   }
   // The run's options from its checkpoint, or from its config.json when the checkpoint stayed behind (above).
-  const moved = o.archs === undefined && sampled >= o.sample && !fs.existsSync(path.join(o.supernet, 'checkpoint.pt')) && fs.existsSync(path.join(o.supernet, 'config.json'));
+  const moved =
+    o.archs === undefined &&
+    sampled >= o.sample &&
+    !fs.existsSync(path.join(o.supernet, 'checkpoint.pt')) &&
+    fs.existsSync(path.join(o.supernet, 'config.json'));
   const options = moved ? readRunOptions(o.supernet) : (await readSupernetOptions(o.supernet)).options;
   const scored = readJsonLines(results, searchResultLine);
   const picked = o.archs !== undefined ? scored.map((r) => ({ r, bucket: -1 })) : bucketSample(scored, o.buckets, o.perBucket, o.seed);
   emit({ type: 'stage', stage: 'retrain' });
   const retrainOptions = retrainOptionsFrom(options, {
-    out: path.join(o.out, 'retrain'), filters: o.filters, epochs: o.epochs, runs: o.runs, trainLimit: o.trainLimit, testLimit: o.testLimit,
-    ghostBatch: o.ghostBatch, threads: o.threads, jobs: o.jobs, seed: o.seed,
+    out: path.join(o.out, 'retrain'),
+    filters: o.filters,
+    epochs: o.epochs,
+    runs: o.runs,
+    trainLimit: o.trainLimit,
+    testLimit: o.testLimit,
+    ghostBatch: o.ghostBatch,
+    threads: o.threads,
+    jobs: o.jobs,
+    seed: o.seed,
   });
   if (o.device !== undefined) retrainOptions.net.device = o.device;
-  const r = await retrain(picked.map((p) => p.r.arch), retrainOptions, { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) });
+  const r = await retrain(
+    picked.map((p) => p.r.arch),
+    retrainOptions,
+    { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) },
+  );
   if (r.aborted) return { aborted: true };
   const rows: CorrelationRow[] = picked.flatMap((p) => {
     const s = r.summaries.find((x) => x.arch === p.r.arch);
     if (!s) return [];
     const { mean, std } = meanStd(s.runs.map((x) => x.validationAccuracy));
-    return [{ arch: p.r.arch, oneShot: p.r.accuracy, standalone: mean, standaloneStd: std, standaloneRuns: s.runs.map((x) => x.validationAccuracy), params: p.r.params, bucket: p.bucket }];
+    return [
+      {
+        arch: p.r.arch,
+        oneShot: p.r.accuracy,
+        standalone: mean,
+        standaloneStd: std,
+        standaloneRuns: s.runs.map((x) => x.validationAccuracy),
+        params: p.r.params,
+        bucket: p.bucket,
+      },
+    ];
   });
-  const study: CorrelationStudy = { rows, ...correlationStatistics(rows, { resamples: o.resamples, seed: o.seed }), file: path.join(o.out, 'correlation.json'), options: o };
+  const study: CorrelationStudy = {
+    rows,
+    ...correlationStatistics(rows, { resamples: o.resamples, seed: o.seed }),
+    file: path.join(o.out, 'correlation.json'),
+    options: o,
+  };
   writeFileAtomic(study.file, `${JSON.stringify(study, null, 2)}\n`);
   return { ...study, aborted: false };
 }
@@ -256,7 +338,10 @@ export async function dropoutStudy(
     const opened = await openSupernet(out);
     try {
       const val = new NativeData(opened.data.validation, opened.data.mean, opened.data.std);
-      const ev = await opened.net.evaluate(val, archs, { count: Math.min(o.valLimit ?? opened.data.validation.n, opened.data.validation.n), signal: hooks.signal });
+      const ev = await opened.net.evaluate(val, archs, {
+        count: Math.min(o.valLimit ?? opened.data.validation.n, opened.data.validation.n),
+        signal: hooks.signal,
+      });
       perRate.push({ rate, out, acc: ev.map((e) => e.accuracy) });
       for (const e of ev) appendJsonLine(path.join(o.out, 'scores.jsonl'), { rate, arch: e.arch, accuracy: e.accuracy, loss: e.loss });
     } finally {
@@ -266,9 +351,13 @@ export async function dropoutStudy(
   const rows = perRate.map((p) => {
     const { mean, std } = meanStd(p.acc);
     return {
-      rate: p.rate, out: p.out, meanAccuracy: mean,
+      rate: p.rate,
+      out: p.out,
+      meanAccuracy: mean,
       stdAccuracy: std,
-      minAccuracy: Math.min(...p.acc), maxAccuracy: Math.max(...p.acc), rhoVsFirst: spearman(perRate[0].acc, p.acc),
+      minAccuracy: Math.min(...p.acc),
+      maxAccuracy: Math.max(...p.acc),
+      rhoVsFirst: spearman(perRate[0].acc, p.acc),
     };
   });
   const file = path.join(o.out, 'dropout.json');
@@ -293,7 +382,16 @@ export interface KlProgress {
 
 /** Figure 6: KL against references vs one-shot validation accuracy, and their rank correlation (expected < 0). */
 export async function klStudy(
-  o: { supernet: string; out: string; references: number; candidates: number; examples: number; valLimit?: number; seed: number; threads?: number },
+  o: {
+    supernet: string;
+    out: string;
+    references: number;
+    candidates: number;
+    examples: number;
+    valLimit?: number;
+    seed: number;
+    threads?: number;
+  },
   hooks: { onProgress?: (p: KlProgress) => void } = {},
 ): Promise<{ rows: KlRow[]; spearman: number; kendall: number; file: string }> {
   const opened = await openSupernet(o.supernet, { threads: o.threads });
@@ -302,14 +400,31 @@ export async function klStudy(
     const refs = Array.from({ length: o.references }, () => sampleReference(rng, opened.net.config.blocks));
     const candidates = sampleArchitectures(o.candidates, o.seed + 1);
     const probe = klProbe(opened.data, o.examples, o.seed + 2);
-    const progress = (stage: KlProgress['stage'], total: number) => (done: number): void => hooks.onProgress?.({ stage, done, total, unit: 'architectures' });
+    const progress =
+      (stage: KlProgress['stage'], total: number) =>
+      (done: number): void =>
+        hooks.onProgress?.({ stage, done, total, unit: 'architectures' });
     const kls = klScores(opened.net, probe, refs, candidates, progress('kl', refs.length + candidates.length));
     const val = new NativeData(opened.data.validation, opened.data.mean, opened.data.std);
     const count = Math.min(o.valLimit ?? opened.data.validation.n, opened.data.validation.n);
-    const ev = await opened.net.evaluate(val, candidates.map(formatArchitecture), { count, onProgress: progress('score', candidates.length) });
+    const ev = await opened.net.evaluate(val, candidates.map(formatArchitecture), {
+      count,
+      onProgress: progress('score', candidates.length),
+    });
     const rows = candidates.map((c, i) => ({ arch: formatArchitecture(c), kl: kls[i], accuracy: ev[i].accuracy }));
     const file = path.join(o.out, 'kl.json');
-    const result = { rows, spearman: spearman(rows.map((r) => r.kl), rows.map((r) => r.accuracy)), kendall: kendall(rows.map((r) => r.kl), rows.map((r) => r.accuracy)), file };
+    const result = {
+      rows,
+      spearman: spearman(
+        rows.map((r) => r.kl),
+        rows.map((r) => r.accuracy),
+      ),
+      kendall: kendall(
+        rows.map((r) => r.kl),
+        rows.map((r) => r.accuracy),
+      ),
+      file,
+    };
     makeDir(o.out);
     writeFileAtomic(file, `${JSON.stringify({ references: refs.map(formatArchitecture), ...result }, null, 2)}\n`);
     return result;
@@ -317,4 +432,3 @@ export async function klStudy(
     opened.net.dispose();
   }
 }
-

@@ -67,7 +67,11 @@ export function klProbe(data: DatasetSplits, count: number, seed: number): { ima
 
 /** Symmetrized KL of each candidate against the references (averaged over references), on the probe images. */
 export function klScores(
-  net: Supernet, probe: { images: Float32Array; count: number }, references: Architecture[], candidates: Architecture[], onProgress?: (done: number) => void,
+  net: Supernet,
+  probe: { images: Float32Array; count: number },
+  references: Architecture[],
+  candidates: Architecture[],
+  onProgress?: (done: number) => void,
 ): number[] {
   const classes = net.config.classes;
   let done = 0;

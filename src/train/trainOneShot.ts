@@ -16,7 +16,16 @@ import { dropProbability, dropTables } from '../schedule/dropout';
 import { learningRate, learningRateTable } from '../schedule/learningRate';
 import { type EvaluationResult, NativeData, Supernet } from '../model/Supernet';
 import { mean } from '../util/stats';
-import { acquireLock, appendJsonLine, readJsonFile, readJsonLines, removeStaleTemps, writeFileAtomic, makeDir, objectLine } from '../util/files';
+import {
+  acquireLock,
+  appendJsonLine,
+  readJsonFile,
+  readJsonLines,
+  removeStaleTemps,
+  writeFileAtomic,
+  makeDir,
+  objectLine,
+} from '../util/files';
 import { Rng } from '../util/rng';
 import { klProbe, klScores, sampleReference } from './kl';
 import { type TrainOptions, validateTrainOptions } from './trainOptions';
@@ -53,14 +62,36 @@ export interface MetricsLine {
 export function metricsLine(value: unknown): MetricsLine | string {
   const o = objectLine(value, ['epoch', 'step', 'dropOp'], [], ['loss', 'trainAccuracy', 'valAccuracy', 'valLoss', 'lr', 'imagesPerSec']);
   if (typeof o === 'string') return o;
-  if (!Array.isArray(o.dropIn) || !o.dropIn.every((x) => typeof x === 'number' && Number.isFinite(x))) return '"dropIn": expected an array of numbers';
+  if (!Array.isArray(o.dropIn) || !o.dropIn.every((x) => typeof x === 'number' && Number.isFinite(x)))
+    return '"dropIn": expected an array of numbers';
   return o as unknown as MetricsLine;
 }
 
 /** Progress of `trainOneShot`: start, steps, evaluations and checkpoints. */
 export type TrainEvent =
-  | { type: 'start'; totalSteps: number; startStep: number; stepsPerEpoch: number; params: number; dataset: string; trainExamples: number; validationExamples: number }
-  | { type: 'step'; step: number; totalSteps: number; epoch: number; loss: number; accuracy: number; lr: number; dropIn: number[]; dropOp: number; imagesPerSec: number; etaSeconds: number }
+  | {
+      type: 'start';
+      totalSteps: number;
+      startStep: number;
+      stepsPerEpoch: number;
+      params: number;
+      dataset: string;
+      trainExamples: number;
+      validationExamples: number;
+    }
+  | {
+      type: 'step';
+      step: number;
+      totalSteps: number;
+      epoch: number;
+      loss: number;
+      accuracy: number;
+      lr: number;
+      dropIn: number[];
+      dropOp: number;
+      imagesPerSec: number;
+      etaSeconds: number;
+    }
   | ({ type: 'eval' } & MetricsLine)
   | { type: 'checkpoint'; step: number; path: string };
 
@@ -135,14 +166,20 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
     // Every worker reads the run directory (a shared filesystem when workers are on several machines).
     const seen = await hooks.group.exchange('resume', resuming);
     if (seen.some((r) => r !== resuming)) {
-      throw new NasError('ERR_NAS_CHECKPOINT', `workers disagree on resuming ${given.out}: ${seen.map((r, i) => `worker ${i} ${r ? 'sees' : 'does not see'} ${files.checkpoint}`).join(', ')}; put the run directory on a filesystem every worker shares`);
+      throw new NasError(
+        'ERR_NAS_CHECKPOINT',
+        `workers disagree on resuming ${given.out}: ${seen.map((r, i) => `worker ${i} ${r ? 'sees' : 'does not see'} ${files.checkpoint}`).join(', ')}; put the run directory on a filesystem every worker shares`,
+      );
     }
   }
   let opts: TrainOptions = resuming ? { ...readRunOptions(given.out), out: given.out } : given;
   if (resuming && given.net.threads !== undefined) opts.net = { ...opts.net, threads: given.net.threads };
   validateTrainOptions(opts);
   if (!resuming && fs.existsSync(files.checkpoint)) {
-    throw new NasError('ERR_NAS_IO', `${opts.out} already holds a run (checkpoint.pt); pass --resume to continue it or choose another --out`);
+    throw new NasError(
+      'ERR_NAS_IO',
+      `${opts.out} already holds a run (checkpoint.pt); pass --resume to continue it or choose another --out`,
+    );
   }
   const data: DatasetSplits = loadDataset(opts.dataset);
   // A new run records what it uses (config.json, the checkpoint's meta), not the preset's dataset-bound values.
@@ -157,8 +194,16 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
   let net: Supernet;
   try {
     net = Supernet.create(
-    { ...opts.net, inChannels: t.channels, imageSize: t.height, classes: data.classes },
-    { batchSize: opts.batchSize, momentum: opts.momentum, weightDecay: opts.weightDecay, nesterov: opts.nesterov, cropPad: opts.cropPad, flip: opts.flip, seed: opts.seed },
+      { ...opts.net, inChannels: t.channels, imageSize: t.height, classes: data.classes },
+      {
+        batchSize: opts.batchSize,
+        momentum: opts.momentum,
+        weightDecay: opts.weightDecay,
+        nesterov: opts.nesterov,
+        cropPad: opts.cropPad,
+        flip: opts.flip,
+        seed: opts.seed,
+      },
     );
   } catch (err) {
     release();
@@ -176,13 +221,21 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
 /** ERR_NAS_DIVERGED for a non-finite training loss, saying where and at which learning rate, and what was kept. */
 function divergedError(d: { step: number; loss: number }, opts: TrainOptions, totalSteps: number, checkpoint: string): NasError {
   const kept = fs.existsSync(checkpoint) ? `the last checkpoint (${checkpoint}) is kept` : 'no checkpoint was written';
-  return new NasError('ERR_NAS_DIVERGED', `the training loss became ${d.loss} at step ${d.step} (learning rate ${learningRate(opts.learningRate, d.step - 1, totalSteps)}); ${kept}. Lower --lr or add --warmup-steps`, d);
+  return new NasError(
+    'ERR_NAS_DIVERGED',
+    `the training loss became ${d.loss} at step ${d.step} (learning rate ${learningRate(opts.learningRate, d.step - 1, totalSteps)}); ${kept}. Lower --lr or add --warmup-steps`,
+    d,
+  );
 }
 
 /** The step's part of a metrics line: position, the training loss and accuracy since the last line, the evaluation. */
 function metricsAt(
-  step: number, stepsPerEpoch: number, totalSteps: number, opts: TrainOptions,
-  acc: { lossSum: number; correct: number; examples: number }, ev: { accuracy: number; loss: number }[],
+  step: number,
+  stepsPerEpoch: number,
+  totalSteps: number,
+  opts: TrainOptions,
+  acc: { lossSum: number; correct: number; examples: number },
+  ev: { accuracy: number; loss: number }[],
 ): Pick<MetricsLine, 'epoch' | 'step' | 'loss' | 'trainAccuracy' | 'valAccuracy' | 'valLoss' | 'lr'> {
   return {
     epoch: Math.round((step / stepsPerEpoch) * 1000) / 1000,
@@ -201,7 +254,12 @@ function metricsAt(
  * written after it; a new run writes its config and an empty metrics file.
  */
 async function openRun(
-  net: Supernet, opts: TrainOptions, files: ReturnType<typeof runFiles>, resuming: boolean, writer: boolean, totalSteps: number,
+  net: Supernet,
+  opts: TrainOptions,
+  files: ReturnType<typeof runFiles>,
+  resuming: boolean,
+  writer: boolean,
+  totalSteps: number,
 ): Promise<{ acc: CheckpointMeta['acc']; finished?: TrainResult }> {
   if (!resuming) {
     if (writer) {
@@ -212,7 +270,8 @@ async function openRun(
     return { acc: { lossSum: 0, correct: 0, examples: 0 } };
   }
   const meta = (await net.load(files.checkpoint)) as CheckpointMeta;
-  if (net.step >= totalSteps && fs.existsSync(files.result)) return { acc: meta.acc, finished: readJsonFile(files.result, 'ERR_NAS_CHECKPOINT', 'run result') as TrainResult };
+  if (net.step >= totalSteps && fs.existsSync(files.result))
+    return { acc: meta.acc, finished: readJsonFile(files.result, 'ERR_NAS_CHECKPOINT', 'run result') as TrainResult };
   // Metrics written after the checkpoint are replayed by the resumed run: drop them so no line appears twice.
   if (writer) {
     const kept = readJsonLines(files.metrics, metricsLine).filter((l) => l.step <= net.step);
@@ -231,7 +290,10 @@ class StepMeter {
   diverged?: { step: number; loss: number };
   private last = Date.now();
 
-  constructor(acc: CheckpointMeta['acc'], private readonly onDiverged: () => void) {
+  constructor(
+    acc: CheckpointMeta['acc'],
+    private readonly onDiverged: () => void,
+  ) {
     this.acc = acc;
   }
 
@@ -268,7 +330,8 @@ async function runLoop(
   const train = new NativeData(data.train, data.mean, data.std);
   const val = new NativeData(data.validation, data.mean, data.std);
   const stepsPerEpoch = Math.floor(data.train.n / opts.batchSize);
-  if (stepsPerEpoch < 1) throw new NasError('ERR_NAS_BAD_DATA', `training split has ${data.train.n} examples, fewer than one batch of ${opts.batchSize}`);
+  if (stepsPerEpoch < 1)
+    throw new NasError('ERR_NAS_BAD_DATA', `training split has ${data.train.n} examples, fewer than one batch of ${opts.batchSize}`);
   const totalSteps = opts.steps ?? opts.epochs * stepsPerEpoch;
   const evalEvery = opts.evalEvery ?? stepsPerEpoch;
   const blocks = net.config.blocks;
@@ -287,7 +350,16 @@ async function runLoop(
     : undefined;
   const emit = hooks.onEvent ?? ((): void => undefined);
   const startStep = net.step;
-  emit({ type: 'start', totalSteps, startStep, stepsPerEpoch, params: net.parameterCount(), dataset: data.name, trainExamples: data.train.n, validationExamples: data.validation.n });
+  emit({
+    type: 'start',
+    totalSteps,
+    startStep,
+    stepsPerEpoch,
+    params: net.parameterCount(),
+    dataset: data.name,
+    trainExamples: data.train.n,
+    validationExamples: data.validation.n,
+  });
 
   const dropsAt = (s: number): { dropIn: number[]; dropOp: number } => ({
     dropIn: Array.from({ length: blocks }, (_, i) => dropProbability(opts.dropout, 2 + i, s, totalSteps)),
@@ -310,7 +382,11 @@ async function runLoop(
   try {
     while (net.step < totalSteps && !aborted) {
       const s0 = net.step;
-      const next = Math.min(totalSteps, (Math.floor(s0 / evalEvery) + 1) * evalEvery, (Math.floor(s0 / opts.checkpointEvery) + 1) * opts.checkpointEvery);
+      const next = Math.min(
+        totalSteps,
+        (Math.floor(s0 / evalEvery) + 1) * evalEvery,
+        (Math.floor(s0 / opts.checkpointEvery) + 1) * opts.checkpointEvery,
+      );
       const count = next - s0;
       const { dropIn, dropOp } = dropTables(opts.dropout, blocks, OPS.length, s0, count, totalSteps);
       const res = await net.train(train, {
@@ -322,9 +398,16 @@ async function runLoop(
         onProgress: (p) => {
           const rate = meter.step(p);
           emit({
-            type: 'step', step: p.step, totalSteps, epoch: p.step / stepsPerEpoch, loss: p.loss, accuracy: p.accuracy,
-            lr: learningRate(opts.learningRate, p.step - 1, totalSteps), ...dropsAt(p.step - 1),
-            imagesPerSec: rate, etaSeconds: ((totalSteps - p.step) * opts.batchSize) / Math.max(rate, 1e-9),
+            type: 'step',
+            step: p.step,
+            totalSteps,
+            epoch: p.step / stepsPerEpoch,
+            loss: p.loss,
+            accuracy: p.accuracy,
+            lr: learningRate(opts.learningRate, p.step - 1, totalSteps),
+            ...dropsAt(p.step - 1),
+            imagesPerSec: rate,
+            etaSeconds: ((totalSteps - p.step) * opts.batchSize) / Math.max(rate, 1e-9),
           });
         },
       });
@@ -332,7 +415,10 @@ async function runLoop(
       if (meter.diverged) throw divergedError(meter.diverged, opts, totalSteps, files.checkpoint);
       const step = net.step;
       if (!aborted && (step % evalEvery === 0 || step === totalSteps)) {
-        const ev = await evaluateShared(net, group, val, evalArchs, { count: Math.min(opts.evalLimit ?? data.validation.n, data.validation.n), batchSize: opts.evalBatchSize });
+        const ev = await evaluateShared(net, group, val, evalArchs, {
+          count: Math.min(opts.evalLimit ?? data.validation.n, data.validation.n),
+          batchSize: opts.evalBatchSize,
+        });
         const line: MetricsLine = {
           ...metricsAt(step, stepsPerEpoch, totalSteps, opts, meter.acc, ev),
           ...dropsAt(step - 1),
@@ -358,8 +444,20 @@ async function runLoop(
  * final evaluation stops on a signal too (between batches); the resumed run then evaluates again.
  */
 async function finish(
-  net: Supernet, opts: TrainOptions, files: ReturnType<typeof runFiles>,
-  o: { group?: ProcessGroup; val: NativeData; evalArchs: string[]; aborted: boolean; writer: boolean; totalSteps: number; startStep: number; started: number; signal: AbortSignal },
+  net: Supernet,
+  opts: TrainOptions,
+  files: ReturnType<typeof runFiles>,
+  o: {
+    group?: ProcessGroup;
+    val: NativeData;
+    evalArchs: string[];
+    aborted: boolean;
+    writer: boolean;
+    totalSteps: number;
+    startStep: number;
+    started: number;
+    signal: AbortSignal;
+  },
 ): Promise<TrainResult> {
   const ev = o.aborted ? [] : await evaluateShared(net, o.group, o.val, o.evalArchs, { batchSize: opts.evalBatchSize, signal: o.signal });
   const aborted = o.aborted || ev.length < o.evalArchs.length;

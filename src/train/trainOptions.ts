@@ -109,19 +109,25 @@ export function validateTrainOptions(o: TrainOptions): void {
   const g = o.net.ghostBatch ?? 32;
   if (o.batchSize % g !== 0) throw invalidParameter('batchSize', `a multiple of ghostBatch (${g})`, o.batchSize);
   // LibTorch computes in float32: 3.4e38 is the largest learning rate it can represent (and far past any useful one).
-  if (!isNum(o.learningRate.base) || o.learningRate.base <= 0 || o.learningRate.base > 3.4e38) throw invalidParameter('lr', 'a positive number (at most 3.4e38, float32)', o.learningRate.base);
+  if (!isNum(o.learningRate.base) || o.learningRate.base <= 0 || o.learningRate.base > 3.4e38)
+    throw invalidParameter('lr', 'a positive number (at most 3.4e38, float32)', o.learningRate.base);
   const warm = o.learningRate.warmupSteps ?? 0;
   if (!(Number.isInteger(warm) && warm >= 0)) throw invalidParameter('warmupSteps', 'a non-negative integer', warm);
-  if (!['cosine', 'constant'].includes(o.learningRate.kind)) throw invalidParameter('lrSchedule', "'cosine' or 'constant'", o.learningRate.kind);
-  if (!isNum(o.dropout.rate) || o.dropout.rate < 0 || o.dropout.rate >= 1) throw invalidParameter('dropRate', 'a number in [0, 1)', o.dropout.rate);
+  if (!['cosine', 'constant'].includes(o.learningRate.kind))
+    throw invalidParameter('lrSchedule', "'cosine' or 'constant'", o.learningRate.kind);
+  if (!isNum(o.dropout.rate) || o.dropout.rate < 0 || o.dropout.rate >= 1)
+    throw invalidParameter('dropRate', 'a number in [0, 1)', o.dropout.rate);
   if (!['linear', 'constant'].includes(o.dropout.kind)) throw invalidParameter('dropSchedule', "'linear' or 'constant'", o.dropout.kind);
   if (!isNum(o.momentum) || o.momentum < 0 || o.momentum >= 1) throw invalidParameter('momentum', 'a number in [0, 1)', o.momentum);
   if (!isNum(o.weightDecay) || o.weightDecay < 0) throw invalidParameter('weightDecay', 'a non-negative number', o.weightDecay);
   if (!(Number.isInteger(o.cropPad) && o.cropPad >= 0)) throw invalidParameter('cropPad', 'a non-negative integer', o.cropPad);
   if (!(Number.isInteger(o.seed) && o.seed >= 0)) throw invalidParameter('seed', 'a non-negative integer', o.seed);
-  if (!(Number.isInteger(o.checkpointEvery) && o.checkpointEvery > 0)) throw invalidParameter('checkpointEvery', 'a positive integer', o.checkpointEvery);
-  if (o.evalEvery !== undefined && !(Number.isInteger(o.evalEvery) && o.evalEvery > 0)) throw invalidParameter('evalEvery', 'a positive integer', o.evalEvery);
+  if (!(Number.isInteger(o.checkpointEvery) && o.checkpointEvery > 0))
+    throw invalidParameter('checkpointEvery', 'a positive integer', o.checkpointEvery);
+  if (o.evalEvery !== undefined && !(Number.isInteger(o.evalEvery) && o.evalEvery > 0))
+    throw invalidParameter('evalEvery', 'a positive integer', o.evalEvery);
   if (!(Number.isInteger(o.evalArchs) && o.evalArchs > 0)) throw invalidParameter('evalArchs', 'a positive integer', o.evalArchs);
-  if (o.evalLimit !== undefined && !(Number.isInteger(o.evalLimit) && o.evalLimit > 0)) throw invalidParameter('evalLimit', 'a positive integer', o.evalLimit);
+  if (o.evalLimit !== undefined && !(Number.isInteger(o.evalLimit) && o.evalLimit > 0))
+    throw invalidParameter('evalLimit', 'a positive integer', o.evalLimit);
   if (typeof o.out !== 'string' || !o.out) throw invalidParameter('out', 'a directory path', o.out);
 }

@@ -55,8 +55,17 @@ export function ioError(err: unknown, file: string, doing: string): NasError {
 }
 
 const KIND_OF = (st: fs.Stats): string =>
-  st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a folder' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device'
-    : st.isFIFO() ? 'a named pipe' : st.isSocket() ? 'a socket' : 'not a regular file';
+  st.isSymbolicLink()
+    ? 'a symbolic link'
+    : st.isDirectory()
+      ? 'a folder'
+      : st.isCharacterDevice() || st.isBlockDevice()
+        ? 'a device'
+        : st.isFIFO()
+          ? 'a named pipe'
+          : st.isSocket()
+            ? 'a socket'
+            : 'not a regular file';
 
 /**
  * Refuses to write `what` at `file` unless the path is absent or a regular file that `ours` recognises from its
@@ -73,7 +82,11 @@ export function checkOutputFile(file: string, what: string, ours?: (head: string
     throw ioError(err, file, 'check the output path');
   }
   if (!st.isFile()) {
-    throw new NasError('ERR_NAS_BAD_OUTPUT', `${file}: expected a regular file or nothing for the ${what}, got ${KIND_OF(st)}; refusing to replace it (choose another path)`, { path: file });
+    throw new NasError(
+      'ERR_NAS_BAD_OUTPUT',
+      `${file}: expected a regular file or nothing for the ${what}, got ${KIND_OF(st)}; refusing to replace it (choose another path)`,
+      { path: file },
+    );
   }
   if (!ours || st.size === 0) return;
   const head = Buffer.alloc(Math.min(512, st.size));
@@ -88,7 +101,11 @@ export function checkOutputFile(file: string, what: string, ours?: (head: string
     throw ioError(err, file, 'read');
   }
   if (!ours(head.toString('utf8'))) {
-    throw new NasError('ERR_NAS_BAD_OUTPUT', `${file}: exists and is not a ${what}; refusing to overwrite it (remove it or choose another path)`, { path: file });
+    throw new NasError(
+      'ERR_NAS_BAD_OUTPUT',
+      `${file}: exists and is not a ${what}; refusing to overwrite it (remove it or choose another path)`,
+      { path: file },
+    );
   }
 }
 
@@ -199,7 +216,9 @@ export function acquireLock(target: string, kind: 'dir' | 'file', what: string):
   makeDir(path.dirname(lock));
   for (let attempt = 0; ; attempt++) {
     try {
-      fs.writeFileSync(lock, `${JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), what })}\n`, { flag: 'wx' });
+      fs.writeFileSync(lock, `${JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), what })}\n`, {
+        flag: 'wx',
+      });
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw ioError(err, lock, 'create the lock file');
@@ -211,8 +230,12 @@ export function acquireLock(target: string, kind: 'dir' | 'file', what: string):
       }
       const sameHost = !holder.host || holder.host === os.hostname();
       if (holder.pid && (!sameHost || alive(holder.pid))) {
-        throw new NasError('ERR_NAS_LOCKED', `${target} is in use by process ${holder.pid}${sameHost ? '' : ` on ${holder.host}`} (${holder.what ?? 'a nasctl job'}, since ${holder.since ?? '?'}); ` +
-          `wait for it to finish or stop it (a lock left by a killed process is taken over; ${lock})`, { path: target, pid: holder.pid, host: holder.host });
+        throw new NasError(
+          'ERR_NAS_LOCKED',
+          `${target} is in use by process ${holder.pid}${sameHost ? '' : ` on ${holder.host}`} (${holder.what ?? 'a nasctl job'}, since ${holder.since ?? '?'}); ` +
+            `wait for it to finish or stop it (a lock left by a killed process is taken over; ${lock})`,
+          { path: target, pid: holder.pid, host: holder.host },
+        );
       }
       fs.rmSync(lock, { force: true });
     }
@@ -291,8 +314,12 @@ export function readJsonLinesStrict<T>(file: string, check: LineCheck<T>): JsonL
       torn = true; // a line of ours cut by a kill mid-write: no newline after it
       break;
     }
-    throw new NasError('ERR_NAS_BAD_RESULTS', `${file}:${i + 1}: ${problem}; the file is damaged or not of this kind ` +
-      '(only a torn last line, from a killed run, is repaired; fix or remove this line)', { path: file, line: i + 1 });
+    throw new NasError(
+      'ERR_NAS_BAD_RESULTS',
+      `${file}:${i + 1}: ${problem}; the file is damaged or not of this kind ` +
+        '(only a torn last line, from a killed run, is repaired; fix or remove this line)',
+      { path: file, line: i + 1 },
+    );
   }
   const intactBytes = torn ? Buffer.byteLength(text) - Buffer.byteLength(lines[last]) : Buffer.byteLength(text);
   return { rows, intactBytes, torn };
@@ -321,7 +348,10 @@ export function repairTornLine<T>(file: string, read: JsonLines<T>): void {
  * null (JSON's form of a NaN loss); returns the object or what is wrong.
  */
 export function objectLine(
-  value: unknown, numbers: readonly string[], strings: readonly string[] = [], nullable: readonly string[] = [],
+  value: unknown,
+  numbers: readonly string[],
+  strings: readonly string[] = [],
+  nullable: readonly string[] = [],
 ): Record<string, unknown> | string {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'expected a JSON object';
   const o = value as Record<string, unknown>;

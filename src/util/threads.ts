@@ -7,4 +7,3 @@ export function defaultThreads(): number {
   if (Number.isInteger(env) && env > 0) return env;
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
-

@@ -10,8 +10,29 @@ const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
 const nasctl = (...args: string[]): Promise<Ran> => runProcess([CLI, ...args]);
 
 // A small, fast run on synthetic data.
-const TRAIN = ['train', '--dataset', 'synthetic', '--filters', '4', '--stacks', '2', '--cells-per-stack', '1', '--batch-size', '32',
-  '--ghost-batch', '16', '--threads', '1', '--eval-archs', '2', '--eval-limit', '64', '--seed', '5'];
+const TRAIN = [
+  'train',
+  '--dataset',
+  'synthetic',
+  '--filters',
+  '4',
+  '--stacks',
+  '2',
+  '--cells-per-stack',
+  '1',
+  '--batch-size',
+  '32',
+  '--ghost-batch',
+  '16',
+  '--threads',
+  '1',
+  '--eval-archs',
+  '2',
+  '--eval-limit',
+  '64',
+  '--seed',
+  '5',
+];
 
 describe('nasctl arch', () => {
   it("prints docs/model.md's counts as JSON, checked against the native model", async () => {
@@ -39,7 +60,10 @@ describe('nasctl arch', () => {
     // With --json the option parser's errors are JSON with a code too, and nothing goes to stderr.
     const jsonFlag = await nasctl('train', '--filters', 'many', '--json');
     expect(jsonFlag.status).toBe(2);
-    expect(JSON.parse(jsonFlag.stdout).error).toMatchObject({ code: 'ERR_NAS_BAD_ARG', message: expect.stringContaining("'--filters <F>' argument 'many'") });
+    expect(JSON.parse(jsonFlag.stdout).error).toMatchObject({
+      code: 'ERR_NAS_BAD_ARG',
+      message: expect.stringContaining("'--filters <F>' argument 'many'"),
+    });
     expect(jsonFlag.stderr).toBe('');
   });
 
@@ -60,13 +84,17 @@ describe('nasctl train', () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-run-'));
     const r = await nasctl(...TRAIN, '--steps', '90', '--eval-every', '45', '--filters', '8', '--lr', '0.1', '--out', out, '--json');
     expect(r.status, r.stderr).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines[0]).toMatchObject({ epoch: expect.any(Number), step: 45, loss: expect.any(Number), valAccuracy: expect.any(Number) });
     const result = lines[lines.length - 1].result;
     expect(result.steps).toBe(90);
     // 10 classes: chance is 0.1.
     expect(result.valAccuracy).toBeGreaterThan(0.3);
-    for (const f of ['config.json', 'checkpoint.pt', 'metrics.jsonl', 'result.json']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+    for (const f of ['config.json', 'checkpoint.pt', 'metrics.jsonl', 'result.json'])
+      expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     // A second run into the same directory would overwrite it: refused unless --resume.
     const again = await nasctl(...TRAIN, '--steps', '60', '--out', out);
     expect(again.status).toBe(1);
@@ -74,7 +102,15 @@ describe('nasctl train', () => {
   });
 
   it('reports a missing dataset by code', async () => {
-    const r = await nasctl('train', '--dataset', 'fashion-mnist', '--data-dir', '/nonexistent', '--out', fs.mkdtempSync(path.join(os.tmpdir(), 'nas-')));
+    const r = await nasctl(
+      'train',
+      '--dataset',
+      'fashion-mnist',
+      '--data-dir',
+      '/nonexistent',
+      '--out',
+      fs.mkdtempSync(path.join(os.tmpdir(), 'nas-')),
+    );
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('ERR_NAS_DATASET_MISSING');
   });
@@ -104,10 +140,14 @@ describe('nasctl train', () => {
     expect(resumed.status, resumed.stderr).toBe(0);
 
     const strip = (file: string): unknown[] =>
-      fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => {
-        const { imagesPerSec: _drop, ...rest } = JSON.parse(l);
-        return rest;
-      });
+      fs
+        .readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const { imagesPerSec: _drop, ...rest } = JSON.parse(l);
+          return rest;
+        });
     expect(strip(path.join(out, 'metrics.jsonl'))).toEqual(strip(path.join(root, 'ref', 'metrics.jsonl')));
     const a = JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8'));
     const b = JSON.parse(fs.readFileSync(path.join(root, 'ref', 'result.json'), 'utf8'));
@@ -117,7 +157,7 @@ describe('nasctl train', () => {
 });
 
 describe('output folders', () => {
-  it('lets one process at a time write a run directory: a second train into it is refused with the holder\'s pid', async () => {
+  it("lets one process at a time write a run directory: a second train into it is refused with the holder's pid", async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-lock-')), 'run');
     const first = spawn(process.execPath, [CLI, ...TRAIN, '--steps', '100000', '--out', out]);
     const exited = new Promise((resolve) => first.on('exit', resolve));
@@ -126,15 +166,24 @@ describe('output folders', () => {
     first.kill('SIGKILL');
     await exited;
     expect(second.status).toBe(1);
-    expect(JSON.parse(second.stdout).error).toMatchObject({ code: 'ERR_NAS_LOCKED', message: expect.stringContaining(`in use by process ${first.pid}`) });
+    expect(JSON.parse(second.stdout).error).toMatchObject({
+      code: 'ERR_NAS_LOCKED',
+      message: expect.stringContaining(`in use by process ${first.pid}`),
+    });
   });
 
-  it('refuses an output folder it cannot create, at once and naming it (Node\'s recursive mkdir spins under /proc)', async () => {
+  it("refuses an output folder it cannot create, at once and naming it (Node's recursive mkdir spins under /proc)", async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-out-'));
     const file = path.join(root, 'a-file');
     fs.writeFileSync(file, '');
-    for (const [out, message] of [['/proc/nas-test/run', '/proc/nas-test: cannot create this folder'], [path.join(file, 'run'), `${file}: not a folder`]]) {
-      for (const args of [['train', '--dataset', 'synthetic', '--steps', '2', '--filters', '4'], ['retrain', '0:sep3/1:identity/2:maxpool/3:avgpool', '--dataset', 'synthetic', '--epochs', '1']]) {
+    for (const [out, message] of [
+      ['/proc/nas-test/run', '/proc/nas-test: cannot create this folder'],
+      [path.join(file, 'run'), `${file}: not a folder`],
+    ]) {
+      for (const args of [
+        ['train', '--dataset', 'synthetic', '--steps', '2', '--filters', '4'],
+        ['retrain', '0:sep3/1:identity/2:maxpool/3:avgpool', '--dataset', 'synthetic', '--epochs', '1'],
+      ]) {
         const r = await runProcess([CLI, ...args, '--out', out], { timeoutMs: 60_000 });
         expect(r.signal, `${args[0]} --out ${out}`).toBeNull(); // not killed by the timeout
         expect(r.status).toBe(1);
@@ -149,9 +198,15 @@ describe('signals', () => {
   it('quits at once with 130 on a second Ctrl-C while the native job runs (no segfault)', async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-sig-')), 'run');
     // Steps of a few hundred ms (F=16, batch 128), so that the second signal lands while a step runs natively.
-    const child = spawn(process.execPath, [CLI, 'train', '--dataset', 'synthetic', '--filters', '16', '--batch-size', '128', '--steps', '2000', '--threads', '1', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'train', '--dataset', 'synthetic', '--filters', '16', '--batch-size', '128', '--steps', '2000', '--threads', '1', '--out', out],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
     await new Promise<void>((resolve) => {
       child.stderr!.on('data', (d: Buffer) => {
         stderr += d.toString();
@@ -173,7 +228,12 @@ describe('nasctl train --resume', () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-resume-')), 'run');
     const first = await nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--steps', '3', '--threads', '1', '--out', out);
     expect(first.status, first.stderr).toBe(0);
-    for (const [flag, value, expected] of [['--filters', '8', '4'], ['--seed', '3', '1'], ['--lr', '0.05', '0.1'], ['--dataset', 'fashion-mnist', '"synthetic"']]) {
+    for (const [flag, value, expected] of [
+      ['--filters', '8', '4'],
+      ['--seed', '3', '1'],
+      ['--lr', '0.05', '0.1'],
+      ['--dataset', 'fashion-mnist', '"synthetic"'],
+    ]) {
       const r = await nasctl('train', '--out', out, '--resume', flag, value);
       expect(r.status, flag).toBe(2);
       expect(r.stderr).toContain(`${flag}: expected ${expected} (what the run in ${out} was started with`);
@@ -186,11 +246,39 @@ describe('nasctl train --resume', () => {
 describe('learning rates that cannot train', () => {
   it('refuses --lr 1e300 before writing anything, and stops a run whose loss becomes NaN with a coded error', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-lr-'));
-    const huge = await nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--steps', '5', '--threads', '1', '--lr', '1e300', '--out', path.join(root, 'a'));
+    const huge = await nasctl(
+      'train',
+      '--dataset',
+      'synthetic',
+      '--filters',
+      '4',
+      '--steps',
+      '5',
+      '--threads',
+      '1',
+      '--lr',
+      '1e300',
+      '--out',
+      path.join(root, 'a'),
+    );
     expect(huge.status).toBe(2);
     expect(huge.stderr).toContain('lr: expected a positive number (at most 3.4e38, float32), got 1e+300 [ERR_NAS_BAD_CONFIG]');
     expect(fs.existsSync(path.join(root, 'a'))).toBe(false);
-    const nan = await nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--steps', '30', '--threads', '1', '--lr', '1e10', '--out', path.join(root, 'b'));
+    const nan = await nasctl(
+      'train',
+      '--dataset',
+      'synthetic',
+      '--filters',
+      '4',
+      '--steps',
+      '30',
+      '--threads',
+      '1',
+      '--lr',
+      '1e10',
+      '--out',
+      path.join(root, 'b'),
+    );
     expect(nan.status).toBe(1);
     expect(nan.stderr).toMatch(/the training loss became (NaN|Infinity|-Infinity) at step \d+ .*\[ERR_NAS_DIVERGED\]/);
     expect(fs.existsSync(path.join(root, 'b', 'result.json'))).toBe(false);
@@ -206,13 +294,18 @@ describe('learning rates that cannot train', () => {
 });
 
 /** Runs nasctl with stdout read until `lines` lines arrived, then closed (as `| head -n lines` does). */
-function readThenClose(args: string[], lines: number): Promise<{ head: string[]; status: number | null; signal: string | null; stderr: string }> {
+function readThenClose(
+  args: string[],
+  lines: number,
+): Promise<{ head: string[]; status: number | null; signal: string | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args]);
     let out = '';
     let err = '';
     let head: string[] = [];
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const got = out.split('\n');
@@ -246,7 +339,7 @@ describe('stdout closed by the reader', () => {
 });
 
 describe('run directories record what the run used', () => {
-  it('a --dataset synthetic run records its own image size, training set and evaluation interval, not the preset\'s', async () => {
+  it("a --dataset synthetic run records its own image size, training set and evaluation interval, not the preset's", async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-config-'));
     const r = await nasctl(...TRAIN, '--steps', '2', '--out', out);
     expect(r.status, r.stderr).toBe(0);
@@ -273,7 +366,10 @@ describe('run directories record what the run used', () => {
 describe('too little address space', () => {
   it('dies loading LibTorch before it takes a lock or makes the run folder (ulimit -v 1500000)', async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-ulimit-')), 'run');
-    const r = await runProcess(['-c', `ulimit -v 1500000; exec "${process.execPath}" "${CLI}" ${TRAIN.join(' ')} --steps 2 --out "${out}"`], { command: 'bash' });
+    const r = await runProcess(
+      ['-c', `ulimit -v 1500000; exec "${process.execPath}" "${CLI}" ${TRAIN.join(' ')} --steps 2 --out "${out}"`],
+      { command: 'bash' },
+    );
     expect(fs.existsSync(path.join(out, '.lock'))).toBe(false);
     // Here LibTorch's libraries need about 1.6 GB of address space to load (docs/api.md): the run dies before it starts.
     if (r.status !== 0) expect(fs.existsSync(out), r.stderr).toBe(false);
@@ -283,21 +379,46 @@ describe('too little address space', () => {
 describe('nasctl predict', () => {
   /** Runs predict in-process (for its peak memory): the JSON lines and the process's maxRSS in MB afterwards. */
   const predict = (model: string, limit: number): Promise<Ran> =>
-    runProcess(['-e', `const { main } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/cli/nasctl.js'))});
+    runProcess([
+      '-e',
+      `const { main } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/cli/nasctl.js'))});
       main(['node', 'nasctl', 'predict', '--model', ${JSON.stringify(model)}, '--limit', '${limit}', '--json'])
-        .then(() => process.stderr.write('maxRSS ' + process.resourceUsage().maxRSS / 1024 + '\\n'));`]);
+        .then(() => process.stderr.write('maxRSS ' + process.resourceUsage().maxRSS / 1024 + '\\n'));`,
+    ]);
 
   it('classifies in batches: the answers of one big forward, and memory flat in --limit', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-predict-'));
     const arch = '01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool';
-    const r = await nasctl('retrain', arch, '--dataset', 'fashion-mnist', '--filters', '8', '--epochs', '1', '--train-limit', '128',
-      '--batch-size', '64', '--runs', '1', '--threads', '1', '--export', '--out', out);
+    const r = await nasctl(
+      'retrain',
+      arch,
+      '--dataset',
+      'fashion-mnist',
+      '--filters',
+      '8',
+      '--epochs',
+      '1',
+      '--train-limit',
+      '128',
+      '--batch-size',
+      '64',
+      '--runs',
+      '1',
+      '--threads',
+      '1',
+      '--export',
+      '--out',
+      out,
+    );
     expect(r.status, r.stderr).toBe(0);
     const model = path.join(out, 'models', '0');
     const small = await predict(model, 300);
     const big = await predict(model, 3000);
     for (const p of [small, big]) expect(p.status, p.stderr).toBe(0);
-    const rows = big.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const rows = big.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rows).toHaveLength(3000);
     expect(rows.map((x) => x.index)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
     // The first 300 answers equal those of one forward over all 300 images (BN on running statistics).

@@ -44,7 +44,12 @@ describe('embedding', () => {
   // The process ends while a native job thread is inside LibTorch: 4 of 9 such runs segfaulted before the addon
   // stopped and joined its jobs on 'exit'. 20 runs, two at a time.
   it('process.exit(), an uncaught exception or an unhandled rejection during a job: the exit code asked for, 20 times', async () => {
-    const cases: [string[], number][] = [[['exit', '3'], 3], [['throw'], 1], [['reject'], 1], [['exit', '0'], 0]];
+    const cases: [string[], number][] = [
+      [['exit', '3'], 3],
+      [['throw'], 1],
+      [['reject'], 1],
+      [['exit', '0'], 0],
+    ];
     const runs = Array.from({ length: 20 }, (_, i) => cases[i % cases.length]);
     for (let i = 0; i < runs.length; i += 2) {
       const done = await Promise.all(runs.slice(i, i + 2).map(([args]) => host(...args)));

@@ -9,8 +9,16 @@ import { PRESETS, type TrainOptions } from '../../src/train/trainOptions';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-final-'));
 const base = (out: string): TrainOptions => ({
-  ...PRESETS.quick, out, dataset: { name: 'synthetic' }, net: { filters: 4, stacks: 2, cellsPerStack: 1, ghostBatch: 16, threads: 1 },
-  batchSize: 32, steps: 10, evalEvery: 10, evalArchs: 16, evalLimit: 32, checkpointEvery: 10,
+  ...PRESETS.quick,
+  out,
+  dataset: { name: 'synthetic' },
+  net: { filters: 4, stacks: 2, cellsPerStack: 1, ghostBatch: 16, threads: 1 },
+  batchSize: 32,
+  steps: 10,
+  evalEvery: 10,
+  evalArchs: 16,
+  evalLimit: 32,
+  checkpointEvery: 10,
 });
 
 describe('the end of a one-shot run', () => {
@@ -18,7 +26,10 @@ describe('the end of a one-shot run', () => {
     const out = path.join(root, 'run');
     const ac = new AbortController();
     // Abort right after the last checkpoint, i.e. when the final evaluation (16 architectures) starts.
-    const stopped = await trainOneShot(base(out), { signal: ac.signal, onEvent: (e: TrainEvent) => e.type === 'checkpoint' && e.step === 10 && ac.abort() });
+    const stopped = await trainOneShot(base(out), {
+      signal: ac.signal,
+      onEvent: (e: TrainEvent) => e.type === 'checkpoint' && e.step === 10 && ac.abort(),
+    });
     expect(stopped.steps).toBe(10);
     expect(stopped.aborted).toBe(true);
     expect(fs.existsSync(path.join(out, 'result.json'))).toBe(false);

@@ -15,15 +15,26 @@ describe('nasctl run (pipeline)', () => {
   it('trains, searches, retrains and writes a report whose plots render in Chromium', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-pipeline-'));
     const stages: string[] = [];
-    const result = await runPipeline({
-      train: {
-        ...PRESETS.quick, out, dataset: { name: 'synthetic' }, net: { filters: 4, stacks: 2, cellsPerStack: 1, ghostBatch: 16, threads: 1 },
-        batchSize: 32, steps: 40, evalEvery: 10, evalArchs: 2, evalLimit: 64, checkpointEvery: 20,
+    const result = await runPipeline(
+      {
+        train: {
+          ...PRESETS.quick,
+          out,
+          dataset: { name: 'synthetic' },
+          net: { filters: 4, stacks: 2, cellsPerStack: 1, ghostBatch: 16, threads: 1 },
+          batchSize: 32,
+          steps: 40,
+          evalEvery: 10,
+          evalArchs: 2,
+          evalLimit: 64,
+          checkpointEvery: 20,
+        },
+        search: { count: 12, strategy: 'random', seed: 1, valLimit: 64 },
+        select: { rule: 'top', count: 2 },
+        retrain: { filters: 4, epochs: 1, runs: 2, export: true },
       },
-      search: { count: 12, strategy: 'random', seed: 1, valLimit: 64 },
-      select: { rule: 'top', count: 2 },
-      retrain: { filters: 4, epochs: 1, runs: 2, export: true },
-    }, { onEvent: (e) => e.type === 'stage' && stages.push(e.stage) });
+      { onEvent: (e) => e.type === 'stage' && stages.push(e.stage) },
+    );
     expect(stages).toEqual(['train', 'search', 'retrain', 'report']);
     expect(result.search!.scored).toBe(12);
     expect(result.retrained).toHaveLength(2);
@@ -34,9 +45,22 @@ describe('nasctl run (pipeline)', () => {
     expect(html).toContain(result.search!.top[0].arch);
 
     if (!CHROMIUM) return; // outside CI, without Chromium only the HTML is checked (under CI=true it is required, above)
-    const r = await runProcess(['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), 'nas-chromium-'))}`,
-      '--dump-dom', `file://${result.report!.file}`], { command: CHROMIUM, timeoutMs: 60_000 });
+    const r = await runProcess(
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), 'nas-chromium-'))}`,
+        '--dump-dom',
+        `file://${result.report!.file}`,
+      ],
+      { command: CHROMIUM, timeoutMs: 60_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     const dom = r.stdout;
     const svgs = dom.match(/<svg[\s>]/g) ?? [];
@@ -47,7 +71,18 @@ describe('nasctl run (pipeline)', () => {
 
     // Resumable: a second run finds every stage done and changes nothing it does not need to.
     const again = await runPipeline({
-      train: { ...PRESETS.quick, out, dataset: { name: 'synthetic' }, net: { filters: 4, stacks: 2, cellsPerStack: 1, ghostBatch: 16, threads: 1 }, batchSize: 32, steps: 40, evalEvery: 10, evalArchs: 2, evalLimit: 64, checkpointEvery: 20 },
+      train: {
+        ...PRESETS.quick,
+        out,
+        dataset: { name: 'synthetic' },
+        net: { filters: 4, stacks: 2, cellsPerStack: 1, ghostBatch: 16, threads: 1 },
+        batchSize: 32,
+        steps: 40,
+        evalEvery: 10,
+        evalArchs: 2,
+        evalLimit: 64,
+        checkpointEvery: 20,
+      },
       search: { count: 12, strategy: 'random', seed: 1, valLimit: 64 },
       select: { rule: 'top', count: 2 },
       retrain: { filters: 4, epochs: 1, runs: 2, export: true },

@@ -10,18 +10,73 @@ const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
 const nasctl = (...args: string[]): Promise<Ran> => runProcess([CLI, ...args]);
 /** A search results line like the ones `nasctl search` writes, with `over` changed (undefined: left out). */
 const row = (over: Record<string, unknown>): string =>
-  JSON.stringify({ index: 0, arch: '0:sep3/1:identity/2:maxpool/3:avgpool', accuracy: 0.9, loss: 0.3, params: 100, madds: 1000, examples: 48, ...over });
+  JSON.stringify({
+    index: 0,
+    arch: '0:sep3/1:identity/2:maxpool/3:avgpool',
+    accuracy: 0.9,
+    loss: 0.3,
+    params: 100,
+    madds: 1000,
+    examples: 48,
+    ...over,
+  });
 const lines = (file: string): { arch: string; accuracy: number; index: number }[] =>
-  fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 
 describe('nasctl search', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-search-'));
   const run = path.join(root, 'run');
-  const SEARCH = ['search', '--supernet', run, '--count', '60', '--val-limit', '48', '--threads', '1', '--strategy', 'evolution', '--population', '8', '--tournament', '3', '--seed', '2'];
+  const SEARCH = [
+    'search',
+    '--supernet',
+    run,
+    '--count',
+    '60',
+    '--val-limit',
+    '48',
+    '--threads',
+    '1',
+    '--strategy',
+    'evolution',
+    '--population',
+    '8',
+    '--tournament',
+    '3',
+    '--seed',
+    '2',
+  ];
 
   beforeAll(async () => {
-    const r = await nasctl('train', '--dataset', 'synthetic', '--filters', '4', '--stacks', '2', '--cells-per-stack', '1', '--batch-size', '32',
-      '--ghost-batch', '16', '--threads', '1', '--steps', '30', '--eval-archs', '1', '--eval-limit', '32', '--out', run);
+    const r = await nasctl(
+      'train',
+      '--dataset',
+      'synthetic',
+      '--filters',
+      '4',
+      '--stacks',
+      '2',
+      '--cells-per-stack',
+      '1',
+      '--batch-size',
+      '32',
+      '--ghost-batch',
+      '16',
+      '--threads',
+      '1',
+      '--steps',
+      '30',
+      '--eval-archs',
+      '1',
+      '--eval-limit',
+      '32',
+      '--out',
+      run,
+    );
     expect(r.status, r.stderr).toBe(0);
   });
 
@@ -56,7 +111,13 @@ describe('nasctl search', () => {
   it('scores a given list (--archs) as the sampled search did, resumes it, and names a bad line', async () => {
     const ref = lines(path.join(root, 'ref.jsonl')); // written by the first test
     const list = path.join(root, 'list.txt');
-    fs.writeFileSync(list, `# from the sampled search\n${ref.slice(0, 12).map((r) => r.arch).join('\n')}\n${ref[0].arch}\n`);
+    fs.writeFileSync(
+      list,
+      `# from the sampled search\n${ref
+        .slice(0, 12)
+        .map((r) => r.arch)
+        .join('\n')}\n${ref[0].arch}\n`,
+    );
     const out = path.join(root, 'list.jsonl');
     const given = ['search', '--supernet', run, '--val-limit', '48', '--threads', '1', '--archs'];
     const first = await nasctl(...given, list, '--count', '5', '--out', out);
@@ -66,7 +127,9 @@ describe('nasctl search', () => {
     expect(rest.stderr).toContain('5/12 scored so far');
     const got = lines(out);
     expect(got.map((r) => r.arch)).toEqual(ref.slice(0, 12).map((r) => r.arch));
-    got.forEach((r, i) => { expect(r.accuracy).toBe(ref[i].accuracy); });
+    got.forEach((r, i) => {
+      expect(r.accuracy).toBe(ref[i].accuracy);
+    });
     // JSON lines with an "arch" field (a previous results file) are a list too; another list does not resume this one.
     const other = await nasctl(...given, path.join(root, 'ref.jsonl'), '--out', out);
     expect(other.status).toBe(2);
@@ -85,7 +148,10 @@ describe('nasctl search', () => {
     expect(other.status).toBe(2);
     expect(other.stderr).toContain('seed: expected 2');
     const top = await nasctl('select', '--from', path.join(root, 'ref.jsonl'), '--select', 'top', '--count', '3', '--json');
-    const picked = top.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const picked = top.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const best = lines(path.join(root, 'ref.jsonl')).sort((a, b) => b.accuracy - a.accuracy)[0];
     expect(picked).toHaveLength(3);
     expect(picked[0].accuracy).toBe(best.accuracy);
@@ -141,7 +207,21 @@ describe('nasctl search', () => {
 
   it('writes no settings for a search refused before it scored anything', async () => {
     const out = path.join(root, 'refused.jsonl');
-    const refused = await nasctl('search', '--supernet', run, '--count', '3', '--max-params', '1', '--val-limit', '16', '--threads', '1', '--out', out);
+    const refused = await nasctl(
+      'search',
+      '--supernet',
+      run,
+      '--count',
+      '3',
+      '--max-params',
+      '1',
+      '--val-limit',
+      '16',
+      '--threads',
+      '1',
+      '--out',
+      out,
+    );
     expect(refused.status).toBe(2);
     expect(fs.existsSync(path.join(root, 'refused.search.json'))).toBe(false);
     const fixed = await nasctl('search', '--supernet', run, '--count', '3', '--val-limit', '16', '--threads', '1', '--out', out);
@@ -149,14 +229,19 @@ describe('nasctl search', () => {
     expect(lines(out)).toHaveLength(3);
   });
 
-  it('--out never replaces a device, pipe, link, folder or a file of another kind (the run\'s own checkpoint)', async () => {
+  it("--out never replaces a device, pipe, link, folder or a file of another kind (the run's own checkpoint)", async () => {
     const checkpoint = path.join(run, 'checkpoint.pt');
     const before = fs.readFileSync(checkpoint);
     const fifo = path.join(root, 'out-fifo');
     execFileSync('mkfifo', [fifo]);
     const link = path.join(root, 'out-link.jsonl');
     fs.symlinkSync(path.join(root, 'ref.jsonl'), link);
-    for (const [out, why] of [[checkpoint, 'is not a search results file'], [fifo, 'got a named pipe'], [link, 'got a symbolic link'], [root, 'got a folder']] as const) {
+    for (const [out, why] of [
+      [checkpoint, 'is not a search results file'],
+      [fifo, 'got a named pipe'],
+      [link, 'got a symbolic link'],
+      [root, 'got a folder'],
+    ] as const) {
       const r = await nasctl('search', '--supernet', run, '--count', '3', '--val-limit', '16', '--threads', '1', '--out', out);
       expect(r.status, out).toBe(2);
       expect(r.stderr, out).toContain(`${out}: `);

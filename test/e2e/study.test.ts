@@ -12,8 +12,16 @@ import { PRESETS, type TrainOptions } from '../../src/train/trainOptions';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-study-'));
 const base = (out: string): TrainOptions => ({
-  ...PRESETS.quick, out, dataset: { name: 'synthetic' }, net: { filters: 4, stacks: 2, cellsPerStack: 1, ghostBatch: 16, threads: 1 },
-  batchSize: 32, steps: 30, evalEvery: 10, evalArchs: 1, evalLimit: 32, checkpointEvery: 30,
+  ...PRESETS.quick,
+  out,
+  dataset: { name: 'synthetic' },
+  net: { filters: 4, stacks: 2, cellsPerStack: 1, ghostBatch: 16, threads: 1 },
+  batchSize: 32,
+  steps: 30,
+  evalEvery: 10,
+  evalArchs: 1,
+  evalLimit: 32,
+  checkpointEvery: 30,
 });
 
 describe('studies', () => {
@@ -32,7 +40,16 @@ describe('studies', () => {
   });
 
   it('kl: scores candidates by KL and one-shot accuracy', async () => {
-    const r = await klStudy({ supernet: run, out: path.join(run, 'study-kl'), references: 2, candidates: 8, examples: 32, valLimit: 64, seed: 1, threads: 1 });
+    const r = await klStudy({
+      supernet: run,
+      out: path.join(run, 'study-kl'),
+      references: 2,
+      candidates: 8,
+      examples: 32,
+      valLimit: 64,
+      seed: 1,
+      threads: 1,
+    });
     expect(r.rows).toHaveLength(8);
     expect(r.rows.every((x) => x.kl >= 0 && x.accuracy >= 0 && x.accuracy <= 1)).toBe(true);
     expect(Math.abs(r.spearman)).toBeLessThanOrEqual(1);
@@ -40,7 +57,20 @@ describe('studies', () => {
   });
 
   it('correlation: buckets, retrains over seeds and reports rank correlations with intervals and the seed-to-seed rho', async () => {
-    const r = await correlationStudy({ supernet: run, out: path.join(run, 'study-correlation'), sample: 12, buckets: 3, perBucket: 1, epochs: 1, runs: 2, filters: 4, valLimit: 64, seed: 0, threads: 2, resamples: 200 });
+    const r = await correlationStudy({
+      supernet: run,
+      out: path.join(run, 'study-correlation'),
+      sample: 12,
+      buckets: 3,
+      perBucket: 1,
+      epochs: 1,
+      runs: 2,
+      filters: 4,
+      valLimit: 64,
+      seed: 0,
+      threads: 2,
+      resamples: 200,
+    });
     if (r.aborted) throw new Error('aborted');
     expect(r.rows.length).toBeGreaterThanOrEqual(2);
     expect(r.rows.length).toBeLessThanOrEqual(3);
@@ -48,9 +78,19 @@ describe('studies', () => {
       expect(row.standaloneRuns).toHaveLength(2);
       expect(row.standalone).toBeCloseTo((row.standaloneRuns[0] + row.standaloneRuns[1]) / 2, 12);
     }
-    expect(r.spearman).toBe(spearman(r.rows.map((x) => x.oneShot), r.rows.map((x) => x.standalone)));
+    expect(r.spearman).toBe(
+      spearman(
+        r.rows.map((x) => x.oneShot),
+        r.rows.map((x) => x.standalone),
+      ),
+    );
     expect(r.spearmanInterval.low).toBeLessThanOrEqual(r.spearmanInterval.high);
-    expect(r.seedSpearman).toBe(spearman(r.rows.map((x) => x.standaloneRuns[0]), r.rows.map((x) => x.standaloneRuns[1])));
+    expect(r.seedSpearman).toBe(
+      spearman(
+        r.rows.map((x) => x.standaloneRuns[0]),
+        r.rows.map((x) => x.standaloneRuns[1]),
+      ),
+    );
     const saved = JSON.parse(fs.readFileSync(r.file, 'utf8'));
     expect(saved.rows).toHaveLength(r.rows.length);
     expect(saved.kendallInterval.level).toBe(0.95);
@@ -58,28 +98,61 @@ describe('studies', () => {
     // --archs: the listed architectures are scored as in the sampled study and all retrained (bucket -1).
     const list = path.join(root, 'archs.txt');
     fs.writeFileSync(list, `${r.rows.map((x) => x.arch).join('\n')}\n`);
-    const g = await correlationStudy({ supernet: run, out: path.join(run, 'study-archs'), archs: list, sample: 1, buckets: 1, perBucket: 1, epochs: 1, runs: 2, filters: 4, valLimit: 64, seed: 0, threads: 2, resamples: 200 });
+    const g = await correlationStudy({
+      supernet: run,
+      out: path.join(run, 'study-archs'),
+      archs: list,
+      sample: 1,
+      buckets: 1,
+      perBucket: 1,
+      epochs: 1,
+      runs: 2,
+      filters: 4,
+      valLimit: 64,
+      seed: 0,
+      threads: 2,
+      resamples: 200,
+    });
     if (g.aborted) throw new Error('aborted');
-    expect(g.rows.map((x) => [x.arch, x.oneShot, x.standalone, x.bucket])).toEqual(r.rows.map((x) => [x.arch, x.oneShot, x.standalone, -1]));
+    expect(g.rows.map((x) => [x.arch, x.oneShot, x.standalone, x.bucket])).toEqual(
+      r.rows.map((x) => [x.arch, x.oneShot, x.standalone, -1]),
+    );
   });
 
   it('retrains runs concurrently (one thread each) to the results of one run at a time', async () => {
     const archs = ['0:sep3/1:identity/2:maxpool/3:avgpool', '01:conv7x1/0:sep5/12:identity/3:sep3'];
     const opts = (out: string, threads: number, jobs: number): RetrainOptions => ({
-      out, dataset: { name: 'synthetic' }, net: { filters: 4, stacks: 2, cellsPerStack: 1, threads }, epochs: 1, batchSize: 32,
-      learningRate: { kind: 'cosine', base: 0.05 }, momentum: 0.9, weightDecay: 1e-4, cropPad: 0, flip: false, runs: 2, seed: 3, evalBatchSize: 64, export: false, jobs,
+      out,
+      dataset: { name: 'synthetic' },
+      net: { filters: 4, stacks: 2, cellsPerStack: 1, threads },
+      epochs: 1,
+      batchSize: 32,
+      learningRate: { kind: 'cosine', base: 0.05 },
+      momentum: 0.9,
+      weightDecay: 1e-4,
+      cropPad: 0,
+      flip: false,
+      runs: 2,
+      seed: 3,
+      evalBatchSize: 64,
+      export: false,
+      jobs,
     });
     expect(retrainJobs({ threads: 2, jobs: 2 }, 4)).toEqual({ jobs: 2, threads: 1 });
     expect(retrainJobs({ threads: 2, device: 'cuda' }, 4)).toEqual({ jobs: 1, threads: 2 });
     expect(retrainJobs({}, 1)).toEqual({ jobs: 1, threads: 1 }); // one run on the CPU: still one intra-op thread
     const one = await retrain(archs, opts(path.join(root, 'pool-1'), 1, 1));
     const two = await retrain(archs, opts(path.join(root, 'pool-2'), 2, 2));
-    const key = (s: RetrainSummary[]): unknown => s.map((x) => x.runs.map((r) => [r.arch, r.run, r.validationAccuracy, r.testAccuracy, r.testLoss]));
+    const key = (s: RetrainSummary[]): unknown =>
+      s.map((x) => x.runs.map((r) => [r.arch, r.run, r.validationAccuracy, r.testAccuracy, r.testLoss]));
     expect(key(two.summaries)).toEqual(key(one.summaries));
   });
 
   it('dropout: trains one model per constant rate and scores a common sample', async () => {
-    const r = await dropoutStudy({ ...base(root), steps: 20 }, { out: path.join(root, 'dropout'), rates: [1e-6, 0.3], sample: 6, valLimit: 64, seed: 0 });
+    const r = await dropoutStudy(
+      { ...base(root), steps: 20 },
+      { out: path.join(root, 'dropout'), rates: [1e-6, 0.3], sample: 6, valLimit: 64, seed: 0 },
+    );
     expect(r.rows.map((x) => x.rate)).toEqual([1e-6, 0.3]);
     expect(r.rows[0].rhoVsFirst).toBeCloseTo(1, 9);
     for (const x of r.rows) expect(x.minAccuracy).toBeLessThanOrEqual(x.maxAccuracy);

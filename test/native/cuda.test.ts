@@ -17,7 +17,9 @@ describe.skipIf(!cuda)('CUDA (skipped: this LibTorch build has no CUDA or no GPU
       const a = cpu.forward(x, 16, [arch]).logits;
       const b = gpu.forward(x, 16, [arch]).logits;
       expect(maxAbsDiff(a, b)).toBeLessThan(1e-3);
-      expect(maxAbsDiff(gpu.forward(x.subarray(0, 8 * 64), 8, [arch]).logits, gpu.standaloneForward(x.subarray(0, 8 * 64), 8, arch))).toBeLessThan(1e-3);
+      expect(
+        maxAbsDiff(gpu.forward(x.subarray(0, 8 * 64), 8, [arch]).logits, gpu.standaloneForward(x.subarray(0, 8 * 64), 8, arch)),
+      ).toBeLessThan(1e-3);
     }
     cpu.dispose();
     gpu.dispose();
@@ -43,7 +45,13 @@ describe.skipIf(!cuda)('CUDA (skipped: this LibTorch build has no CUDA or no GPU
     const net = tinyNet({ device: 'cuda' });
     const data = tinyData(64);
     const losses: number[] = [];
-    await net.train(data, { steps: 20, lr: new Float64Array(20).fill(0.05), dropIn: new Float32Array(80).fill(0.2), dropOp: new Float32Array(80).fill(0.2), onProgress: (p) => losses.push(p.loss) });
+    await net.train(data, {
+      steps: 20,
+      lr: new Float64Array(20).fill(0.05),
+      dropIn: new Float32Array(80).fill(0.2),
+      dropOp: new Float32Array(80).fill(0.2),
+      onProgress: (p) => losses.push(p.loss),
+    });
     expect(losses.slice(-5).reduce((a, b) => a + b)).toBeLessThan(losses.slice(0, 5).reduce((a, b) => a + b));
     const archs = sampleArchitectures(4, 2).map(formatArchitecture);
     const single = await net.evaluate(data, archs);
@@ -56,7 +64,8 @@ describe.skipIf(!cuda)('CUDA (skipped: this LibTorch build has no CUDA or no GPU
     const data = tinyData(256);
     const archs = sampleArchitectures(3, 5).map(formatArchitecture);
     const lr = new Float64Array(6).fill(0.05);
-    const make = (): StandaloneModel[] => archs.map((a) => StandaloneModel.create({ ...TINY, device: 'cuda' }, a, { batchSize: 32, seed: 4 }));
+    const make = (): StandaloneModel[] =>
+      archs.map((a) => StandaloneModel.create({ ...TINY, device: 'cuda' }, a, { batchSize: 32, seed: 4 }));
     const alone = make();
     for (const m of alone) await m.train(data, { steps: 6, lr });
     const together = make();
@@ -69,7 +78,10 @@ describe.skipIf(!cuda)('CUDA (skipped: this LibTorch build has no CUDA or no GPU
   it('holds on the GPU about what the CPU measurement of a training job says (StandaloneModel.stepMemory)', () => {
     const data = tinyData(2048);
     const peak = (device: string): number => {
-      const m = StandaloneModel.create({ ...TINY, device, plan: 'fused' }, sampleArchitectures(1, 7).map(formatArchitecture)[0], { batchSize: 128, seed: 2 });
+      const m = StandaloneModel.create({ ...TINY, device, plan: 'fused' }, sampleArchitectures(1, 7).map(formatArchitecture)[0], {
+        batchSize: 128,
+        seed: 2,
+      });
       const r = m.stepMemory(data).stepPeakBytes;
       m.dispose();
       return r;

@@ -14,11 +14,17 @@ const available = requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the a
 async function groupOf(n: number, deadAfterMs = 2000): Promise<ProcessGroup[]> {
   const masterPort = await freePort();
   return Promise.all(
-    Array.from({ length: n }, (_, rank) => ProcessGroup.connect({ rank, worldSize: n, localRank: rank, masterAddr: '127.0.0.1', masterPort, timeoutMs: 20_000, deadAfterMs })),
+    Array.from({ length: n }, (_, rank) =>
+      ProcessGroup.connect({ rank, worldSize: n, localRank: rank, masterAddr: '127.0.0.1', masterPort, timeoutMs: 20_000, deadAfterMs }),
+    ),
   );
 }
 
-function schedule(steps: number, drop: number, lrScale = 1): { steps: number; lr: Float64Array; dropIn: Float32Array; dropOp: Float32Array } {
+function schedule(
+  steps: number,
+  drop: number,
+  lrScale = 1,
+): { steps: number; lr: Float64Array; dropIn: Float32Array; dropOp: Float32Array } {
   return {
     steps,
     lr: new Float64Array(steps).fill(0.05 * lrScale),
@@ -45,11 +51,15 @@ describe.skipIf(!available)('data-parallel workers (c10d Gloo on loopback)', () 
     const ref = await alone(1);
     const single = ref.net;
     const nudged = [await alone(1 + 1e-7), await alone(1 + 2e-7), await alone(1 + 3e-7)];
-    nudged.forEach((n) => { n.net.dispose(); });
+    nudged.forEach((n) => {
+      n.net.dispose();
+    });
 
     const groups = await groupOf(2);
     const workers = groups.map(() => tinyNet({}, OPTIM));
-    workers.forEach((w, r) => { w.setGroup(groups[r]); });
+    workers.forEach((w, r) => {
+      w.setGroup(groups[r]);
+    });
     const workerLosses: number[][] = [[], []];
     await Promise.all(workers.map((w, r) => w.train(data, { ...schedule(5, 0.4), onProgress: (p) => workerLosses[r].push(p.loss) })));
 
@@ -64,14 +74,18 @@ describe.skipIf(!available)('data-parallel workers (c10d Gloo on loopback)', () 
     // Float summation order only: within the spread of this trajectory (expectWithinFloatSpread in test/helpers.ts).
     expectWithinFloatSpread(ref, { losses: workerLosses[0], start: ref.start, params: snapshot(workers[0]) }, nudged);
     await Promise.all(groups.map((g) => g.close()));
-    [single, ...workers].forEach((n) => { n.dispose(); });
+    [single, ...workers].forEach((n) => {
+      n.dispose();
+    });
   });
 
   it('stops every worker after the same step when one of them is aborted', async () => {
     const data = tinyData(96);
     const groups = await groupOf(2);
     const workers = groups.map(() => tinyNet({}, OPTIM));
-    workers.forEach((w, r) => { w.setGroup(groups[r]); });
+    workers.forEach((w, r) => {
+      w.setGroup(groups[r]);
+    });
     const ac = new AbortController();
     const runs = workers.map((w, r) =>
       w.train(data, {
@@ -88,7 +102,9 @@ describe.skipIf(!available)('data-parallel workers (c10d Gloo on loopback)', () 
     expect(a.step).toBe(b.step);
     expect(a.step).toBeLessThan(200);
     await Promise.all(groups.map((g) => g.close()));
-    workers.forEach((n) => { n.dispose(); });
+    workers.forEach((n) => {
+      n.dispose();
+    });
   });
 
   it('shares evaluation and messages across workers', async () => {
@@ -103,11 +119,21 @@ describe.skipIf(!available)('data-parallel workers (c10d Gloo on loopback)', () 
     // loss sums in another order (seen: 1.3544624149799347 against 1.354462370276451 on a CI machine).
     for (const s of shared) {
       expect(s.map(({ loss: _l, ...rest }) => rest)).toEqual(alone.map(({ loss: _l, ...rest }) => rest));
-      expect(maxAbsDiff(s.map((e) => e.loss), alone.map((e) => e.loss))).toBeLessThanOrEqual(LOSS_FLOOR);
+      expect(
+        maxAbsDiff(
+          s.map((e) => e.loss),
+          alone.map((e) => e.loss),
+        ),
+      ).toBeLessThanOrEqual(LOSS_FLOOR);
     }
-    expect(await Promise.all(groups.map((g) => g.exchange('x', { r: g.rank })))).toEqual([[{ r: 0 }, { r: 1 }], [{ r: 0 }, { r: 1 }]]);
+    expect(await Promise.all(groups.map((g) => g.exchange('x', { r: g.rank })))).toEqual([
+      [{ r: 0 }, { r: 1 }],
+      [{ r: 0 }, { r: 1 }],
+    ]);
     await Promise.all(groups.map((g) => g.close()));
-    nets.forEach((n) => { n.dispose(); });
+    nets.forEach((n) => {
+      n.dispose();
+    });
   });
 
   it('rejects a batch that does not split into whole ghost batches per worker', async () => {
@@ -120,11 +146,17 @@ describe.skipIf(!available)('data-parallel workers (c10d Gloo on loopback)', () 
 });
 
 describe('worker settings', () => {
-  it('reads torchrun\'s environment and names bad values', () => {
+  it("reads torchrun's environment and names bad values", () => {
     expect(distOptions({}, {})).toBeUndefined();
     expect(distOptions({}, { WORLD_SIZE: '1' })).toBeUndefined();
     expect(distOptions({}, { WORLD_SIZE: '4', RANK: '2', LOCAL_RANK: '0', MASTER_ADDR: '10.0.0.5', MASTER_PORT: '1234' })).toEqual({
-      rank: 2, worldSize: 4, localRank: 0, masterAddr: '10.0.0.5', masterPort: 1234, timeoutMs: 300_000, deadAfterMs: 5_000,
+      rank: 2,
+      worldSize: 4,
+      localRank: 0,
+      masterAddr: '10.0.0.5',
+      masterPort: 1234,
+      timeoutMs: 300_000,
+      deadAfterMs: 5_000,
     });
     expect(() => distOptions({}, { WORLD_SIZE: '2' })).toThrow(/RANK: expected the rank of this worker \(0\.\.1\)/);
     expect(() => distOptions({}, { WORLD_SIZE: '2', RANK: '2' })).toThrow(/RANK: expected an integer in 0\.\.1 \(WORLD_SIZE=2\), got 2/);
@@ -133,14 +165,33 @@ describe('worker settings', () => {
   });
 });
 
-describe.skipIf(!available)('the rendezvous store (BoundStore) against c10d\'s TCPStore as the reference', () => {
+describe.skipIf(!available)("the rendezvous store (BoundStore) against c10d's TCPStore as the reference", () => {
   it('answers every operation as TCPStore does, including waits that time out', async () => {
     const ops = [
-      ['set', 'a', 'x'], ['get', 'a'], ['set', 'a', 'y'], ['get', 'a'], ['check', 'a'], ['check', 'a', 'b'],
-      ['add', 'n', '5'], ['add', 'n', '-2'], ['get', 'n'], ['add', 'fresh', '0'],
-      ['cas', 'c', '', 'one'], ['get', 'c'], ['cas', 'c', 'wrong', 'two'], ['cas', 'c', 'one', 'two'], ['get', 'c'], ['cas', 'missing', 'e', 'd'],
-      ['wait', 'a', 'n'], ['wait', 'never'], ['get', 'never'],
-      ['del', 'a'], ['del', 'a'], ['check', 'a'], ['set', 'bin', '\u0000\u00ff\n'], ['get', 'bin'],
+      ['set', 'a', 'x'],
+      ['get', 'a'],
+      ['set', 'a', 'y'],
+      ['get', 'a'],
+      ['check', 'a'],
+      ['check', 'a', 'b'],
+      ['add', 'n', '5'],
+      ['add', 'n', '-2'],
+      ['get', 'n'],
+      ['add', 'fresh', '0'],
+      ['cas', 'c', '', 'one'],
+      ['get', 'c'],
+      ['cas', 'c', 'wrong', 'two'],
+      ['cas', 'c', 'one', 'two'],
+      ['get', 'c'],
+      ['cas', 'missing', 'e', 'd'],
+      ['wait', 'a', 'n'],
+      ['wait', 'never'],
+      ['get', 'never'],
+      ['del', 'a'],
+      ['del', 'a'],
+      ['check', 'a'],
+      ['set', 'bin', '\u0000\u00ff\n'],
+      ['get', 'bin'],
     ];
     const run = async (kind: 'bound' | 'tcp'): Promise<string[]> =>
       loadAddon().ProcessGroup.storeScript(kind, { host: '127.0.0.1', port: await freePort(), timeoutMs: 300 }, ops);
@@ -149,7 +200,7 @@ describe.skipIf(!available)('the rendezvous store (BoundStore) against c10d\'s T
     expect(await run('bound')).toEqual(reference);
   });
 
-  it('serves on the given address only, and names an address that is not this machine\'s', async () => {
+  it("serves on the given address only, and names an address that is not this machine's", async () => {
     const port = await freePort();
     const e = (() => {
       try {

@@ -13,7 +13,10 @@ describe('masked one-shot forward vs pruned stand-alone model', () => {
     // Perturb BN shifts so that a wrongly placed mask (before BN instead of after the ReLU) would show.
     for (const name of net.parameterNames().filter((n) => n.endsWith('bn.bias'))) {
       const v = net.getParameter(name);
-      net.setParameter(name, v.map((_, i) => 0.1 * Math.sin(i + name.length)));
+      net.setParameter(
+        name,
+        v.map((_, i) => 0.1 * Math.sin(i + name.length)),
+      );
     }
     const x = randomImages(8, 1, 8, 5);
     for (const arch of archs) {
@@ -39,7 +42,9 @@ describe('masked one-shot forward vs pruned stand-alone model', () => {
     const whole = tinyNet({ ghostBatch: 16 });
     for (const name of net.parameterNames()) whole.setParameter(name, net.getParameter(name));
     expect(maxAbsDiff(whole.standaloneForward(x, 16, arch), both)).toBeGreaterThan(0.05);
-    [net, whole].forEach((n) => { n.dispose(); });
+    [net, whole].forEach((n) => {
+      n.dispose();
+    });
   });
 
   it('applies each ghost batch its own architecture, in every cell, with its own BN statistics', () => {

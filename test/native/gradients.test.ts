@@ -32,75 +32,83 @@ describe('masked weight decay per ghost batch, and gradients', () => {
     { ghosts: 2, threads: 1, plan: 'fused', seed: 5 },
     { ghosts: 4, threads: 1, plan: 'fused', seed: 5 },
   ] as const;
-  it.each(cases)('decays each weight by wd * c / G and leaves dropped paths untouched (G=$ghosts, $threads threads, $plan)', async ({ ghosts, threads, plan, seed }) => {
-    const lr = 0.1;
-    const wd = 0.05;
-    const net = tinyNet({ threads, plan }, { batchSize: 8 * ghosts, momentum: 0, weightDecay: wd, seed });
-    const before = snapshot(net);
-    await net.train(tinyData(), { steps: 1, lr: Float64Array.of(lr), dropIn: new Float32Array(BLOCKS).fill(0.5), dropOp: new Float32Array(BLOCKS).fill(0.5) });
-    const m = net.lastMasks();
-    expect(m.ghosts).toBe(ghosts);
-    const counts = activeCounts(m);
-    const seen = { dropped: 0, partial: 0, full: 0, droppedColumns: 0, unreadOp: 0 };
-    for (const name of net.parameterNames()) {
-      const p0 = before.get(name)!;
-      const p1 = net.getParameter(name);
-      const grad = net.getGradient(name);
-      const op = /blocks\.(\d+)\.ops\.(\w+)\./.exec(name);
-      const inputStage = /blocks\.(\d+)\.in\./.exec(name);
-      if (inputStage && counts.inputs[Number(inputStage[1])].every((c) => c === 0)) {
-        // A block with no input in any ghost batch computes nothing: no gradient, no decay.
-        expect(grad, name).toBeNull();
-        expect(Array.from(p1), name).toEqual(Array.from(p0));
-        continue;
-      }
-      const input = /blocks\.(\d+)\.in\.conv\.weight$/.exec(name);
-      const decays = name.endsWith('.weight') && !name.includes('bn.');
-      // Decay strength per element (as a fraction of wd).
-      let share: (k: number) => number = () => (decays ? 1 : 0);
-      if (op) {
-        const c = counts.ops[Number(op[1])][OPS.indexOf(op[2] as (typeof OPS)[number])];
-        if (c === 0) {
-          seen.dropped++;
+  it.each(cases)(
+    'decays each weight by wd * c / G and leaves dropped paths untouched (G=$ghosts, $threads threads, $plan)',
+    async ({ ghosts, threads, plan, seed }) => {
+      const lr = 0.1;
+      const wd = 0.05;
+      const net = tinyNet({ threads, plan }, { batchSize: 8 * ghosts, momentum: 0, weightDecay: wd, seed });
+      const before = snapshot(net);
+      await net.train(tinyData(), {
+        steps: 1,
+        lr: Float64Array.of(lr),
+        dropIn: new Float32Array(BLOCKS).fill(0.5),
+        dropOp: new Float32Array(BLOCKS).fill(0.5),
+      });
+      const m = net.lastMasks();
+      expect(m.ghosts).toBe(ghosts);
+      const counts = activeCounts(m);
+      const seen = { dropped: 0, partial: 0, full: 0, droppedColumns: 0, unreadOp: 0 };
+      for (const name of net.parameterNames()) {
+        const p0 = before.get(name)!;
+        const p1 = net.getParameter(name);
+        const grad = net.getGradient(name);
+        const op = /blocks\.(\d+)\.ops\.(\w+)\./.exec(name);
+        const inputStage = /blocks\.(\d+)\.in\./.exec(name);
+        if (inputStage && counts.inputs[Number(inputStage[1])].every((c) => c === 0)) {
+          // A block with no input in any ghost batch computes nothing: no gradient, no decay.
           expect(grad, name).toBeNull();
-          expect(Array.from(p1), name).toEqual(Array.from(p0)); // zero gradient, no decay, no momentum (0 here)
+          expect(Array.from(p1), name).toEqual(Array.from(p0));
           continue;
         }
-        if (decays) seen[c < ghosts ? 'partial' : 'full']++;
-        share = () => (decays ? c / ghosts : 0);
-      } else if (input) {
-        // Columns j*C..(j+1)*C of the block's 1x1 conv read candidate j: decayed by c_j / G, zero gradient when c_j = 0.
-        const b = Number(input[1]);
-        const C = Math.round(Math.sqrt(p0.length / (2 + b))); // weight is [C, (2 + b) * C, 1, 1]
-        const cols = (2 + b) * C;
-        const col = (k: number) => Math.floor((k % cols) / C);
-        for (let k = 0; k < p0.length; k++) {
-          if (counts.inputs[b][col(k)] === 0) {
-            seen.droppedColumns++;
-            expect(grad![k]).toBe(0);
+        const input = /blocks\.(\d+)\.in\.conv\.weight$/.exec(name);
+        const decays = name.endsWith('.weight') && !name.includes('bn.');
+        // Decay strength per element (as a fraction of wd).
+        let share: (k: number) => number = () => (decays ? 1 : 0);
+        if (op) {
+          const c = counts.ops[Number(op[1])][OPS.indexOf(op[2] as (typeof OPS)[number])];
+          if (c === 0) {
+            seen.dropped++;
+            expect(grad, name).toBeNull();
+            expect(Array.from(p1), name).toEqual(Array.from(p0)); // zero gradient, no decay, no momentum (0 here)
+            continue;
           }
+          if (decays) seen[c < ghosts ? 'partial' : 'full']++;
+          share = () => (decays ? c / ghosts : 0);
+        } else if (input) {
+          // Columns j*C..(j+1)*C of the block's 1x1 conv read candidate j: decayed by c_j / G, zero gradient when c_j = 0.
+          const b = Number(input[1]);
+          const C = Math.round(Math.sqrt(p0.length / (2 + b))); // weight is [C, (2 + b) * C, 1, 1]
+          const cols = (2 + b) * C;
+          const col = (k: number) => Math.floor((k % cols) / C);
+          for (let k = 0; k < p0.length; k++) {
+            if (counts.inputs[b][col(k)] === 0) {
+              seen.droppedColumns++;
+              expect(grad![k]).toBe(0);
+            }
+          }
+          share = (k) => counts.inputs[b][col(k)] / ghosts;
         }
-        share = (k) => counts.inputs[b][col(k)] / ghosts;
+        // A weight whose result nothing downstream read in this step's ghost batches (a reduction of a state that no
+        // block read; on CPU, where ghost batches run one per pass, a cell whose output no later cell read) has no
+        // gradient (zero) but still decays as counted.
+        if (grad === null && op && decays) seen.unreadOp++;
+        for (let k = 0; k < p0.length; k++) {
+          const expected = p0[k] - lr * ((grad ? grad[k] : 0) + wd * share(k) * p0[k]);
+          expect(Math.abs(p1[k] - expected), name).toBeLessThan(1e-6);
+        }
       }
-      // A weight whose result nothing downstream read in this step's ghost batches (a reduction of a state that no
-      // block read; on CPU, where ghost batches run one per pass, a cell whose output no later cell read) has no
-      // gradient (zero) but still decays as counted.
-      if (grad === null && op && decays) seen.unreadOp++;
-      for (let k = 0; k < p0.length; k++) {
-        const expected = p0[k] - lr * ((grad ? grad[k] : 0) + wd * share(k) * p0[k]);
-        expect(Math.abs(p1[k] - expected), name).toBeLessThan(1e-6);
-      }
-    }
-    // The seed was chosen so that the step exercises every case its G allows (at G = 4 and drop 0.5 an op is rarely
-    // dropped in all four ghost batches or kept in all four).
-    if (ghosts <= 2) expect(seen.dropped).toBeGreaterThan(0);
-    if (ghosts <= 2) expect(seen.full).toBeGreaterThan(0);
-    if (ghosts > 1) expect(seen.partial).toBeGreaterThan(0);
-    expect(seen.droppedColumns + seen.dropped).toBeGreaterThan(0);
-    // At G = 4 on the per-ghost plan an op runs in a ghost batch whose cell output no later cell reads: decay, no gradient.
-    if (ghosts === 4 && plan === 'per-ghost') expect(seen.unreadOp).toBeGreaterThan(0);
-    net.dispose();
-  });
+      // The seed was chosen so that the step exercises every case its G allows (at G = 4 and drop 0.5 an op is rarely
+      // dropped in all four ghost batches or kept in all four).
+      if (ghosts <= 2) expect(seen.dropped).toBeGreaterThan(0);
+      if (ghosts <= 2) expect(seen.full).toBeGreaterThan(0);
+      if (ghosts > 1) expect(seen.partial).toBeGreaterThan(0);
+      expect(seen.droppedColumns + seen.dropped).toBeGreaterThan(0);
+      // At G = 4 on the per-ghost plan an op runs in a ghost batch whose cell output no later cell reads: decay, no gradient.
+      if (ghosts === 4 && plan === 'per-ghost') expect(seen.unreadOp).toBeGreaterThan(0);
+      net.dispose();
+    },
+  );
 
   it('decays an active parameter even when its gradient is zero', async () => {
     const net = tinyNet({}, { batchSize: 16, momentum: 0, weightDecay: 0.5, seed: 1 });
@@ -125,7 +133,12 @@ describe('masked weight decay per ghost batch, and gradients', () => {
     const p0 = snapshot(net);
     await net.train(data, { steps: 1, lr: Float64Array.of(lr1), dropIn: new Float32Array(BLOCKS), dropOp: new Float32Array(BLOCKS) });
     const p1 = snapshot(net);
-    await net.train(data, { steps: 1, lr: Float64Array.of(lr2), dropIn: new Float32Array(BLOCKS), dropOp: new Float32Array(BLOCKS).fill(1) });
+    await net.train(data, {
+      steps: 1,
+      lr: Float64Array.of(lr2),
+      dropIn: new Float32Array(BLOCKS),
+      dropOp: new Float32Array(BLOCKS).fill(1),
+    });
     const p2 = snapshot(net);
     let checked = 0;
     for (const name of net.parameterNames().filter((n) => /\.ops\.(sep3|conv7x1)\./.test(n))) {

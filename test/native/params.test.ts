@@ -35,7 +35,10 @@ describe("docs/model.md's all-on parameter counts", () => {
 
 describe('stand-alone model size', () => {
   it('agrees between the native model and the TypeScript count for sampled architectures', () => {
-    for (const [c, size] of [[3, 32], [1, 28]]) {
+    for (const [c, size] of [
+      [3, 32],
+      [1, 28],
+    ]) {
       const shape = { inChannels: c, imageSize: size, classes: 10, filters: 16, stacks: 3, cellsPerStack: 2 };
       const net = Supernet.create({ ...shape, threads: 1 });
       for (const arch of sampleArchitectures(8, c)) expect(net.describe(arch)).toEqual(modelSize(arch, shape));

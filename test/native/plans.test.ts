@@ -31,7 +31,9 @@ function relative(a: Float32Array, b: Float32Array): number {
 describe('fused plan vs per-ghost plan', () => {
   it('gives the logits of the per-ghost plan for per-ghost-batch masks, zeroed blocks included', () => {
     const [a, b] = PLANS.map((plan) => tinyNet({ plan }));
-    const native = (n: Supernet) => (n as unknown as { native: { forward: (x: Float32Array, n: number, m: Uint32Array, p: boolean) => { logits: Float32Array } } }).native;
+    const native = (n: Supernet) =>
+      (n as unknown as { native: { forward: (x: Float32Array, n: number, m: Uint32Array, p: boolean) => { logits: Float32Array } } })
+        .native;
     const rng = new Rng(5);
     const x = randomImages(32, 1, 8, 3);
     let worst = 0;
@@ -43,7 +45,9 @@ describe('fused plan vs per-ghost plan', () => {
     // noise on channels that are constant within a ghost batch, amplified by 1/sqrt(eps)); a misplaced mask or
     // mixed-up BN statistics give O(1).
     expect(worst).toBeLessThan(1e-3);
-    [a, b].forEach((n) => { n.dispose(); });
+    [a, b].forEach((n) => {
+      n.dispose();
+    });
   });
 
   it('normalises each ghost batch with its own statistics: new images in ghost batch 2 change only its logits', () => {
@@ -73,7 +77,8 @@ describe('fused plan vs per-ghost plan', () => {
     const autograd = await run({ ...clean, NAS_FUSED_BN_AUTOGRAD: '1' });
     expect(mine.length).toBe(seeds.length);
     for (let i = 0; i < seeds.length; i++) {
-      const toMap = (o: Record<string, number[]>) => new Map(Object.entries(o).map(([k, v]) => [k, v.length ? Float32Array.from(v) : null]));
+      const toMap = (o: Record<string, number[]>) =>
+        new Map(Object.entries(o).map(([k, v]) => [k, v.length ? Float32Array.from(v) : null]));
       // Same forward, two backward formulas: measured worst 7.3e-6 relative over 20 seeds; bound 1e-4.
       expect(relativeGradientDiff(toMap(mine[i]), toMap(autograd[i])), `seed ${seeds[i]}`).toBeLessThan(1e-4);
     }
@@ -91,9 +96,17 @@ describe('fused plan vs per-ghost plan', () => {
         let v = net.getParameter(name);
         // Nonzero BN shifts: at exactly 0 a constant channel sits on the ReLU's kink in every step-0 forward.
         if (name.endsWith('bn.bias')) v = v.map((_, i) => 0.1 * Math.sin(i + 1));
-        net.setParameter(name, v.map((w, i) => w * (1 + nudge * ((i % 3) - 1))));
+        net.setParameter(
+          name,
+          v.map((w, i) => w * (1 + nudge * ((i % 3) - 1))),
+        );
       }
-      await net.train(data, { steps: 1, lr: Float64Array.of(0.05), dropIn: new Float32Array(BLOCKS).fill(0.3), dropOp: new Float32Array(BLOCKS).fill(0.3) });
+      await net.train(data, {
+        steps: 1,
+        lr: Float64Array.of(0.05),
+        dropIn: new Float32Array(BLOCKS).fill(0.3),
+        dropOp: new Float32Array(BLOCKS).fill(0.3),
+      });
       const grads = new Map(net.parameterNames().map((n) => [n, net.getGradient(n)]));
       net.dispose();
       return grads;
@@ -101,7 +114,10 @@ describe('fused plan vs per-ghost plan', () => {
     let wellConditioned = 0;
     for (let seed = 2; seed <= 11; seed++) {
       const [pg, fu] = [await step('per-ghost', seed, 0), await step('fused', seed, 0)];
-      const spread = Math.max(relativeGradientDiff(pg, await step('per-ghost', seed, 2.4e-7)), relativeGradientDiff(fu, await step('fused', seed, 2.4e-7)));
+      const spread = Math.max(
+        relativeGradientDiff(pg, await step('per-ghost', seed, 2.4e-7)),
+        relativeGradientDiff(fu, await step('fused', seed, 2.4e-7)),
+      );
       const diff = relativeGradientDiff(pg, fu);
       if (spread < 1e-3) {
         wellConditioned++;
@@ -133,7 +149,9 @@ describe('fused plan vs per-ghost plan', () => {
         expect(Math.abs(run[i].loss - ref[i].loss)).toBeLessThan(1e-5); // measured <= 2e-7
       }
     }
-    [a, b].forEach((n) => { n.dispose(); });
+    [a, b].forEach((n) => {
+      n.dispose();
+    });
   });
 
   it('scores 128 architectures in one batched call (groups of up to batchSize examples) as one at a time', async () => {
@@ -143,7 +161,10 @@ describe('fused plan vs per-ghost plan', () => {
     const batched = await net.evaluate(data, archs, { batched: true, batchSize: 512 }); // 64 architectures per forward
     expect(batched.length).toBe(128);
     const some = [0, 63, 64, 127];
-    const alone = await net.evaluate(data, some.map((i) => archs[i]));
+    const alone = await net.evaluate(
+      data,
+      some.map((i) => archs[i]),
+    );
     some.forEach((i, k) => {
       expect(batched[i].accuracy).toBe(alone[k].accuracy);
       expect(Math.abs(batched[i].loss - alone[k].loss)).toBeLessThan(1e-5);
@@ -160,20 +181,30 @@ describe('fused plan vs per-ghost plan', () => {
       const perGhost = counts(pg, backward);
       // Reported in docs/architecture.md#execution-plans (ops per forward of this tiny net; the paper's net has the same layer structure).
       const show = (c: { total: number; topLevel: number }[]) => c.map((x) => `${x.topLevel}/${x.total}`).join(', ');
-      console.log(`ATen ops (top-level/all) per ${backward ? 'forward+backward' : 'forward'} at G = 2, 4, 8, 16: fused ${show(fused)}; per-ghost ${show(perGhost)}`);
+      console.log(
+        `ATen ops (top-level/all) per ${backward ? 'forward+backward' : 'forward'} at G = 2, 4, 8, 16: fused ${show(fused)}; per-ghost ${show(perGhost)}`,
+      );
       // Our calls are the same for any G; nested ops may add one where LibTorch's CPU reduction splits a bigger tensor.
       expect(new Set(fused.map((c) => c.topLevel)).size).toBe(1);
       expect(fused[3].total).toBeLessThanOrEqual(fused[0].total * 1.01);
       expect(perGhost[3].topLevel).toBeGreaterThan(2 * perGhost[0].topLevel); // per-ghost BN: G calls + a concatenation per layer
     }
-    [pg, fu].forEach((n) => { n.dispose(); });
+    [pg, fu].forEach((n) => {
+      n.dispose();
+    });
   });
 
   it('trains deterministically on the fused plan', async () => {
     const run = async () => {
       const net = tinyNet({ plan: 'fused' }, { batchSize: 32, seed: 4, cropPad: 2, flip: true });
       const losses: number[] = [];
-      await net.train(tinyData(96), { steps: 3, lr: new Float64Array(3).fill(0.05), dropIn: new Float32Array(12).fill(0.3), dropOp: new Float32Array(12).fill(0.3), onProgress: (p) => losses.push(p.loss) });
+      await net.train(tinyData(96), {
+        steps: 3,
+        lr: new Float64Array(3).fill(0.05),
+        dropIn: new Float32Array(12).fill(0.3),
+        dropOp: new Float32Array(12).fill(0.3),
+        onProgress: (p) => losses.push(p.loss),
+      });
       const p = net.getParameter('stem.weight');
       net.dispose();
       return { losses, p };
@@ -189,7 +220,13 @@ describe('fused plan vs per-ghost plan', () => {
       PLANS.map(async (plan) => {
         const net = tinyNet({ plan }, { batchSize: 32, seed: 6, cropPad: 2, flip: true });
         const out: number[] = [];
-        await net.train(tinyData(96), { steps: 2, lr: new Float64Array(2), dropIn: new Float32Array(8), dropOp: new Float32Array(8), onProgress: (p) => out.push(p.loss) });
+        await net.train(tinyData(96), {
+          steps: 2,
+          lr: new Float64Array(2),
+          dropIn: new Float32Array(8),
+          dropOp: new Float32Array(8),
+          onProgress: (p) => out.push(p.loss),
+        });
         net.dispose();
         return out;
       }),

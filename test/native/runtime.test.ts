@@ -78,7 +78,9 @@ describe('aborting a scoring job', () => {
     // Scoring all 64 takes tens of seconds here; an abort is honoured at the next batch (a hang would time out).
     expect(res.length).toBeLessThan(archs.length);
     expect(Date.now() - t0).toBeLessThan(10_000);
-    res.forEach((r, i) => { expect(r.arch).toBe(archs[i]); });
+    res.forEach((r, i) => {
+      expect(r.arch).toBe(archs[i]);
+    });
     const again = await net.evaluate(data, archs.slice(0, 1), { count: 64 });
     expect(again[0].examples).toBe(64);
     net.dispose();
@@ -103,12 +105,22 @@ describe('bad input to the module API (issue 11 probe, item 12)', () => {
       expect(e.code).toBe('ERR_NAS_BAD_ARCH');
       expect(e.message).toMatch(/^archs\[0\]: expected an architecture/);
     }
-    for (const [o, field] of [[{ count: Number.NaN }, 'count'], [{ count: 0 }, 'count'], [{ start: 40 }, 'start'], [{ count: 33 }, 'count'], [{ batchSize: 0 }, 'batchSize']] as const) {
+    for (const [o, field] of [
+      [{ count: Number.NaN }, 'count'],
+      [{ count: 0 }, 'count'],
+      [{ start: 40 }, 'start'],
+      [{ count: 33 }, 'count'],
+      [{ batchSize: 0 }, 'batchSize'],
+    ] as const) {
       const e = await codeOf(() => net.evaluate(data, ['0:sep3/1:identity/2:maxpool/3:avgpool'], o));
       expect([e.code, e.message?.split(':')[0]]).toEqual(['ERR_NAS_BAD_ARG', field]);
     }
     const sched = { steps: 2, lr: new Float64Array(2).fill(0.1), dropIn: new Float32Array(8), dropOp: new Float32Array(8) };
-    for (const [o, field] of [[{ lr: Float64Array.of(0.1, Number.NaN) }, 'lr[1]'], [{ dropOp: new Float32Array(8).fill(1.5) }, 'dropOp[0]'], [{ dropIn: new Float32Array(3) }, 'dropIn']] as const) {
+    for (const [o, field] of [
+      [{ lr: Float64Array.of(0.1, Number.NaN) }, 'lr[1]'],
+      [{ dropOp: new Float32Array(8).fill(1.5) }, 'dropOp[0]'],
+      [{ dropIn: new Float32Array(3) }, 'dropIn'],
+    ] as const) {
       const e = await codeOf(() => net.train(data, { ...sched, ...o }));
       expect([e.code, e.message?.split(':')[0]]).toEqual(['ERR_NAS_BAD_ARG', field]);
     }
@@ -118,7 +130,12 @@ describe('bad input to the module API (issue 11 probe, item 12)', () => {
 
   it('refuses a dataset normalisation with std 0 or NaN, or the wrong number of channels', async () => {
     const set = tinySet(16);
-    for (const [mean, std, field] of [[[0], [0], 'std'], [[0], [Number.NaN], 'std'], [[Number.NaN], [1], 'mean'], [[0, 0], [1, 1], 'mean']] as const) {
+    for (const [mean, std, field] of [
+      [[0], [0], 'std'],
+      [[0], [Number.NaN], 'std'],
+      [[Number.NaN], [1], 'mean'],
+      [[0, 0], [1, 1], 'mean'],
+    ] as const) {
       const e = await codeOf(() => new NativeData(set, [...mean], [...std]));
       expect([e.code, e.message?.split(':')[0]]).toEqual(['ERR_NAS_BAD_DATA', field]);
     }
@@ -136,7 +153,16 @@ describe('bad input to the module API (issue 11 probe, item 12)', () => {
     ] as const) {
       let e: { code?: string; message?: string } = {};
       try {
-        callNative(() => new addon.Dataset(images as never, labels as never, { ...shape, n: field === 'images' && images === floats ? set.n / 4 : set.n }, [0], [1]));
+        callNative(
+          () =>
+            new addon.Dataset(
+              images as never,
+              labels as never,
+              { ...shape, n: field === 'images' && images === floats ? set.n / 4 : set.n },
+              [0],
+              [1],
+            ),
+        );
       } catch (err) {
         e = err as NasError;
       }
@@ -181,7 +207,13 @@ describe('errors', () => {
     // 2^31 filters: LibTorch's allocator refuses (the TypeScript layer would have refused earlier).
     let err: unknown;
     try {
-      callNative(() => new addon.Supernet({ inChannels: 3, imageSize: 32, classes: 10, filters: 2 ** 31, stacks: 1, cellsPerStack: 1, blocks: 1, ghostBatch: 32 }, {}));
+      callNative(
+        () =>
+          new addon.Supernet(
+            { inChannels: 3, imageSize: 32, classes: 10, filters: 2 ** 31, stacks: 1, cellsPerStack: 1, blocks: 1, ghostBatch: 32 },
+            {},
+          ),
+      );
     } catch (e) {
       err = e;
     }
@@ -189,10 +221,13 @@ describe('errors', () => {
     expect(['ERR_NAS_TORCH', 'ERR_NAS_OUT_OF_MEMORY']).toContain((err as NasError).code);
   });
 
-  it.skipIf(loadAddon().cudaAvailable)('reports a CUDA device on a build or machine without CUDA by code (skipped where CUDA works)', () => {
-    expect(() => tinyNet({ device: 'cuda' })).toThrow(expect.objectContaining({ code: 'ERR_NAS_CUDA_UNAVAILABLE' }));
-    expect(() => tinyNet({ device: 'tpu' })).toThrow(/device: expected 'cpu', 'cuda' or 'cuda:N'/);
-  });
+  it.skipIf(loadAddon().cudaAvailable)(
+    'reports a CUDA device on a build or machine without CUDA by code (skipped where CUDA works)',
+    () => {
+      expect(() => tinyNet({ device: 'cuda' })).toThrow(expect.objectContaining({ code: 'ERR_NAS_CUDA_UNAVAILABLE' }));
+      expect(() => tinyNet({ device: 'tpu' })).toThrow(/device: expected 'cpu', 'cuda' or 'cuda:N'/);
+    },
+  );
 
   it('refuses a second job while one runs, and any use after dispose()', async () => {
     const net = tinyNet();
@@ -253,7 +288,10 @@ describe('checkpoints', () => {
     Buffer.from(Float32Array.of(NaN).buffer).copy(bytes, at + 4);
     fs.writeFileSync(file, bytes);
     const b = tinyNet();
-    await expect(b.load(file)).rejects.toMatchObject({ code: 'ERR_NAS_CHECKPOINT', message: expect.stringContaining("entry 'param/head.fc.weight' is damaged") });
+    await expect(b.load(file)).rejects.toMatchObject({
+      code: 'ERR_NAS_CHECKPOINT',
+      message: expect.stringContaining("entry 'param/head.fc.weight' is damaged"),
+    });
     a.dispose();
     b.dispose();
   });

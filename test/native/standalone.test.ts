@@ -45,12 +45,18 @@ describe('stand-alone model', () => {
   });
 
   it('round-trips safetensors bytes and rejects a broken file', () => {
-    const t = [{ name: 'a', shape: [2, 2], data: Float32Array.of(1, 2, 3, 4) }, { name: 'b', shape: [1], data: Float32Array.of(-1) }];
+    const t = [
+      { name: 'a', shape: [2, 2], data: Float32Array.of(1, 2, 3, 4) },
+      { name: 'b', shape: [1], data: Float32Array.of(-1) },
+    ];
     const buf = encodeSafetensors(t, { k: 'v' });
     expect(Number(buf.readBigUInt64LE(0)) % 8).toBe(0);
     const back = decodeSafetensors(buf);
     expect(back.metadata).toEqual({ k: 'v' });
-    expect(back.tensors.map((x) => [x.name, x.shape, Array.from(x.data)])).toEqual([['a', [2, 2], [1, 2, 3, 4]], ['b', [1], [-1]]]);
+    expect(back.tensors.map((x) => [x.name, x.shape, Array.from(x.data)])).toEqual([
+      ['a', [2, 2], [1, 2, 3, 4]],
+      ['b', [1], [-1]],
+    ]);
     expect(() => decodeSafetensors(buf.subarray(0, 20))).toThrow(/not a valid safetensors file/);
   });
 
@@ -72,16 +78,40 @@ describe('stand-alone model', () => {
     const first = tensors[0];
     const cases: [string, { json?: string; weights?: Buffer }, string][] = [
       ['not JSON', { json: '{"format": "oneshot-nas-model/1", ' }, 'model.json: the model description is not valid JSON'],
-      ['no mean', { json: JSON.stringify({ ...json, mean: undefined }) }, 'model.json: mean: expected 1 finite numbers (one per channel), got nothing'],
+      [
+        'no mean',
+        { json: JSON.stringify({ ...json, mean: undefined }) },
+        'model.json: mean: expected 1 finite numbers (one per channel), got nothing',
+      ],
       ['std 0', { json: JSON.stringify({ ...json, std: [0] }) }, 'model.json: std: expected 1 finite numbers > 0'],
       ['null header', { weights: raw(null) }, 'model.safetensors: not a valid safetensors file: header: expected a JSON object, got null'],
       ['no tensors', { weights: raw({ __metadata__: {} }) }, 'no tensors in it'],
-      ['shape vs bytes', { weights: raw({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }) }, 'x: shape [3] has 3 values, its data 2'],
-      ['fractional offsets', { weights: raw({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4.5] } }) }, 'x: data_offsets [0,4.5] are not two non-negative integers'],
-      ['offsets not x4', { weights: raw({ x: { dtype: 'F32', shape: [0], data_offsets: [2, 2] } }) }, 'x: data_offsets [2, 2] are not multiples of 4'],
+      [
+        'shape vs bytes',
+        { weights: raw({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }) },
+        'x: shape [3] has 3 values, its data 2',
+      ],
+      [
+        'fractional offsets',
+        { weights: raw({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4.5] } }) },
+        'x: data_offsets [0,4.5] are not two non-negative integers',
+      ],
+      [
+        'offsets not x4',
+        { weights: raw({ x: { dtype: 'F32', shape: [0], data_offsets: [2, 2] } }) },
+        'x: data_offsets [2, 2] are not multiples of 4',
+      ],
       ['missing tensor', { weights: encodeSafetensors(tensors.slice(1)) }, `model.safetensors: tensor ${first.name} is missing`],
-      ['misshapen tensor', { weights: encodeSafetensors([{ ...first, shape: [first.data.length] }, ...tensors.slice(1)]) }, `tensor ${first.name} has shape [${first.data.length}]`],
-      ['extra tensor', { weights: encodeSafetensors([...tensors, { name: 'extra', shape: [1], data: Float32Array.of(1) }]) }, 'tensor extra is not one of the model\'s'],
+      [
+        'misshapen tensor',
+        { weights: encodeSafetensors([{ ...first, shape: [first.data.length] }, ...tensors.slice(1)]) },
+        `tensor ${first.name} has shape [${first.data.length}]`,
+      ],
+      [
+        'extra tensor',
+        { weights: encodeSafetensors([...tensors, { name: 'extra', shape: [1], data: Float32Array.of(1) }]) },
+        "tensor extra is not one of the model's",
+      ],
     ];
     for (const [what, files, message] of cases) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-model-'));
@@ -138,7 +168,11 @@ describe('stand-alone model', () => {
       const run = async (plan: 'per-ghost' | 'fused') => {
         const m = StandaloneModel.create({ ...TINY, plan }, ARCHS[0], { batchSize: 32, seed: 2 });
         const seen: { loss: number; accuracy: number }[] = [];
-        await m.train(tinyData(128), { steps: 4, lr: new Float64Array(4).fill(0.05), onProgress: (p) => seen.push({ loss: p.loss, accuracy: p.accuracy }) });
+        await m.train(tinyData(128), {
+          steps: 4,
+          lr: new Float64Array(4).fill(0.05),
+          onProgress: (p) => seen.push({ loss: p.loss, accuracy: p.accuracy }),
+        });
         m.dispose();
         return seen;
       };
@@ -168,7 +202,7 @@ describe('stand-alone model', () => {
       expect(ops('per-ghost', 256).total).toBeGreaterThan(5 * ops('per-ghost', 16).total);
     });
 
-    it('measures what a training job holds: the fused step\'s peak grows with the batch, the per-ghost step\'s with the ghost batch', () => {
+    it("measures what a training job holds: the fused step's peak grows with the batch, the per-ghost step's with the ghost batch", () => {
       const memory = (plan: 'per-ghost' | 'fused', batch: number) => {
         const m = StandaloneModel.create({ ...TINY, plan }, ARCHS[0], { batchSize: batch, seed: 2 });
         const data = tinyData(2048);

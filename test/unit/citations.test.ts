@@ -7,11 +7,20 @@ import { describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '../..');
 const tracked = execFileSync('git', ['ls-files'], { cwd: root, encoding: 'utf8' }).trim().split('\n');
-const scanned = tracked.filter((f) => /^(src|native|test|scripts|bench|docs|cmake|examples|\.ci)\/|^(README\.md|CMakeLists\.txt|package\.json)$/.test(f) && !/\.(jsonl?|png|svg|gz)$/.test(f));
+const scanned = tracked.filter(
+  (f) =>
+    /^(src|native|test|scripts|bench|docs|cmake|examples|\.ci)\/|^(README\.md|CMakeLists\.txt|package\.json)$/.test(f) &&
+    !/\.(jsonl?|png|svg|gz)$/.test(f),
+);
 
 /** GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to hyphens. */
 function slug(heading: string): string {
-  return heading.trim().toLowerCase().replace(/[`*_]/g, '').replace(/[^\p{L}\p{N} -]/gu, '').replace(/ /g, '-');
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[`*_]/g, '')
+    .replace(/[^\p{L}\p{N} -]/gu, '')
+    .replace(/ /g, '-');
 }
 
 function anchors(file: string): Set<string> {
@@ -22,7 +31,9 @@ function anchors(file: string): Set<string> {
 /** Every repository path (with its #anchor, if any) in a text, and the Markdown links of a .md file (relative to it). */
 function citations(file: string): string[] {
   const text = fs.readFileSync(path.join(root, file), 'utf8');
-  const found = [...text.matchAll(/(?<![\w./-])((?:src|native|test|scripts|bench|docs|cmake|examples)\/[\w./-]*[\w])(#[\w-]+)?/g)].map((m) => m[1] + (m[2] ?? ''));
+  const found = [...text.matchAll(/(?<![\w./-])((?:src|native|test|scripts|bench|docs|cmake|examples)\/[\w./-]*[\w])(#[\w-]+)?/g)].map(
+    (m) => m[1] + (m[2] ?? ''),
+  );
   if (file.endsWith('.md')) {
     for (const m of text.matchAll(/\]\(([^)#\s]+\.md)?(#[\w-]+)?\)/g)) {
       if (!m[1] && !m[2]) continue;
@@ -36,7 +47,7 @@ function citations(file: string): string[] {
 describe('citations', () => {
   it('makes the anchors GitHub makes', () => {
     expect(slug('Ghost batch normalization')).toBe('ghost-batch-normalization');
-    expect(slug('`nasctl study`: the paper\'s analyses')).toBe('nasctl-study-the-papers-analyses');
+    expect(slug("`nasctl study`: the paper's analyses")).toBe('nasctl-study-the-papers-analyses');
   });
 
   it('names only files, folders and doc sections that exist', () => {
@@ -53,7 +64,9 @@ describe('citations', () => {
   });
 
   it('cites no file from outside the repository (the project specification is docs/model.md here)', () => {
-    const outside = scanned.filter((f) => /SPEC\.md|STYLE\.md|\.\.\/shared\//.test(fs.readFileSync(path.join(root, f), 'utf8')) && f !== 'test/unit/citations.test.ts');
+    const outside = scanned.filter(
+      (f) => /SPEC\.md|STYLE\.md|\.\.\/shared\//.test(fs.readFileSync(path.join(root, f), 'utf8')) && f !== 'test/unit/citations.test.ts',
+    );
     expect(outside).toEqual([]);
   });
 });

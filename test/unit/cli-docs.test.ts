@@ -17,7 +17,10 @@ function documented(flag: string): string[] {
   const row = doc.split('\n').find((l) => l.startsWith(`| \`${flag}`));
   if (!row) throw new Error(`docs/cli.md has no table row for ${flag}`);
   const cells = row.split(/(?<!\\)\|/).map((c) => c.trim());
-  return cells[cells.length - 2].replace(/`/g, '').split(/, (?![^(]*\))/).map((v) => norm(v.trim()));
+  return cells[cells.length - 2]
+    .replace(/`/g, '')
+    .split(/, (?![^(]*\))/)
+    .map((v) => norm(v.trim()));
 }
 
 describe('docs/cli.md', () => {

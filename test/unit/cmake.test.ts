@@ -18,18 +18,31 @@ function standardFor(version: string): string {
 describe('the C++ standard of the build', () => {
   it('is C++20 for LibTorch 2.13 and later (pre-releases and local builds included), C++17 before', () => {
     const cases: [string, string][] = [
-      ['1.13.0', '17'], ['1.13.1', '17'], ['2.5.1', '17'], ['2.9.0+cu128', '17'], ['2.12.1', '17'],
-      ['2.13.0', '20'], ['2.13.0a0+git1234', '20'], ['2.14.1+cu130', '20'], ['3.0.0', '20'],
+      ['1.13.0', '17'],
+      ['1.13.1', '17'],
+      ['2.5.1', '17'],
+      ['2.9.0+cu128', '17'],
+      ['2.12.1', '17'],
+      ['2.13.0', '20'],
+      ['2.13.0a0+git1234', '20'],
+      ['2.14.1+cu130', '20'],
+      ['3.0.0', '20'],
     ];
     expect(cases.map(([v]) => [v, standardFor(v)])).toEqual(cases);
   });
 
   it('is what CMakeLists.txt configures with: a LibTorch reporting 2.13.0 gets C++20, one reporting 1.13.0 C++17', () => {
-    for (const [version, standard] of [['2.13.0', '20'], ['1.13.0', '17']]) {
+    for (const [version, standard] of [
+      ['2.13.0', '20'],
+      ['1.13.0', '17'],
+    ]) {
       // A stand-in LibTorch package: only its version matters to the configure step.
       const torch = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-fake-torch-'));
       fs.writeFileSync(path.join(torch, 'TorchConfig.cmake'), 'set(TORCH_LIBRARIES "")\nset(TORCH_CXX_FLAGS "")\nset(Torch_FOUND TRUE)\n');
-      fs.writeFileSync(path.join(torch, 'TorchConfigVersion.cmake'), `set(PACKAGE_VERSION "${version}")\nset(PACKAGE_VERSION_COMPATIBLE TRUE)\n`);
+      fs.writeFileSync(
+        path.join(torch, 'TorchConfigVersion.cmake'),
+        `set(PACKAGE_VERSION "${version}")\nset(PACKAGE_VERSION_COMPATIBLE TRUE)\n`,
+      );
       const build = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-configure-'));
       const r = spawnSync('cmake', ['-S', ROOT, '-B', build, `-DTorch_DIR=${torch}`], { encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);

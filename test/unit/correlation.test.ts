@@ -13,8 +13,18 @@ describe('rank correlations', () => {
 
   it('are 1 for the same order and -1 for the reverse', () => {
     const a = [0.1, 0.5, 0.3, 0.9];
-    expect(spearman(a, a.map((v) => v * 10 + 1))).toBeCloseTo(1, 12);
-    expect(kendall(a, a.map((v) => -v))).toBeCloseTo(-1, 12);
+    expect(
+      spearman(
+        a,
+        a.map((v) => v * 10 + 1),
+      ),
+    ).toBeCloseTo(1, 12);
+    expect(
+      kendall(
+        a,
+        a.map((v) => -v),
+      ),
+    ).toBeCloseTo(-1, 12);
   });
 });
 

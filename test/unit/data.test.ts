@@ -13,7 +13,9 @@ function idx(dims: number[], data: number[]): Buffer {
   const header = Buffer.alloc(4 + 4 * dims.length);
   header[2] = 0x08;
   header[3] = dims.length;
-  dims.forEach((d, i) => { header.writeUInt32BE(d, 4 + 4 * i); });
+  dims.forEach((d, i) => {
+    header.writeUInt32BE(d, 4 + 4 * i);
+  });
   return Buffer.concat([header, Buffer.from(data)]);
 }
 
@@ -58,7 +60,15 @@ describe('IDX', () => {
     const dir = tmp();
     const write = (name: string, dims: number[]): void => {
       const n = dims.reduce((a, b) => a * b, 1);
-      fs.writeFileSync(path.join(dir, name), zlib.gzipSync(idx(dims, Array.from({ length: n }, (_, i) => i % 10))));
+      fs.writeFileSync(
+        path.join(dir, name),
+        zlib.gzipSync(
+          idx(
+            dims,
+            Array.from({ length: n }, (_, i) => i % 10),
+          ),
+        ),
+      );
     };
     write('train-images-idx3-ubyte.gz', [12, 28, 28]);
     write('train-labels-idx1-ubyte.gz', [12]);

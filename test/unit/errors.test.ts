@@ -16,7 +16,10 @@ function filesUnder(dir: string, ext: RegExp): string[] {
 }
 
 const table = new Map(
-  [...fs.readFileSync(path.join(ROOT, 'docs/errors.md'), 'utf8').matchAll(/^\| `(ERR_NAS_[A-Z_]+)` \|[^|]+\| (\d+) \|/gm)].map((m) => [m[1], Number(m[2])]),
+  [...fs.readFileSync(path.join(ROOT, 'docs/errors.md'), 'utf8').matchAll(/^\| `(ERR_NAS_[A-Z_]+)` \|[^|]+\| (\d+) \|/gm)].map((m) => [
+    m[1],
+    Number(m[2]),
+  ]),
 );
 
 describe('error codes', () => {

@@ -11,12 +11,16 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-files-'));
 const files = path.resolve(__dirname, '../../dist/util/files.js');
 
 /** A pid that no process has now: a child that has exited. */
-const deadPid = (): number => Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+const deadPid = (): number =>
+  Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
 
 describe('locks', () => {
   it("refuse a second process by the holder's pid, and are taken over when the holder was killed", async () => {
     const dir = path.join(root, 'run');
-    const child = spawn(process.execPath, ['-e', `require(${JSON.stringify(files)}).acquireLock(${JSON.stringify(dir)}, 'dir', 'test'); console.log('locked'); setInterval(() => {}, 1000);`]);
+    const child = spawn(process.execPath, [
+      '-e',
+      `require(${JSON.stringify(files)}).acquireLock(${JSON.stringify(dir)}, 'dir', 'test'); console.log('locked'); setInterval(() => {}, 1000);`,
+    ]);
     await new Promise<void>((resolve) => child.stdout.on('data', () => resolve()));
     let err: unknown;
     try {

@@ -26,7 +26,9 @@ const LAYERS: Record<string, number> = {
 };
 
 function files(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
 }
 
 /** The src/ modules a file imports (static, dynamic and re-exports, type-only ones too), as paths relative to src/. */
@@ -93,8 +95,15 @@ describe('the layers of src/', () => {
   });
 
   it('would report an upward import, an import of the CLI and a cycle (the checks can fail)', () => {
-    const made = new Map([['util/a.ts', ['model/b.ts']], ['model/b.ts', ['util/a.ts', 'cli/c.ts']], ['cli/c.ts', []]]);
-    expect(upward(made)).toEqual(['util/a.ts (util) -> model/b.ts (model, a higher layer)', 'model/b.ts -> cli/c.ts (only the CLI imports the CLI)']);
+    const made = new Map([
+      ['util/a.ts', ['model/b.ts']],
+      ['model/b.ts', ['util/a.ts', 'cli/c.ts']],
+      ['cli/c.ts', []],
+    ]);
+    expect(upward(made)).toEqual([
+      'util/a.ts (util) -> model/b.ts (model, a higher layer)',
+      'model/b.ts -> cli/c.ts (only the CLI imports the CLI)',
+    ]);
     expect(cycles(made)).toEqual(['util/a.ts -> model/b.ts -> util/a.ts']);
   });
 });

@@ -9,10 +9,19 @@ function sink(): { stream: NodeJS.WriteStream; text: () => string } {
 }
 
 // Run 2 of 3 (the first finished: n steps done before), one step every 100 ms.
-const events = (n: number) => Array.from({ length: n }, (_, i) => ({
-  arch: '0:sep3/1:identity/2:maxpool/3:avgpool', run: 1, step: i + 1, totalSteps: n, loss: 1 / (i + 1), accuracy: 0.5,
-  doneSteps: n + i + 1, allSteps: 3 * n, doneRuns: 1, allRuns: 3,
-}));
+const events = (n: number) =>
+  Array.from({ length: n }, (_, i) => ({
+    arch: '0:sep3/1:identity/2:maxpool/3:avgpool',
+    run: 1,
+    step: i + 1,
+    totalSteps: n,
+    loss: 1 / (i + 1),
+    accuracy: 0.5,
+    doneSteps: n + i + 1,
+    allSteps: 3 * n,
+    doneRuns: 1,
+    allRuns: 3,
+  }));
 
 describe('retraining progress', () => {
   beforeEach(() => {
@@ -45,7 +54,18 @@ describe('retraining progress', () => {
     const p = new RetrainProgress('json', out.stream, 0);
     feed(p, events(20).slice(0, 15));
     const line = JSON.parse(out.text().trim().split('\n').pop()!);
-    expect(line).toMatchObject({ type: 'progress', stage: 'retrain', step: 15, totalSteps: 20, doneSteps: 35, allSteps: 60, doneRuns: 1, allRuns: 3, stepsPerSec: 10, etaSeconds: 3 });
+    expect(line).toMatchObject({
+      type: 'progress',
+      stage: 'retrain',
+      step: 15,
+      totalSteps: 20,
+      doneSteps: 35,
+      allSteps: 60,
+      doneRuns: 1,
+      allRuns: 3,
+      stepsPerSec: 10,
+      etaSeconds: 3,
+    });
   });
 });
 
@@ -68,10 +88,14 @@ describe('counted progress (the KL study)', () => {
     }
   };
 
-  it('prints a plain line at least every 10 s and at the end of each stage, with the stage\'s own rate', () => {
+  it("prints a plain line at least every 10 s and at the end of each stage, with the stage's own rate", () => {
     const out = sink();
     feed(new CountProgress('plain', out.stream));
-    const lines = out.text().trim().split('\n').map((l) => l.trim());
+    const lines = out
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => l.trim());
     // kl: steps at 2, 4, .. 40 s from the stage start: lines at 12, 22, 32 s (10 s apart) and at the end; score likewise.
     expect(lines).toEqual([
       'kl: 6/20 architectures | 0.5/s ETA 28s',

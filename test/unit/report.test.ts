@@ -15,13 +15,20 @@ const row = (over: Record<string, unknown> = {}): string =>
 function runDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-report-'));
   const config = {
-    dataset: { name: XSS }, net: { filters: XSS, ghostBatch: XSS }, batchSize: XSS, seed: XSS,
-    dropout: { kind: XSS, rate: XSS }, learningRate: { kind: XSS, base: XSS },
+    dataset: { name: XSS },
+    net: { filters: XSS, ghostBatch: XSS },
+    batchSize: XSS,
+    seed: XSS,
+    dropout: { kind: XSS, rate: XSS },
+    learningRate: { kind: XSS, base: XSS },
   };
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
   fs.writeFileSync(path.join(dir, 'search.jsonl'), row());
   fs.mkdirSync(path.join(dir, 'study-kl'));
-  fs.writeFileSync(path.join(dir, 'study-kl', 'kl.json'), JSON.stringify({ rows: [{ kl: 1, accuracy: 0.5, arch: XSS }], spearman: XSS, kendall: XSS }));
+  fs.writeFileSync(
+    path.join(dir, 'study-kl', 'kl.json'),
+    JSON.stringify({ rows: [{ kl: 1, accuracy: 0.5, arch: XSS }], spearman: XSS, kendall: XSS }),
+  );
   return dir;
 }
 
@@ -64,7 +71,12 @@ describe('report', () => {
     execFileSync('mkfifo', [fifo]);
     const link = path.join(dir, 'a-link.html');
     fs.symlinkSync(other, link);
-    for (const [out, why] of [[other, 'is not a HTML report'], [folder, 'got a folder'], [fifo, 'got a named pipe'], [link, 'got a symbolic link']] as const) {
+    for (const [out, why] of [
+      [other, 'is not a HTML report'],
+      [folder, 'got a folder'],
+      [fifo, 'got a named pipe'],
+      [link, 'got a symbolic link'],
+    ] as const) {
       const e = await errorOf(() => buildReport(dir, { out }));
       expect([e.code, e.message]).toEqual(['ERR_NAS_BAD_OUTPUT', expect.stringContaining(`${out}:`)]);
       expect(e.message).toContain(why);

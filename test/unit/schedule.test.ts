@@ -46,7 +46,9 @@ describe('learning-rate warm-up (--warmup-steps)', () => {
   it('ramps linearly over the first steps with either schedule, then follows it', () => {
     for (const kind of ['cosine', 'constant'] as const) {
       const s = { kind, base: 0.1, warmupSteps: 4 };
-      [0.025, 0.05, 0.075, 0.1].forEach((lr, t) => { expect(learningRate(s, t, 100)).toBeCloseTo(lr, 15); });
+      [0.025, 0.05, 0.075, 0.1].forEach((lr, t) => {
+        expect(learningRate(s, t, 100)).toBeCloseTo(lr, 15);
+      });
       expect(learningRate(s, 50, 100)).toBeCloseTo(kind === 'constant' ? 0.1 : 0.05, 12);
     }
     expect(learningRate({ kind: 'constant', base: 0.1, warmupSteps: 0 }, 0, 100)).toBe(0.1);

@@ -4,7 +4,13 @@ import { EvolutionSearch, RandomSearch, type SearchStrategy } from '../../src/se
 import { type Architecture, DEFAULT_SPACE, formatArchitecture, parseArchitecture } from '../../src/space/architecture';
 
 const r = (index: number, accuracy: number, params: number): SearchResult => ({
-  index, arch: `a${index}`, accuracy, loss: 1 - accuracy, params, madds: params * 10, examples: 100,
+  index,
+  arch: `a${index}`,
+  accuracy,
+  loss: 1 - accuracy,
+  params,
+  madds: params * 10,
+  examples: 100,
 });
 // Hand-made results: accuracy rises with index, size is irregular.
 const RESULTS = [r(0, 0.5, 900), r(1, 0.9, 800), r(2, 0.7, 100), r(3, 0.95, 700), r(4, 0.85, 200), r(5, 0.6, 50), r(6, 0.92, 300)];
@@ -16,7 +22,12 @@ describe('selection rules', () => {
 
   it('small: the smallest above a percentile threshold, ranked by accuracy', () => {
     // 50th percentile (nearest rank: the 4th of 7 sorted) is 0.85: candidates 3, 6, 1, 4; the 2 smallest are 4 and 6.
-    expect(percentile(RESULTS.map((x) => x.accuracy), 50)).toBe(0.85);
+    expect(
+      percentile(
+        RESULTS.map((x) => x.accuracy),
+        50,
+      ),
+    ).toBe(0.85);
     expect(selectArchitectures(RESULTS, { rule: 'small', count: 2, percentile: 50 }).map((x) => x.index)).toEqual([6, 4]);
   });
 

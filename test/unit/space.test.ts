@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SPACE, OPS, countArchitectures, decodeArchitecture, encodeArchitecture, formatArchitecture, opSetCount, parseArchitecture } from '../../src/space/architecture';
+import {
+  DEFAULT_SPACE,
+  OPS,
+  countArchitectures,
+  decodeArchitecture,
+  encodeArchitecture,
+  formatArchitecture,
+  opSetCount,
+  parseArchitecture,
+} from '../../src/space/architecture';
 import { operationSets, sampleArchitectures } from '../../src/space/sampleArchitecture';
 import { NasError } from '../../src/util/errors';
 import { modelSize } from '../../src/space/modelSize';
@@ -101,8 +110,12 @@ describe('parseCandidate (the parser of arch, retrain and the stand-alone model)
     const allOn = allOnArchitecture(4);
     expect(parseCandidate('all-on')).toEqual(allOn);
     expect(parseCandidate(formatArchitecture(allOn))).toEqual(allOn);
-    expect(formatArchitecture(parseCandidate('01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool'))).toBe('01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool');
-    expect(() => parseCandidate('01:sep3+sep5+maxpool/2:identity/013:sep5/24:avgpool')).toThrow(/block 0 selects 3 operations, at most 2 allowed/);
+    expect(formatArchitecture(parseCandidate('01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool'))).toBe(
+      '01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool',
+    );
+    expect(() => parseCandidate('01:sep3+sep5+maxpool/2:identity/013:sep5/24:avgpool')).toThrow(
+      /block 0 selects 3 operations, at most 2 allowed/,
+    );
     expect(parseCandidate('all-on', { ...DEFAULT_SPACE, blocks: 2 }).blocks).toHaveLength(2);
   });
 });

@@ -2,7 +2,17 @@
 import { Command } from 'commander';
 import { DATASETS } from '../../data/loadDataset';
 import { NasError } from '../../util/errors';
-import { type Architecture, DEFAULT_SPACE, OPS, allOnArchitecture, countArchitectures, formatArchitecture, parseCandidate, ALL_ON, spaceWith } from '../../space/architecture';
+import {
+  type Architecture,
+  DEFAULT_SPACE,
+  OPS,
+  allOnArchitecture,
+  countArchitectures,
+  formatArchitecture,
+  parseCandidate,
+  ALL_ON,
+  spaceWith,
+} from '../../space/architecture';
 import { type ModelShape, modelSize } from '../../space/modelSize';
 import { sampleArchitectureStream } from '../../space/sampleArchitecture';
 import { DEFAULT_SUPERNET_CONFIG, Supernet } from '../../model/Supernet';
@@ -26,7 +36,14 @@ interface ArchFlags {
 
 function shapeOf(f: ArchFlags): ModelShape {
   const d = DATASETS[f.dataset];
-  return { inChannels: d.channels, imageSize: d.imageSize, classes: f.classes, filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack };
+  return {
+    inChannels: d.channels,
+    imageSize: d.imageSize,
+    classes: f.classes,
+    filters: f.filters,
+    stacks: f.stacks,
+    cellsPerStack: f.cellsPerStack,
+  };
 }
 
 /** `nasctl arch`: canonical form, size and sampling of architectures; the size of the space. */
@@ -34,8 +51,13 @@ export function archCommand(): Command {
   return new Command('arch')
     .description('print the canonical form, parameter count and multiply-adds of stand-alone models')
     .argument('[arch...]', 'architectures in the canonical notation, e.g. 01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool')
-    .option('--filters <F>', 'filters of the stem (default: the paper\'s model)', positiveInt, DEFAULT_SUPERNET_CONFIG.filters)
-    .option('--dataset <name>', 'input shape: cifar10 (32x32x3) or fashion-mnist (28x28x1)', oneOf(['cifar10', 'fashion-mnist'] as const), 'cifar10')
+    .option('--filters <F>', "filters of the stem (default: the paper's model)", positiveInt, DEFAULT_SUPERNET_CONFIG.filters)
+    .option(
+      '--dataset <name>',
+      'input shape: cifar10 (32x32x3) or fashion-mnist (28x28x1)',
+      oneOf(['cifar10', 'fashion-mnist'] as const),
+      'cifar10',
+    )
     .option('--classes <n>', 'output classes', positiveInt, DEFAULT_SUPERNET_CONFIG.classes)
     .option('--stacks <n>', 'stacks of cells', positiveInt, DEFAULT_SUPERNET_CONFIG.stacks)
     .option('--cells-per-stack <n>', 'cells per stack', positiveInt, DEFAULT_SUPERNET_CONFIG.cellsPerStack)
@@ -50,12 +72,18 @@ export function archCommand(): Command {
       const space = spaceWith(f.blocks);
       if (f.count) {
         const n = countArchitectures(space);
-        process.stdout.write(f.json ? `${JSON.stringify({ architectures: n.toString() })}\n` : `${n.toLocaleString('en-US')} architectures\n`);
+        process.stdout.write(
+          f.json ? `${JSON.stringify({ architectures: n.toString() })}\n` : `${n.toLocaleString('en-US')} architectures\n`,
+        );
       }
       const allOnText = formatArchitecture(allOnArchitecture(f.blocks));
-      const given: { arch: Architecture; allOn: boolean }[] = archs.map((a) => ({ arch: parseCandidate(a, space), allOn: a === ALL_ON || a === allOnText }));
+      const given: { arch: Architecture; allOn: boolean }[] = archs.map((a) => ({
+        arch: parseCandidate(a, space),
+        allOn: a === ALL_ON || a === allOnText,
+      }));
       if (f.allOn) given.push({ arch: allOnArchitecture(f.blocks), allOn: true });
-      if (!given.length && !f.sample && !f.count) throw new NasError('ERR_NAS_BAD_ARG', 'give an architecture, --all-on, --sample N or --count');
+      if (!given.length && !f.sample && !f.count)
+        throw new NasError('ERR_NAS_BAD_ARG', 'give an architecture, --all-on, --sample N or --count');
       // Samples are drawn as they are printed: memory stays flat in --sample.
       function* list(): Generator<{ arch: Architecture; allOn: boolean }> {
         yield* given;
@@ -70,11 +98,25 @@ export function archCommand(): Command {
           if (net) {
             const native = allOn ? net.describe() : net.describe(arch);
             if (native.params !== size.params || native.madds !== size.madds) {
-              throw new NasError('ERR_NAS_NATIVE', `${text}: TypeScript counts ${size.params}/${size.madds} but the native model has ${native.params}/${native.madds}`);
+              throw new NasError(
+                'ERR_NAS_NATIVE',
+                `${text}: TypeScript counts ${size.params}/${size.madds} but the native model has ${native.params}/${native.madds}`,
+              );
             }
           }
-          const row = { arch: text, params: size.params, madds: size.madds, filters: f.filters, dataset: f.dataset, ops: arch.blocks.map((b) => b.ops.map((o) => OPS.indexOf(o))) };
-          await writeOut(f.json ? `${JSON.stringify(row)}\n` : `${text}\t${size.params.toLocaleString('en-US')} params\t${(size.madds / 1e6).toFixed(1)}M multiply-adds\n`);
+          const row = {
+            arch: text,
+            params: size.params,
+            madds: size.madds,
+            filters: f.filters,
+            dataset: f.dataset,
+            ops: arch.blocks.map((b) => b.ops.map((o) => OPS.indexOf(o))),
+          };
+          await writeOut(
+            f.json
+              ? `${JSON.stringify(row)}\n`
+              : `${text}\t${size.params.toLocaleString('en-US')} params\t${(size.madds / 1e6).toFixed(1)}M multiply-adds\n`,
+          );
         }
       } finally {
         net?.dispose();

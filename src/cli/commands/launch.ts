@@ -48,7 +48,10 @@ export function launchCommand(): Command {
     .argument('<command...>', 'the nasctl command each worker runs')
     .action(async (args: string[], f: LaunchFlags) => {
       const r = await launchWorkers(args, f, { check: checkWorkerCommand });
-      if (r.failed) process.stderr.write(`nasctl launch: failed: worker ${r.failed.rank} was the first to stop (${r.failed.signal ?? `exit code ${r.failed.code}`})\n`);
+      if (r.failed)
+        process.stderr.write(
+          `nasctl launch: failed: worker ${r.failed.rank} was the first to stop (${r.failed.signal ?? `exit code ${r.failed.code}`})\n`,
+        );
       process.exitCode = r.exitCode;
     });
 }

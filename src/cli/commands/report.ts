@@ -6,7 +6,9 @@ import { positiveInt } from '../parse';
 /** `nasctl report`: the HTML report of a run directory. */
 export function reportCommand(): Command {
   return new Command('report')
-    .description('write <run dir>/report.html: training curves, dropout schedule, one-shot accuracy histogram, one-shot vs stand-alone, ranked table')
+    .description(
+      'write <run dir>/report.html: training curves, dropout schedule, one-shot accuracy histogram, one-shot vs stand-alone, ranked table',
+    )
     .argument('<dir>', 'run directory (from nasctl train / run)')
     .option('--out <file>', 'HTML file (default: <dir>/report.html)')
     .option('--retrain-dir <dir>', 'where retrain.jsonl is (default: <dir>/retrain)')
@@ -14,7 +16,11 @@ export function reportCommand(): Command {
     .option('--json', 'print {"file","plots"}')
     .action(async (dir: string, f: { out?: string; retrainDir?: string; top: number; json?: boolean }) => {
       const onPlot = (e: ReportPlotEvent): void => {
-        process.stderr.write(f.json ? `${JSON.stringify({ type: 'progress', stage: 'report', ...e })}\n` : `  plot ${e.index}: ${e.title} (${e.seconds.toFixed(1)} s)\n`);
+        process.stderr.write(
+          f.json
+            ? `${JSON.stringify({ type: 'progress', stage: 'report', ...e })}\n`
+            : `  plot ${e.index}: ${e.title} (${e.seconds.toFixed(1)} s)\n`,
+        );
       };
       const r = await buildReport(dir, { out: f.out, retrainDir: f.retrainDir, top: f.top, onPlot });
       process.stdout.write(f.json ? `${JSON.stringify(r)}\n` : `wrote ${r.file} (${r.plots.length} plots: ${r.plots.join(', ')})\n`);

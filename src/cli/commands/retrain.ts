@@ -53,17 +53,23 @@ function renderer(json: boolean): (e: RetrainEvent) => void {
       return;
     }
     if (e.type === 'run-start') {
-      process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}retraining #${e.archIndex + 1} run ${e.run + 1}: ${e.arch} (${e.totalSteps} steps${e.startStep ? `, resuming at ${e.startStep}` : ''})\n`);
+      process.stderr.write(
+        `${mode === 'tty' ? '\r\x1b[2K' : ''}retraining #${e.archIndex + 1} run ${e.run + 1}: ${e.arch} (${e.totalSteps} steps${e.startStep ? `, resuming at ${e.startStep}` : ''})\n`,
+      );
     } else {
       const r = e.result;
-      process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}  test accuracy ${r.testAccuracy.toFixed(4)} (validation ${r.validationAccuracy.toFixed(4)}), ${r.params.toLocaleString('en-US')} params, ${formatDuration(r.seconds)}\n`);
+      process.stderr.write(
+        `${mode === 'tty' ? '\r\x1b[2K' : ''}  test accuracy ${r.testAccuracy.toFixed(4)} (validation ${r.validationAccuracy.toFixed(4)}), ${r.params.toLocaleString('en-US')} params, ${formatDuration(r.seconds)}\n`,
+      );
     }
   };
 }
 
 /** `nasctl retrain`: trains stand-alone models of architectures from scratch. */
 export function retrainCommand(): Command {
-  return addRuntimeOptions(new Command('retrain'), ['threads', 'device', 'precision', 'plan'], { threads: 'all cores, split between the jobs' })
+  return addRuntimeOptions(new Command('retrain'), ['threads', 'device', 'precision', 'plan'], {
+    threads: 'all cores, split between the jobs',
+  })
     .description('train stand-alone models of architectures from scratch and report test accuracy (mean ± std over runs)')
     .argument('[arch...]', 'architectures in the canonical notation')
     .option('--from <file>', 'take architectures from search results (search.jsonl)')
@@ -73,19 +79,33 @@ export function retrainCommand(): Command {
     .option('--dataset <name>', `${DATASET_NAMES.join(', ')}`, oneOf(DATASET_NAMES), 'fashion-mnist')
     .option('--data-dir <dir>', 'folder with the dataset files')
     .option('--train-limit <n>', 'use only the first n training examples', positiveInt)
-    .option('--filters <F>', 'scale: filters of the stem (default sized for a CPU; the paper\'s model has 16)', positiveInt, RETRAIN_DEFAULTS.filters)
+    .option(
+      '--filters <F>',
+      "scale: filters of the stem (default sized for a CPU; the paper's model has 16)",
+      positiveInt,
+      RETRAIN_DEFAULTS.filters,
+    )
     .option('--stacks <n>', 'stacks of cells', positiveInt, DEFAULT_SUPERNET_CONFIG.stacks)
     .option('--cells-per-stack <n>', 'cells per stack', positiveInt, DEFAULT_SUPERNET_CONFIG.cellsPerStack)
     .option('--epochs <n>', 'training epochs', positiveInt, RETRAIN_DEFAULTS.epochs)
     .option('--batch-size <n>', 'examples per step', positiveInt, RETRAIN_DEFAULTS.batchSize)
-    .option('--ghost-batch <n>', 'examples per BatchNorm ghost batch while training (the paper retrains with 32)', positiveInt, RETRAIN_DEFAULTS.ghostBatch)
+    .option(
+      '--ghost-batch <n>',
+      'examples per BatchNorm ghost batch while training (the paper retrains with 32)',
+      positiveInt,
+      RETRAIN_DEFAULTS.ghostBatch,
+    )
     .option('--lr <x>', 'base learning rate (cosine decay)', num, RETRAIN_DEFAULTS.learningRate)
     .option('--momentum <x>', 'Nesterov momentum', num, RETRAIN_DEFAULTS.momentum)
     .option('--weight-decay <x>', 'L2 weight decay', num, RETRAIN_DEFAULTS.weightDecay)
     .option('--augment', 'random crop and horizontal flip')
     .option('--runs <r>', 'repeats with seeds seed..seed+r-1', positiveInt, RETRAIN_DEFAULTS.runs)
     .option('--seed <n>', 'first seed', nonNegativeInt, 0)
-    .option('--jobs <n>', 'runs trained at once (default: one per core on the CPU, each with one thread; one on a GPU; more share it, each on its own stream)', positiveInt)
+    .option(
+      '--jobs <n>',
+      'runs trained at once (default: one per core on the CPU, each with one thread; one on a GPU; more share it, each on its own stream)',
+      positiveInt,
+    )
     .option('--out <dir>', 'output directory (retrain.jsonl, checkpoints, models)', 'runs/retrain')
     .option('--export', 'write model.json + model.safetensors of each architecture (first run)')
     .option('--json', 'one JSON line per finished run, then {"summaries":..}')
@@ -93,25 +113,60 @@ export function retrainCommand(): Command {
       let list = [...archs];
       if (f.from) {
         if (!fs.existsSync(f.from)) throw new NasError('ERR_NAS_IO', `${f.from}: no such results file`);
-        list.push(...selectArchitectures(readSearchResults(f.from), { rule: f.select, count: f.count, percentile: f.percentile }).map((r) => r.arch));
+        list.push(
+          ...selectArchitectures(readSearchResults(f.from), { rule: f.select, count: f.count, percentile: f.percentile }).map(
+            (r) => r.arch,
+          ),
+        );
       }
       list = [...new Set(list)];
       if (!list.length) throw new NasError('ERR_NAS_BAD_ARG', 'give architectures or --from <search results>');
       const { summaries, aborted } = await withAbortOnSignal((signal) =>
-        retrain(list, {
-          out: f.out,
-          dataset: { name: f.dataset, dataDir: f.dataDir, trainLimit: f.trainLimit ?? (f.dataset === 'fashion-mnist' ? 12000 : undefined) },
-          net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, ghostBatch: f.ghostBatch, threads: f.threads, device: f.device, precision: f.precision, plan: f.plan },
-          epochs: f.epochs, batchSize: f.batchSize, learningRate: { kind: 'cosine', base: f.lr }, momentum: f.momentum, weightDecay: f.weightDecay,
-          cropPad: f.augment ? DATASETS[f.dataset].cropPad : 0, flip: f.augment === true, runs: f.runs, seed: f.seed, evalBatchSize: RETRAIN_DEFAULTS.evalBatchSize, export: f.export === true, jobs: f.jobs,
-        }, { signal, onEvent: renderer(f.json === true) }),
+        retrain(
+          list,
+          {
+            out: f.out,
+            dataset: {
+              name: f.dataset,
+              dataDir: f.dataDir,
+              trainLimit: f.trainLimit ?? (f.dataset === 'fashion-mnist' ? 12000 : undefined),
+            },
+            net: {
+              filters: f.filters,
+              stacks: f.stacks,
+              cellsPerStack: f.cellsPerStack,
+              ghostBatch: f.ghostBatch,
+              threads: f.threads,
+              device: f.device,
+              precision: f.precision,
+              plan: f.plan,
+            },
+            epochs: f.epochs,
+            batchSize: f.batchSize,
+            learningRate: { kind: 'cosine', base: f.lr },
+            momentum: f.momentum,
+            weightDecay: f.weightDecay,
+            cropPad: f.augment ? DATASETS[f.dataset].cropPad : 0,
+            flip: f.augment === true,
+            runs: f.runs,
+            seed: f.seed,
+            evalBatchSize: RETRAIN_DEFAULTS.evalBatchSize,
+            export: f.export === true,
+            jobs: f.jobs,
+          },
+          { signal, onEvent: renderer(f.json === true) },
+        ),
       );
       if (f.json) {
         process.stdout.write(`${JSON.stringify({ summaries, aborted })}\n`);
       } else {
-        process.stdout.write(`test accuracy after retraining from scratch (F=${f.filters}, ${f.epochs} epochs, ${f.runs} run${f.runs > 1 ? 's' : ''}):\n`);
+        process.stdout.write(
+          `test accuracy after retraining from scratch (F=${f.filters}, ${f.epochs} epochs, ${f.runs} run${f.runs > 1 ? 's' : ''}):\n`,
+        );
         for (const s of summaries) {
-          process.stdout.write(`  ${(100 * s.testAccuracyMean).toFixed(2)} ± ${(100 * s.testAccuracyStd).toFixed(2)}%  ${s.params.toLocaleString('en-US').padStart(9)} params  ${s.arch}${s.exportedTo ? `  -> ${s.exportedTo}` : ''}\n`);
+          process.stdout.write(
+            `  ${(100 * s.testAccuracyMean).toFixed(2)} ± ${(100 * s.testAccuracyStd).toFixed(2)}%  ${s.params.toLocaleString('en-US').padStart(9)} params  ${s.arch}${s.exportedTo ? `  -> ${s.exportedTo}` : ''}\n`,
+          );
         }
       }
       if (aborted) process.exitCode = 130;
@@ -153,15 +208,24 @@ export function predictCommand(): Command {
         // In batches: memory stays flat in the number of images (one batch of inputs and probabilities at a time).
         for (let first = 0; first < n; first += PREDICT_BATCH) {
           const b = Math.min(PREDICT_BATCH, n - first);
-          const x = normaliseImages(set.images.subarray(first * pixels, (first + b) * pixels), b, set.height, set.channels, info.mean, info.std);
+          const x = normaliseImages(
+            set.images.subarray(first * pixels, (first + b) * pixels),
+            b,
+            set.height,
+            set.channels,
+            info.mean,
+            info.std,
+          );
           const probs = model.predict(x, b);
           for (let j = 0; j < b; j++) {
             const i = first + j;
             const p = probs.subarray(j * classes, (j + 1) * classes);
             const cls = p.indexOf(Math.max(...p));
             correct += cls === set.labels[i] ? 1 : 0;
-            if (f.json) process.stdout.write(`${JSON.stringify({ index: i, predicted: cls, probability: p[cls], label: set.labels[i] })}\n`);
-            else process.stdout.write(`${String(i).padStart(5)}  predicted ${cls} (${(100 * p[cls]).toFixed(1)}%)  label ${set.labels[i]}\n`);
+            if (f.json)
+              process.stdout.write(`${JSON.stringify({ index: i, predicted: cls, probability: p[cls], label: set.labels[i] })}\n`);
+            else
+              process.stdout.write(`${String(i).padStart(5)}  predicted ${cls} (${(100 * p[cls]).toFixed(1)}%)  label ${set.labels[i]}\n`);
           }
         }
         if (!f.json) process.stdout.write(`accuracy ${(correct / n).toFixed(4)} on ${n} ${f.split} images (${info.arch})\n`);

@@ -30,7 +30,12 @@ interface RunFlags {
 export function runCommand(): Command {
   return addRuntimeOptions(new Command('run'))
     .description('the whole method: train the one-shot model, search, select, retrain the winners, write the HTML report')
-    .option('--preset <name>', 'quick (Fashion-MNIST, ~10 minutes on 2 cores) or paper (CIFAR-10)', oneOf(['quick', 'paper'] as const), 'quick')
+    .option(
+      '--preset <name>',
+      'quick (Fashion-MNIST, ~10 minutes on 2 cores) or paper (CIFAR-10)',
+      oneOf(['quick', 'paper'] as const),
+      'quick',
+    )
     .option('--out <dir>', 'run directory (default: runs/<preset>)')
     .option('--search-count <n>', 'architectures to score', positiveInt)
     .option('--strategy <name>', STRATEGIES.join(' or '), oneOf(STRATEGIES))
@@ -43,10 +48,25 @@ export function runCommand(): Command {
     .action(async (f: RunFlags) => {
       const p = PIPELINE_PRESETS[f.preset];
       const o = {
-        train: { ...p.train, out: f.out ?? p.train.out, net: { ...p.train.net, ...(f.threads ? { threads: f.threads } : {}), ...(f.device ? { device: f.device } : {}), ...(f.precision ? { precision: f.precision } : {}), ...(f.plan ? { plan: f.plan } : {}) } },
+        train: {
+          ...p.train,
+          out: f.out ?? p.train.out,
+          net: {
+            ...p.train.net,
+            ...(f.threads ? { threads: f.threads } : {}),
+            ...(f.device ? { device: f.device } : {}),
+            ...(f.precision ? { precision: f.precision } : {}),
+            ...(f.plan ? { plan: f.plan } : {}),
+          },
+        },
         search: { ...p.search, ...(f.searchCount ? { count: f.searchCount } : {}), ...(f.strategy ? { strategy: f.strategy } : {}) },
         select: { ...p.select, ...(f.select ? { rule: f.select } : {}), ...(f.retrainCount ? { count: f.retrainCount } : {}) },
-        retrain: { ...p.retrain, ...(f.retrainFilters ? { filters: f.retrainFilters } : {}), ...(f.retrainEpochs ? { epochs: f.retrainEpochs } : {}), ...(f.runs ? { runs: f.runs } : {}) },
+        retrain: {
+          ...p.retrain,
+          ...(f.retrainFilters ? { filters: f.retrainFilters } : {}),
+          ...(f.retrainEpochs ? { epochs: f.retrainEpochs } : {}),
+          ...(f.runs ? { runs: f.runs } : {}),
+        },
       };
       const mode = outputMode(f.json === true);
       const trainProgress = new TrainProgress(mode === 'json' ? 'plain' : mode);
@@ -55,8 +75,10 @@ export function runCommand(): Command {
       const onEvent = (e: PipelineEvent): void => {
         if (mode === 'json') {
           if (e.type === 'stage') process.stdout.write(`${JSON.stringify(e)}\n`);
-          if (e.type === 'search' && e.event.type === 'scored') process.stdout.write(`${JSON.stringify({ type: 'scored', ...e.event.result })}\n`);
-          if (e.type === 'retrain' && e.event.type === 'run') process.stdout.write(`${JSON.stringify({ type: 'retrained', ...e.event.result })}\n`);
+          if (e.type === 'search' && e.event.type === 'scored')
+            process.stdout.write(`${JSON.stringify({ type: 'scored', ...e.event.result })}\n`);
+          if (e.type === 'retrain' && e.event.type === 'run')
+            process.stdout.write(`${JSON.stringify({ type: 'retrained', ...e.event.result })}\n`);
           if (e.type === 'train' && e.event.type === 'eval') process.stdout.write(`${JSON.stringify(e.event)}\n`);
           if (e.type === 'retrain' && e.event.type === 'step') retrainProgress.step(e.event); // JSON lines on stderr
           if (e.type === 'report') process.stderr.write(`${JSON.stringify({ type: 'progress', stage: 'report', ...e.event })}\n`);
@@ -77,7 +99,10 @@ export function runCommand(): Command {
             process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}retraining ${r.arch} (run ${r.run + 1}, ${r.totalSteps} steps)\n`);
           }
           if (r.type === 'step') retrainProgress.step(r);
-          if (r.type === 'run') process.stderr.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}  test accuracy ${r.result.testAccuracy.toFixed(4)}, ${r.result.params.toLocaleString('en-US')} params\n`);
+          if (r.type === 'run')
+            process.stderr.write(
+              `${mode === 'tty' ? '\r\x1b[2K' : ''}  test accuracy ${r.result.testAccuracy.toFixed(4)}, ${r.result.params.toLocaleString('en-US')} params\n`,
+            );
         }
       };
       const result = await withAbortOnSignal((signal) => runPipeline(o, { signal, onEvent }));
@@ -87,10 +112,15 @@ export function runCommand(): Command {
         process.stderr.write(`stopped; run the same command again to continue (${result.out})\n`);
       } else {
         const s = result.search!;
-        process.stdout.write(`\nsearch: ${s.scored} architectures, ${s.archsPerSec.toFixed(2)} arch/s; best one-shot validation accuracies:\n`);
+        process.stdout.write(
+          `\nsearch: ${s.scored} architectures, ${s.archsPerSec.toFixed(2)} arch/s; best one-shot validation accuracies:\n`,
+        );
         for (const t of s.top.slice(0, 3)) process.stdout.write(`  ${t.accuracy.toFixed(4)}  ${t.arch}\n`);
         process.stdout.write('retrained from scratch (test accuracy on held-out test images):\n');
-        for (const r of result.retrained ?? []) process.stdout.write(`  ${(100 * r.testAccuracyMean).toFixed(2)} ± ${(100 * r.testAccuracyStd).toFixed(2)}%  ${r.params.toLocaleString('en-US')} params  ${r.arch}\n`);
+        for (const r of result.retrained ?? [])
+          process.stdout.write(
+            `  ${(100 * r.testAccuracyMean).toFixed(2)} ± ${(100 * r.testAccuracyStd).toFixed(2)}%  ${r.params.toLocaleString('en-US')} params  ${r.arch}\n`,
+          );
         process.stdout.write(`report: ${result.report?.file}\n`);
       }
       if (result.aborted) process.exitCode = 130;

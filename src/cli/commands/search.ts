@@ -18,14 +18,18 @@ function renderer(json: boolean): (e: SearchEvent) => void {
   let last = 0;
   return (e) => {
     if (e.type === 'start') {
-      if (mode !== 'json') process.stderr.write(`${e.strategy} search: ${e.done}/${e.count} scored so far, ${e.validationExamples} validation images each, results in ${e.results}\n`);
+      if (mode !== 'json')
+        process.stderr.write(
+          `${e.strategy} search: ${e.done}/${e.count} scored so far, ${e.validationExamples} validation images each, results in ${e.results}\n`,
+        );
       return;
     }
     if (mode === 'json') {
       process.stdout.write(`${JSON.stringify(e.result)}\n`);
       return;
     }
-    const text = `${e.done}/${e.count} ${e.result.accuracy.toFixed(4)} ${e.result.arch} | best ${e.best.accuracy.toFixed(4)} | ` +
+    const text =
+      `${e.done}/${e.count} ${e.result.accuracy.toFixed(4)} ${e.result.arch} | best ${e.best.accuracy.toFixed(4)} | ` +
       `${e.archsPerSec.toFixed(2)} arch/s ${e.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(e.etaSeconds)}`;
     if (mode === 'tty') {
       if (Date.now() - last < 100 && e.done !== e.count) return;
@@ -43,18 +47,29 @@ export function searchCommand(): Command {
     .description('score architectures by one-shot validation accuracy, streaming one JSON line each to a results file (resumable)')
     .requiredOption('--supernet <path>', 'run directory (or checkpoint) of a trained one-shot model')
     .option('--out <file>', 'results file (default: <run dir>/search.jsonl)')
-    .option('--count <n>', `architectures to score (the paper: ~20,000) (default: ${DEFAULT_SEARCH.count}; with --archs: the whole list)`, positiveInt)
-    .option('--archs <file>', 'score these architectures (one per line, or JSON lines with an "arch" field such as a search.jsonl; - for stdin) instead of sampling')
+    .option(
+      '--count <n>',
+      `architectures to score (the paper: ~20,000) (default: ${DEFAULT_SEARCH.count}; with --archs: the whole list)`,
+      positiveInt,
+    )
+    .option(
+      '--archs <file>',
+      'score these architectures (one per line, or JSON lines with an "arch" field such as a search.jsonl; - for stdin) instead of sampling',
+    )
     .option('--strategy <name>', `${STRATEGIES.join(' or ')}`, oneOf(STRATEGIES), DEFAULT_SEARCH.strategy)
     .option('--seed <n>', 'seed of the strategy', nonNegativeInt, DEFAULT_SEARCH.seed)
-    .option('--max-params <n>', 'only architectures with at most n parameters (at the supernet\'s F)', positiveInt)
+    .option('--max-params <n>', "only architectures with at most n parameters (at the supernet's F)", positiveInt)
     .option('--max-madds <n>', 'only architectures with at most n multiply-adds', positiveInt)
     .option('--val-limit <n>', 'validation images per architecture (default: all)', positiveInt)
     .option('--batch-archs <n>', 'architectures per native call (random strategy)', positiveInt, DEFAULT_SEARCH.batchArchs)
-    .option('--batched', 'score each call\'s architectures in one pass per ghost batch (faster on GPUs)')
+    .option('--batched', "score each call's architectures in one pass per ghost batch (faster on GPUs)")
     .option('--population <n>', 'evolution: population size', positiveInt, DEFAULT_SEARCH.population)
     .option('--tournament <n>', 'evolution: tournament size', positiveInt, DEFAULT_SEARCH.tournament)
-    .option('--round <n>', 'evolution: proposals scored (in parallel by the workers) before the strategy hears their scores (default: the number of workers)', positiveInt)
+    .option(
+      '--round <n>',
+      'evolution: proposals scored (in parallel by the workers) before the strategy hears their scores (default: the number of workers)',
+      positiveInt,
+    )
     .option('--json', 'one JSON line per scored architecture on stdout, then {"summary":..}')
     .action(async (f: SearchFlags) => {
       const render = renderer(f.json === true);
@@ -72,9 +87,12 @@ export function searchCommand(): Command {
       if (f.json) {
         process.stdout.write(`${JSON.stringify({ summary })}\n`);
       } else {
-        process.stderr.write(`${summary.aborted ? 'stopped' : 'done'}: ${summary.scored}/${summary.count} scored, ${summary.archsPerSec.toFixed(3)} architectures/s, ${summary.imagesPerSec.toFixed(0)} images/s\n`);
+        process.stderr.write(
+          `${summary.aborted ? 'stopped' : 'done'}: ${summary.scored}/${summary.count} scored, ${summary.archsPerSec.toFixed(3)} architectures/s, ${summary.imagesPerSec.toFixed(0)} images/s\n`,
+        );
         process.stdout.write(`best by one-shot validation accuracy (${summary.results}):\n`);
-        for (const r of summary.top) process.stdout.write(`  ${r.accuracy.toFixed(4)}  ${r.params.toLocaleString('en-US').padStart(9)} params  ${r.arch}\n`);
+        for (const r of summary.top)
+          process.stdout.write(`  ${r.accuracy.toFixed(4)}  ${r.params.toLocaleString('en-US').padStart(9)} params  ${r.arch}\n`);
       }
       if (summary.aborted) process.exitCode = 130;
     });
@@ -104,10 +122,15 @@ export function selectCommand(): Command {
     .action((f: SelectFlags) => {
       const results = readSearchResults(f.from);
       const picked: { arch: string; accuracy?: number; params?: number }[] =
-        f.select === 'all-on' ? [{ arch: formatArchitecture(allOnArchitecture(4)) }] : selectArchitectures(results, { rule: f.select, count: f.count, percentile: f.percentile, pool: f.pool, seed: f.seed });
+        f.select === 'all-on'
+          ? [{ arch: formatArchitecture(allOnArchitecture(4)) }]
+          : selectArchitectures(results, { rule: f.select, count: f.count, percentile: f.percentile, pool: f.pool, seed: f.seed });
       picked.forEach((r, i) => {
         if (f.json) process.stdout.write(`${JSON.stringify({ rank: i + 1, ...r })}\n`);
-        else process.stdout.write(`${String(i + 1).padStart(3)}  ${r.accuracy?.toFixed(4) ?? '   -  '}  ${(r.params?.toLocaleString('en-US') ?? '').padStart(9)}  ${r.arch}\n`);
+        else
+          process.stdout.write(
+            `${String(i + 1).padStart(3)}  ${r.accuracy?.toFixed(4) ?? '   -  '}  ${(r.params?.toLocaleString('en-US') ?? '').padStart(9)}  ${r.arch}\n`,
+          );
       });
     });
 }

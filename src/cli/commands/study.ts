@@ -4,7 +4,14 @@ import { Command } from 'commander';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import type { Interval } from '../../report/correlation';
-import { CORRELATION_PRESETS, CORRELATION_PRESET_NAMES, type CorrelationPresetName, correlationStudy, dropoutStudy, klStudy } from '../../study/studies';
+import {
+  CORRELATION_PRESETS,
+  CORRELATION_PRESET_NAMES,
+  type CorrelationPresetName,
+  correlationStudy,
+  dropoutStudy,
+  klStudy,
+} from '../../study/studies';
 import { stripUndefined } from '../../util/objects';
 import { PRESETS, withOverrides } from '../../train/trainOptions';
 import { readRunOptions, trainOneShot } from '../../train/trainOneShot';
@@ -27,13 +34,25 @@ export function studyCommand(): Command {
 
 /** `nasctl study correlation`: one-shot vs stand-alone accuracy (Figure 5). */
 function correlationCommand(): Command {
-  return addRuntimeOptions(new Command('correlation'), ['threads', 'device'], { device: "the preset's for the one-shot model it trains, else that model's" })
-    .description('score a sample (or --archs), retrain a few architectures per one-shot accuracy bucket over several seeds, ' +
-      "report Spearman's rho and Kendall's tau with bootstrap 95% intervals and the seed-to-seed rho")
-    .option('--preset <name>', `${CORRELATION_PRESET_NAMES.join(', ')}: the study's sizes, and the one-shot model trained when --supernet is not given`, oneOf(CORRELATION_PRESET_NAMES), 'quick')
+  return addRuntimeOptions(new Command('correlation'), ['threads', 'device'], {
+    device: "the preset's for the one-shot model it trains, else that model's",
+  })
+    .description(
+      'score a sample (or --archs), retrain a few architectures per one-shot accuracy bucket over several seeds, ' +
+        "report Spearman's rho and Kendall's tau with bootstrap 95% intervals and the seed-to-seed rho",
+    )
+    .option(
+      '--preset <name>',
+      `${CORRELATION_PRESET_NAMES.join(', ')}: the study's sizes, and the one-shot model trained when --supernet is not given`,
+      oneOf(CORRELATION_PRESET_NAMES),
+      'quick',
+    )
     .option('--supernet <dir>', "run directory of a trained one-shot model (default: train the preset's into <out>/oneshot)")
     .option('--out <dir>', 'study folder (default: <supernet>/study-correlation, or runs/correlation-<preset>)')
-    .option('--archs <file>', 'score and retrain these architectures instead of a bucketed sample (as for `nasctl search --archs`; - for stdin)')
+    .option(
+      '--archs <file>',
+      'score and retrain these architectures instead of a bucketed sample (as for `nasctl search --archs`; - for stdin)',
+    )
     .option('--sample <n>', 'architectures scored', positiveInt)
     .option('--buckets <n>', 'one-shot accuracy buckets', positiveInt)
     .option('--per-bucket <n>', 'architectures retrained per bucket', positiveInt)
@@ -59,7 +78,12 @@ function correlationCommand(): Command {
       const r = await withAbortOnSignal(async (signal) => {
         if (!supernet) {
           supernet = path.join(out, 'oneshot');
-          const opts = withOverrides(preset.oneShot, { out: supernet, steps: f.oneshotSteps, net: { threads: f.threads, device: f.device }, dataset: { ...preset.oneShot.dataset, dataDir: f.dataDir } });
+          const opts = withOverrides(preset.oneShot, {
+            out: supernet,
+            steps: f.oneshotSteps,
+            net: { threads: f.threads, device: f.device },
+            dataset: { ...preset.oneShot.dataset, dataDir: f.dataDir },
+          });
           if (!fs.existsSync(path.join(supernet, 'result.json'))) {
             if (mode !== 'json') process.stderr.write(`== one-shot model (${f.preset} preset) -> ${supernet}\n`);
             const t = await trainOneShot(opts, { resume: true, signal, onEvent: (e) => trainProgress.handle(e) });
@@ -67,27 +91,48 @@ function correlationCommand(): Command {
             if (t.aborted) return { aborted: true as const };
           }
         }
-        return correlationStudy({
-          ...preset.study,
-          ...stripUndefined({ sample: f.sample, buckets: f.buckets, perBucket: f.perBucket, epochs: f.epochs, runs: f.runs, filters: f.filters, trainLimit: f.trainLimit, valLimit: f.valLimit, seed: f.seed, jobs: f.jobs }),
-          archs: f.archs, threads: f.threads, device: f.device, resamples: f.resamples, supernet, out,
-        }, {
-          signal,
-          onEvent: (e) => {
-            if (e.type === 'stage') {
-              if (mode !== 'json') process.stderr.write(`== ${e.stage === 'score' ? 'one-shot scores' : 'stand-alone training'}\n`);
-            } else if (e.type === 'search' && e.event.type === 'scored') {
-              scoringProgress.scored(e.event);
-            } else if (e.type === 'retrain') {
-              const ev = e.event;
-              if (ev.type === 'step') retrainProgress.step(ev);
-              else if (ev.type === 'run' && mode !== 'json') {
-                retrainProgress.finish();
-                process.stderr.write(`  ${ev.result.arch}: stand-alone validation ${ev.result.validationAccuracy.toFixed(4)} (seed ${ev.result.seed}, ${formatDuration(ev.result.seconds)})\n`);
-              }
-            }
+        return correlationStudy(
+          {
+            ...preset.study,
+            ...stripUndefined({
+              sample: f.sample,
+              buckets: f.buckets,
+              perBucket: f.perBucket,
+              epochs: f.epochs,
+              runs: f.runs,
+              filters: f.filters,
+              trainLimit: f.trainLimit,
+              valLimit: f.valLimit,
+              seed: f.seed,
+              jobs: f.jobs,
+            }),
+            archs: f.archs,
+            threads: f.threads,
+            device: f.device,
+            resamples: f.resamples,
+            supernet,
+            out,
           },
-        });
+          {
+            signal,
+            onEvent: (e) => {
+              if (e.type === 'stage') {
+                if (mode !== 'json') process.stderr.write(`== ${e.stage === 'score' ? 'one-shot scores' : 'stand-alone training'}\n`);
+              } else if (e.type === 'search' && e.event.type === 'scored') {
+                scoringProgress.scored(e.event);
+              } else if (e.type === 'retrain') {
+                const ev = e.event;
+                if (ev.type === 'step') retrainProgress.step(ev);
+                else if (ev.type === 'run' && mode !== 'json') {
+                  retrainProgress.finish();
+                  process.stderr.write(
+                    `  ${ev.result.arch}: stand-alone validation ${ev.result.validationAccuracy.toFixed(4)} (seed ${ev.result.seed}, ${formatDuration(ev.result.seconds)})\n`,
+                  );
+                }
+              }
+            },
+          },
+        );
       });
       if (r.aborted) {
         if (!f.json) process.stderr.write(`stopped; run the same command again to continue (${out})\n`);
@@ -96,9 +141,13 @@ function correlationCommand(): Command {
         return;
       }
       const iv = (x: Interval): string => `${x.value.toFixed(3)} [${x.low.toFixed(3)}, ${x.high.toFixed(3)}]`;
-      say(f.json, `${r.rows.map((x) => `${x.oneShot.toFixed(4)}  ${x.standalone.toFixed(4)} ± ${x.standaloneStd.toFixed(4)}  ${x.arch}`).join('\n')}\n` +
-        `over ${r.rows.length} architectures, one-shot vs stand-alone: Spearman's rho ${iv(r.spearmanInterval)}, Kendall's tau ${iv(r.kendallInterval)} (bootstrap 95% intervals)\n` +
-        `stand-alone seed-to-seed Spearman's rho: ${r.seedSpearman === null ? 'n/a (one run)' : r.seedSpearman.toFixed(3)}\n(${r.file})\n`, r);
+      say(
+        f.json,
+        `${r.rows.map((x) => `${x.oneShot.toFixed(4)}  ${x.standalone.toFixed(4)} ± ${x.standaloneStd.toFixed(4)}  ${x.arch}`).join('\n')}\n` +
+          `over ${r.rows.length} architectures, one-shot vs stand-alone: Spearman's rho ${iv(r.spearmanInterval)}, Kendall's tau ${iv(r.kendallInterval)} (bootstrap 95% intervals)\n` +
+          `stand-alone seed-to-seed Spearman's rho: ${r.seedSpearman === null ? 'n/a (one run)' : r.seedSpearman.toFixed(3)}\n(${r.file})\n`,
+        r,
+      );
     });
 }
 
@@ -110,30 +159,44 @@ function dropoutCommand(): Command {
     .option('--rates <list>', 'comma-separated constant rates r', '0.000001,0.01,0.3')
     .option('--out <dir>', 'study folder', 'runs/study-dropout')
     .option('--sample <n>', 'architectures scored on every model', positiveInt, 50)
-    .option('--steps <n>', 'training steps per model (default: the base run\'s)', positiveInt)
+    .option('--steps <n>', "training steps per model (default: the base run's)", positiveInt)
     .option('--val-limit <n>', 'validation images per architecture', positiveInt, 1000)
     .option('--seed <n>', 'seed of the sample', nonNegativeInt, 0)
     .option('--json', 'print the result as JSON')
     .action(async (f) => {
-      const rates = String(f.rates).split(',').map((x) => num(x));
+      const rates = String(f.rates)
+        .split(',')
+        .map((x) => num(x));
       const base = withOverrides(f.base ? readRunOptions(f.base) : PRESETS.quick, { steps: f.steps });
       const progress = new TrainProgress(outputMode(f.json === true) === 'tty' ? 'tty' : 'plain');
-      const r = await withAbortOnSignal((signal) => dropoutStudy(base, { out: f.out, rates, sample: f.sample, valLimit: f.valLimit, seed: f.seed }, {
-        signal,
-        onTrain: (rate, e) => {
-          if (e.type === 'start') process.stderr.write(`== one-shot model with constant r = ${rate}\n`);
-          progress.handle(e);
-        },
-      }));
+      const r = await withAbortOnSignal((signal) =>
+        dropoutStudy(
+          base,
+          { out: f.out, rates, sample: f.sample, valLimit: f.valLimit, seed: f.seed },
+          {
+            signal,
+            onTrain: (rate, e) => {
+              if (e.type === 'start') process.stderr.write(`== one-shot model with constant r = ${rate}\n`);
+              progress.handle(e);
+            },
+          },
+        ),
+      );
       progress.finish();
-      say(f.json, `${r.rows.map((x) => `r=${x.rate}: mean ${x.meanAccuracy.toFixed(4)} std ${x.stdAccuracy.toFixed(4)} range ${x.minAccuracy.toFixed(4)}..${x.maxAccuracy.toFixed(4)} rho vs r=${r.rows[0].rate} ${x.rhoVsFirst.toFixed(3)}`).join('\n')}\n(${r.file})\n`, r);
+      say(
+        f.json,
+        `${r.rows.map((x) => `r=${x.rate}: mean ${x.meanAccuracy.toFixed(4)} std ${x.stdAccuracy.toFixed(4)} range ${x.minAccuracy.toFixed(4)}..${x.maxAccuracy.toFixed(4)} rho vs r=${r.rows[0].rate} ${x.rhoVsFirst.toFixed(3)}`).join('\n')}\n(${r.file})\n`,
+        r,
+      );
     });
 }
 
 /** `nasctl study kl`: the symmetrized KL against reference architectures (Figures 6 and 7). */
 function klCommand(): Command {
   return addRuntimeOptions(new Command('kl'), ['threads'])
-    .description('symmetrized KL between reference (r = 1e-8) and candidate architectures on random training examples, vs one-shot accuracy')
+    .description(
+      'symmetrized KL between reference (r = 1e-8) and candidate architectures on random training examples, vs one-shot accuracy',
+    )
     .requiredOption('--supernet <dir>', 'run directory of a trained one-shot model')
     .option('--out <dir>', 'study folder (default: <supernet>/study-kl)')
     .option('--references <n>', 'reference architectures', positiveInt, 4)
@@ -145,6 +208,10 @@ function klCommand(): Command {
     .action(async (f) => {
       const progress = new CountProgress(outputMode(Boolean(f.json)));
       const r = await klStudy({ ...f, out: f.out ?? path.join(f.supernet, 'study-kl') }, { onProgress: (p) => progress.update(p) });
-      say(f.json, `Spearman's rho between KL and one-shot accuracy ${r.spearman.toFixed(3)}, Kendall's tau ${r.kendall.toFixed(3)} over ${r.rows.length} candidates (${r.file})\n`, r);
+      say(
+        f.json,
+        `Spearman's rho between KL and one-shot accuracy ${r.spearman.toFixed(3)}, Kendall's tau ${r.kendall.toFixed(3)} over ${r.rows.length} candidates (${r.file})\n`,
+        r,
+      );
     });
 }

@@ -52,15 +52,33 @@ export interface TrainFlags extends DistFlags {
 
 /** Builds the run's options from a preset (or a saved run's options) and the flags (flags win). */
 export function trainOptionsFromFlags(f: TrainFlags, base: TrainOptions = PRESETS[f.preset]): TrainOptions {
-  const augment = f.augment === undefined ? {} : f.augment ? { cropPad: DATASETS[f.dataset ?? base.dataset.name].cropPad, flip: true } : { cropPad: 0, flip: false };
+  const augment =
+    f.augment === undefined
+      ? {}
+      : f.augment
+        ? { cropPad: DATASETS[f.dataset ?? base.dataset.name].cropPad, flip: true }
+        : { cropPad: 0, flip: false };
   const datasetChanged = f.dataset !== undefined && f.dataset !== base.dataset.name;
   // Another dataset than the base's: its dataset-bound values (the training subset, the evaluation interval set for
   // its epoch length) do not carry over; the run then records its own (trainOneShot: effectiveOptions).
   if (datasetChanged) base = { ...base, dataset: { name: f.dataset! }, evalEvery: undefined };
   return withOverrides(base, {
     out: f.out,
-    dataset: datasetChanged ? { name: f.dataset!, dataDir: f.dataDir, trainLimit: f.trainLimit } : { name: base.dataset.name, dataDir: f.dataDir, trainLimit: f.trainLimit },
-    net: { filters: f.filters, stacks: f.stacks, cellsPerStack: f.cellsPerStack, blocks: f.blocks, ghostBatch: f.ghostBatch, threads: f.threads, device: f.device, precision: f.precision, plan: f.plan, seed: f.seed },
+    dataset: datasetChanged
+      ? { name: f.dataset!, dataDir: f.dataDir, trainLimit: f.trainLimit }
+      : { name: base.dataset.name, dataDir: f.dataDir, trainLimit: f.trainLimit },
+    net: {
+      filters: f.filters,
+      stacks: f.stacks,
+      cellsPerStack: f.cellsPerStack,
+      blocks: f.blocks,
+      ghostBatch: f.ghostBatch,
+      threads: f.threads,
+      device: f.device,
+      precision: f.precision,
+      plan: f.plan,
+      seed: f.seed,
+    },
     epochs: f.epochs,
     steps: f.steps,
     batchSize: f.batchSize,
@@ -80,13 +98,34 @@ export function trainOptionsFromFlags(f: TrainFlags, base: TrainOptions = PRESET
 
 // Option paths as the flags that set them, for messages.
 const FLAG_OF: Record<string, string> = {
-  'net.filters': '--filters', 'net.stacks': '--stacks', 'net.cellsPerStack': '--cells-per-stack', 'net.blocks': '--blocks',
-  'net.ghostBatch': '--ghost-batch', 'net.precision': '--precision', 'net.seed': '--seed', seed: '--seed', batchSize: '--batch-size',
-  epochs: '--epochs', steps: '--steps', 'learningRate.base': '--lr', 'learningRate.kind': '--lr-schedule',
-  'learningRate.warmupSteps': '--warmup-steps', momentum: '--momentum', weightDecay: '--weight-decay', 'dropout.rate': '--drop-rate',
-  'dropout.kind': '--drop-schedule', 'dataset.name': '--dataset', 'dataset.trainLimit': '--train-limit', 'dataset.dataDir': '--data-dir',
-  cropPad: '--augment', flip: '--augment', checkpointEvery: '--checkpoint-every', evalEvery: '--eval-every', evalArchs: '--eval-archs',
-  evalLimit: '--eval-limit', trackKl: '--track-kl',
+  'net.filters': '--filters',
+  'net.stacks': '--stacks',
+  'net.cellsPerStack': '--cells-per-stack',
+  'net.blocks': '--blocks',
+  'net.ghostBatch': '--ghost-batch',
+  'net.precision': '--precision',
+  'net.seed': '--seed',
+  seed: '--seed',
+  batchSize: '--batch-size',
+  epochs: '--epochs',
+  steps: '--steps',
+  'learningRate.base': '--lr',
+  'learningRate.kind': '--lr-schedule',
+  'learningRate.warmupSteps': '--warmup-steps',
+  momentum: '--momentum',
+  weightDecay: '--weight-decay',
+  'dropout.rate': '--drop-rate',
+  'dropout.kind': '--drop-schedule',
+  'dataset.name': '--dataset',
+  'dataset.trainLimit': '--train-limit',
+  'dataset.dataDir': '--data-dir',
+  cropPad: '--augment',
+  flip: '--augment',
+  checkpointEvery: '--checkpoint-every',
+  evalEvery: '--eval-every',
+  evalArchs: '--eval-archs',
+  evalLimit: '--eval-limit',
+  trackKl: '--track-kl',
 };
 // What may change when a run resumes: how it executes, not what it computes. (--seed sets net.seed too, which a run
 // started without --seed never saved: it is compared as the top-level seed.)
@@ -101,11 +140,16 @@ export function checkResumeFlags(f: TrainFlags, saved: TrainOptions): void {
   const walk = (a: unknown, b: unknown, at: string): void => {
     if (RUNTIME.has(at)) return;
     if (a && b && typeof a === 'object' && typeof b === 'object') {
-      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k);
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)]))
+        walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k);
       return;
     }
     if (JSON.stringify(a) !== JSON.stringify(b)) {
-      throw invalidParameter(FLAG_OF[at] ?? at, `${JSON.stringify(a)} (what the run in ${saved.out} was started with: drop the flag to resume it, or choose another --out)`, b);
+      throw invalidParameter(
+        FLAG_OF[at] ?? at,
+        `${JSON.stringify(a)} (what the run in ${saved.out} was started with: drop the flag to resume it, or choose another --out)`,
+        b,
+      );
     }
   };
   walk(saved, wanted, '');
@@ -114,12 +158,19 @@ export function checkResumeFlags(f: TrainFlags, saved: TrainOptions): void {
 /** `nasctl train`: trains the one-shot model into a run directory (resumable). */
 export function trainCommand(): Command {
   return addRuntimeOptions(addDistOptions(new Command('train')))
-    .description('train the one-shot model (docs/model.md) and write a run directory: config.json, checkpoint.pt, metrics.jsonl, result.json')
-    .option('--preset <name>', 'starting configuration: quick (Fashion-MNIST, F=8, minutes on CPU) or paper (CIFAR-10, the paper\'s run)', oneOf(['quick', 'paper'] as const), 'quick')
+    .description(
+      'train the one-shot model (docs/model.md) and write a run directory: config.json, checkpoint.pt, metrics.jsonl, result.json',
+    )
+    .option(
+      '--preset <name>',
+      "starting configuration: quick (Fashion-MNIST, F=8, minutes on CPU) or paper (CIFAR-10, the paper's run)",
+      oneOf(['quick', 'paper'] as const),
+      'quick',
+    )
     .option('--dataset <name>', `dataset: ${DATASET_NAMES.join(', ')}`, oneOf(DATASET_NAMES))
     .option('--data-dir <dir>', 'folder with the dataset files (default: /usr/share/datasets/fashion-mnist, ./data/cifar-10-batches-bin)')
     .option('--train-limit <n>', 'use only the first n training examples', positiveInt)
-    .option('--filters <F>', 'filters of the stem (the paper\'s F)', positiveInt)
+    .option('--filters <F>', "filters of the stem (the paper's F)", positiveInt)
     .option('--stacks <n>', 'stacks of cells', positiveInt)
     .option('--cells-per-stack <n>', 'cells per stack', positiveInt)
     .option('--blocks <n>', 'choice blocks per cell', positiveInt)
@@ -129,7 +180,11 @@ export function trainCommand(): Command {
     .option('--steps <n>', 'training steps (overrides --epochs)', positiveInt)
     .option('--lr <x>', 'base learning rate', num)
     .option('--lr-schedule <kind>', 'cosine or constant', oneOf(['cosine', 'constant'] as const))
-    .option('--warmup-steps <n>', 'linear learning-rate warm-up over the first n steps, with either schedule (quick preset: 20, paper: 0)', nonNegativeInt)
+    .option(
+      '--warmup-steps <n>',
+      'linear learning-rate warm-up over the first n steps, with either schedule (quick preset: 20, paper: 0)',
+      nonNegativeInt,
+    )
     .option('--momentum <x>', 'Nesterov momentum', num)
     .option('--weight-decay <x>', 'L2 weight decay on active paths', num)
     .option('--drop-rate <r>', 'path dropout base rate r (per-path probability r^(1/k) at the end)', num)
@@ -147,13 +202,16 @@ export function trainCommand(): Command {
     .option('--json', 'JSON lines on stdout (metrics, then the result)')
     .action(async (f: TrainFlags) => {
       const opts = trainOptionsFromFlags(f);
-      if (f.resume && fs.existsSync(path.join(opts.out, 'config.json'))) checkResumeFlags({ ...f, out: opts.out }, readRunOptions(opts.out));
+      if (f.resume && fs.existsSync(path.join(opts.out, 'config.json')))
+        checkResumeFlags({ ...f, out: opts.out }, readRunOptions(opts.out));
       const progress = new TrainProgress(outputMode(f.json === true));
       let writer = true;
       const result = await withGroup(f, (group) => {
         writer = !group || group.isWriter;
         // Only rank 0 reports; the other workers print errors only.
-        return withAbortOnSignal((signal) => trainOneShot(opts, { resume: f.resume, group, signal, onEvent: writer ? (e) => progress.handle(e) : undefined }));
+        return withAbortOnSignal((signal) =>
+          trainOneShot(opts, { resume: f.resume, group, signal, onEvent: writer ? (e) => progress.handle(e) : undefined }),
+        );
       });
       if (!writer) {
         if (result.aborted) process.exitCode = 130;
@@ -163,10 +221,16 @@ export function trainCommand(): Command {
       if (f.json) {
         process.stdout.write(`${JSON.stringify({ result })}\n`);
       } else if (result.aborted) {
-        process.stderr.write(`stopped at step ${result.steps}/${result.totalSteps}; checkpoint ${result.checkpoint}. Continue with: nasctl train --out ${result.out} --resume\n`);
+        process.stderr.write(
+          `stopped at step ${result.steps}/${result.totalSteps}; checkpoint ${result.checkpoint}. Continue with: nasctl train --out ${result.out} --resume\n`,
+        );
       } else {
-        process.stderr.write(`done: ${result.steps} steps in ${formatDuration(result.seconds)} (${result.imagesPerSec.toFixed(1)} img/s including evaluation)\n`);
-        process.stdout.write(`one-shot validation accuracy (mean of ${result.perArch.length} sampled architectures, ${result.perArch[0]?.examples ?? 0} held-out images): ${result.valAccuracy.toFixed(4)}\n`);
+        process.stderr.write(
+          `done: ${result.steps} steps in ${formatDuration(result.seconds)} (${result.imagesPerSec.toFixed(1)} img/s including evaluation)\n`,
+        );
+        process.stdout.write(
+          `one-shot validation accuracy (mean of ${result.perArch.length} sampled architectures, ${result.perArch[0]?.examples ?? 0} held-out images): ${result.valAccuracy.toFixed(4)}\n`,
+        );
         for (const a of result.perArch) process.stdout.write(`  ${a.accuracy.toFixed(4)}  ${a.arch}\n`);
         process.stdout.write(`run directory: ${result.out}\n`);
       }
