@@ -5,20 +5,8 @@
 //   node scripts/bench-jobs.js [--device cuda] [--jobs 1,4,8] [--steps 200] [--filters 16] [--batch 64]
 // Fashion-MNIST's shape (28x28x1) on synthetic images; one line of JSON per N, written as it is measured: images/s
 // over all runs, and the time of one step of one run. Needs the compiled dist/ (npm run build:ts) and the addon.
-const path = require('node:path');
-const root = path.resolve(__dirname, '..');
-const { StandaloneModel } = require(path.join(root, 'dist/model/StandaloneModel.js'));
-const { syntheticSet } = require(path.join(root, 'dist/data/synthetic.js'));
-const { channelStats } = require(path.join(root, 'dist/data/types.js'));
-const { NativeData } = require(path.join(root, 'dist/model/Supernet.js'));
-const { sampleArchitectures } = require(path.join(root, 'dist/space/sampleArchitecture.js'));
-const { formatArchitecture } = require(path.join(root, 'dist/space/architecture.js'));
+const { StandaloneModel, flag: arg, formatArchitecture, sampleArchitectures, syntheticData } = require('./lib/standalone');
 
-const argv = process.argv.slice(2);
-const arg = (name, def) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : def;
-};
 const device = arg('device', 'cpu');
 const jobList = String(arg('jobs', '1,4,8')).split(',').map(Number);
 const steps = Number(arg('steps', 200));
@@ -26,9 +14,7 @@ const F = Number(arg('filters', 16));
 const batch = Number(arg('batch', 64));
 
 async function main() {
-  const set = syntheticSet({ n: 4096, size: 28, channels: 1, classes: 10, seed: 3 });
-  const { mean, std } = channelStats(set);
-  const data = new NativeData(set, mean, std);
+  const data = syntheticData(4096, 28);
   const archs = sampleArchitectures(Math.max(...jobList), 5).map(formatArchitecture);
   const lr = new Float64Array(steps).fill(0.05);
   for (const jobs of jobList) {

@@ -6,18 +6,9 @@
 //   node scripts/standalone-memory.js [--filters F] [--batch B] [--ghost G] [--train N] [--gpu-gib 139] [--context-gib 1]
 // The default shape is Fashion-MNIST's (28x28x1, 55,000 training images resident on the fused plan). Two real steps
 // run per row. Needs the compiled dist/ (npm run build:ts) and the addon.
-const path = require('node:path');
-const root = path.resolve(__dirname, '..');
-const { StandaloneModel } = require(path.join(root, 'dist/model/StandaloneModel.js'));
-const { syntheticSet } = require(path.join(root, 'dist/data/synthetic.js'));
-const { channelStats } = require(path.join(root, 'dist/data/types.js'));
-const { NativeData } = require(path.join(root, 'dist/model/Supernet.js'));
+const { StandaloneModel, flag: text, syntheticData } = require('./lib/standalone');
 
-const args = process.argv.slice(2);
-const flag = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
+const flag = (name, def) => Number(text(name, def));
 const F = flag('filters', 16);
 const batch = flag('batch', 64);
 const ghost = flag('ghost', 32);
@@ -26,9 +17,7 @@ const gpu = flag('gpu-gib', 139) * 2 ** 30;
 const context = flag('context-gib', 1) * 2 ** 30; // CUDA context, cuDNN/cuBLAS handles and workspaces: once per process
 const archs = { 'all-on (largest)': 'all-on', sampled: '01:sep3+maxpool/2:identity/013:sep5/24:conv7x1+avgpool' };
 
-const set = syntheticSet({ n: train, size: 28, channels: 1, classes: 10, seed: 3 });
-const { mean, std } = channelStats(set);
-const data = new NativeData(set, mean, std);
+const data = syntheticData(train, 28);
 const mb = (b) => (b / 1e6).toFixed(1);
 for (const [name, arch] of Object.entries(archs)) {
   const m = StandaloneModel.create(

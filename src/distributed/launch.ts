@@ -96,6 +96,9 @@ async function runWorkers(
   const children: { rank: number; proc: ChildProcess; done: boolean }[] = [];
   let failed: LaunchResult['failed'];
   let timers: NodeJS.Timeout[] = [];
+  const signalRunning = (signal: NodeJS.Signals): void => {
+    for (const c of children) if (!c.done) c.proc.kill(signal);
+  };
 
   const result = new Promise<LaunchResult>((resolve) => {
     const settle = (): void => {
@@ -133,26 +136,8 @@ async function runWorkers(
             `worker ${rank} (pid ${proc.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}; the other workers stop (given ${f.grace} s to notice)`,
           );
           timers.push(
-            setTimeout(
-              () =>
-                children
-                  .filter((c) => !c.done)
-                  .forEach((c) => {
-                    c.proc.kill('SIGTERM');
-                  }),
-              f.grace * 1000,
-            ),
-          );
-          timers.push(
-            setTimeout(
-              () =>
-                children
-                  .filter((c) => !c.done)
-                  .forEach((c) => {
-                    c.proc.kill('SIGKILL');
-                  }),
-              (f.grace + 15) * 1000,
-            ),
+            setTimeout(() => signalRunning('SIGTERM'), f.grace * 1000),
+            setTimeout(() => signalRunning('SIGKILL'), (f.grace + 15) * 1000),
           );
         }
         settle();
@@ -162,12 +147,7 @@ async function runWorkers(
   // Ctrl-C reaches every worker from the terminal (same process group): each stops after the same step. A SIGTERM
   // sent to the launcher alone is passed on.
   const onInt = (): void => log('SIGINT: the workers stop after the current step (they received it too)');
-  const onTerm = (): void =>
-    children
-      .filter((c) => !c.done)
-      .forEach((c) => {
-        c.proc.kill('SIGTERM');
-      });
+  const onTerm = (): void => signalRunning('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   try {
