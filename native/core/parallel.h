@@ -1,7 +1,6 @@
 // Inter-op parallelism for this model's many small ops: T OS threads with one intra-op (OpenMP) thread each beat
-// one thread driving a T-thread pool op by op (measured: 2 single-threaded workers ran 1.7x the images/s of one
-// 2-thread worker on 2 cores). Thread-local state (grad mode, inference mode, autocast) is NOT carried over: the
-// function sets what it needs.
+// one thread driving a T-thread pool op by op (docs/benchmarks.md#where-the-time-goes). Thread-local state (grad mode,
+// inference mode, autocast) is NOT carried over: the function sets what it needs.
 #pragma once
 #include <ATen/Parallel.h>
 

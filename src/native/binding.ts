@@ -209,7 +209,8 @@ export function loadAddon(): NativeAddon {
   if (cached) return cached;
   // OpenMP reads this when LibTorch loads: spinning threads collapse throughput when another process shares a core.
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
-  // ...but spin ~0.1 ms before sleeping: with no spin at all, waking the pool for each small op halves throughput here.
+  // ...but spin ~0.1 ms before sleeping: with no spin at all, waking the pool for each small op costs scoring throughput
+  // (docs/architecture.md#how-it-is-built).
   process.env.GOMP_SPINCOUNT ??= '200000';
   const root = path.resolve(__dirname, '..', '..');
   try {

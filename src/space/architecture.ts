@@ -4,24 +4,16 @@
  */
 import { NasError } from '../util/errors';
 
-/** Operation names in id order (docs/model.md#choice-block). */
-export const OPS = ['identity', 'sep3', 'sep5', 'sep7', 'conv7x1', 'maxpool', 'avgpool'] as const;
-/** The name of an operation (a row of OP_SPECS). */
-export type OpName = (typeof OPS)[number];
-
 /** What an operation computes; code that depends on an operation dispatches on this, never on its id or name. */
 export type OpKind = 'identity' | 'sepconv' | 'conv7x1' | 'maxpool' | 'avgpool';
 
-/** One row of the operation table (docs/model.md#choice-block). */
-export interface OpSpec {
-  name: OpName;
-  kind: OpKind;
-  /** sepconv: the depthwise kernel (two BN-ReLU-depthwise-pointwise layers); conv7x1: 7 (1x7 then 7x1); pools: 3. */
-  kernel: number;
-}
-
-/** The operation table in id order; the addon builds its layers from the same table (`loadAddon().ops`, tested equal). */
-export const OP_SPECS: readonly OpSpec[] = [
+/**
+ * The operation table in id order (docs/model.md#choice-block), the one list of the operations in TypeScript: OPS and
+ * OpName follow from it, and the addon builds its layers from the same table in C++ (`kOps`; `loadAddon().ops`, tested
+ * equal). `kernel`: sepconv, the depthwise kernel (two BN-ReLU-depthwise-pointwise layers); conv7x1, 7 (1x7 then
+ * 7x1); pools, 3; identity, 0.
+ */
+export const OP_SPECS = [
   { name: 'identity', kind: 'identity', kernel: 0 },
   { name: 'sep3', kind: 'sepconv', kernel: 3 },
   { name: 'sep5', kind: 'sepconv', kernel: 5 },
@@ -29,7 +21,20 @@ export const OP_SPECS: readonly OpSpec[] = [
   { name: 'conv7x1', kind: 'conv7x1', kernel: 7 },
   { name: 'maxpool', kind: 'maxpool', kernel: 3 },
   { name: 'avgpool', kind: 'avgpool', kernel: 3 },
-];
+] as const satisfies readonly { name: string; kind: OpKind; kernel: number }[];
+
+/** The name of an operation (a row of OP_SPECS). */
+export type OpName = (typeof OP_SPECS)[number]['name'];
+
+/** One row of the operation table. */
+export interface OpSpec {
+  name: OpName;
+  kind: OpKind;
+  kernel: number;
+}
+
+/** Operation names in id order. */
+export const OPS: readonly OpName[] = OP_SPECS.map((o) => o.name);
 
 /** One choice block: the selected candidate inputs (0 = s_{k-2}, 1 = s_{k-1}, 2 + j = b_j) and operations. */
 export interface Block {

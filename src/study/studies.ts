@@ -108,7 +108,7 @@ export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPrese
       seed: 0,
     },
   },
-  // Sized for a 2-core CPU (75 min 35 s measured): the one-shot model on all 55,000 training images for 2 epochs
+  // Sized for a 2-core CPU (about 75 minutes, docs/experiments.md): the one-shot model on all 55,000 training images for 2 epochs
   // with a *constant* path dropout rate r = 0.1 (the paper's Figure 4 protocol). The linear ramp of the paper's
   // 10,000-step run leaves a 2-epoch model trained mostly with every path on: its one-shot accuracy then follows how
   // many paths an architecture keeps, not what trains well (docs/experiments.md). 240 architectures scored (one-shot accuracies

@@ -3,47 +3,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+// The graph and the layers are shared with scripts/layer-map.js, which draws the picture in docs/architecture.md.
+import { LAYERS, importGraph, layerOf, mermaid } from '../../scripts/lib/imports';
 
-const src = path.resolve(__dirname, '../../src');
-
-/** Layer of each folder of src/ (and of index.ts, the module API), lowest first. */
-const LAYERS: Record<string, number> = {
-  util: 0,
-  space: 1,
-  schedule: 1,
-  data: 1,
-  native: 2,
-  model: 3,
-  distributed: 3,
-  train: 4,
-  search: 4,
-  retrain: 4,
-  report: 4,
-  study: 5,
-  pipeline: 5,
-  index: 6,
-  cli: 7,
-};
-
-function files(dir: string): string[] {
-  return fs
-    .readdirSync(dir, { withFileTypes: true })
-    .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
-}
-
-/** The src/ modules a file imports (static, dynamic and re-exports, type-only ones too), as paths relative to src/. */
-function imports(file: string): string[] {
-  const text = fs.readFileSync(file, 'utf8');
-  const specs = [...text.matchAll(/(?:from\s*|import\s*\(\s*|import\s+)'(\.[^']+)'/g)].map((m) => m[1]);
-  return specs.map((s) => {
-    const p = path.resolve(path.dirname(file), s);
-    const target = [`${p}.ts`, path.join(p, 'index.ts')].find((c) => fs.existsSync(c));
-    if (!target) throw new Error(`${path.relative(src, file)}: cannot resolve '${s}'`);
-    return path.relative(src, target);
-  });
-}
-
-const layerOf = (rel: string): string => (rel.includes('/') ? rel.split('/')[0] : path.basename(rel, '.ts'));
+const root = path.resolve(__dirname, '../..');
+const graph = importGraph(path.join(root, 'src'));
 
 /** Imports that go up a layer, or into the CLI from outside it. */
 function upward(graph: Map<string, string[]>): string[] {
@@ -78,8 +42,6 @@ function cycles(graph: Map<string, string[]>): string[] {
   return found;
 }
 
-const graph = new Map(files(src).map((f) => [path.relative(src, f), imports(f)]));
-
 describe('the layers of src/', () => {
   it('gives every module a layer', () => {
     const unknown = [...graph.keys()].filter((f) => LAYERS[layerOf(f)] === undefined);
@@ -105,5 +67,11 @@ describe('the layers of src/', () => {
       'model/b.ts -> cli/c.ts (only the CLI imports the CLI)',
     ]);
     expect(cycles(made)).toEqual(['util/a.ts -> model/b.ts -> util/a.ts']);
+  });
+
+  it('is what the picture in docs/architecture.md shows (node scripts/layer-map.js --write redraws it)', () => {
+    const doc = fs.readFileSync(path.join(root, 'docs', 'architecture.md'), 'utf8');
+    const shown = /<!-- layer-map:begin[^>]*-->\n([\s\S]*?)\n<!-- layer-map:end -->/.exec(doc)?.[1];
+    expect(shown).toBe(mermaid(graph));
   });
 });
