@@ -16,6 +16,7 @@ import { stripUndefined } from '../util/objects';
 import type { TrainOptions } from '../train/trainOptions';
 import { acquireLock, appendJsonLine, readJsonLinesStrict, repairTornLine, makeDir, removeStaleTemps, objectLine } from '../util/files';
 import { meanStd } from '../util/stats';
+import { runInChunks } from '../util/resumable';
 import { exportModel } from './exportModel';
 import { STANDALONE_BATCH_SIZE, StandaloneModel } from '../model/StandaloneModel';
 
@@ -266,38 +267,45 @@ async function retrainLocked(
       progress.steps += model.step;
       emit({ type: 'run-start', arch, archIndex: k, run, totalSteps, startStep: model.step });
       const started = Date.now();
-      while (model.step < totalSteps) {
-        const s0 = model.step;
-        const count = Math.min(totalSteps, (Math.floor(s0 / stepsPerEpoch) + 1) * stepsPerEpoch) - s0;
-        let last = s0;
-        const res = await model.train(train, {
-          steps: count,
-          lr: lr.subarray(s0, s0 + count),
-          signal: hooks.signal,
-          onProgress: (p) => {
-            progress.steps += p.step - last;
-            last = p.step;
-            emit({
-              type: 'step',
-              arch,
-              run,
-              step: p.step,
-              totalSteps,
-              loss: p.loss,
-              accuracy: p.accuracy,
-              doneSteps: progress.steps,
-              allSteps: allRuns * totalSteps,
-              doneRuns: progress.runs,
-              allRuns,
-            });
-          },
-        });
-        progress.steps += model.step - last;
-        await model.save(ckpt, { arch, run, seed });
-        if (res.aborted || aborted) {
-          aborted = true;
-          return;
-        }
+      let last = 0;
+      const trained = await runInChunks({
+        at: () => model.step,
+        total: totalSteps,
+        every: [stepsPerEpoch], // a checkpoint per epoch
+        chunk: (s0, count) => {
+          last = s0;
+          return model.train(train, {
+            steps: count,
+            lr: lr.subarray(s0, s0 + count),
+            signal: hooks.signal,
+            onProgress: (p) => {
+              progress.steps += p.step - last;
+              last = p.step;
+              emit({
+                type: 'step',
+                arch,
+                run,
+                step: p.step,
+                totalSteps,
+                loss: p.loss,
+                accuracy: p.accuracy,
+                doneSteps: progress.steps,
+                allSteps: allRuns * totalSteps,
+                doneRuns: progress.runs,
+                allRuns,
+              });
+            },
+          });
+        },
+        after: async (step) => {
+          progress.steps += step - last;
+          await model.save(ckpt, { arch, run, seed });
+        },
+        stopped: () => aborted,
+      });
+      if (trained.aborted) {
+        aborted = true;
+        return;
       }
       const v = await model.evaluate(val, { batchSize: o.evalBatchSize });
       const t = await model.evaluate(test, { batchSize: o.evalBatchSize });

@@ -27,6 +27,7 @@ import {
   objectLine,
 } from '../util/files';
 import { Rng } from '../util/rng';
+import { runInChunks } from '../util/resumable';
 import { klProbe, klScores, sampleReference } from './kl';
 import { type TrainOptions, validateTrainOptions } from './trainOptions';
 
@@ -380,57 +381,55 @@ async function runLoop(
   hooks.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (hooks.signal?.aborted) stop.abort();
   try {
-    while (net.step < totalSteps && !aborted) {
-      const s0 = net.step;
-      const next = Math.min(
-        totalSteps,
-        (Math.floor(s0 / evalEvery) + 1) * evalEvery,
-        (Math.floor(s0 / opts.checkpointEvery) + 1) * opts.checkpointEvery,
-      );
-      const count = next - s0;
-      const { dropIn, dropOp } = dropTables(opts.dropout, blocks, OPS.length, s0, count, totalSteps);
-      const res = await net.train(train, {
-        steps: count,
-        lr: learningRateTable(opts.learningRate, s0, count, totalSteps),
-        dropIn,
-        dropOp,
-        signal: stop.signal,
-        onProgress: (p) => {
-          const rate = meter.step(p);
-          emit({
-            type: 'step',
-            step: p.step,
-            totalSteps,
-            epoch: p.step / stepsPerEpoch,
-            loss: p.loss,
-            accuracy: p.accuracy,
-            lr: learningRate(opts.learningRate, p.step - 1, totalSteps),
-            ...dropsAt(p.step - 1),
-            imagesPerSec: rate,
-            etaSeconds: ((totalSteps - p.step) * opts.batchSize) / Math.max(rate, 1e-9),
-          });
-        },
-      });
-      aborted = res.aborted;
-      if (meter.diverged) throw divergedError(meter.diverged, opts, totalSteps, files.checkpoint);
-      const step = net.step;
-      if (!aborted && (step % evalEvery === 0 || step === totalSteps)) {
-        const ev = await evaluateShared(net, group, val, evalArchs, {
-          count: Math.min(opts.evalLimit ?? data.validation.n, data.validation.n),
-          batchSize: opts.evalBatchSize,
+    ({ aborted } = await runInChunks({
+      at: () => net.step,
+      total: totalSteps,
+      every: [evalEvery, opts.checkpointEvery],
+      chunk: (s0, count) => {
+        const { dropIn, dropOp } = dropTables(opts.dropout, blocks, OPS.length, s0, count, totalSteps);
+        return net.train(train, {
+          steps: count,
+          lr: learningRateTable(opts.learningRate, s0, count, totalSteps),
+          dropIn,
+          dropOp,
+          signal: stop.signal,
+          onProgress: (p) => {
+            const rate = meter.step(p);
+            emit({
+              type: 'step',
+              step: p.step,
+              totalSteps,
+              epoch: p.step / stepsPerEpoch,
+              loss: p.loss,
+              accuracy: p.accuracy,
+              lr: learningRate(opts.learningRate, p.step - 1, totalSteps),
+              ...dropsAt(p.step - 1),
+              imagesPerSec: rate,
+              etaSeconds: ((totalSteps - p.step) * opts.batchSize) / Math.max(rate, 1e-9),
+            });
+          },
         });
-        const line: MetricsLine = {
-          ...metricsAt(step, stepsPerEpoch, totalSteps, opts, meter.acc, ev),
-          ...dropsAt(step - 1),
-          imagesPerSec: Math.round(meter.rate * 10) / 10,
-          ...(tracking ? { kl: klScores(net, tracking.probe, tracking.refs, tracking.archs) } : {}),
-        };
-        if (writer) appendJsonLine(files.metrics, line);
-        emit({ type: 'eval', ...line });
-        meter.reset();
-      }
-      if (aborted || step % opts.checkpointEvery === 0 || step % evalEvery === 0 || step === totalSteps) await saveCheckpoint();
-    }
+      },
+      after: async (step, stopped) => {
+        if (meter.diverged) throw divergedError(meter.diverged, opts, totalSteps, files.checkpoint);
+        if (!stopped && (step % evalEvery === 0 || step === totalSteps)) {
+          const ev = await evaluateShared(net, group, val, evalArchs, {
+            count: Math.min(opts.evalLimit ?? data.validation.n, data.validation.n),
+            batchSize: opts.evalBatchSize,
+          });
+          const line: MetricsLine = {
+            ...metricsAt(step, stepsPerEpoch, totalSteps, opts, meter.acc, ev),
+            ...dropsAt(step - 1),
+            imagesPerSec: Math.round(meter.rate * 10) / 10,
+            ...(tracking ? { kl: klScores(net, tracking.probe, tracking.refs, tracking.archs) } : {}),
+          };
+          if (writer) appendJsonLine(files.metrics, line);
+          emit({ type: 'eval', ...line });
+          meter.reset();
+        }
+        if (stopped || step % opts.checkpointEvery === 0 || step % evalEvery === 0 || step === totalSteps) await saveCheckpoint();
+      },
+    }));
     // The final evaluation listens to the signal too.
     return await finish(net, opts, files, { group, val, evalArchs, aborted, writer, totalSteps, startStep, started, signal: stop.signal });
   } finally {
