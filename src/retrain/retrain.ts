@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadDataset, type LoadDatasetOptions } from '../data/loadDataset';
+import type { DatasetSplits } from '../data/types';
 import { loadAddon } from '../native/binding';
 import { invalidParameter } from '../util/errors';
 import { type LearningRateSchedule, learningRateTable } from '../schedule/learningRate';
@@ -248,19 +249,7 @@ async function retrainLocked(
 
   const runOne = async (arch: string, k: number, run: number): Promise<void> => {
     const seed = o.seed + run;
-    const model = StandaloneModel.create(
-      { ...o.net, threads, inChannels: data.train.channels, imageSize: data.train.height, classes: data.classes, seed },
-      arch,
-      {
-        batchSize: o.batchSize,
-        momentum: o.momentum,
-        weightDecay: o.weightDecay,
-        nesterov: true,
-        cropPad: o.cropPad,
-        flip: o.flip,
-        seed,
-      },
-    );
+    const model = createRunModel(o, data, threads, arch, seed);
     try {
       const ckpt = path.join(o.out, 'checkpoints', `${k}-${run}.pt`);
       if (fs.existsSync(ckpt)) await model.load(ckpt);
@@ -307,26 +296,13 @@ async function retrainLocked(
         aborted = true;
         return;
       }
-      const v = await model.evaluate(val, { batchSize: o.evalBatchSize });
-      const t = await model.evaluate(test, { batchSize: o.evalBatchSize });
-      const result: RetrainRun = {
-        arch,
-        run,
-        seed,
-        params: model.parameterCount(),
-        madds: model.multiplyAdds(),
-        steps: model.step,
-        validationAccuracy: v.accuracy,
-        testAccuracy: t.accuracy,
-        testLoss: t.loss,
-        seconds: (Date.now() - started) / 1000,
-      };
+      const result = await evaluateRun(model, { val, test, batchSize: o.evalBatchSize }, { arch, run, seed, started });
       appendJsonLine(log, result);
       done.push(result);
       progress.runs++;
       emit({ type: 'run', result });
       if (o.export && run === 0)
-        exportModel(path.join(o.out, 'models', String(k)), model, { mean: data.mean, std: data.std, testAccuracy: t.accuracy });
+        exportModel(path.join(o.out, 'models', String(k)), model, { mean: data.mean, std: data.std, testAccuracy: result.testAccuracy });
       fs.rmSync(ckpt, { force: true });
     } finally {
       model.dispose();
@@ -345,22 +321,64 @@ async function retrainLocked(
   await Promise.all(Array.from({ length: jobs }, worker));
   if (failure !== undefined) throw failure;
 
-  const summaries: RetrainSummary[] = [];
-  for (const [k, arch] of archs.entries()) {
+  return { summaries: summarize(archs, done, o.out), aborted };
+}
+
+/** A fresh stand-alone model of `arch` for one run (weights, data order and augmentation from `seed`). */
+function createRunModel(o: RetrainOptions, data: DatasetSplits, threads: number, arch: string, seed: number): StandaloneModel {
+  const net = { ...o.net, threads, inChannels: data.train.channels, imageSize: data.train.height, classes: data.classes, seed };
+  const optim = {
+    batchSize: o.batchSize,
+    momentum: o.momentum,
+    weightDecay: o.weightDecay,
+    nesterov: true,
+    cropPad: o.cropPad,
+    flip: o.flip,
+    seed,
+  };
+  return StandaloneModel.create(net, arch, optim);
+}
+
+/** A trained run's line of retrain.jsonl: its size and its accuracy on the validation and test splits. */
+async function evaluateRun(
+  model: StandaloneModel,
+  on: { val: NativeData; test: NativeData; batchSize: number },
+  r: { arch: string; run: number; seed: number; started: number },
+): Promise<RetrainRun> {
+  const v = await model.evaluate(on.val, { batchSize: on.batchSize });
+  const t = await model.evaluate(on.test, { batchSize: on.batchSize });
+  return {
+    arch: r.arch,
+    run: r.run,
+    seed: r.seed,
+    params: model.parameterCount(),
+    madds: model.multiplyAdds(),
+    steps: model.step,
+    validationAccuracy: v.accuracy,
+    testAccuracy: t.accuracy,
+    testLoss: t.loss,
+    seconds: (Date.now() - r.started) / 1000,
+  };
+}
+
+/** Each architecture's finished runs: mean and std of test accuracy, mean validation accuracy, its exported model. */
+function summarize(archs: string[], done: RetrainRun[], out: string): RetrainSummary[] {
+  return archs.flatMap((arch, k) => {
     const runs = done.filter((d) => d.arch === arch).sort((a, b) => a.run - b.run);
-    if (!runs.length) continue;
+    if (!runs.length) return [];
     const t = meanStd(runs.map((r) => r.testAccuracy));
-    const exported = path.join(o.out, 'models', String(k));
-    summaries.push({
-      arch,
-      params: runs[0].params,
-      madds: runs[0].madds,
-      runs,
-      testAccuracyMean: t.mean,
-      testAccuracyStd: t.std,
-      validationAccuracyMean: meanStd(runs.map((r) => r.validationAccuracy)).mean,
-      exportedTo: fs.existsSync(path.join(exported, 'model.json')) ? exported : undefined,
-    });
-  }
-  return { summaries, aborted };
+    const exported = path.join(out, 'models', String(k));
+    return [
+      {
+        arch,
+        params: runs[0].params,
+        madds: runs[0].madds,
+        runs,
+        testAccuracyMean: t.mean,
+        testAccuracyStd: t.std,
+        validationAccuracyMean: meanStd(runs.map((r) => r.validationAccuracy)).mean,
+        exportedTo: fs.existsSync(path.join(exported, 'model.json')) ? exported : undefined,
+      },
+    ];
+  });
 }
