@@ -136,7 +136,7 @@ export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPrese
       seed: 0,
     },
   },
-  // Fashion-MNIST on one GPU in about 15 minutes (docs/gpu.md#the-gpu-correlation-preset has the arithmetic): the
+  // Fashion-MNIST on one GPU, about 11.5 minutes of study by the estimate in docs/gpu.md#the-gpu-correlation-preset: the
   // one-shot model at F = 16 on all 55,000 training images, 1,000 steps of the paper's batch (1,024 = 32 ghost
   // batches of 32) with constant path dropout r = 0.1 (the fidelity preset's reason); 1,000 architectures scored on
   // the whole validation split; 2 per each of 10 buckets retrained at F = 16 on all training images for 6 epochs
