@@ -6,9 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NasError } from '../util/errors';
 import { dropProbability } from '../schedule/dropout';
-import { searchResultLine } from '../search/select';
-import { retrainRunLine } from '../retrain/retrain';
-import { metricsLine } from '../train/trainOneShot';
+import { type SearchResult, searchResultLine } from '../search/select';
+import { type RetrainRun, retrainRunLine } from '../retrain/retrain';
+import { type MetricsLine, metricsLine } from '../train/trainOneShot';
 import type { TrainOptions } from '../train/trainOptions';
 import { checkOutputFile, readJsonFile, readJsonLines, writeFileAtomic } from '../util/files';
 import { spearman, kendall } from './correlation';
@@ -71,16 +71,10 @@ export async function buildReport(
   if (metrics.length) sections.push({ title: 'Training curves', svg: await render('Training curves', trainingCurves(metrics)) });
   const total = metrics.length ? metrics[metrics.length - 1].step : 0;
   if (total > 0) {
-    const rows: { step: number; p: number; node: string }[] = [];
-    const nodes: [string, number][] = [
-      ['inputs of block 0 (k=2)', 2],
-      ['inputs of block 3 (k=5)', 5],
-      ['operations (k=7)', 7],
-    ];
-    for (let s = 0; s <= total; s += Math.max(1, Math.floor(total / 50))) {
-      for (const [node, k] of nodes) rows.push({ step: s, p: dropProbability(options.dropout, k, s, total), node });
-    }
-    sections.push({ title: 'Path-dropout schedule', svg: await render('Path-dropout schedule', dropSchedule(rows)) });
+    sections.push({
+      title: 'Path-dropout schedule',
+      svg: await render('Path-dropout schedule', dropSchedule(dropScheduleRows(options, total))),
+    });
   }
   if (search.length)
     sections.push({
@@ -98,22 +92,7 @@ export async function buildReport(
   }
   const scatter = [...pairs.entries()].map(([arch, p]) => ({ arch, oneShot: p.oneShot, standalone: mean(p.standalone) }));
   if (scatter.length) {
-    const note =
-      scatter.length >= 3
-        ? `Spearman's rho ${numText(
-            spearman(
-              scatter.map((s) => s.oneShot),
-              scatter.map((s) => s.standalone),
-            ),
-            3,
-          )}, Kendall's tau ${numText(
-            kendall(
-              scatter.map((s) => s.oneShot),
-              scatter.map((s) => s.standalone),
-            ),
-            3,
-          )} over ${scatter.length} architectures.`
-        : `${scatter.length} architecture(s): too few for a rank correlation.`;
+    const note = correlationNote(scatter);
     sections.push({ title: 'One-shot vs stand-alone', svg: await render('One-shot vs stand-alone', oneShotVsStandalone(scatter)), note });
   }
   const klFile = path.join(dir, 'study-kl', 'kl.json');
@@ -136,10 +115,40 @@ export async function buildReport(
     .flatMap((m) => m.kl!.map((kl, i) => ({ step: m.step, kl: Math.max(kl, 1e-9), arch: `#${i + 1}` })));
   if (tracked.length) sections.push({ title: 'KL over training', svg: await render('KL over training', klOverTraining(tracked)) });
 
-  const top = [...search].sort((a, b) => b.accuracy - a.accuracy).slice(0, o.top ?? 20);
+  const table = rankedTable(search, retrained, o.top ?? 20);
+  const html = reportPage(dir, options, metrics, sections, table);
+  writeFileAtomic(file, html);
+  return { file, plots: sections.filter((s) => s.svg).map((s) => s.title) };
+}
+
+/** Drop probabilities over training for three nodes of different fan-in: the rows of the schedule plot. */
+function dropScheduleRows(options: TrainOptions, total: number): { step: number; p: number; node: string }[] {
+  const rows: { step: number; p: number; node: string }[] = [];
+  const nodes: [string, number][] = [
+    ['inputs of block 0 (k=2)', 2],
+    ['inputs of block 3 (k=5)', 5],
+    ['operations (k=7)', 7],
+  ];
+  for (let s = 0; s <= total; s += Math.max(1, Math.floor(total / 50))) {
+    for (const [node, k] of nodes) rows.push({ step: s, p: dropProbability(options.dropout, k, s, total), node });
+  }
+  return rows;
+}
+
+/** The rank correlations under the one-shot vs stand-alone plot (from 3 architectures on). */
+function correlationNote(scatter: { oneShot: number; standalone: number }[]): string {
+  if (scatter.length < 3) return `${scatter.length} architecture(s): too few for a rank correlation.`;
+  const x = scatter.map((s) => s.oneShot);
+  const y = scatter.map((s) => s.standalone);
+  return `Spearman's rho ${numText(spearman(x, y), 3)}, Kendall's tau ${numText(kendall(x, y), 3)} over ${scatter.length} architectures.`;
+}
+
+/** The `count` best architectures by one-shot accuracy, with their stand-alone test accuracy where retrained. */
+function rankedTable(search: SearchResult[], retrained: RetrainRun[], count: number): string {
+  const top = [...search].sort((a, b) => b.accuracy - a.accuracy).slice(0, count);
   const retrainedBy = new Map<string, number[]>();
   for (const r of retrained) retrainedBy.set(r.arch, [...(retrainedBy.get(r.arch) ?? []), r.testAccuracy]);
-  const table = top.length
+  return top.length
     ? `<table><thead><tr><th>#</th><th>one-shot acc.</th><th>params</th><th>multiply-adds</th><th>stand-alone test acc.</th><th>architecture</th></tr></thead><tbody>${top
         .map((r, i) => {
           const st = retrainedBy.get(r.arch);
@@ -147,7 +156,18 @@ export async function buildReport(
         })
         .join('')}</tbody></table>`
     : '<p>No search results yet (run <code>nasctl search</code>).</p>';
-  const html = `<!doctype html>
+}
+
+/** The whole page: the run's settings, the plots with their notes, the ranked table. Every value is escaped. */
+function reportPage(
+  dir: string,
+  options: TrainOptions,
+  metrics: MetricsLine[],
+  sections: { title: string; svg?: string; note?: string }[],
+  table: string,
+): string {
+  const total = metrics.length ? metrics[metrics.length - 1].step : 0;
+  return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="generator" content="${REPORT_GENERATOR}"><title>oneshot-nas report: ${esc(path.basename(path.resolve(dir)))}</title>
 <style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}figure{display:inline-block;margin:0 1em 1em 0;vertical-align:top}
 table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}td:last-child{text-align:left}
@@ -161,6 +181,4 @@ ${sections.map((s) => `<figure class="plot" data-title="${esc(s.title)}"><figcap
 ${table}
 </body></html>
 `;
-  writeFileAtomic(file, html);
-  return { file, plots: sections.filter((s) => s.svg).map((s) => s.title) };
 }

@@ -11,7 +11,7 @@ import { evaluateShared } from '../distributed/evaluateShared';
 import { NasError, invalidParameter } from '../util/errors';
 import { type Architecture, formatArchitecture, spaceWith } from '../space/architecture';
 import { type ModelShape, modelSize } from '../space/modelSize';
-import { NativeData } from '../model/Supernet';
+import { NativeData, type Supernet } from '../model/Supernet';
 import {
   acquireLock,
   checkOutputFile,
@@ -259,100 +259,43 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       release = acquireLock(results, 'file', `searching into ${results}`);
       removeStaleTemps(path.dirname(path.resolve(results)));
     }
-    // Rank 0 owns the files: it checks the settings and reads what was scored, then tells the other workers.
-    let start: { round: number; previous: SearchResult[] } | { error: { message: string } } | null = null;
-    // A new search's settings are written with its first result, so that a search refused before scoring anything
-    // (no architecture fits, say) leaves no settings behind to refuse the corrected command.
-    let pendingSettings: string | null = null;
-    if (writer) {
-      try {
-        const opened = openResults(
-          results,
-          settings,
-          identity,
-          o.round ?? (o.strategy === 'evolution' ? workers : 1),
-          path.resolve(o.supernet),
-        );
-        pendingSettings = opened.pendingSettings;
-        start = { round: opened.round, previous: opened.previous };
-      } catch (err) {
-        if (!group) throw err;
-        start = { error: { message: (err as Error).message } };
-      }
-    }
-    if (group) start = (await group.exchange('search-start', start))[0];
-    if (!start || 'error' in start)
-      throw new NasError('ERR_NAS_BAD_CONFIG', `worker 0 could not start the search: ${start ? start.error.message : 'no answer'}`);
-    const { round, previous } = start;
+    const defaultRound = o.round ?? (o.strategy === 'evolution' ? workers : 1);
+    const { round, previous, pendingSettings } = await agreeOnStart(group, writer, () =>
+      openResults(results, settings, identity, defaultRound, path.resolve(o.supernet)),
+    );
     const strategy = listed
       ? new ListSearch(listed)
       : createStrategy(o.strategy, o.seed, spaceWith(net.config.blocks), { population: o.population, sample: o.tournament });
     const scored = new Map<string, SearchResult>();
     const proposer = new Proposer(strategy, fits, scored);
     proposer.replay(previous, results);
-    let rounds = previous.length ? (previous[previous.length - 1].round ?? previous.length - 1) + 1 : 0;
+    const rounds = previous.length ? (previous[previous.length - 1].round ?? previous.length - 1) + 1 : 0;
 
     const val = new NativeData(data.validation, data.mean, data.std);
     const count = Math.min(o.valLimit ?? data.validation.n, data.validation.n);
     const emit = hooks.onEvent ?? ((): void => undefined);
     emit({ type: 'start', count: o.count, done: scored.size, results, strategy: strategy.name, validationExamples: count });
-    const started = Date.now();
-    let session = 0;
-    let aborted = false;
-    let best = [...scored.values()].sort((a, b) => b.accuracy - a.accuracy)[0];
-    while (scored.size < o.count) {
-      if (hooks.signal?.aborted) {
-        aborted = true;
-        break;
-      }
-      // Evolution tells scores after each round (of one architecture when alone); random search does not learn and
-      // hands native code a batch per worker. Workers score their round-robin shares of the round.
-      const k = Math.min(o.strategy === 'random' || listed ? o.batchArchs * workers : round, o.count - scored.size);
-      const batch = proposer.round(k);
-      const ev = await evaluateShared(net, group, val, batch, {
-        count,
-        batchSize: o.evalBatchSize,
-        batched: o.batched,
-        signal: hooks.signal,
-      });
-      if (ev.length < batch.length) aborted = true; // aborted mid-batch: the finished ones are kept below
-      for (let i = 0; i < ev.length; i++) {
-        const size = modelSize(batch[i], shape);
-        const r: SearchResult = {
-          index: scored.size,
-          arch: ev[i].arch,
-          accuracy: ev[i].accuracy,
-          loss: ev[i].loss,
-          params: size.params,
-          madds: size.madds,
-          examples: ev[i].examples,
-          round: rounds,
-        };
-        if (writer) {
-          if (pendingSettings !== null) writeFileAtomic(settings, pendingSettings);
-          pendingSettings = null;
-          appendJsonLine(results, r);
-        }
-        scored.set(r.arch, r);
-        strategy.tell(batch[i], r.accuracy);
-        session++;
-        if (!best || r.accuracy > best.accuracy) best = r;
-        const secs = (Date.now() - started) / 1000;
-        const archsPerSec = session / Math.max(secs, 1e-9);
-        emit({
-          type: 'scored',
-          result: r,
-          done: scored.size,
-          count: o.count,
-          archsPerSec,
-          imagesPerSec: archsPerSec * count,
-          best,
-          etaSeconds: (o.count - scored.size) / archsPerSec,
-        });
-      }
-      rounds++;
-      if (aborted) break;
-    }
+    const { aborted, session, started } = await scoreRounds({
+      o,
+      net,
+      group,
+      val,
+      count,
+      shape,
+      proposer,
+      strategy,
+      scored,
+      writer,
+      results,
+      settings,
+      pendingSettings,
+      workers,
+      firstRound: rounds,
+      roundSize: round,
+      listed: listed !== undefined,
+      emit,
+      signal: hooks.signal,
+    });
     const secs = (Date.now() - started) / 1000;
     const archsPerSec = session / Math.max(secs, 1e-9);
     return {
@@ -368,4 +311,123 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     net.dispose();
     release();
   }
+}
+
+/**
+ * Rank 0 owns the files: it checks the settings and reads what was scored (`open`), then tells the other workers; an
+ * error there stops every worker. A new search's settings are written with its first result (`pendingSettings`), so
+ * that a search refused before scoring anything leaves no settings behind to refuse the corrected command.
+ */
+async function agreeOnStart(
+  group: ProcessGroup | undefined,
+  writer: boolean,
+  open: () => { round: number; previous: SearchResult[]; pendingSettings: string | null },
+): Promise<{ round: number; previous: SearchResult[]; pendingSettings: string | null }> {
+  let start: { round: number; previous: SearchResult[] } | { error: { message: string } } | null = null;
+  let pendingSettings: string | null = null;
+  if (writer) {
+    try {
+      const opened = open();
+      pendingSettings = opened.pendingSettings;
+      start = { round: opened.round, previous: opened.previous };
+    } catch (err) {
+      if (!group) throw err;
+      start = { error: { message: (err as Error).message } };
+    }
+  }
+  if (group) start = (await group.exchange('search-start', start))[0];
+  if (!start || 'error' in start)
+    throw new NasError('ERR_NAS_BAD_CONFIG', `worker 0 could not start the search: ${start ? start.error.message : 'no answer'}`);
+  return { ...start, pendingSettings };
+}
+
+/** What the scoring rounds of a search work with. */
+interface Scoring {
+  o: SearchOptions;
+  net: Supernet;
+  group?: ProcessGroup;
+  val: NativeData;
+  /** Validation images per architecture. */
+  count: number;
+  shape: ModelShape;
+  proposer: Proposer;
+  strategy: SearchStrategy;
+  scored: Map<string, SearchResult>;
+  writer: boolean;
+  results: string;
+  settings: string;
+  pendingSettings: string | null;
+  workers: number;
+  firstRound: number;
+  roundSize: number;
+  listed: boolean;
+  emit: (e: SearchEvent) => void;
+  signal?: AbortSignal;
+}
+
+/** Scores rounds of proposals until the search has `o.count` results or is stopped; each result is appended at once. */
+async function scoreRounds(c: Scoring): Promise<{ aborted: boolean; session: number; started: number }> {
+  const { o, scored, strategy, proposer, emit, count } = c;
+  let pendingSettings = c.pendingSettings;
+  let rounds = c.firstRound;
+  const round = c.roundSize;
+  const workers = c.workers;
+  const started = Date.now();
+  let session = 0;
+  let aborted = false;
+  let best = [...scored.values()].sort((a, b) => b.accuracy - a.accuracy)[0];
+  while (scored.size < o.count) {
+    if (c.signal?.aborted) {
+      aborted = true;
+      break;
+    }
+    // Evolution tells scores after each round (of one architecture when alone); random search does not learn and
+    // hands native code a batch per worker. Workers score their round-robin shares of the round.
+    const k = Math.min(o.strategy === 'random' || c.listed ? o.batchArchs * workers : round, o.count - scored.size);
+    const batch = proposer.round(k);
+    const ev = await evaluateShared(c.net, c.group, c.val, batch, {
+      count,
+      batchSize: o.evalBatchSize,
+      batched: o.batched,
+      signal: c.signal,
+    });
+    if (ev.length < batch.length) aborted = true; // aborted mid-batch: the finished ones are kept below
+    for (let i = 0; i < ev.length; i++) {
+      const size = modelSize(batch[i], c.shape);
+      const r: SearchResult = {
+        index: scored.size,
+        arch: ev[i].arch,
+        accuracy: ev[i].accuracy,
+        loss: ev[i].loss,
+        params: size.params,
+        madds: size.madds,
+        examples: ev[i].examples,
+        round: rounds,
+      };
+      if (c.writer) {
+        if (pendingSettings !== null) writeFileAtomic(c.settings, pendingSettings);
+        pendingSettings = null;
+        appendJsonLine(c.results, r);
+      }
+      scored.set(r.arch, r);
+      strategy.tell(batch[i], r.accuracy);
+      session++;
+      if (!best || r.accuracy > best.accuracy) best = r;
+      const secs = (Date.now() - started) / 1000;
+      const archsPerSec = session / Math.max(secs, 1e-9);
+      emit({
+        type: 'scored',
+        result: r,
+        done: scored.size,
+        count: o.count,
+        archsPerSec,
+        imagesPerSec: archsPerSec * count,
+        best,
+        etaSeconds: (o.count - scored.size) / archsPerSec,
+      });
+    }
+    rounds++;
+    if (aborted) break;
+  }
+  return { aborted, session, started };
 }

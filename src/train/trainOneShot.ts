@@ -342,13 +342,7 @@ async function runLoop(
   const opened = await openRun(net, opts, files, resuming, writer, totalSteps);
   if (opened.finished) return opened.finished;
   const evalArchs = sampleArchitectures(opts.evalArchs, opts.seed + SEED_OFFSET.evalArchs, spaceWith(blocks)).map(formatArchitecture);
-  const tracking = opts.trackKl
-    ? {
-        refs: [sampleReference(new Rng(opts.seed + SEED_OFFSET.klReference), blocks)],
-        archs: sampleArchitectures(opts.trackKl, opts.seed + SEED_OFFSET.klArchs, spaceWith(blocks)),
-        probe: klProbe(data, KL_EXAMPLES, opts.seed + SEED_OFFSET.klProbe),
-      }
-    : undefined;
+  const tracking = opts.trackKl ? klTracking(opts.trackKl, opts.seed, blocks, data) : undefined;
   const emit = hooks.onEvent ?? ((): void => undefined);
   const startStep = net.step;
   emit({
@@ -362,10 +356,7 @@ async function runLoop(
     validationExamples: data.validation.n,
   });
 
-  const dropsAt = (s: number): { dropIn: number[]; dropOp: number } => ({
-    dropIn: Array.from({ length: blocks }, (_, i) => dropProbability(opts.dropout, 2 + i, s, totalSteps)),
-    dropOp: dropProbability(opts.dropout, OPS.length, s, totalSteps),
-  });
+  const dropsAt = (s: number): DropRates => dropRatesAt(opts, blocks, s, totalSteps);
   const started = Date.now();
   let aborted = false;
   // A non-finite loss stops the job between steps (its weights are not checkpointed) and fails the run by name.
@@ -393,21 +384,7 @@ async function runLoop(
           dropIn,
           dropOp,
           signal: stop.signal,
-          onProgress: (p) => {
-            const rate = meter.step(p);
-            emit({
-              type: 'step',
-              step: p.step,
-              totalSteps,
-              epoch: p.step / stepsPerEpoch,
-              loss: p.loss,
-              accuracy: p.accuracy,
-              lr: learningRate(opts.learningRate, p.step - 1, totalSteps),
-              ...dropsAt(p.step - 1),
-              imagesPerSec: rate,
-              etaSeconds: ((totalSteps - p.step) * opts.batchSize) / Math.max(rate, 1e-9),
-            });
-          },
+          onProgress: (p) => emit(stepEvent(p, meter.step(p), opts, { blocks, totalSteps, stepsPerEpoch })),
         });
       },
       after: async (step, stopped) => {
@@ -435,6 +412,46 @@ async function runLoop(
   } finally {
     hooks.signal?.removeEventListener('abort', onOuterAbort);
   }
+}
+
+/** Path-dropout probabilities of every block's inputs and of the operations at a step. */
+type DropRates = { dropIn: number[]; dropOp: number };
+
+function dropRatesAt(opts: TrainOptions, blocks: number, step: number, totalSteps: number): DropRates {
+  return {
+    dropIn: Array.from({ length: blocks }, (_, i) => dropProbability(opts.dropout, 2 + i, step, totalSteps)),
+    dropOp: dropProbability(opts.dropout, OPS.length, step, totalSteps),
+  };
+}
+
+/** The progress event of a finished step: loss, accuracy, the schedules' values at it, images/s and the ETA. */
+function stepEvent(
+  p: { step: number; loss: number; accuracy: number },
+  rate: number,
+  opts: TrainOptions,
+  run: { blocks: number; totalSteps: number; stepsPerEpoch: number },
+): TrainEvent {
+  return {
+    type: 'step',
+    step: p.step,
+    totalSteps: run.totalSteps,
+    epoch: p.step / run.stepsPerEpoch,
+    loss: p.loss,
+    accuracy: p.accuracy,
+    lr: learningRate(opts.learningRate, p.step - 1, run.totalSteps),
+    ...dropRatesAt(opts, run.blocks, p.step - 1, run.totalSteps),
+    imagesPerSec: rate,
+    etaSeconds: ((run.totalSteps - p.step) * opts.batchSize) / Math.max(rate, 1e-9),
+  };
+}
+
+/** The fixed reference, architectures and examples of the KL tracked during training (Figure 7), from the run's seed. */
+function klTracking(count: number, seed: number, blocks: number, data: DatasetSplits) {
+  return {
+    refs: [sampleReference(new Rng(seed + SEED_OFFSET.klReference), blocks)],
+    archs: sampleArchitectures(count, seed + SEED_OFFSET.klArchs, spaceWith(blocks)),
+    probe: klProbe(data, KL_EXAMPLES, seed + SEED_OFFSET.klProbe),
+  };
 }
 
 /**
