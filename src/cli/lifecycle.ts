@@ -25,8 +25,12 @@ export async function withAbortOnSignal<T>(job: (signal: AbortSignal) => Promise
   try {
     return await job(ac.signal);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    // After a first signal the handler stays: a second one while the command winds down (its last writes, the exit)
+    // still quits at once with 130, instead of the signal's default action killing the process.
+    if (count === 0) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
 }
 
