@@ -27,6 +27,8 @@ BUDGET=${GPU_CHECK_SECONDS:-510}
 PACK=${GPU_CHECK_PACK:-.gpu-pack}
 STUDY=${GPU_CHECK_STUDY:-runs/correlation-gpu}
 DATA=${GPU_CHECK_DATA:-.gpu-data/fashion-mnist}
+# shellcheck source=lib/study-archive.sh
+source scripts/lib/study-archive.sh
 mkdir -p "$OUT"
 : > "$OUT/stages.txt"
 : > "$OUT/log.txt"
@@ -100,11 +102,7 @@ if [[ $STAGES == *" correlation "* ]]; then
     stage correlation "$left" node dist/cli/nasctl.js study correlation "${sizes[@]}" --device "$device" --data-dir "$DATA" --out "$STUDY"
   fi
   if [[ -d $STUDY ]]; then
-    # In-progress stand-alone runs stay behind (they start again next time), and so do locks; once scoring is done the
-    # one-shot checkpoint is no longer read, which keeps the archive small enough to carry back.
-    skip=(--exclude=./retrain/checkpoints --exclude='*.lock' --exclude=.lock --exclude='*.tmp-*')
-    [[ -d $STUDY/retrain ]] && skip+=(--exclude=./oneshot/checkpoint.pt)
-    tar -C "$STUDY" -cJf "$OUT/study.tar.xz" "${skip[@]}" . && note "correlation: study folder -> $OUT/study.tar.xz ($(du -k "$OUT/study.tar.xz" | cut -f1) KiB)"
+    study_archive "$STUDY" "$OUT/study.tar.xz" && note "correlation: study folder -> $OUT/study.tar.xz ($(du -k "$OUT/study.tar.xz" | cut -f1) KiB)"
     cp "$STUDY/correlation.json" "$OUT/" 2> /dev/null && note "correlation: done ($OUT/correlation.json)"
   fi
 fi
