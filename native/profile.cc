@@ -73,7 +73,6 @@ AllocationMeter::AllocationMeter() {
   guard_ = std::make_shared<c10::DebugInfoGuard>(c10::DebugInfoKind::PROFILER_STATE, r);
 }
 AllocationMeter::~AllocationMeter() { guard_.reset(); }
-int64_t AllocationMeter::live() const { return static_cast<Reporter*>(reporter_.get())->live; }
 int64_t AllocationMeter::peak() const { return static_cast<Reporter*>(reporter_.get())->peak; }
 
 }  // namespace nasjs

@@ -33,14 +33,13 @@ class OpCounter {
 namespace nasjs {
 
 // Tensor bytes allocated on this thread while a meter lives, as LibTorch's allocators report them to its memory
-// profiler (the CPU allocator and CUDA's caching allocator both do): `live` is allocated minus freed since the meter
-// began, `peak` its maximum. Frees of tensors allocated before the meter are not reported, so `peak` is the most this
-// window needed on top of what already existed. Use one LibTorch thread (ops' helper threads are not observed).
+// profiler (the CPU allocator and CUDA's caching allocator both do): `peak` is the most that was allocated and not yet
+// freed since the meter began. Frees of tensors allocated before the meter are not reported, so `peak` is the most
+// this window needed on top of what already existed. Use one LibTorch thread (ops' helper threads are not observed).
 class AllocationMeter {
  public:
   AllocationMeter();
   ~AllocationMeter();
-  int64_t live() const;
   int64_t peak() const;
 
  private:

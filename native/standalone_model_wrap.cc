@@ -135,7 +135,7 @@ Napi::Value StandaloneModelWrap::StepMemory(const Napi::CallbackInfo& info) {
     model_->step(ds->data(), 0.0);
     auto r = Napi::Object::New(info.Env());
     r.Set("peakBytes", static_cast<double>(meter.peak()));
-    r.Set("retainedBytes", static_cast<double>(meter.live()));
+    r.Set("residentBytes", static_cast<double>(model_->residentDataBytes()));
     return r;
   });
 }

@@ -109,7 +109,11 @@ void StandaloneModel::sgdStep(double lr) {
     p.push_back(params_[k]);
     m.push_back(momentum_[k]);
     g.push_back(params_[k].grad());
-    if (decay_[k]) at.push_back(g.size() - 1), pd.push_back(params_[k]), gd.push_back(params_[k].grad());
+    if (decay_[k]) {
+      at.push_back(g.size() - 1);
+      pd.push_back(params_[k]);
+      gd.push_back(params_[k].grad());
+    }
   }
   if (p.empty()) return;
   if (!gd.empty()) {  // g <- g + wd * p on the decayed tensors (new tensors: the gradients stay as backward left them)

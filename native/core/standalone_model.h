@@ -42,6 +42,11 @@ class StandaloneModel {
   int64_t parameterCount() { return net_->parameterCount(); }
   int64_t multiplyAdds() { return net_->multiplyAdds(); }
   int64_t stepCount() const { return step_; }
+  // Bytes of the training set the fused plan keeps on the device (pixels and labels; 0 before the first step and on
+  // the per-ghost plan).
+  int64_t residentDataBytes() const {
+    return trainData_ ? static_cast<int64_t>(trainData_->pixels.nbytes() + trainData_->targets.nbytes()) : 0;
+  }
 
  private:
   void sgdStep(double lr);

@@ -100,14 +100,12 @@ export class StandaloneModel {
   stepMemory(data: NativeData): StepMemory {
     const r = callNative(() => this.n.stepMemory(data.handle));
     const parameterBytes = 4 * this.parameterCount();
-    const c = this.config;
-    const residentDataBytes = c.plan === 'fused' || (c.plan === 'auto' && c.device !== 'cpu') ? data.residentBytes : 0;
     return {
       parameterBytes,
       momentumBytes: parameterBytes,
       stepPeakBytes: r.peakBytes,
-      residentDataBytes,
-      totalBytes: 2 * parameterBytes + r.peakBytes + residentDataBytes,
+      residentDataBytes: r.residentBytes,
+      totalBytes: 2 * parameterBytes + r.peakBytes + r.residentBytes,
     };
   }
 

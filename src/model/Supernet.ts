@@ -132,8 +132,6 @@ export class NativeData {
   /** @internal */
   readonly handle: NativeDataset;
   readonly size: number;
-  /** Bytes of this set on a device when the fused plan keeps it resident there (uint8 pixels, int64 labels). */
-  readonly residentBytes: number;
 
   constructor(set: ImageSet, mean: number[], std: number[]) {
     for (const [field, v, ok, what] of [
@@ -149,7 +147,6 @@ export class NativeData {
       () => new addon.Dataset(set.images, set.labels, { n: set.n, h: set.height, w: set.width, c: set.channels }, mean, std),
     );
     this.size = set.n;
-    this.residentBytes = set.images.byteLength + 8 * set.n;
   }
 }
 

@@ -125,7 +125,7 @@ export interface NativeStandaloneModel {
   abort(): void;
   /** One training step on the calling thread under an ATen op counter (native/standalone_model_wrap.h). */
   countStepOps(ds: NativeDataset, lr: number): { opsTotal: number; opsTopLevel: number };
-  stepMemory(ds: NativeDataset): { peakBytes: number; retainedBytes: number };
+  stepMemory(ds: NativeDataset): { peakBytes: number; residentBytes: number };
   dispose(): void;
 }
 

@@ -65,7 +65,8 @@ export const RETRAIN_DEFAULTS = {
 /**
  * The stand-alone protocol for the architectures of a one-shot run (the retrain stage of `nasctl run`, the correlation
  * study): the run's dataset, model shape, runtime (threads, device, precision), optimizer, augmentation and base
- * learning rate (cosine, no warm-up), at the caller's scale (F), length, runs and ghost batch.
+ * learning rate (cosine, no warm-up), at the caller's scale (F), length, runs and ghost batch; the caller's `threads`
+ * and `device` override the run's.
  */
 export function retrainOptionsFrom(
   train: TrainOptions,
@@ -78,6 +79,7 @@ export function retrainOptionsFrom(
     testLimit?: number;
     ghostBatch?: number;
     threads?: number;
+    device?: string;
     jobs?: number;
     seed?: number;
     export?: boolean;
@@ -94,7 +96,7 @@ export function retrainOptionsFrom(
       blocks: n.blocks,
       ghostBatch: o.ghostBatch ?? RETRAIN_DEFAULTS.ghostBatch,
       threads: o.threads ?? n.threads,
-      device: n.device,
+      device: o.device ?? n.device,
       precision: n.precision,
     },
     epochs: o.epochs,

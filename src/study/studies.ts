@@ -272,10 +272,10 @@ export async function correlationStudy(
     testLimit: o.testLimit,
     ghostBatch: o.ghostBatch,
     threads: o.threads,
+    device: o.device,
     jobs: o.jobs,
     seed: o.seed,
   });
-  if (o.device !== undefined) retrainOptions.net.device = o.device;
   const r = await retrain(
     picked.map((p) => p.r.arch),
     retrainOptions,
