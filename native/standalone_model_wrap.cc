@@ -151,7 +151,8 @@ Napi::Value StandaloneModelWrap::Predict(const Napi::CallbackInfo& info) {
     }
     auto x = torch::from_blob(images.Data(), {batch, cfg_.inChannels, cfg_.imageSize, cfg_.imageSize}, torch::kFloat32)
                  .clone();
-    return ToF32(info.Env(), model_->predict(x));
+    const bool logits = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+    return ToF32(info.Env(), model_->predict(x, logits));
   });
 }
 

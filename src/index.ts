@@ -88,6 +88,7 @@ export {
   type RetrainEvent,
 } from './retrain/retrain';
 export { exportModel, loadModel, normaliseImages, type ExportedModelInfo } from './retrain/exportModel';
+export { exportOnnx, onnxModel, ONNX_OPSET, type ExportOnnxOptions, type ExportOnnxResult } from './export/onnx';
 export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors } from './retrain/safetensors';
 export { buildReport, type ReportSummary } from './report/buildReport';
 export { spearman, kendall, bootstrapInterval, meanPairwiseSpearman, type Interval } from './report/correlation';

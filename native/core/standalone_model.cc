@@ -149,13 +149,14 @@ EvalStats StandaloneModel::evaluate(const Dataset& data, int64_t start, int64_t 
   return st;
 }
 
-torch::Tensor StandaloneModel::predict(const torch::Tensor& images) {
+torch::Tensor StandaloneModel::predict(const torch::Tensor& images, bool logits) {
   auto onStream = stream_.use();
   net_->eval();
   c10::InferenceMode guard;
   auto x = images.to(device_);
   if (cfg_.channelsLast) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-  return torch::softmax(net_->forward(x), 1).to(torch::kCPU);
+  auto y = net_->forward(x);
+  return (logits ? y : torch::softmax(y, 1)).to(torch::kCPU);
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> StandaloneModel::stateDict() {

@@ -29,8 +29,9 @@ class StandaloneModel {
   StepStats step(const Dataset& data, double lr, bool read = true);
   // Loss and accuracy on [start, start + count) with BN on its running statistics (inference).
   EvalStats evaluate(const Dataset& data, int64_t start, int64_t count, int64_t batchSize);
-  // Predicted class probabilities for NCHW float images (already normalised).
-  torch::Tensor predict(const torch::Tensor& images);
+  // Predicted class probabilities (or, with `logits`, the logits before the softmax) for NCHW float images (already
+  // normalised).
+  torch::Tensor predict(const torch::Tensor& images, bool logits = false);
 
   // Every parameter and buffer (running statistics) by name, on the CPU, contiguous.
   std::vector<std::pair<std::string, torch::Tensor>> stateDict();

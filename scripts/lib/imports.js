@@ -16,6 +16,7 @@ const LAYERS = {
   train: 4,
   search: 4,
   retrain: 4,
+  export: 4,
   report: 4,
   study: 5,
   pipeline: 5,

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** nasctl: the command line of oneshot-nas. */
+import { exportCommand } from './commands/export';
 import { Command, CommanderError } from 'commander';
 import { archCommand } from './commands/arch';
 import { launchCommand } from './commands/launch';
@@ -29,6 +30,7 @@ export async function main(argv: string[]): Promise<void> {
     .addCommand(selectCommand())
     .addCommand(retrainCommand())
     .addCommand(predictCommand())
+    .addCommand(exportCommand())
     .addCommand(reportCommand())
     .addCommand(studyCommand())
     .addCommand(archCommand());

@@ -66,6 +66,8 @@ export interface DatasetEntry {
   imageSize: number;
   channels: number;
   classes: number;
+  /** The class names in label order, when the dataset has them (written into exported models). */
+  classNames?: readonly string[];
   /** Random-crop padding when augmentation is on (about 1/8 of the side, as CIFAR-10's usual 4 of 32). */
   cropPad: number;
   /** Examples held out of the training file for validation (the paper: 5,000). */
@@ -79,6 +81,7 @@ export const DATASETS: Record<DatasetName, DatasetEntry> = {
     imageSize: 28,
     channels: 1,
     classes: 10,
+    classNames: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
     cropPad: 2,
     validationSize: () => 5000,
     read: (o) => ({ ...fashion(o.dataDir ?? FASHION_MNIST_DIR), classes: 10 }),
@@ -87,6 +90,7 @@ export const DATASETS: Record<DatasetName, DatasetEntry> = {
     imageSize: 32,
     channels: 3,
     classes: 10,
+    classNames: ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
     cropPad: 4,
     validationSize: () => 5000,
     read: (o) => {

@@ -109,9 +109,9 @@ export class StandaloneModel {
     };
   }
 
-  /** Class probabilities [batch * classes] for normalised NCHW images. */
-  predict(images: Float32Array, batch: number): Float32Array {
-    return callNative(() => this.n.predict(images, batch));
+  /** Class probabilities [batch * classes] for normalised NCHW images; with `logits`, the logits before the softmax. */
+  predict(images: Float32Array, batch: number, o: { logits?: boolean } = {}): Float32Array {
+    return callNative(() => this.n.predict(images, batch, o.logits === true));
   }
 
   stateDict(): { name: string; shape: number[]; data: Float32Array }[] {

@@ -114,7 +114,7 @@ export interface NativeStandaloneModel {
     onProgress?: (p: { step: number; loss: number; correct: number; examples: number }) => void,
   ): Promise<{ steps: number; aborted: boolean; step: number }>;
   evaluate(ds: NativeDataset, opts: { start?: number; count?: number; batchSize?: number; threads?: number }): Promise<NativeEvalResult>;
-  predict(images: Float32Array, batch: number): Float32Array;
+  predict(images: Float32Array, batch: number, logits?: boolean): Float32Array;
   stateDict(): { name: string; shape: number[]; data: Float32Array }[];
   setTensor(name: string, value: Float32Array): void;
   parameterCount(): number;

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NasError } from '../util/errors';
+import { DATASETS, type DatasetName } from '../data/loadDataset';
 import type { SupernetConfig } from '../model/Supernet';
 import { readJsonFile, writeFileAtomic, makeDir } from '../util/files';
 import { readSafetensors, writeSafetensors } from './safetensors';
@@ -19,13 +20,16 @@ export interface ExportedModelInfo {
   std: number[];
   params: number;
   testAccuracy?: number;
+  /** The dataset it was trained on and its class names in label order (models exported before 0.1.0's ONNX export lack them). */
+  dataset?: string;
+  classNames?: string[];
 }
 
 /** Writes `dir/model.json` and `dir/model.safetensors` (weights and BN statistics, float32) of a stand-alone model. */
 export function exportModel(
   dir: string,
   model: StandaloneModel,
-  extra: { mean: number[]; std: number[]; testAccuracy?: number },
+  extra: { mean: number[]; std: number[]; testAccuracy?: number; dataset?: DatasetName },
 ): ExportedModelInfo {
   makeDir(dir);
   const info: ExportedModelInfo = {
@@ -36,6 +40,8 @@ export function exportModel(
     std: extra.std,
     params: model.parameterCount(),
     testAccuracy: extra.testAccuracy,
+    dataset: extra.dataset,
+    classNames: extra.dataset && DATASETS[extra.dataset].classNames ? [...DATASETS[extra.dataset].classNames!] : undefined,
   };
   writeSafetensors(path.join(dir, 'model.safetensors'), model.stateDict(), { arch: model.arch, format: info.format });
   writeFileAtomic(path.join(dir, 'model.json'), `${JSON.stringify(info, null, 2)}\n`);
@@ -76,6 +82,11 @@ export function readModelInfo(file: string): ExportedModelInfo {
       throw bad(k, `${c.inChannels} finite numbers${positive ? ' > 0' : ''} (one per channel)`, v);
     }
   }
+  if (
+    info.classNames !== undefined &&
+    !(Array.isArray(info.classNames) && info.classNames.length === c.classes && info.classNames.every((x) => typeof x === 'string'))
+  )
+    throw bad('classNames', `${c.classes} strings (one per class)`, info.classNames);
   return info as ExportedModelInfo;
 }
 

@@ -304,7 +304,12 @@ async function retrainLocked(
       progress.runs++;
       emit({ type: 'run', result });
       if (o.export && run === 0)
-        exportModel(path.join(o.out, 'models', String(k)), model, { mean: data.mean, std: data.std, testAccuracy: result.testAccuracy });
+        exportModel(path.join(o.out, 'models', String(k)), model, {
+          mean: data.mean,
+          std: data.std,
+          testAccuracy: result.testAccuracy,
+          dataset: o.dataset.name,
+        });
       fs.rmSync(ckpt, { force: true });
     } finally {
       model.dispose();
