@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Supernet, type SupernetConfig } from '../src/model/Supernet';
 import { NativeData } from '../src/model/Supernet';
 import { syntheticSet } from '../src/data/synthetic';
@@ -148,4 +151,31 @@ export function requiredUnderCi(present: boolean, what: string): boolean {
     throw new Error(`${what} is missing, and under CI=true every component scripts/setup installs is required`);
   }
   return present;
+}
+
+/** Chromium as scripts/setup installs it (Debian's package), or undefined. */
+export const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
+
+/**
+ * Runs headless Chromium on `url` with `args` (e.g. `--dump-dom`) in a fresh profile, with nothing that reaches the
+ * network on its own (no component updates, sync or QUIC).
+ */
+export function runChromium(url: string, args: string[], o: { timeoutMs?: number } = {}): Promise<Ran> {
+  if (!CHROMIUM) throw new Error('Chromium is not installed (scripts/setup installs it)');
+  return runProcess(
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), 'nas-chromium-'))}`,
+      ...args,
+      url,
+    ],
+    { command: CHROMIUM, timeoutMs: o.timeoutMs ?? 60_000 },
+  );
 }

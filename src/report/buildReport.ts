@@ -14,6 +14,8 @@ import { checkOutputFile, readJsonFile, readJsonLines, writeFileAtomic } from '.
 import { spearman, kendall } from './correlation';
 import { accuracyHistogram, dropSchedule, klOverTraining, klVsAccuracy, oneShotVsStandalone, renderSvg, trainingCurves } from './plots';
 import { mean } from '../util/stats';
+import { drawCell } from './cellDrawing';
+import { DEFAULT_SPACE, parseCandidate, spaceWith } from '../space/architecture';
 
 /**
  * Every value that reaches the page goes through esc (text) or fixed (numbers): config.json and the results files
@@ -116,7 +118,7 @@ export async function buildReport(
   if (tracked.length) sections.push({ title: 'KL over training', svg: await render('KL over training', klOverTraining(tracked)) });
 
   const table = rankedTable(search, retrained, o.top ?? 20);
-  const html = reportPage(dir, options, metrics, sections, table);
+  const html = reportPage(dir, options, metrics, sections, table + cellDrawings(search, retrained, options.net?.blocks));
   writeFileAtomic(file, html);
   return { file, plots: sections.filter((s) => s.svg).map((s) => s.title) };
 }
@@ -158,6 +160,38 @@ function rankedTable(search: SearchResult[], retrained: RetrainRun[], count: num
     : '<p>No search results yet (run <code>nasctl search</code>).</p>';
 }
 
+/** How many of the best architectures by one-shot accuracy are drawn (the retrained ones are drawn as well). */
+const DRAWN_TOP = 3;
+
+/**
+ * Drawings of the cells of the best architectures and of the retrained ones, under the ranked table. An architecture
+ * that does not parse (a results file from another space) is listed without a drawing rather than failing the report.
+ */
+function cellDrawings(search: SearchResult[], retrained: RetrainRun[], blocks = DEFAULT_SPACE.blocks): string {
+  const ranked = [...search].sort((a, b) => b.accuracy - a.accuracy);
+  const rank = new Map(ranked.map((r, i) => [r.arch, i + 1]));
+  const standalone = new Map<string, number[]>();
+  for (const r of retrained) standalone.set(r.arch, [...(standalone.get(r.arch) ?? []), r.testAccuracy]);
+  const archs = [...new Set([...ranked.slice(0, DRAWN_TOP).map((r) => r.arch), ...standalone.keys()])];
+  if (!archs.length) return '';
+  const figures = archs.map((arch, k) => {
+    const caption = [
+      rank.has(arch) ? `#${rank.get(arch)} by one-shot accuracy` : 'retrained',
+      standalone.has(arch) ? `stand-alone test acc. ${fixed(mean(standalone.get(arch)!), 4)}` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
+    let svg: string;
+    try {
+      svg = drawCell(parseCandidate(arch, spaceWith(blocks)), { title: arch, id: `cell-${k}` });
+    } catch {
+      svg = '<p class="note">(not an architecture of this space: not drawn)</p>';
+    }
+    return `<figure class="cell" data-arch="${esc(arch)}"><figcaption>${esc(caption)}<br><code>${esc(arch)}</code></figcaption>${svg}</figure>`;
+  });
+  return `\n<h2>Cells</h2>\n<p class="note">The cell each architecture repeats in all its cells: each block mixes its chosen inputs with a 1x1 convolution and sums its operations; the cell concatenates its blocks. An input no block reads is faded.</p>\n${figures.join('\n')}`;
+}
+
 /** The whole page: the run's settings, the plots with their notes, the ranked table. Every value is escaped. */
 function reportPage(
   dir: string,
@@ -171,7 +205,7 @@ function reportPage(
 <html lang="en"><head><meta charset="utf-8"><meta name="generator" content="${REPORT_GENERATOR}"><title>oneshot-nas report: ${esc(path.basename(path.resolve(dir)))}</title>
 <style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}figure{display:inline-block;margin:0 1em 1em 0;vertical-align:top}
 table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}td:last-child{text-align:left}
-code{font-size:12px}.note{color:#555;font-size:13px}</style></head><body>
+code{font-size:12px}.note{color:#555;font-size:13px}figure.cell{display:block;margin:1em 0}svg.nas-cell{max-width:100%;height:auto}</style></head><body>
 <h1>oneshot-nas run <code>${esc(path.resolve(dir))}</code></h1>
 <p class="note">Dataset ${esc(options.dataset?.name)}; F=${fixed(options.net?.filters ?? '')}; batch ${fixed(options.batchSize)} (ghost ${fixed(options.net?.ghostBatch ?? 32)});
 dropout ${esc(options.dropout?.kind)} r=${fixed(options.dropout?.rate)}; lr ${fixed(options.learningRate?.base)} ${esc(options.learningRate?.kind)}; seed ${fixed(options.seed)}.

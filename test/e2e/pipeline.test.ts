@@ -6,10 +6,50 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runPipeline } from '../../src/pipeline/runPipeline';
 import { PRESETS } from '../../src/train/trainOptions';
-import { requiredUnderCi, runProcess } from '../helpers';
+import { CHROMIUM, requiredUnderCi, runChromium } from '../helpers';
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
 requiredUnderCi(CHROMIUM !== undefined, 'Chromium (/usr/bin/chromium)');
+
+/**
+ * Renders the report with a probe appended that measures, in every cell drawing, each label's box and its node's
+ * shape; checks that the drawings of `archs` are there, that no two labels of a drawing overlap, and that each label
+ * lies inside its node.
+ */
+async function expectLegibleCells(html: string, dir: string, archs: string[]): Promise<void> {
+  const probe = `<script>
+const rect = (e) => { const r = e.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height }; };
+const drawings = [...document.querySelectorAll('figure.cell')].map((f) => ({
+  arch: f.dataset.arch,
+  nodes: [...f.querySelectorAll('svg.nas-cell g.node')].map((g) => ({ label: g.textContent, text: rect(g.querySelector('text')), shape: rect(g.firstElementChild) })),
+}));
+const pre = document.createElement('pre'); pre.id = 'cell-boxes'; pre.textContent = JSON.stringify(drawings); document.body.append(pre);
+</script></body>`;
+  const file = path.join(dir, 'report-probe.html');
+  fs.writeFileSync(file, html.replace('</body>', probe));
+  const r = await runChromium(`file://${file}`, ['--dump-dom', '--window-size=1200,900']);
+  expect(r.status, r.stderr).toBe(0);
+  const json = /<pre id="cell-boxes">(.*?)<\/pre>/s
+    .exec(r.stdout)![1]
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+  type Box = { x: number; y: number; w: number; h: number };
+  const drawings = JSON.parse(json) as { arch: string; nodes: { label: string; text: Box; shape: Box }[] }[];
+  for (const a of archs) expect(drawings.map((d) => d.arch)).toContain(a);
+  const overlap = (a: Box, b: Box): boolean => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+  const inside = (a: Box, b: Box): boolean =>
+    a.x >= b.x - 0.5 && a.y >= b.y - 0.5 && a.x + a.w <= b.x + b.w + 0.5 && a.y + a.h <= b.y + b.h + 0.5;
+  for (const d of drawings) {
+    expect(d.nodes.length, d.arch).toBeGreaterThanOrEqual(5);
+    for (const [i, n] of d.nodes.entries()) {
+      expect(n.text.w, `${d.arch}: ${n.label} rendered`).toBeGreaterThan(0);
+      expect(inside(n.text, n.shape), `${d.arch}: label ${n.label} inside its box`).toBe(true);
+      for (const m of d.nodes.slice(i + 1))
+        expect(overlap(n.text, m.text), `${d.arch}: labels ${n.label} and ${m.label} overlap`).toBe(false);
+    }
+  }
+}
 
 describe('nasctl run (pipeline)', () => {
   it('trains, searches, retrains and writes a report whose plots render in Chromium', async () => {
@@ -45,22 +85,7 @@ describe('nasctl run (pipeline)', () => {
     expect(html).toContain(result.search!.top[0].arch);
 
     if (!CHROMIUM) return; // outside CI, without Chromium only the HTML is checked (under CI=true it is required, above)
-    const r = await runProcess(
-      [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), 'nas-chromium-'))}`,
-        '--dump-dom',
-        `file://${result.report!.file}`,
-      ],
-      { command: CHROMIUM, timeoutMs: 60_000 },
-    );
+    const r = await runChromium(`file://${result.report!.file}`, ['--dump-dom']);
     expect(r.status, r.stderr).toBe(0);
     const dom = r.stdout;
     const svgs = dom.match(/<svg[\s>]/g) ?? [];
@@ -68,6 +93,7 @@ describe('nasctl run (pipeline)', () => {
     // Each plot drew marks (Vega's SVG renderer gives every mark group a role).
     expect((dom.match(/role-mark/g) ?? []).length).toBeGreaterThanOrEqual(4);
     expect(dom).toContain('One-shot vs stand-alone');
+    await expectLegibleCells(html, out, [result.search!.top[0].arch, ...result.retrained!.map((r) => r.arch)]);
 
     // Resumable: a second run finds every stage done and changes nothing it does not need to.
     const again = await runPipeline({

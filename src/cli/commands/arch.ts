@@ -18,6 +18,8 @@ import { sampleArchitectureStream } from '../../space/sampleArchitecture';
 import { DEFAULT_SUPERNET_CONFIG, Supernet } from '../../model/Supernet';
 import { nonNegativeInt, oneOf, positiveInt } from '../parse';
 import { writeOut } from '../lifecycle';
+import { drawCell } from '../../report/cellDrawing';
+import { checkOutputFile, writeFileAtomic } from '../../util/files';
 
 interface ArchFlags {
   filters: number;
@@ -31,6 +33,7 @@ interface ArchFlags {
   seed: number;
   count?: boolean;
   verify?: boolean;
+  svg?: string;
   json?: boolean;
 }
 
@@ -67,9 +70,21 @@ export function archCommand(): Command {
     .option('--seed <n>', 'seed for --sample', nonNegativeInt, 0)
     .option('--count', 'print the number of architectures in the space')
     .option('--verify', 'also build each model natively and check that the counts agree')
+    .option('--svg <file>', 'draw the cell of the one architecture given as an SVG file (laid out by dagre)')
     .option('--json', 'one JSON object per line')
     .action(async (archs: string[], f: ArchFlags) => {
       const space = spaceWith(f.blocks);
+      if (f.svg !== undefined) {
+        if (archs.length + (f.allOn ? 1 : 0) !== 1 || f.sample || f.count)
+          throw new NasError(
+            'ERR_NAS_BAD_ARG',
+            `--svg: expected exactly one architecture (or --all-on), got ${archs.length + (f.allOn ? 1 : 0)}`,
+          );
+        const arch = f.allOn ? allOnArchitecture(f.blocks) : parseCandidate(archs[0], space);
+        checkOutputFile(f.svg, 'cell drawing (SVG) of nasctl arch', (head) => head.startsWith('<svg') && head.includes('class="nas-cell"'));
+        writeFileAtomic(f.svg, drawCell(arch, { title: f.allOn ? ALL_ON : formatArchitecture(arch) }));
+        if (!f.json) process.stderr.write(`drew the cell in ${f.svg}\n`);
+      }
       if (f.count) {
         const n = countArchitectures(space);
         process.stdout.write(
