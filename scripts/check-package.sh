@@ -52,7 +52,10 @@ run_examples() {
   [[ -f "$app/model-$1/model.safetensors" ]] || fail "the TypeScript example exported no model ($1)"
   node score-archs.mjs >&2 || fail "examples/score-archs.mjs ($1)"
   node -e "const n=require('oneshot-nas'); const a=n.loadAddon(); if(!a.Supernet) process.exit(1)" || fail "require('oneshot-nas') ($1)"
-  npx nasctl arch '0:sep3/1:identity/2:maxpool/3:avgpool' >/dev/null || fail "the nasctl bin ($1)"
+  npx nasctl arch '0:sep3/1:identity/2:maxpool/3:avgpool' --svg "$app/cell-$1.svg" >/dev/null 2>&1 || fail "the nasctl bin ($1)"
+  grep -q 'class="nas-cell"' "$app/cell-$1.svg" || fail "nasctl arch --svg drew nothing ($1)"
+  # The export's run-time dependencies (onnx-proto) come with the package; onnxruntime does not (a dev dependency).
+  npx nasctl export --model "$app/model-$1" --format onnx --out "$app/model-$1.onnx" >&2 || fail "nasctl export ($1)"
   log "examples ran ($1)"
 }
 run_examples prebuild

@@ -162,20 +162,22 @@ export const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
  */
 export function runChromium(url: string, args: string[], o: { timeoutMs?: number } = {}): Promise<Ran> {
   if (!CHROMIUM) throw new Error('Chromium is not installed (scripts/setup installs it)');
-  return runProcess(
-    [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), 'nas-chromium-'))}`,
-      ...args,
-      url,
-    ],
-    { command: CHROMIUM, timeoutMs: o.timeoutMs ?? 60_000 },
-  );
+  return runProcess(chromiumArgs(url, args), { command: CHROMIUM, timeoutMs: o.timeoutMs ?? 60_000 });
+}
+
+/** Chromium's command line for runChromium (or a test that spawns it and stops it itself). */
+export function chromiumArgs(url: string, args: string[]): string[] {
+  return [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    `--user-data-dir=${fs.mkdtempSync(path.join(os.tmpdir(), 'nas-chromium-'))}`,
+    ...args,
+    url,
+  ];
 }

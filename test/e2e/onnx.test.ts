@@ -15,7 +15,12 @@ import { exportModel, loadModel, normaliseImages } from '../../src/retrain/expor
 import { exportOnnx, ONNX_OPSET } from '../../src/export/onnx';
 import { type Architecture, OPS, formatArchitecture, parseCandidate, ALL_ON } from '../../src/space/architecture';
 import { sampleArchitectureStream } from '../../src/space/sampleArchitecture';
-import { requiredUnderCi } from '../helpers';
+import { CHROMIUM, chromiumArgs, requiredUnderCi, runProcess } from '../helpers';
+import { spawn } from 'node:child_process';
+import type { NasError } from '../../src/util/errors';
+
+const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
+const EXAMPLE = path.resolve(__dirname, '../../examples/browser');
 
 const HAVE_DATA = requiredUnderCi(fs.existsSync(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz')), 'Fashion-MNIST');
 const IMAGES = 256;
@@ -50,11 +55,26 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
   let data: DatasetSplits;
   let train: NativeData;
   let dir: string;
-  beforeAll(() => {
+  const archs = architectures();
+  const text = (k: number): string => (k === 0 ? ALL_ON : formatArchitecture(archs[k]));
+  // Trains each architecture for a few steps and writes it as `retrain --export` does (m<k>/) and as ONNX (m<k>.onnx).
+  beforeAll(async () => {
     data = loadDataset({ name: 'fashion-mnist', trainLimit: 2048, testLimit: IMAGES });
     train = new NativeData(data.train, data.mean, data.std);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-onnx-'));
-  });
+    for (const k of archs.keys()) {
+      const model = StandaloneModel.create(
+        { inChannels: 1, imageSize: 28, classes: 10, filters: 8, stacks: 3, cellsPerStack: 2, blocks: 4, threads: 1, seed: k },
+        text(k),
+        { batchSize: 64, seed: k },
+      );
+      await model.train(train, { steps: STEPS, lr: new Float64Array(STEPS).fill(0.05) });
+      exportModel(path.join(dir, `m${k}`), model, { mean: data.mean, std: data.std, dataset: 'fashion-mnist' });
+      model.dispose();
+      const result = exportOnnx(path.join(dir, `m${k}`), path.join(dir, `m${k}.onnx`));
+      expect(result.opset).toBe(ONNX_OPSET);
+    }
+  }, 600_000);
 
   it('loads the CPU binary of onnxruntime-node that its npm package ships', () => {
     expect(ort.listSupportedBackends().map((b) => b.name)).toContain('cpu');
@@ -64,7 +84,7 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
   });
 
   it('the sampled architectures together use every operation and every input choice, beyond the all-on model', () => {
-    const used = coverage(architectures());
+    const used = coverage(archs);
     for (const o of OPS) expect(used, o).toContain(o);
     for (let i = 0; i < 4; i++) for (let j = 0; j < 2 + i; j++) expect(used).toContain(`block ${i} input ${j}`);
   });
@@ -73,22 +93,9 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
     const pixels = Float32Array.from(data.test.images); // uint8 NHWC = NCHW for one channel: the raw pixel values
     const normalised = normaliseImages(data.test.images, IMAGES, 28, 1, data.mean, data.std);
     let worst = 0;
-    for (const [k, arch] of architectures().entries()) {
-      const text = k === 0 ? ALL_ON : formatArchitecture(arch);
+    for (const k of archs.keys()) {
       const modelDir = path.join(dir, `m${k}`);
-      const model = StandaloneModel.create(
-        { inChannels: 1, imageSize: 28, classes: 10, filters: 8, stacks: 3, cellsPerStack: 2, blocks: 4, threads: 1, seed: k },
-        text,
-        { batchSize: 64, seed: k },
-      );
-      await model.train(train, { steps: STEPS, lr: new Float64Array(STEPS).fill(0.05) });
-      exportModel(modelDir, model, { mean: data.mean, std: data.std, dataset: 'fashion-mnist' });
-      model.dispose();
-
       const file = path.join(dir, `m${k}.onnx`);
-      const result = exportOnnx(modelDir, file);
-      expect(result.opset).toBe(ONNX_OPSET);
-
       const { model: loaded } = loadModel(modelDir, { threads: 1 });
       const want = loaded.predict(normalised, IMAGES, { logits: true });
       loaded.dispose();
@@ -105,8 +112,8 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
         const scale = Math.max(1, ...w.map(Math.abs));
         const diff = Math.max(...w.map((v, c) => Math.abs(v - g[c]))) / scale;
         worst = Math.max(worst, diff);
-        expect(diff, `${text}, image ${i}`).toBeLessThanOrEqual(RELATIVE_BOUND);
-        expect(g.indexOf(Math.max(...g)), `${text}, image ${i}: top-1`).toBe(w.indexOf(Math.max(...w)));
+        expect(diff, `${text(k)}, image ${i}`).toBeLessThanOrEqual(RELATIVE_BOUND);
+        expect(g.indexOf(Math.max(...g)), `${text(k)}, image ${i}: top-1`).toBe(w.indexOf(Math.max(...w)));
         expect(row(probs).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
       }
     }
@@ -120,7 +127,7 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
     const dims = m.graph!.input[0].type!.tensorType!.shape!.dim.map((d) => d.dimParam || Number(d.dimValue));
     expect(dims).toEqual(['batch', 1, 28, 28]);
     const meta = Object.fromEntries(m.metadataProps.map((p) => [p.key, p.value]));
-    expect(meta.arch).toBe(formatArchitecture(architectures()[1]));
+    expect(meta.arch).toBe(text(1));
     expect(JSON.parse(meta.classes)).toEqual([
       'T-shirt/top',
       'Trouser',
@@ -152,4 +159,130 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
       expect(all, op).toContain(op);
     expect(ops.has('Conv')).toBe(true);
   });
+
+  it('runs in headless Chromium with onnxruntime-web (examples/browser): the same logits and top-1 as onnxruntime-node', async () => {
+    requiredUnderCi(CHROMIUM !== undefined, 'Chromium (/usr/bin/chromium)');
+    if (!CHROMIUM) return;
+    const file = path.join(dir, 'm1.onnx');
+    const images = JSON.parse(fs.readFileSync(path.join(EXAMPLE, 'images.json'), 'utf8')) as {
+      shape: number[];
+      labels: number[];
+      pixels: string;
+    };
+    const pixels = Float32Array.from(Buffer.from(images.pixels, 'base64'));
+    const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1 });
+    const want = (await session.run({ pixels: new ort.Tensor('float32', pixels, images.shape) })).logits.data as Float32Array;
+    await session.release();
+
+    const { serve } = require(path.join(EXAMPLE, 'serve.js')) as typeof import('../../examples/browser/serve.js');
+    let got!: (r: PageResult) => void;
+    const posted = new Promise<PageResult>((resolve) => {
+      got = resolve;
+    });
+    const { server, url } = await serve({ model: file, port: 0, onResult: (r: PageResult) => got(r) });
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const browser = spawn(CHROMIUM, chromiumArgs(`${url}?report`, []), { stdio: 'ignore' });
+    try {
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the page posted no result in 90 s')), 90_000));
+      const r = await Promise.race([posted, timeout]);
+      expect(r.error).toBeUndefined();
+      const n = images.shape[0];
+      expect(r.logits).toHaveLength(n * 10);
+      for (let i = 0; i < n; i++) {
+        const w = Array.from(want.subarray(i * 10, i * 10 + 10));
+        const g = r.logits!.slice(i * 10, i * 10 + 10);
+        const scale = Math.max(1, ...w.map(Math.abs));
+        expect(Math.max(...w.map((v, c) => Math.abs(v - g[c]))) / scale, `image ${i}`).toBeLessThanOrEqual(RELATIVE_BOUND);
+        expect(r.predicted![i], `image ${i}`).toBe(w.indexOf(Math.max(...w)));
+      }
+    } finally {
+      browser.kill('SIGKILL');
+      server.close();
+    }
+  }, 180_000);
+
+  it('refuses a damaged or foreign model folder with the errors predict gives, and a foreign output file', async () => {
+    const bad = path.join(dir, 'bad');
+    fs.cpSync(path.join(dir, 'm1'), bad, { recursive: true });
+    const cases: [string, () => void][] = [
+      [
+        'another format version',
+        () =>
+          fs.writeFileSync(
+            path.join(bad, 'model.json'),
+            fs.readFileSync(path.join(dir, 'm1', 'model.json'), 'utf8').replace('oneshot-nas-model/1', 'oneshot-nas-model/9'),
+          ),
+      ],
+      [
+        'truncated weights',
+        () => {
+          fs.cpSync(path.join(dir, 'm1', 'model.json'), path.join(bad, 'model.json'));
+          fs.writeFileSync(
+            path.join(bad, 'model.safetensors'),
+            fs.readFileSync(path.join(dir, 'm1', 'model.safetensors')).subarray(0, 1000),
+          );
+        },
+      ],
+      ['weights of another architecture', () => fs.cpSync(path.join(dir, 'm2', 'model.safetensors'), path.join(bad, 'model.safetensors'))],
+    ];
+    for (const [what, damage] of cases) {
+      damage();
+      const predictError = errorOf(() => loadModel(bad));
+      expect(predictError.code, what).toBe('ERR_NAS_BAD_MODEL');
+      const exportError = errorOf(() => exportOnnx(bad, path.join(dir, 'bad.onnx')));
+      expect(exportError.message, what).toBe(predictError.message);
+      expect(fs.existsSync(path.join(dir, 'bad.onnx')), what).toBe(false);
+    }
+    expect(errorOf(() => exportOnnx(path.join(dir, 'none'), path.join(dir, 'bad.onnx'))).code).toBe('ERR_NAS_IO');
+    // The CLI: the coded error and exit status 2 (input the user can correct, docs/errors.md); an existing file that is not an export of ours is left as it was.
+    const readme = path.join(dir, 'notes.txt');
+    fs.writeFileSync(readme, 'my notes');
+    const r = await runProcess([CLI, 'export', '--model', path.join(dir, 'm1'), '--format', 'onnx', '--out', readme]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('ERR_NAS_BAD_OUTPUT');
+    expect(fs.readFileSync(readme, 'utf8')).toBe('my notes');
+    const v = await runProcess([CLI, 'export', '--model', bad, '--out', path.join(dir, 'bad.onnx')]);
+    expect(v.status).toBe(2);
+    expect(v.stderr).toContain('ERR_NAS_BAD_MODEL');
+  });
+
+  it('nasctl export writes the file nasctl predict agrees with, and replaces its own earlier export', async () => {
+    const out = path.join(dir, 'cli.onnx');
+    for (let i = 0; i < 2; i++) {
+      const r = await runProcess([CLI, 'export', '--model', path.join(dir, 'm3'), '--format', 'onnx', '--out', out, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ file: out, opset: ONNX_OPSET, arch: text(3) });
+    }
+    const p = await runProcess([CLI, 'predict', '--model', path.join(dir, 'm3'), '--limit', '64', '--threads', '1', '--json']);
+    expect(p.status, p.stderr).toBe(0);
+    const rows = p.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { predicted: number; probability: number });
+    const session = await ort.InferenceSession.create(out, { intraOpNumThreads: 1 });
+    const probs = (
+      await session.run({ pixels: new ort.Tensor('float32', Float32Array.from(data.test.images.subarray(0, 64 * 784)), [64, 1, 28, 28]) })
+    ).probabilities.data as Float32Array;
+    await session.release();
+    for (const [i, row] of rows.entries()) {
+      const q = Array.from(probs.subarray(i * 10, i * 10 + 10));
+      expect(q.indexOf(Math.max(...q)), `image ${i}`).toBe(row.predicted);
+      expect(Math.abs(q[row.predicted] - row.probability), `image ${i}`).toBeLessThanOrEqual(RELATIVE_BOUND);
+    }
+  }, 120_000);
 });
+
+interface PageResult {
+  logits?: number[];
+  predicted?: number[];
+  error?: string;
+}
+
+function errorOf(f: () => unknown): NasError {
+  try {
+    f();
+  } catch (err) {
+    return err as NasError;
+  }
+  throw new Error('expected an error');
+}
