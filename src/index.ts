@@ -91,6 +91,7 @@ export { exportModel, loadModel, normaliseImages, type ExportedModelInfo } from 
 export { exportOnnx, onnxModel, ONNX_OPSET, type ExportOnnxOptions, type ExportOnnxResult } from './export/onnx';
 export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors } from './retrain/safetensors';
 export { buildReport, type ReportSummary } from './report/buildReport';
+export { drawCell, cellGraph } from './report/cellDrawing';
 export { spearman, kendall, bootstrapInterval, meanPairwiseSpearman, type Interval } from './report/correlation';
 export {
   correlationStudy,

@@ -8,7 +8,14 @@ const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 
-const TYPES = { '.html': 'text/html; charset=utf-8', '.json': 'application/json', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream' };
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.json': 'application/json',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.onnx': 'application/octet-stream',
+};
 const HERE = __dirname;
 
 /** onnxruntime-web's dist folder (a dev dependency of oneshot-nas; `npm install onnxruntime-web` elsewhere). */
@@ -21,9 +28,15 @@ function ortDir() {
 }
 
 function serve({ model = path.join(HERE, 'model.onnx'), port = 0, onResult } = {}) {
-  if (!fs.existsSync(model)) throw new Error(`${model}: no such file (export one with \`nasctl export --model DIR --format onnx --out ${model}\`)`);
+  if (!fs.existsSync(model))
+    throw new Error(`${model}: no such file (export one with \`nasctl export --model DIR --format onnx --out ${model}\`)`);
   const ort = ortDir();
-  const files = { '/': path.join(HERE, 'index.html'), '/index.html': path.join(HERE, 'index.html'), '/images.json': path.join(HERE, 'images.json'), '/model.onnx': model };
+  const files = {
+    '/': path.join(HERE, 'index.html'),
+    '/index.html': path.join(HERE, 'index.html'),
+    '/images.json': path.join(HERE, 'images.json'),
+    '/model.onnx': model,
+  };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
     if (req.method === 'POST' && url.pathname === '/result' && onResult) {

@@ -33,7 +33,8 @@ export interface StateTensor {
 const BN_EPSILON = 1e-5; // torch's BatchNorm default, which the native GhostBatchNorm2d uses
 const A = onnx.AttributeProto.AttributeType;
 
-type Attr = number | number[] | string;
+/** An attribute value: an integer, integers, a string, or a float (written `{ float: x }`: 1.0 is not an integer here). */
+type Attr = number | number[] | string | { float: number };
 
 /** Nodes and initializers, with unique value names; every weight is taken from the state dict by name, once. */
 class GraphBuilder {
@@ -85,7 +86,7 @@ class GraphBuilder {
   batchNorm(prefix: string, x: string): string {
     this.take(`${prefix}.num_batches_tracked`, true);
     const p = ['weight', 'bias', 'running_mean', 'running_var'].map((k) => this.weight(`${prefix}.${k}`, 1));
-    return this.node('BatchNormalization', [x, ...p], { epsilon: BN_EPSILON });
+    return this.node('BatchNormalization', [x, ...p], { epsilon: { float: BN_EPSILON } });
   }
 
   /** A convolution without bias; `pads` is [top, left, bottom, right] (ONNX's begin..., end... order). */
@@ -134,7 +135,8 @@ function floatTensor(name: string, shape: number[], data: Float32Array): onnx.IT
 function attribute(name: string, v: Attr): onnx.IAttributeProto {
   if (typeof v === 'string') return { name, type: A.STRING, s: new TextEncoder().encode(v) };
   if (Array.isArray(v)) return { name, type: A.INTS, ints: v };
-  return Number.isInteger(v) && name !== 'epsilon' ? { name, type: A.INT, i: v } : { name, type: A.FLOAT, f: v };
+  if (typeof v === 'object') return { name, type: A.FLOAT, f: v.float };
+  return { name, type: A.INT, i: v };
 }
 
 const SAME = (k: number): number[] => [k >> 1, k >> 1, k >> 1, k >> 1];

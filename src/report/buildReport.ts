@@ -189,7 +189,7 @@ function cellDrawings(search: SearchResult[], retrained: RetrainRun[], blocks = 
     }
     return `<figure class="cell" data-arch="${esc(arch)}"><figcaption>${esc(caption)}<br><code>${esc(arch)}</code></figcaption>${svg}</figure>`;
   });
-  return `\n<h2>Cells</h2>\n<p class="note">The cell each architecture repeats in all its cells: each block mixes its chosen inputs with a 1x1 convolution and sums its operations; the cell concatenates its blocks. An input no block reads is faded.</p>\n${figures.join('\n')}`;
+  return `\n<h2>Cells</h2>\n<p class="note">The cell each architecture repeats in all its cells: each block mixes its chosen inputs with a 1x1 convolution and sums its operations; the cell concatenates its blocks. An input no block reads is faded.</p>\n<div class="cells">${figures.join('\n')}</div>`;
 }
 
 /** The whole page: the run's settings, the plots with their notes, the ranked table. Every value is escaped. */
@@ -205,7 +205,7 @@ function reportPage(
 <html lang="en"><head><meta charset="utf-8"><meta name="generator" content="${REPORT_GENERATOR}"><title>oneshot-nas report: ${esc(path.basename(path.resolve(dir)))}</title>
 <style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}figure{display:inline-block;margin:0 1em 1em 0;vertical-align:top}
 table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}td:last-child{text-align:left}
-code{font-size:12px}.note{color:#555;font-size:13px}figure.cell{display:block;margin:1em 0}svg.nas-cell{max-width:100%;height:auto}</style></head><body>
+code{font-size:12px}.note{color:#555;font-size:13px}div.cells{display:flex;flex-wrap:wrap;gap:1em 2em;align-items:flex-start}figure.cell{margin:0;flex:0 1 480px;min-width:0}figure.cell figcaption{font-size:13px;margin-bottom:4px;overflow-wrap:anywhere}svg.nas-cell{max-width:100%;height:auto}</style></head><body>
 <h1>oneshot-nas run <code>${esc(path.resolve(dir))}</code></h1>
 <p class="note">Dataset ${esc(options.dataset?.name)}; F=${fixed(options.net?.filters ?? '')}; batch ${fixed(options.batchSize)} (ghost ${fixed(options.net?.ghostBatch ?? 32)});
 dropout ${esc(options.dropout?.kind)} r=${fixed(options.dropout?.rate)}; lr ${fixed(options.learningRate?.base)} ${esc(options.learningRate?.kind)}; seed ${fixed(options.seed)}.

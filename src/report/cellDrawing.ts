@@ -29,7 +29,8 @@ const CHAR_WIDTH = 7.5;
 const PAD_X = 10;
 const BOX_HEIGHT = 24;
 
-interface DrawNode {
+/** A box of the drawing: an input, a block's 1x1 mix, an operation, a sum or the output. */
+export interface CellNode {
   id: string;
   label: string;
   kind: keyof typeof FILL;
@@ -37,8 +38,8 @@ interface DrawNode {
 }
 
 /** The graph of a cell: nodes (in drawing order) and edges; only the paths the architecture uses. */
-export function cellGraph(arch: Architecture): { nodes: DrawNode[]; edges: [string, string][] } {
-  const nodes: DrawNode[] = [];
+export function cellGraph(arch: Architecture): { nodes: CellNode[]; edges: [string, string][] } {
+  const nodes: CellNode[] = [];
   const edges: [string, string][] = [];
   const read = new Set(arch.blocks.flatMap((b) => b.inputs));
   nodes.push({ id: 'in0', label: 'cell k-2', kind: 'input', faded: !read.has(0) });
