@@ -194,7 +194,7 @@ export function onnxModel(info: ExportedModelInfo, tensors: StateTensor[], where
   const g = new GraphBuilder(tensors, where);
   const perChannel = (v: number[]): Float32Array => Float32Array.from(v);
   const shape = [1, c.inChannels, 1, 1];
-  // (pixels / 255 - mean) / std, in the order and precision of the native loader's normalisation
+  // (pixels / 255 - mean) / std: normaliseImages' formula, in float32 (it computes in float64 and rounds once)
   let x = g.node('Div', ['pixels', g.constant('pixel_scale', [], Float32Array.of(255))]);
   x = g.node('Sub', [x, g.constant('mean', shape, perChannel(info.mean))]);
   x = g.node('Div', [x, g.constant('std', shape, perChannel(info.std))], {}, 'normalised');
