@@ -10,6 +10,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { FASHION_MNIST_DIR, loadDataset } from '../../src/data/loadDataset';
 import type { DatasetSplits } from '../../src/data/types';
 import { NativeData } from '../../src/model/Supernet';
+import { syntheticSet } from '../../src/data/synthetic';
+import { channelStats } from '../../src/data/types';
 import { StandaloneModel } from '../../src/model/StandaloneModel';
 import { exportModel, loadModel, normaliseImages } from '../../src/retrain/exportModel';
 import { exportOnnx, ONNX_OPSET } from '../../src/export/onnx';
@@ -119,6 +121,39 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
     }
     console.log(`largest relative logit difference over 10 architectures x ${IMAGES} images: ${worst.toExponential(2)}`);
   }, 600_000);
+
+  it('exports a 3-channel 32x32 model (the shape of CIFAR-10): channels-first input, per-channel normalisation', async () => {
+    const set = syntheticSet({ n: 320, size: 32, channels: 3, classes: 10, seed: 4 });
+    const { mean, std } = channelStats(set);
+    const model = StandaloneModel.create(
+      { inChannels: 3, imageSize: 32, classes: 10, filters: 8, stacks: 3, cellsPerStack: 2, blocks: 4, threads: 1, seed: 1 },
+      text(2),
+      { batchSize: 64, seed: 1 },
+    );
+    await model.train(new NativeData(set, mean, std), { steps: STEPS, lr: new Float64Array(STEPS).fill(0.05) });
+    exportModel(path.join(dir, 'rgb'), model, { mean, std, dataset: 'cifar10' });
+    model.dispose();
+    exportOnnx(path.join(dir, 'rgb'), path.join(dir, 'rgb.onnx'));
+    const n = 64;
+    const { model: loaded } = loadModel(path.join(dir, 'rgb'), { threads: 1 });
+    const want = loaded.predict(normaliseImages(set.images, n, 32, 3, mean, std), n, { logits: true });
+    loaded.dispose();
+    // The images are NHWC bytes; the model takes NCHW raw values.
+    const nchw = new Float32Array(n * 3 * 1024);
+    for (let i = 0; i < n; i++)
+      for (let p = 0; p < 1024; p++) for (let c = 0; c < 3; c++) nchw[i * 3072 + c * 1024 + p] = set.images[(i * 1024 + p) * 3 + c];
+    const session = await ort.InferenceSession.create(path.join(dir, 'rgb.onnx'), { intraOpNumThreads: 1 });
+    const got = (await session.run({ pixels: new ort.Tensor('float32', nchw, [n, 3, 32, 32]) })).logits.data as Float32Array;
+    await session.release();
+    for (let i = 0; i < n; i++) {
+      const w = Array.from(want.subarray(i * 10, i * 10 + 10));
+      const g = Array.from(got.subarray(i * 10, i * 10 + 10));
+      expect(Math.max(...w.map((v, c) => Math.abs(v - g[c]))) / Math.max(1, ...w.map(Math.abs)), `image ${i}`).toBeLessThanOrEqual(
+        RELATIVE_BOUND,
+      );
+      expect(g.indexOf(Math.max(...g)), `image ${i}`).toBe(w.indexOf(Math.max(...w)));
+    }
+  }, 120_000);
 
   it('writes opset 17, a dynamic batch, and the architecture and class names in the metadata', () => {
     const bytes = fs.readFileSync(path.join(dir, 'm1.onnx'));
