@@ -27,7 +27,8 @@ function ortDir() {
   }
 }
 
-function serve({ model = path.join(HERE, 'model.onnx'), port = 0, onResult } = {}) {
+async function serve({ model = path.join(HERE, 'model.onnx'), port = 0, onResult } = {}) {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`port: expected an integer 0..65535, got ${port}`);
   if (!fs.existsSync(model))
     throw new Error(`${model}: no such file (export one with \`nasctl export --model DIR --format onnx --out ${model}\`)`);
   const ort = ortDir();
@@ -58,8 +59,8 @@ function serve({ model = path.join(HERE, 'model.onnx'), port = 0, onResult } = {
     res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream', 'cache-control': 'no-store' });
     fs.createReadStream(file).pipe(res);
   });
-  return new Promise((resolve, reject) => {
-    server.on('error', reject);
+  return await new Promise((resolve, reject) => {
+    server.on('error', (err) => reject(err.code === 'EADDRINUSE' ? new Error(`127.0.0.1:${port} is in use (choose another --port)`) : err));
     server.listen(port, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${server.address().port}/` }));
   });
 }
@@ -69,7 +70,8 @@ if (require.main === module) {
     const i = process.argv.indexOf(name);
     return i > 0 ? process.argv[i + 1] : fallback;
   };
-  const port = Number(arg('--port', '8080'));
+  const text = arg('--port', '8080');
+  const port = /^\d+$/.test(text) ? Number(text) : text;
   serve({ model: path.resolve(arg('--model', path.join(HERE, 'model.onnx'))), port })
     .then(({ url }) => console.log(`serving the example at ${url} (127.0.0.1 only; Ctrl-C stops)`))
     .catch((err) => {

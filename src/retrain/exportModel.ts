@@ -96,6 +96,13 @@ export function readModelInfo(file: string): ExportedModelInfo {
  * otherwise stay at its random initial value).
  */
 export function loadModel(dir: string, o: { threads?: number; device?: string } = {}): { model: StandaloneModel; info: ExportedModelInfo } {
+  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) {
+    throw new NasError(
+      'ERR_NAS_BAD_ARG',
+      `model: expected the folder that holds model.json and model.safetensors, got the file ${dir}${/model\.(json|safetensors)$/.test(dir) ? ` (give ${path.dirname(dir)})` : ''}`,
+      { field: 'model', path: dir },
+    );
+  }
   const info = readModelInfo(path.join(dir, 'model.json'));
   const weights = path.join(dir, 'model.safetensors');
   const { tensors } = readSafetensors(weights);

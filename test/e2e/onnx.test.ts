@@ -269,6 +269,12 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
       expect(fs.existsSync(path.join(dir, 'bad.onnx')), what).toBe(false);
     }
     expect(errorOf(() => exportOnnx(path.join(dir, 'none'), path.join(dir, 'bad.onnx'))).code).toBe('ERR_NAS_IO');
+    // --model given the model.json file instead of its folder: named, with the folder to give instead
+    const file = path.join(dir, 'm1', 'model.json');
+    const asFile = errorOf(() => exportOnnx(file, path.join(dir, 'bad.onnx')));
+    expect(asFile.code).toBe('ERR_NAS_BAD_ARG');
+    expect(asFile.message).toContain(`(give ${path.join(dir, 'm1')})`);
+    expect(errorOf(() => loadModel(file)).message).toBe(asFile.message);
     // The CLI: the coded error and exit status 2 (input the user can correct, docs/errors.md); an existing file that is not an export of ours is left as it was.
     const readme = path.join(dir, 'notes.txt');
     fs.writeFileSync(readme, 'my notes');
