@@ -230,16 +230,20 @@ async function gpuMain() {
     'batched x32 arch/s',
     'error',
   ];
+  printAndSave(head, cols, rows, machine);
+}
+
+/** Prints the rows as a Markdown table (`head` over the `cols` keys) with the machine and command, and saves them. */
+function printAndSave(head, cols, rows, machine) {
+  const command = `npm run bench -- ${argv.join(' ')}`;
   const table = [
     `| ${head.join(' | ')} |`,
     `|${head.map(() => '---').join('|')}|`,
     ...rows.map((r) => `| ${cols.map((c) => fmt(r[c])).join(' | ')} |`),
   ].join('\n');
-  process.stdout.write(`${table}\n\nmachine: ${JSON.stringify(machine)}\ncommand: npm run bench -- ${argv.join(' ')}\n`);
-  fs.writeFileSync(
-    resultsFile,
-    `${JSON.stringify({ date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, machine, rows }, null, 2)}\n`,
-  );
+  process.stdout.write(`${table}\n\nmachine: ${JSON.stringify(machine)}\ncommand: ${command}\n`);
+  fs.mkdirSync(path.dirname(resultsFile), { recursive: true });
+  fs.writeFileSync(resultsFile, `${JSON.stringify({ date: new Date().toISOString(), command, machine, rows }, null, 2)}\n`);
 }
 
 function fmt(v) {
@@ -351,17 +355,7 @@ async function main() {
     'note',
     'error',
   ];
-  const table = [
-    `| ${head.join(' | ')} |`,
-    `|${head.map(() => '---').join('|')}|`,
-    ...rows.map((r) => `| ${cols.map((c) => fmt(r[c])).join(' | ')} |`),
-  ].join('\n');
-  process.stdout.write(`${table}\n\nmachine: ${JSON.stringify(machine)}\ncommand: npm run bench -- ${argv.join(' ')}\n`);
-  fs.mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
-  fs.writeFileSync(
-    resultsFile,
-    `${JSON.stringify({ date: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, machine, rows }, null, 2)}\n`,
-  );
+  printAndSave(head, cols, rows, machine);
 }
 
 (device === 'cpu' && !argv.includes('--gpu-table') ? main() : gpuMain()).catch((e) => {

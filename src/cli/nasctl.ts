@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** nasctl: the command line of oneshot-nas. */
+import { PACKAGE_VERSION } from '../util/version';
 import { exportCommand } from './commands/export';
 import { Command, CommanderError } from 'commander';
 import { archCommand } from './commands/arch';
@@ -13,14 +14,13 @@ import { trainCommand } from './commands/train';
 import { quitOnClosedStdout, reportError } from './lifecycle';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const { version } = require('../../package.json') as { version: string };
 
 /** Runs nasctl with `argv` (process.argv): parses, dispatches to a command and maps errors to exit codes. */
 export async function main(argv: string[]): Promise<void> {
   quitOnClosedStdout();
   const program = new Command('nasctl')
     .description('one-shot neural architecture search (Bender et al., ICML 2018) on LibTorch')
-    .version(version)
+    .version(PACKAGE_VERSION)
     .exitOverride()
     .showHelpAfterError()
     .addCommand(runCommand())

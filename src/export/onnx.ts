@@ -12,8 +12,9 @@
  * - Opset 17, IR version 8; metadata: the architecture, the class names, the normalisation, the format.
  */
 import * as path from 'node:path';
+import { PACKAGE_VERSION } from '../util/version';
 import { onnx } from 'onnx-proto';
-import { OP_SPECS, parseCandidate, spaceWith, formatArchitecture, type Architecture } from '../space/architecture';
+import { type Architecture, type OpName, formatArchitecture, opSpecOf, parseCandidate, spaceWith } from '../space/architecture';
 import { NasError } from '../util/errors';
 import { checkOutputFile, writeFileAtomic } from '../util/files';
 import { type ExportedModelInfo, loadModel } from '../retrain/exportModel';
@@ -84,7 +85,7 @@ class GraphBuilder {
 
   /** BatchNorm (running statistics) of the module `prefix` (its weight, bias, running_mean, running_var). */
   batchNorm(prefix: string, x: string): string {
-    this.take(`${prefix}.num_batches_tracked`, true);
+    this.unused.delete(`${prefix}.num_batches_tracked`); // a training counter, not part of inference
     const p = ['weight', 'bias', 'running_mean', 'running_var'].map((k) => this.weight(`${prefix}.${k}`, 1));
     return this.node('BatchNormalization', [x, ...p], { epsilon: { float: BN_EPSILON } });
   }
@@ -116,12 +117,9 @@ class GraphBuilder {
     return new NasError('ERR_NAS_BAD_MODEL', `${this.where}: ${why}`, { path: this.where });
   }
 
-  private take(name: string, optional = false): StateTensor {
+  private take(name: string): StateTensor {
     const t = this.unused.get(name);
-    if (!t) {
-      if (optional) return { name, shape: [], data: new Float32Array(0) };
-      throw this.bad(`tensor ${name} is missing`);
-    }
+    if (!t) throw this.bad(`tensor ${name} is missing`);
     this.unused.delete(name);
     return t;
   }
@@ -157,8 +155,8 @@ function cellGraph(g: GraphBuilder, prefix: string, arch: Architecture, s0: stri
 }
 
 /** One operation of the op table (docs/model.md#choice-block) applied to `h`. */
-function opGraph(g: GraphBuilder, prefix: string, name: string, h: string): string {
-  const spec = OP_SPECS.find((o) => o.name === name)!;
+function opGraph(g: GraphBuilder, prefix: string, name: OpName, h: string): string {
+  const spec = opSpecOf(name);
   const k = spec.kernel;
   switch (spec.kind) {
     case 'identity':
@@ -247,7 +245,7 @@ export function onnxModel(info: ExportedModelInfo, tensors: StateTensor[], where
   const model = onnx.ModelProto.create({
     irVersion: 8,
     producerName: ONNX_PRODUCER,
-    producerVersion: packageVersion(),
+    producerVersion: PACKAGE_VERSION,
     docString: `oneshot-nas stand-alone model ${text}`,
     opsetImport: [{ domain: '', version: ONNX_OPSET }],
     metadataProps: Object.entries(metadata).map(([key, v]) => ({ key, value: v })),
@@ -260,14 +258,6 @@ export function onnxModel(info: ExportedModelInfo, tensors: StateTensor[], where
     },
   });
   return { bytes: onnx.ModelProto.encode(model).finish(), nodes: g.nodes.length };
-}
-
-function packageVersion(): string {
-  try {
-    return (require(path.join(__dirname, '..', '..', 'package.json')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
 }
 
 /**

@@ -15,14 +15,10 @@ import { spearman, kendall } from './correlation';
 import { accuracyHistogram, dropSchedule, klOverTraining, klVsAccuracy, oneShotVsStandalone, renderSvg, trainingCurves } from './plots';
 import { mean } from '../util/stats';
 import { drawCell } from './cellDrawing';
+import { esc } from './html';
 import { DEFAULT_SPACE, parseCandidate, spaceWith } from '../space/architecture';
 
-/**
- * Every value that reaches the page goes through esc (text) or fixed (numbers): config.json and the results files
- * are user files, and a value such as `<img src=x onerror=...>` must show as text, never run.
- */
-export const esc = (v: unknown): string =>
-  String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+// Every value that reaches the page goes through esc (text, ./html.ts) or fixed (numbers).
 /** A finite number with `digits` decimals (all of its digits when omitted); anything else as it is, as text. */
 const numText = (v: unknown, digits?: number): string =>
   typeof v === 'number' && Number.isFinite(v) ? (digits === undefined ? String(v) : v.toFixed(digits)) : String(v ?? '');

@@ -5,7 +5,8 @@
  * layout); this file only sizes the boxes and writes the SVG.
  */
 import type * as Dagre from '@dagrejs/dagre' with { 'resolution-mode': 'import' };
-import { type Architecture, OP_SPECS, type OpKind } from '../space/architecture';
+import { type Architecture, type OpKind, opSpecOf } from '../space/architecture';
+import { esc } from './html';
 
 // dagre ships CommonJS (its "require" export) beside ESM, but its types only as ESM: typed through the ESM types.
 const dagre = require('@dagrejs/dagre') as typeof Dagre;
@@ -51,7 +52,7 @@ export function cellGraph(arch: Architecture): { nodes: CellNode[]; edges: [stri
     for (const j of block.inputs) edges.push([j < 2 ? `in${j}` : out[j - 2], mix]);
     const ops = block.ops.map((name) => {
       const id = `b${i}_${name}`;
-      nodes.push({ id, label: name, kind: OP_SPECS.find((o) => o.name === name)!.kind });
+      nodes.push({ id, label: name, kind: opSpecOf(name).kind });
       edges.push([mix, id]);
       return id;
     });
@@ -69,7 +70,6 @@ export function cellGraph(arch: Architecture): { nodes: CellNode[]; edges: [stri
   return { nodes, edges };
 }
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const num = (x: number): string => String(Math.round(x * 10) / 10);
 
 /**
@@ -104,11 +104,12 @@ export function drawCell(arch: Architecture, o: { title?: string; id?: string } 
   const y0 = Math.min(...ys) - margin;
   const width = Math.max(...xs) + margin - x0;
   const height = Math.max(...ys) + margin - y0;
-  const parts: string[] = [];
+  const paths: string[] = [];
+  const boxes: string[] = [];
   for (const e of g.edges()) {
     const pts = (g.edge(e) as { points: { x: number; y: number }[] }).points;
     const d = pts.map((p, i) => `${i ? 'L' : 'M'}${num(p.x)},${num(p.y)}`).join(' ');
-    parts.push(`<path class="edge" d="${d}" data-from="${esc(e.v)}" data-to="${esc(e.w)}" marker-end="url(#${esc(marker)})"/>`);
+    paths.push(`<path class="edge" d="${d}" data-from="${esc(e.v)}" data-to="${esc(e.w)}" marker-end="url(#${esc(marker)})"/>`);
   }
   for (const n of nodes) {
     const p = g.node(n.id) as { x: number; y: number; width: number; height: number };
@@ -118,7 +119,7 @@ export function drawCell(arch: Architecture, o: { title?: string; id?: string } 
       n.kind === 'sum'
         ? `<circle cx="${num(p.x)}" cy="${num(p.y)}" r="${num(p.height / 2)}" fill="${FILL.sum}" stroke="#555"/>`
         : `<rect x="${num(x)}" y="${num(y)}" width="${num(p.width)}" height="${num(p.height)}" rx="4" fill="${FILL[n.kind]}" stroke="${n.faded ? '#bbb' : '#555'}"${n.faded ? ' stroke-dasharray="3 2"' : ''}/>`;
-    parts.push(
+    boxes.push(
       `<g class="node ${n.kind}" data-id="${esc(n.id)}">${shape}<text x="${num(p.x)}" y="${num(p.y)}" text-anchor="middle" dominant-baseline="central"${n.faded ? ' fill="#999"' : ''}>${esc(n.label)}</text></g>`,
     );
   }
@@ -126,8 +127,8 @@ export function drawCell(arch: Architecture, o: { title?: string; id?: string } 
   return `<svg xmlns="http://www.w3.org/2000/svg" class="nas-cell" role="img" viewBox="${num(x0)} ${num(y0)} ${num(width)} ${num(height)}" width="${num(width)}" height="${num(height)}" font-family="monospace" font-size="${FONT_SIZE}">
 <title>${esc(title)}</title>
 <defs><marker id="${esc(marker)}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>
-<g fill="none" stroke="#555" stroke-width="1.2">${parts.filter((s) => s.startsWith('<path')).join('')}</g>
-${parts.filter((s) => s.startsWith('<g')).join('\n')}
+<g fill="none" stroke="#555" stroke-width="1.2">${paths.join('')}</g>
+${boxes.join('\n')}
 </svg>
 `;
 }

@@ -41,7 +41,7 @@ export function exportModel(
     params: model.parameterCount(),
     testAccuracy: extra.testAccuracy,
     dataset: extra.dataset,
-    classNames: extra.dataset && DATASETS[extra.dataset].classNames ? [...DATASETS[extra.dataset].classNames!] : undefined,
+    classNames: extra.dataset ? DATASETS[extra.dataset].classNames?.slice() : undefined,
   };
   writeSafetensors(path.join(dir, 'model.safetensors'), model.stateDict(), { arch: model.arch, format: info.format });
   writeFileAtomic(path.join(dir, 'model.json'), `${JSON.stringify(info, null, 2)}\n`);

@@ -36,6 +36,11 @@ export interface OpSpec {
 /** Operation names in id order. */
 export const OPS: readonly OpName[] = OP_SPECS.map((o) => o.name);
 
+/** The row of the operation table of an operation name. */
+export function opSpecOf(name: OpName): OpSpec {
+  return OP_SPECS[OPS.indexOf(name)];
+}
+
 /** One choice block: the selected candidate inputs (0 = s_{k-2}, 1 = s_{k-1}, 2 + j = b_j) and operations. */
 export interface Block {
   inputs: number[];

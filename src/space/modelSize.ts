@@ -1,4 +1,4 @@
-import { type Architecture, OPS, OP_SPECS, type OpName } from './architecture';
+import { type Architecture, OPS, type OpName, opSpecOf } from './architecture';
 
 /** The parts of the network configuration that decide its size. */
 export interface ModelShape {
@@ -21,7 +21,7 @@ const halve = (s: number): number => Math.floor((s - 1) / 2) + 1;
 
 function opSize(op: OpName, C: number, hw: number): ModelSize {
   const bn = 2 * C;
-  const { kind, kernel: k } = OP_SPECS[OPS.indexOf(op)];
+  const { kind, kernel: k } = opSpecOf(op);
   switch (kind) {
     case 'sepconv': {
       const per = C * k * k + C * C; // depthwise + pointwise, twice
