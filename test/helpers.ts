@@ -153,6 +153,9 @@ export function requiredUnderCi(present: boolean, what: string): boolean {
   return present;
 }
 
+/** The compiled nasctl (`npm test` compiles it before vitest starts). */
+export const NASCTL = path.resolve(__dirname, '../dist/cli/nasctl.js');
+
 /** Chromium as scripts/setup installs it (Debian's package), or undefined. */
 export const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
 

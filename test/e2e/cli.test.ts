@@ -4,10 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type Ran, runProcess } from '../helpers';
+import { type Ran, runProcess, NASCTL } from '../helpers';
 
-const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
-const nasctl = (...args: string[]): Promise<Ran> => runProcess([CLI, ...args]);
+const nasctl = (...args: string[]): Promise<Ran> => runProcess([NASCTL, ...args]);
 
 // A small, fast run on synthetic data.
 const TRAIN = [
@@ -122,7 +121,7 @@ describe('nasctl train', () => {
     expect(ref.status, ref.stderr).toBe(0);
 
     const out = path.join(root, 'killed');
-    const child = spawn(process.execPath, [CLI, ...args, '--out', out], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [NASCTL, ...args, '--out', out], { stdio: 'ignore' });
     const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
     // Kill hard (no chance to clean up) once a mid-run checkpoint exists.
     await new Promise<void>((resolve) => {
@@ -159,7 +158,7 @@ describe('nasctl train', () => {
 describe('output folders', () => {
   it("lets one process at a time write a run directory: a second train into it is refused with the holder's pid", async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-lock-')), 'run');
-    const first = spawn(process.execPath, [CLI, ...TRAIN, '--steps', '100000', '--out', out]);
+    const first = spawn(process.execPath, [NASCTL, ...TRAIN, '--steps', '100000', '--out', out]);
     const exited = new Promise((resolve) => first.on('exit', resolve));
     for (let i = 0; i < 300 && !fs.existsSync(path.join(out, 'config.json')); i++) await new Promise((r) => setTimeout(r, 100));
     const second = await nasctl(...TRAIN, '--steps', '100000', '--out', out, '--resume', '--json');
@@ -184,7 +183,7 @@ describe('output folders', () => {
         ['train', '--dataset', 'synthetic', '--steps', '2', '--filters', '4'],
         ['retrain', '0:sep3/1:identity/2:maxpool/3:avgpool', '--dataset', 'synthetic', '--epochs', '1'],
       ]) {
-        const r = await runProcess([CLI, ...args, '--out', out], { timeoutMs: 60_000 });
+        const r = await runProcess([NASCTL, ...args, '--out', out], { timeoutMs: 60_000 });
         expect(r.signal, `${args[0]} --out ${out}`).toBeNull(); // not killed by the timeout
         expect(r.status).toBe(1);
         expect(r.stderr).toContain(message);
@@ -200,7 +199,22 @@ describe('signals', () => {
     // Steps of a few hundred ms (F=16, batch 128), so that the second signal lands while a step runs natively.
     const child = spawn(
       process.execPath,
-      [CLI, 'train', '--dataset', 'synthetic', '--filters', '16', '--batch-size', '128', '--steps', '2000', '--threads', '1', '--out', out],
+      [
+        NASCTL,
+        'train',
+        '--dataset',
+        'synthetic',
+        '--filters',
+        '16',
+        '--batch-size',
+        '128',
+        '--steps',
+        '2000',
+        '--threads',
+        '1',
+        '--out',
+        out,
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';
@@ -299,7 +313,7 @@ function readThenClose(
   lines: number,
 ): Promise<{ head: string[]; status: number | null; signal: string | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args]);
+    const child = spawn(process.execPath, [NASCTL, ...args]);
     let out = '';
     let err = '';
     let head: string[] = [];
@@ -367,7 +381,7 @@ describe('too little address space', () => {
   it('dies loading LibTorch before it takes a lock or makes the run folder (ulimit -v 1500000)', async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-ulimit-')), 'run');
     const r = await runProcess(
-      ['-c', `ulimit -v 1500000; exec "${process.execPath}" "${CLI}" ${TRAIN.join(' ')} --steps 2 --out "${out}"`],
+      ['-c', `ulimit -v 1500000; exec "${process.execPath}" "${NASCTL}" ${TRAIN.join(' ')} --steps 2 --out "${out}"`],
       { command: 'bash' },
     );
     expect(fs.existsSync(path.join(out, '.lock'))).toBe(false);
@@ -381,7 +395,7 @@ describe('nasctl predict', () => {
   const predict = (model: string, limit: number): Promise<Ran> =>
     runProcess([
       '-e',
-      `const { main } = require(${JSON.stringify(path.resolve(__dirname, '../../dist/cli/nasctl.js'))});
+      `const { main } = require(${JSON.stringify(NASCTL)});
       main(['node', 'nasctl', 'predict', '--model', ${JSON.stringify(model)}, '--limit', '${limit}', '--json'])
         .then(() => process.stderr.write('maxRSS ' + process.resourceUsage().maxRSS / 1024 + '\\n'));`,
     ]);

@@ -8,11 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAddon } from '../../src/native/binding';
 import { openSupernet } from '../../src/search/openSupernet';
 import { Supernet } from '../../src/model/Supernet';
-import { type Ran, maxAbsDiff, requiredUnderCi, runProcess } from '../helpers';
+import { type Ran, maxAbsDiff, requiredUnderCi, runProcess, NASCTL } from '../helpers';
 
-const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
 const nasctl = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> =>
-  runProcess([CLI, ...args], { env: { ...process.env, OMP_NUM_THREADS: '1', ...env } });
+  runProcess([NASCTL, ...args], { env: { ...process.env, OMP_NUM_THREADS: '1', ...env } });
 
 // Tiny synthetic run; no crop (see test/native/dist.test.ts on why crop makes this net chaotic) and a small lr.
 const TRAIN = [
@@ -171,7 +170,7 @@ describe.skipIf(!requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the ad
       const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-kill-'));
       const out = path.join(root, 'run');
       const args = [...TRAIN, '--steps', '60', '--checkpoint-every', '5', '--eval-every', '60'];
-      const child = spawn(process.execPath, [CLI, 'launch', '--nproc', '2', '--grace', '20', '--', ...args, '--out', out], {
+      const child = spawn(process.execPath, [NASCTL, 'launch', '--nproc', '2', '--grace', '20', '--', ...args, '--out', out], {
         env: { ...process.env, OMP_NUM_THREADS: '1', NAS_DIST_DEAD_AFTER_MS: '2000' },
       });
       let stderr = '';
@@ -246,7 +245,21 @@ describe.skipIf(!requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the ad
       const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-ports-'));
       const child = spawn(
         process.execPath,
-        [CLI, 'launch', '--nproc', '2', '--', ...TRAIN, '--steps', '400', '--eval-every', '1', '--json', '--out', path.join(root, 'run')],
+        [
+          NASCTL,
+          'launch',
+          '--nproc',
+          '2',
+          '--',
+          ...TRAIN,
+          '--steps',
+          '400',
+          '--eval-every',
+          '1',
+          '--json',
+          '--out',
+          path.join(root, 'run'),
+        ],
         {
           env: { ...process.env, OMP_NUM_THREADS: '1' },
         },
@@ -319,7 +332,7 @@ describe.skipIf(!requiredUnderCi(canNetns, 'root and iproute2 (ip netns) for the
         'OMP_NUM_THREADS=1',
         ...Object.entries(env).map(([key, v]) => `${key}=${v}`),
         process.execPath,
-        CLI,
+        NASCTL,
         'launch',
         '--nnodes',
         '2',

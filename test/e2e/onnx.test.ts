@@ -17,11 +17,10 @@ import { exportModel, loadModel, normaliseImages } from '../../src/retrain/expor
 import { exportOnnx, ONNX_OPSET } from '../../src/export/onnx';
 import { type Architecture, OPS, formatArchitecture, parseCandidate, ALL_ON } from '../../src/space/architecture';
 import { sampleArchitectureStream } from '../../src/space/sampleArchitecture';
-import { CHROMIUM, chromiumArgs, requiredUnderCi, runProcess } from '../helpers';
+import { CHROMIUM, chromiumArgs, requiredUnderCi, runProcess, NASCTL } from '../helpers';
 import { spawn } from 'node:child_process';
 import type { NasError } from '../../src/util/errors';
 
-const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
 const EXAMPLE = path.resolve(__dirname, '../../examples/browser');
 
 const HAVE_DATA = requiredUnderCi(fs.existsSync(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz')), 'Fashion-MNIST');
@@ -107,17 +106,8 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
       const probs = out.probabilities.data as Float32Array;
       await session.release();
       expect(got.length).toBe(IMAGES * 10);
-      for (let i = 0; i < IMAGES; i++) {
-        const row = (a: Float32Array): number[] => Array.from(a.subarray(i * 10, i * 10 + 10));
-        const w = row(want);
-        const g = row(got);
-        const scale = Math.max(1, ...w.map(Math.abs));
-        const diff = Math.max(...w.map((v, c) => Math.abs(v - g[c]))) / scale;
-        worst = Math.max(worst, diff);
-        expect(diff, `${text(k)}, image ${i}`).toBeLessThanOrEqual(RELATIVE_BOUND);
-        expect(g.indexOf(Math.max(...g)), `${text(k)}, image ${i}: top-1`).toBe(w.indexOf(Math.max(...w)));
-        expect(row(probs).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
-      }
+      worst = Math.max(worst, expectSameLogits(want, got, text(k)));
+      for (let i = 0; i < IMAGES; i++) expect(probs.subarray(i * 10, i * 10 + 10).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
     }
     console.log(`largest relative logit difference over 10 architectures x ${IMAGES} images: ${worst.toExponential(2)}`);
   }, 600_000);
@@ -145,14 +135,7 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
     const session = await ort.InferenceSession.create(path.join(dir, 'rgb.onnx'), { intraOpNumThreads: 1 });
     const got = (await session.run({ pixels: new ort.Tensor('float32', nchw, [n, 3, 32, 32]) })).logits.data as Float32Array;
     await session.release();
-    for (let i = 0; i < n; i++) {
-      const w = Array.from(want.subarray(i * 10, i * 10 + 10));
-      const g = Array.from(got.subarray(i * 10, i * 10 + 10));
-      expect(Math.max(...w.map((v, c) => Math.abs(v - g[c]))) / Math.max(1, ...w.map(Math.abs)), `image ${i}`).toBeLessThanOrEqual(
-        RELATIVE_BOUND,
-      );
-      expect(g.indexOf(Math.max(...g)), `image ${i}`).toBe(w.indexOf(Math.max(...w)));
-    }
+    expectSameLogits(want, got, 'the 3-channel model');
   }, 120_000);
 
   it('writes opset 17, a dynamic batch, and the architecture and class names in the metadata', () => {
@@ -223,13 +206,7 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
       expect(r.error).toBeUndefined();
       const n = images.shape[0];
       expect(r.logits).toHaveLength(n * 10);
-      for (let i = 0; i < n; i++) {
-        const w = Array.from(want.subarray(i * 10, i * 10 + 10));
-        const g = r.logits!.slice(i * 10, i * 10 + 10);
-        const scale = Math.max(1, ...w.map(Math.abs));
-        expect(Math.max(...w.map((v, c) => Math.abs(v - g[c]))) / scale, `image ${i}`).toBeLessThanOrEqual(RELATIVE_BOUND);
-        expect(r.predicted![i], `image ${i}`).toBe(w.indexOf(Math.max(...w)));
-      }
+      expectSameLogits(want, r.logits!, 'the page', r.predicted);
     } finally {
       browser.kill('SIGKILL');
       server.close();
@@ -275,14 +252,14 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
     expect(asFile.code).toBe('ERR_NAS_BAD_ARG');
     expect(asFile.message).toContain(`(give ${path.join(dir, 'm1')})`);
     expect(errorOf(() => loadModel(file)).message).toBe(asFile.message);
-    // The CLI: the coded error and exit status 2 (input the user can correct, docs/errors.md); an existing file that is not an export of ours is left as it was.
+    // The NASCTL: the coded error and exit status 2 (input the user can correct, docs/errors.md); an existing file that is not an export of ours is left as it was.
     const readme = path.join(dir, 'notes.txt');
     fs.writeFileSync(readme, 'my notes');
-    const r = await runProcess([CLI, 'export', '--model', path.join(dir, 'm1'), '--format', 'onnx', '--out', readme]);
+    const r = await runProcess([NASCTL, 'export', '--model', path.join(dir, 'm1'), '--format', 'onnx', '--out', readme]);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('ERR_NAS_BAD_OUTPUT');
     expect(fs.readFileSync(readme, 'utf8')).toBe('my notes');
-    const v = await runProcess([CLI, 'export', '--model', bad, '--out', path.join(dir, 'bad.onnx')]);
+    const v = await runProcess([NASCTL, 'export', '--model', bad, '--out', path.join(dir, 'bad.onnx')]);
     expect(v.status).toBe(2);
     expect(v.stderr).toContain('ERR_NAS_BAD_MODEL');
   });
@@ -290,11 +267,11 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
   it('nasctl export writes the file nasctl predict agrees with, and replaces its own earlier export', async () => {
     const out = path.join(dir, 'cli.onnx');
     for (let i = 0; i < 2; i++) {
-      const r = await runProcess([CLI, 'export', '--model', path.join(dir, 'm3'), '--format', 'onnx', '--out', out, '--json']);
+      const r = await runProcess([NASCTL, 'export', '--model', path.join(dir, 'm3'), '--format', 'onnx', '--out', out, '--json']);
       expect(r.status, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout)).toMatchObject({ file: out, opset: ONNX_OPSET, arch: text(3) });
     }
-    const p = await runProcess([CLI, 'predict', '--model', path.join(dir, 'm3'), '--limit', '64', '--threads', '1', '--json']);
+    const p = await runProcess([NASCTL, 'predict', '--model', path.join(dir, 'm3'), '--limit', '64', '--threads', '1', '--json']);
     expect(p.status, p.stderr).toBe(0);
     const rows = p.stdout
       .trim()
@@ -312,6 +289,24 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
     }
   }, 120_000);
 });
+
+/**
+ * Checks logits `got` against `want` ([images, 10]) image by image: the largest difference at most RELATIVE_BOUND of
+ * the image's largest |logit| (at least 1), and the same top-1 (`predicted`: the other side's own top-1, when it
+ * reports one). Returns the largest relative difference.
+ */
+function expectSameLogits(want: ArrayLike<number>, got: ArrayLike<number>, what: string, predicted?: number[]): number {
+  let worst = 0;
+  for (let i = 0; i < want.length / 10; i++) {
+    const w = Array.from({ length: 10 }, (_, c) => want[i * 10 + c]);
+    const g = Array.from({ length: 10 }, (_, c) => got[i * 10 + c]);
+    const diff = Math.max(...w.map((v, c) => Math.abs(v - g[c]))) / Math.max(1, ...w.map(Math.abs));
+    worst = Math.max(worst, diff);
+    expect(diff, `${what}, image ${i}`).toBeLessThanOrEqual(RELATIVE_BOUND);
+    expect(predicted ? predicted[i] : g.indexOf(Math.max(...g)), `${what}, image ${i}: top-1`).toBe(w.indexOf(Math.max(...w)));
+  }
+  return worst;
+}
 
 interface PageResult {
   logits?: number[];

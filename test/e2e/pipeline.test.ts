@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runPipeline } from '../../src/pipeline/runPipeline';
+import { type PipelineOptions, runPipeline } from '../../src/pipeline/runPipeline';
 import { PRESETS } from '../../src/train/trainOptions';
 import { CHROMIUM, requiredUnderCi, runChromium } from '../helpers';
 
@@ -55,26 +55,24 @@ describe('nasctl run (pipeline)', () => {
   it('trains, searches, retrains and writes a report whose plots render in Chromium', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-pipeline-'));
     const stages: string[] = [];
-    const result = await runPipeline(
-      {
-        train: {
-          ...PRESETS.quick,
-          out,
-          dataset: { name: 'synthetic' },
-          net: { filters: 4, stacks: 2, cellsPerStack: 1, ghostBatch: 16, threads: 1 },
-          batchSize: 32,
-          steps: 40,
-          evalEvery: 10,
-          evalArchs: 2,
-          evalLimit: 64,
-          checkpointEvery: 20,
-        },
-        search: { count: 12, strategy: 'random', seed: 1, valLimit: 64 },
-        select: { rule: 'top', count: 2 },
-        retrain: { filters: 4, epochs: 1, runs: 2, export: true },
+    const options: PipelineOptions = {
+      train: {
+        ...PRESETS.quick,
+        out,
+        dataset: { name: 'synthetic' },
+        net: { filters: 4, stacks: 2, cellsPerStack: 1, ghostBatch: 16, threads: 1 },
+        batchSize: 32,
+        steps: 40,
+        evalEvery: 10,
+        evalArchs: 2,
+        evalLimit: 64,
+        checkpointEvery: 20,
       },
-      { onEvent: (e) => e.type === 'stage' && stages.push(e.stage) },
-    );
+      search: { count: 12, strategy: 'random', seed: 1, valLimit: 64 },
+      select: { rule: 'top', count: 2 },
+      retrain: { filters: 4, epochs: 1, runs: 2, export: true },
+    };
+    const result = await runPipeline(options, { onEvent: (e) => e.type === 'stage' && stages.push(e.stage) });
     expect(stages).toEqual(['train', 'search', 'retrain', 'report']);
     expect(result.search!.scored).toBe(12);
     expect(result.retrained).toHaveLength(2);
@@ -96,23 +94,7 @@ describe('nasctl run (pipeline)', () => {
     await expectLegibleCells(html, out, [result.search!.top[0].arch, ...result.retrained!.map((r) => r.arch)]);
 
     // Resumable: a second run finds every stage done and changes nothing it does not need to.
-    const again = await runPipeline({
-      train: {
-        ...PRESETS.quick,
-        out,
-        dataset: { name: 'synthetic' },
-        net: { filters: 4, stacks: 2, cellsPerStack: 1, ghostBatch: 16, threads: 1 },
-        batchSize: 32,
-        steps: 40,
-        evalEvery: 10,
-        evalArchs: 2,
-        evalLimit: 64,
-        checkpointEvery: 20,
-      },
-      search: { count: 12, strategy: 'random', seed: 1, valLimit: 64 },
-      select: { rule: 'top', count: 2 },
-      retrain: { filters: 4, epochs: 1, runs: 2, export: true },
-    });
+    const again = await runPipeline(options);
     expect(again.train).toBeUndefined();
     expect(again.retrained!.map((s) => s.testAccuracyMean)).toEqual(result.retrained!.map((s) => s.testAccuracyMean));
   }, 300_000); // 62 s were measured with the other core busy

@@ -4,10 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Ran, runProcess } from '../helpers';
+import { type Ran, runProcess, NASCTL } from '../helpers';
 
-const CLI = path.resolve(__dirname, '../../dist/cli/nasctl.js');
-const nasctl = (...args: string[]): Promise<Ran> => runProcess([CLI, ...args]);
+const nasctl = (...args: string[]): Promise<Ran> => runProcess([NASCTL, ...args]);
 /** A search results line like the ones `nasctl search` writes, with `over` changed (undefined: left out). */
 const row = (over: Record<string, unknown>): string =>
   JSON.stringify({
@@ -88,7 +87,7 @@ describe('nasctl search', () => {
     expect(new Set(expected.map((l) => l.arch)).size).toBe(60);
 
     const out = path.join(root, 'killed.jsonl');
-    const child = spawn(process.execPath, [CLI, ...SEARCH, '--out', out], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [NASCTL, ...SEARCH, '--out', out], { stdio: 'ignore' });
     const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
     await new Promise<void>((resolve) => {
       const poll = setInterval(() => {
