@@ -1,6 +1,13 @@
 #include "data.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 
 #include "config.h"
 
@@ -33,18 +40,69 @@ std::vector<Crop> drawCrops(Rng& rng, int64_t B, int64_t cropPad, bool flip) {
 }
 }  // namespace
 
+MappedFile::MappedFile(const std::string& path, int64_t minBytes, int64_t budget) : budget_(budget) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw NasException("ERR_NAS_IO", path + ": cannot open (" + std::strerror(errno) + ")");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || st.st_size < minBytes) {
+    const auto size = static_cast<int64_t>(st.st_size);
+    ::close(fd);
+    throw NasException("ERR_NAS_BAD_DATA", path + ": expected at least " + std::to_string(minBytes) +
+                                               " bytes of pixels, the file has " + std::to_string(size));
+  }
+  length_ = static_cast<size_t>(st.st_size);
+  void* p = length_ ? ::mmap(nullptr, length_, PROT_READ, MAP_SHARED, fd, 0) : nullptr;
+  const int err = errno;
+  ::close(fd);  // the mapping keeps the file
+  if (p == MAP_FAILED) throw NasException("ERR_NAS_IO", path + ": cannot map (" + std::strerror(err) + ")");
+  base_ = static_cast<uint8_t*>(p);
+  // Batches read rows in a random order: read-ahead would fetch pages no batch asked for.
+  if (base_) ::madvise(base_, length_, MADV_RANDOM);
+}
+
+MappedFile::~MappedFile() {
+  if (base_) ::munmap(base_, length_);
+}
+
+void MappedFile::touched(int64_t bytes) const {
+  if (budget_ <= 0 || static_cast<int64_t>(length_) <= budget_) return;
+  if (since_.fetch_add(bytes) + bytes < budget_) return;
+  since_ = 0;
+  // The pages stay in the page cache (a later batch maps them again without reading the disk); the process stops
+  // holding them. A shared, read-only file mapping loses nothing by it.
+  ::madvise(base_, length_, MADV_DONTNEED);
+}
+
+namespace {
+std::vector<float> checkedStats(std::vector<float> v, int64_t c, size_t other) {
+  if (static_cast<int64_t>(v.size()) != c || static_cast<int64_t>(other) != c) {
+    throw NasException("ERR_NAS_BAD_DATA", "mean/std: expected " + std::to_string(c) +
+                                               " values (one per channel), got " + std::to_string(v.size()) + "/" +
+                                               std::to_string(other));
+  }
+  return v;
+}
+}  // namespace
+
 Dataset::Dataset(const uint8_t* img, const uint8_t* lab, int64_t n_, int64_t h_, int64_t w_, int64_t c_,
                  std::vector<float> m, std::vector<float> s)
     : n(n_), h(h_), w(w_), c(c_), id(nextDatasetId++) {
-  if (static_cast<int64_t>(m.size()) != c || static_cast<int64_t>(s.size()) != c) {
-    throw NasException("ERR_NAS_BAD_DATA", "mean/std: expected " + std::to_string(c) +
-                                               " values (one per channel), got " + std::to_string(m.size()) + "/" +
-                                               std::to_string(s.size()));
-  }
+  mean = torch::tensor(checkedStats(std::move(m), c, s.size()), torch::kFloat32);
+  std = torch::tensor(s, torch::kFloat32);
   pixels = torch::from_blob(const_cast<uint8_t*>(img), {n, h, w, c}, torch::kUInt8).clone();
   targets = torch::from_blob(const_cast<uint8_t*>(lab), {n}, torch::kUInt8).clone();
-  mean = torch::tensor(m, torch::kFloat32);
+}
+
+Dataset::Dataset(std::shared_ptr<const MappedFile> file, int64_t offset, const uint8_t* lab, int64_t n_, int64_t h_,
+                 int64_t w_, int64_t c_, std::vector<float> m, std::vector<float> s)
+    : n(n_), h(h_), w(w_), c(c_), id(nextDatasetId++), mapped(std::move(file)) {
+  mean = torch::tensor(checkedStats(std::move(m), c, s.size()), torch::kFloat32);
   std = torch::tensor(s, torch::kFloat32);
+  // No copy: the tensor reads the mapping, and its storage keeps the mapping alive.
+  auto keep = mapped;
+  pixels = torch::from_blob(const_cast<uint8_t*>(mapped->data() + offset), {n, h, w, c}, [keep](void*) {},
+                            torch::kUInt8);
+  targets = torch::from_blob(const_cast<uint8_t*>(lab), {n}, torch::kUInt8).clone();
 }
 
 void Dataset::checkRange(int64_t start, int64_t count) const {
@@ -58,6 +116,7 @@ void Dataset::checkRange(int64_t start, int64_t count) const {
 torch::Tensor Dataset::images(const torch::Tensor& idx, const torch::Device& device, Rng* rng, int64_t cropPad,
                               bool flip) const {
   auto x = normalise(pixels.index_select(0, idx), mean, std);  // [B, H, W, C]
+  if (mapped) mapped->touched(idx.numel() * h * w * c);
   if (rng && (cropPad > 0 || flip)) {
     auto padded = cropPad > 0 ? torch::constant_pad_nd(x, {0, 0, cropPad, cropPad, cropPad, cropPad}, 0) : x;
     const auto crops = drawCrops(*rng, x.size(0), cropPad, flip);
@@ -73,7 +132,9 @@ torch::Tensor Dataset::images(const torch::Tensor& idx, const torch::Device& dev
   return x.to(device).permute({0, 3, 1, 2});
 }
 
-DeviceData::DeviceData(const Dataset& d, const torch::Device& dev) : id(d.id), device(dev), h(d.h), w(d.w) {
+DeviceData::DeviceData(const Dataset& d, const torch::Device& dev)
+    : id(d.id), device(dev), h(d.h), w(d.w), mapped(d.mapped) {
+  if (!d.residentOn(dev)) throw NasException("ERR_NAS_NATIVE", "a mapped dataset is not copied to " + dev.str());
   pixels = d.pixels.to(dev);
   targets = d.targets.to(torch::kInt64).to(dev);
   mean = d.mean.to(dev);
@@ -90,6 +151,7 @@ const DeviceData& DeviceData::in(std::unique_ptr<DeviceData>& slot, const Datase
 
 torch::Tensor DeviceData::images(const torch::Tensor& idx, Rng* rng, int64_t cropPad, bool flip) const {
   auto x = normalise(pixels.index_select(0, idx.to(device)), mean, std);  // [B, H, W, C]
+  if (mapped) mapped->touched(idx.numel() * h * w * pixels.size(3));
   if (rng && (cropPad > 0 || flip)) {
     // Offsets and flips drawn on the host as Dataset::images draws them; one gather applies them all.
     const int64_t B = x.size(0);
@@ -113,6 +175,7 @@ torch::Tensor DeviceData::images(const torch::Tensor& idx, Rng* rng, int64_t cro
 torch::Tensor DeviceData::labels(const torch::Tensor& idx) const { return targets.index_select(0, idx.to(device)); }
 
 torch::Tensor DeviceData::range(int64_t start, int64_t count) const {
+  if (mapped) mapped->touched(count * h * w * pixels.size(3));
   return normalise(pixels.narrow(0, start, count), mean, std).permute({0, 3, 1, 2});
 }
 

@@ -2,6 +2,7 @@
 import type { RetrainStepEvent } from '../retrain/retrain';
 import type { SearchEvent } from '../search/runSearch';
 import type { TrainEvent } from '../train/trainOneShot';
+import type { ImageFolderEvent } from '../data/imageFolder';
 
 /** tty: a bar redrawn in place; plain: lines (CI, pipes); json: machine-readable lines. */
 export type OutputMode = 'tty' | 'plain' | 'json';
@@ -35,6 +36,7 @@ const f3 = (x: number): string => x.toFixed(3);
 export class TrainProgress {
   private lastDraw = 0;
   private plainEvery = 1;
+  private data: DataProgress | undefined;
 
   constructor(
     private readonly mode: OutputMode,
@@ -43,6 +45,11 @@ export class TrainProgress {
   ) {}
 
   handle(e: TrainEvent): void {
+    if (e.type === 'data') {
+      this.data ??= new DataProgress(this.mode, this.err);
+      this.data.handle(e.event);
+      return;
+    }
     if (this.mode === 'json') {
       if (e.type === 'eval') {
         const { type: _t, ...line } = e;
@@ -236,5 +243,53 @@ export class CountProgress {
       plain: `  ${text}`,
       json: () => ({ type: 'progress', ...e, perSec: perSecond(rate), etaSeconds: wholeSeconds(eta) }),
     });
+  }
+}
+
+/**
+ * Renders the preparation of an image folder (scan, header checks, decode into the cache): the counted phases through
+ * CountProgress (a bar with images/s and ETA on a TTY), one line each for the scan, a wait for another process and
+ * the result (with how many files were skipped and where the list is).
+ */
+export class DataProgress {
+  private readonly count: CountProgress;
+
+  constructor(
+    private readonly mode: OutputMode,
+    private readonly err: NodeJS.WriteStream = process.stderr,
+  ) {
+    this.count = new CountProgress(mode, err);
+  }
+
+  handle(e: ImageFolderEvent): void {
+    const say = (text: string, json: Record<string, unknown>): void => {
+      this.err.write(this.mode === 'json' ? `${JSON.stringify({ type: 'progress', stage: 'data', ...json })}\n` : `${text}\n`);
+    };
+    switch (e.type) {
+      case 'scan':
+        // The result line says it all when the cache is current; a scan is news only to machines.
+        if (this.mode === 'json') say('', e);
+        return;
+      case 'wait':
+        say(`waiting for another process decoding the same folder: ${e.holder}`, e);
+        return;
+      case 'probe':
+        this.count.update({ stage: 'checking images', done: e.done, total: e.total, unit: 'files' });
+        return;
+      case 'decode':
+        this.count.update({
+          stage: e.resumedAt ? `decoding (resumed at ${e.resumedAt})` : 'decoding',
+          done: e.done,
+          total: e.total,
+          unit: 'images',
+        });
+        return;
+      case 'ready':
+        say(
+          `image folder ${e.cached ? 'cached' : 'decoded'} in ${e.dir}: ${e.counts.train} train / ${e.counts.validation} validation / ${e.counts.test} test` +
+            (e.skipped ? `; ${e.skipped} file${e.skipped > 1 ? 's' : ''} skipped (listed in ${e.dir}/manifest.json)` : ''),
+          e,
+        );
+    }
   }
 }

@@ -4,13 +4,20 @@ import * as path from 'node:path';
 import { NasError, invalidParameter } from '../util/errors';
 import { readCifar } from './cifar';
 import { readIdx } from './idx';
+import {
+  type ImageFolderEvent,
+  type ImageFolderOptions,
+  currentImageFolderCache,
+  prepareImageFolder,
+  readImageFolderCache,
+} from './imageFolder';
 import { syntheticSet } from './synthetic';
 import { type DatasetSplits, type ImageSet, channelStats, sliceSet } from './types';
 
-/** The datasets `loadDataset` reads. */
-export type DatasetName = 'fashion-mnist' | 'cifar10' | 'synthetic';
+/** The datasets `loadDataset` reads: three built in, and `folder`, the user's own image folder (`dataDir`). */
+export type DatasetName = 'fashion-mnist' | 'cifar10' | 'synthetic' | 'folder';
 /** Every dataset name, for option parsing. */
-export const DATASET_NAMES: DatasetName[] = ['fashion-mnist', 'cifar10', 'synthetic'];
+export const DATASET_NAMES: DatasetName[] = ['fashion-mnist', 'cifar10', 'synthetic', 'folder'];
 
 /** Where Debian's dataset-fashion-mnist package puts the files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -18,8 +25,13 @@ export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 /** Which dataset, where its files are, and how to split and limit it. */
 export interface LoadDatasetOptions {
   name: DatasetName;
-  /** Folder with the files (Fashion-MNIST IDX .gz files, or CIFAR-10's cifar-10-batches-bin). */
+  /**
+   * Folder with the files: Fashion-MNIST's IDX .gz files, CIFAR-10's cifar-10-batches-bin, or (`folder`, required)
+   * the image folder: `<class>/<image>` or `train|val|test/<class>/<image>`.
+   */
   dataDir?: string;
+  /** `folder`: image size, channels, split fractions and seed, cache folder (docs/data.md). */
+  folder?: ImageFolderOptions;
   /** Examples held out of the training file for validation (5,000 for both, as in the paper). */
   validationSize?: number;
   /** Use only the first N training examples (after the validation hold-out); the quick preset's knob. */
@@ -72,7 +84,8 @@ export interface DatasetEntry {
   cropPad: number;
   /** Examples held out of the training file for validation (the paper: 5,000). */
   validationSize: (trainExamples: number) => number;
-  read: (o: LoadDatasetOptions) => { train: ImageSet; test: ImageSet; classes: number };
+  /** The files' splits; a reader that gives `validation` has its own (validationSize is then not used). */
+  read: (o: LoadDatasetOptions) => { train: ImageSet; test: ImageSet; validation?: ImageSet; classes: number; classNames?: string[] };
 }
 
 /** The dataset registry: adding a dataset is one entry here (shape, classes, crop padding, validation split, reader). */
@@ -113,7 +126,63 @@ export const DATASETS: Record<DatasetName, DatasetEntry> = {
       return { train: sliceSet(all, 0, n - nTest), test: sliceSet(all, n - nTest, n), classes };
     },
   },
+  // The user's images: shape and classes come from the folder (these are the defaults before it is read).
+  folder: {
+    imageSize: 32,
+    channels: 3,
+    classes: 0,
+    cropPad: 4,
+    validationSize: (n) => Math.floor(n / 10),
+    read: (o) => {
+      const dir = folderDir(o);
+      const cache = currentImageFolderCache(dir, o.folder);
+      if (!cache)
+        throw new NasError(
+          'ERR_NAS_DATASET_MISSING',
+          `${dir}: the image folder is not decoded yet (or changed since); call prepareDataset() first (the CLI and trainOneShot/runSearch/retrain do it)`,
+          { path: dir },
+        );
+      const s = readImageFolderCache(cache.dir, cache.manifest);
+      return { ...s, classes: cache.manifest.classNames.length, classNames: cache.manifest.classNames };
+    },
+  },
 };
+
+function folderDir(o: LoadDatasetOptions): string {
+  if (typeof o.dataDir !== 'string' || !o.dataDir)
+    throw invalidParameter('dataDir', 'the image folder (--data-dir DIR with DIR/<class>/<image>)', o.dataDir, 'ERR_NAS_BAD_ARG');
+  return o.dataDir;
+}
+
+/** Random-crop padding of a dataset when augmentation is on: about 1/8 of the image side. */
+export function cropPadOf(o: Pick<LoadDatasetOptions, 'name' | 'folder'>): number {
+  if (o.name === 'folder') return Math.max(1, Math.round((o.folder?.imageSize ?? DATASETS.folder.imageSize) / 8));
+  return DATASETS[o.name].cropPad;
+}
+
+/**
+ * Makes a dataset's files ready for `loadDataset`: an image folder (`folder`) is decoded into its cache the first
+ * time (resumable, progress through `onEvent`); the built-in datasets need nothing. Returns false when the signal
+ * stopped the decode.
+ */
+export async function prepareDataset(
+  o: LoadDatasetOptions,
+  hooks: { onEvent?: (e: ImageFolderEvent) => void; signal?: AbortSignal } = {},
+): Promise<boolean> {
+  if (o.name !== 'folder') return true;
+  const r = await prepareImageFolder(folderDir(o), o.folder, hooks);
+  return !r.aborted;
+}
+
+/** An image folder as train / validation / test splits: prepareDataset then loadDataset, for `{name: 'folder'}`. */
+export async function loadImageFolder(
+  dir: string,
+  o: Omit<LoadDatasetOptions, 'name' | 'dataDir'> = {},
+  hooks: { onEvent?: (e: ImageFolderEvent) => void; signal?: AbortSignal } = {},
+): Promise<DatasetSplits | undefined> {
+  const options: LoadDatasetOptions = { ...o, name: 'folder', dataDir: dir };
+  return (await prepareDataset(options, hooks)) ? loadDataset(options) : undefined;
+}
 
 /** Loads `name` and returns its train / validation / test splits with the training split's normalisation. */
 export function loadDataset(o: LoadDatasetOptions): DatasetSplits {
@@ -130,16 +199,24 @@ export function loadDataset(o: LoadDatasetOptions): DatasetSplits {
       `${o.name}: the test images are ${shape(test)} but the training images are ${shape(train)}; every split must have one shape`,
     );
   }
-  const val = o.validationSize ?? entry.validationSize(train.n);
-  if (!(Number.isInteger(val) && val > 0 && val < train.n))
-    throw invalidParameter('validationSize', `an integer in 1..${train.n - 1}`, val);
-  let trainSet = sliceSet(train, 0, train.n - val);
-  const validation = sliceSet(train, train.n - val, train.n);
+  let trainSet: ImageSet;
+  let validation: ImageSet;
+  if (read.validation) {
+    trainSet = train;
+    validation = read.validation;
+  } else {
+    const val = o.validationSize ?? entry.validationSize(train.n);
+    if (!(Number.isInteger(val) && val > 0 && val < train.n))
+      throw invalidParameter('validationSize', `an integer in 1..${train.n - 1}`, val);
+    trainSet = sliceSet(train, 0, train.n - val);
+    validation = sliceSet(train, train.n - val, train.n);
+  }
   if (o.trainLimit !== undefined) {
     if (!(Number.isInteger(o.trainLimit) && o.trainLimit > 0)) throw invalidParameter('trainLimit', 'a positive integer', o.trainLimit);
     trainSet = sliceSet(trainSet, 0, Math.min(o.trainLimit, trainSet.n));
   }
   if (o.testLimit !== undefined) test = sliceSet(test, 0, Math.min(o.testLimit, test.n));
   const { mean, std } = channelStats(trainSet);
-  return { name: o.name, classes, train: trainSet, validation, test, mean, std };
+  const classNames = read.classNames ?? entry.classNames?.slice();
+  return { name: o.name, classes, train: trainSet, validation, test, mean, std, ...(classNames ? { classNames } : {}) };
 }

@@ -1,4 +1,11 @@
-/** A labelled image set: uint8 pixels in NHWC order and uint8 labels, typically views into one Buffer. */
+import * as fs from 'node:fs';
+import { NasError } from '../util/errors';
+
+/**
+ * A labelled image set: uint8 pixels in NHWC order and uint8 labels, typically views into one Buffer. A set whose
+ * pixels live in a file (the decoded cache of an image folder, which may be larger than memory) has `file` and an
+ * empty `images`: the native side maps the file and reads the rows each batch needs. `readImages` reads either kind.
+ */
 export interface ImageSet {
   images: Uint8Array;
   labels: Uint8Array;
@@ -6,12 +13,35 @@ export interface ImageSet {
   height: number;
   width: number;
   channels: number;
+  /** Pixels in a file instead of `images`: n*height*width*channels bytes from byte `offset`. */
+  file?: { path: string; offset: number };
+}
+
+/** Pixels of examples [start, start + count) of a set, in memory or in a file. */
+export function readImages(set: ImageSet, start: number, count: number): Uint8Array {
+  const per = set.height * set.width * set.channels;
+  if (!set.file) return set.images.subarray(start * per, (start + count) * per);
+  const out = Buffer.alloc(count * per);
+  const fd = fs.openSync(set.file.path, 'r');
+  try {
+    let done = 0;
+    while (done < out.length) {
+      const got = fs.readSync(fd, out, done, out.length - done, set.file.offset + start * per + done);
+      if (got === 0) throw new NasError('ERR_NAS_BAD_DATA', `${set.file.path}: ends before image ${start + count - 1}`);
+      done += got;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return out;
 }
 
 /** The three splits the paper uses, plus what normalises them. */
 export interface DatasetSplits {
   name: string;
   classes: number;
+  /** The class names in label order, when the dataset has them (an image folder: its class folders, sorted). */
+  classNames?: string[];
   train: ImageSet;
   validation: ImageSet;
   test: ImageSet;
@@ -24,12 +54,13 @@ export interface DatasetSplits {
 export function sliceSet(set: ImageSet, start: number, end: number): ImageSet {
   const per = set.height * set.width * set.channels;
   return {
-    images: set.images.subarray(start * per, end * per),
+    images: set.file ? set.images : set.images.subarray(start * per, end * per),
     labels: set.labels.subarray(start, end),
     n: end - start,
     height: set.height,
     width: set.width,
     channels: set.channels,
+    ...(set.file ? { file: { path: set.file.path, offset: set.file.offset + start * per } } : {}),
   };
 }
 
@@ -41,8 +72,9 @@ export function channelStats(set: ImageSet, limit = 10000): { mean: number[]; st
   const sum = new Float64Array(c);
   const sq = new Float64Array(c);
   const total = count * c;
+  const images = readImages(set, 0, n);
   for (let i = 0; i < total; i++) {
-    const v = set.images[i] / 255;
+    const v = images[i] / 255;
     sum[i % c] += v;
     sq[i % c] += v * v;
   }

@@ -29,7 +29,7 @@ export interface ExportedModelInfo {
 export function exportModel(
   dir: string,
   model: StandaloneModel,
-  extra: { mean: number[]; std: number[]; testAccuracy?: number; dataset?: DatasetName },
+  extra: { mean: number[]; std: number[]; testAccuracy?: number; dataset?: DatasetName; classNames?: readonly string[] },
 ): ExportedModelInfo {
   makeDir(dir);
   const info: ExportedModelInfo = {
@@ -41,7 +41,7 @@ export function exportModel(
     params: model.parameterCount(),
     testAccuracy: extra.testAccuracy,
     dataset: extra.dataset,
-    classNames: extra.dataset ? DATASETS[extra.dataset].classNames?.slice() : undefined,
+    classNames: extra.classNames?.slice() ?? (extra.dataset ? DATASETS[extra.dataset].classNames?.slice() : undefined),
   };
   writeSafetensors(path.join(dir, 'model.safetensors'), model.stateDict(), { arch: model.arch, format: info.format });
   writeFileAtomic(path.join(dir, 'model.json'), `${JSON.stringify(info, null, 2)}\n`);

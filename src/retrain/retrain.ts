@@ -5,7 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadDataset, type LoadDatasetOptions } from '../data/loadDataset';
+import { loadDataset, prepareDataset, type LoadDatasetOptions } from '../data/loadDataset';
+import type { ImageFolderEvent } from '../data/imageFolder';
 import type { DatasetSplits } from '../data/types';
 import { loadAddon } from '../native/binding';
 import { invalidParameter } from '../util/errors';
@@ -152,6 +153,7 @@ export interface RetrainSummary {
 
 /** Progress of `retrain`: a run starts, a step is done, a run finished. */
 export type RetrainEvent =
+  | { type: 'data'; event: ImageFolderEvent }
   | { type: 'run-start'; arch: string; archIndex: number; run: number; totalSteps: number; startStep: number }
   | RetrainStepEvent
   | { type: 'run'; result: RetrainRun };
@@ -227,6 +229,8 @@ async function retrainLocked(
   o: RetrainOptions,
   hooks: { signal?: AbortSignal; onEvent?: (e: RetrainEvent) => void },
 ): Promise<{ summaries: RetrainSummary[]; aborted: boolean }> {
+  if (!(await prepareDataset(o.dataset, { signal: hooks.signal, onEvent: (event) => hooks.onEvent?.({ type: 'data', event }) })))
+    return { summaries: [], aborted: true };
   const data = loadDataset(o.dataset);
   const train = new NativeData(data.train, data.mean, data.std);
   const val = new NativeData(data.validation, data.mean, data.std);
@@ -309,6 +313,7 @@ async function retrainLocked(
           std: data.std,
           testAccuracy: result.testAccuracy,
           dataset: o.dataset.name,
+          classNames: data.classNames,
         });
       fs.rmSync(ckpt, { force: true });
     } finally {

@@ -2,7 +2,8 @@
 import * as fs from 'node:fs';
 import type { ExecutionPlan } from '../native/binding';
 import * as path from 'node:path';
-import { loadDataset } from '../data/loadDataset';
+import { loadDataset, prepareDataset } from '../data/loadDataset';
+import type { ImageFolderEvent } from '../data/imageFolder';
 import type { DatasetSplits } from '../data/types';
 import { NasError } from '../util/errors';
 import { Supernet } from '../model/Supernet';
@@ -36,9 +37,17 @@ export async function readSupernetOptions(where: string): Promise<{ checkpoint: 
 /** Opens a run directory (or a checkpoint file): the model with its weights, the run's options and its dataset splits. */
 export async function openSupernet(
   where: string,
-  o: { threads?: number; device?: string; precision?: 'fp32' | 'bf16'; plan?: ExecutionPlan } = {},
+  o: {
+    threads?: number;
+    device?: string;
+    precision?: 'fp32' | 'bf16';
+    plan?: ExecutionPlan;
+    /** Progress of decoding an image folder that is not (or no longer) in its cache. */
+    onData?: (e: ImageFolderEvent) => void;
+  } = {},
 ): Promise<OpenedSupernet> {
   const { checkpoint, options } = await readSupernetOptions(where);
+  await prepareDataset(options.dataset, { onEvent: o.onData });
   const data = loadDataset(options.dataset);
   const net = Supernet.create(
     {

@@ -12,6 +12,7 @@ import { NasError, invalidParameter } from '../util/errors';
 import { type Architecture, formatArchitecture, spaceWith } from '../space/architecture';
 import { type ModelShape, modelSize } from '../space/modelSize';
 import { NativeData, type Supernet } from '../model/Supernet';
+import type { ImageFolderEvent } from '../data/imageFolder';
 import {
   acquireLock,
   checkOutputFile,
@@ -78,6 +79,7 @@ export const DEFAULT_SEARCH: Omit<SearchOptions, 'supernet'> = {
 
 /** Progress of `runSearch`: its start and each scored architecture. */
 export type SearchEvent =
+  | { type: 'data'; event: ImageFolderEvent }
   | { type: 'start'; count: number; done: number; results: string; strategy: string; validationExamples: number }
   | {
       type: 'scored';
@@ -233,7 +235,13 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
   const group = hooks.group;
   const writer = !group || group.isWriter;
   const workers = group?.worldSize ?? 1;
-  const opened = await openSupernet(o.supernet, { threads: o.threads, device: o.device, precision: o.precision, plan: o.plan });
+  const opened = await openSupernet(o.supernet, {
+    threads: o.threads,
+    device: o.device,
+    precision: o.precision,
+    plan: o.plan,
+    onData: (event) => hooks.onEvent?.({ type: 'data', event }),
+  });
   const { net, data } = opened;
   let release = (): void => undefined;
   try {

@@ -4,7 +4,7 @@
  * few random training examples whose labels are not used. Lower KL is expected to mean higher one-shot accuracy.
  */
 import { normaliseImages } from '../retrain/exportModel';
-import type { DatasetSplits } from '../data/types';
+import { type DatasetSplits, readImages } from '../data/types';
 import { dropProbability } from '../schedule/dropout';
 import { type Architecture, OPS, formatArchitecture } from '../space/architecture';
 import type { Supernet } from '../model/Supernet';
@@ -60,7 +60,7 @@ export function klProbe(data: DatasetSplits, count: number, seed: number): { ima
   const pick = new Uint8Array(count * per);
   for (let i = 0; i < count; i++) {
     const k = rng.below(t.n);
-    pick.set(t.images.subarray(k * per, (k + 1) * per), i * per);
+    pick.set(readImages(t, k, 1), i * per);
   }
   return { images: normaliseImages(pick, count, t.height, t.channels, data.mean, data.std), count };
 }

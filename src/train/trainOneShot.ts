@@ -4,7 +4,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadDataset } from '../data/loadDataset';
+import { loadDataset, prepareDataset } from '../data/loadDataset';
+import type { ImageFolderEvent } from '../data/imageFolder';
 import type { DatasetSplits } from '../data/types';
 import { loadAddon } from '../native/binding';
 import { NasError } from '../util/errors';
@@ -94,7 +95,8 @@ export type TrainEvent =
       etaSeconds: number;
     }
   | ({ type: 'eval' } & MetricsLine)
-  | { type: 'checkpoint'; step: number; path: string };
+  | { type: 'checkpoint'; step: number; path: string }
+  | { type: 'data'; event: ImageFolderEvent };
 
 /** The end of a run: final one-shot validation accuracy and loss, per evaluation architecture, and where things are. */
 export interface TrainResult {
@@ -182,6 +184,21 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
       `${opts.out} already holds a run (checkpoint.pt); pass --resume to continue it or choose another --out`,
     );
   }
+  // An image folder is decoded into its cache first (resumable; the files must not change during the run).
+  const ready = await prepareDataset(opts.dataset, { signal: hooks.signal, onEvent: (event) => hooks.onEvent?.({ type: 'data', event }) });
+  if (!ready)
+    return {
+      out: opts.out,
+      steps: 0,
+      totalSteps: 0,
+      aborted: true,
+      valAccuracy: Number.NaN,
+      valLoss: Number.NaN,
+      perArch: [],
+      imagesPerSec: 0,
+      seconds: 0,
+      checkpoint: files.checkpoint,
+    };
   const data: DatasetSplits = loadDataset(opts.dataset);
   // A new run records what it uses (config.json, the checkpoint's meta), not the preset's dataset-bound values.
   if (!resuming) opts = effectiveOptions(opts, data);

@@ -3,24 +3,27 @@ import { addRuntimeOptions } from '../runtime';
 import type { ExecutionPlan } from '../../native/binding';
 import { Command } from 'commander';
 import * as fs from 'node:fs';
-import { DATASETS, DATASET_NAMES, type DatasetName, loadDataset } from '../../data/loadDataset';
+import { DATASET_NAMES, type DatasetName, cropPadOf, loadDataset, prepareDataset } from '../../data/loadDataset';
+import { type DatasetFlags, addDatasetOptions, datasetFromFlags } from '../dataset';
 import { NasError } from '../../util/errors';
+import { ioError } from '../../util/files';
+import { decodeImageFile, listImageFiles } from '../../data/imageFolder';
+import { readImages } from '../../data/types';
 import { loadModel, normaliseImages } from '../../retrain/exportModel';
 import { RETRAIN_DEFAULTS, type RetrainEvent, retrain } from '../../retrain/retrain';
 import { SELECTION_RULES, type SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
 import { DEFAULT_SUPERNET_CONFIG } from '../../model/Supernet';
 import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
-import { RetrainProgress, formatDuration, outputMode } from '../progress';
+import { DataProgress, RetrainProgress, formatDuration, outputMode } from '../progress';
 import { withAbortOnSignal } from '../lifecycle';
 
-interface RetrainFlags {
+interface RetrainFlags extends DatasetFlags {
   ghostBatch?: number;
   from?: string;
   select: SelectionRule;
   count: number;
   percentile: number;
   dataset: DatasetName;
-  dataDir?: string;
   trainLimit?: number;
   filters: number;
   stacks: number;
@@ -46,8 +49,13 @@ interface RetrainFlags {
 function renderer(json: boolean): (e: RetrainEvent) => void {
   const mode = outputMode(json);
   const progress = new RetrainProgress(mode);
+  const data = new DataProgress(mode);
   return (e) => {
     if (e.type === 'step') return progress.step(e);
+    if (e.type === 'data') {
+      data.handle(e.event);
+      return;
+    }
     if (mode === 'json') {
       if (e.type === 'run') process.stdout.write(`${JSON.stringify(e.result)}\n`);
       return;
@@ -67,17 +75,18 @@ function renderer(json: boolean): (e: RetrainEvent) => void {
 
 /** `nasctl retrain`: trains stand-alone models of architectures from scratch. */
 export function retrainCommand(): Command {
-  return addRuntimeOptions(new Command('retrain'), ['threads', 'device', 'precision', 'plan'], {
-    threads: 'all cores, split between the jobs',
-  })
+  return addDatasetOptions(
+    addRuntimeOptions(new Command('retrain'), ['threads', 'device', 'precision', 'plan'], {
+      threads: 'all cores, split between the jobs',
+    }),
+    'fashion-mnist',
+  )
     .description('train stand-alone models of architectures from scratch and report test accuracy (mean ± std over runs)')
     .argument('[arch...]', 'architectures in the canonical notation')
     .option('--from <file>', 'take architectures from search results (search.jsonl)')
     .option('--select <rule>', `with --from: ${SELECTION_RULES.join(', ')}`, oneOf(SELECTION_RULES), 'top')
     .option('--count <k>', 'with --from: how many', positiveInt, 2)
     .option('--percentile <p>', 'with --select small: accuracy percentile', num, 90)
-    .option('--dataset <name>', `${DATASET_NAMES.join(', ')}`, oneOf(DATASET_NAMES), 'fashion-mnist')
-    .option('--data-dir <dir>', 'folder with the dataset files')
     .option('--train-limit <n>', 'use only the first n training examples', positiveInt)
     .option(
       '--filters <F>',
@@ -127,8 +136,7 @@ export function retrainCommand(): Command {
           {
             out: f.out,
             dataset: {
-              name: f.dataset,
-              dataDir: f.dataDir,
+              ...datasetFromFlags(f, f.dataset),
               trainLimit: f.trainLimit ?? (f.dataset === 'fashion-mnist' ? 12000 : undefined),
             },
             net: {
@@ -146,7 +154,7 @@ export function retrainCommand(): Command {
             learningRate: { kind: 'cosine', base: f.lr },
             momentum: f.momentum,
             weightDecay: f.weightDecay,
-            cropPad: f.augment ? DATASETS[f.dataset].cropPad : 0,
+            cropPad: f.augment ? cropPadOf(datasetFromFlags(f, f.dataset)) : 0,
             flip: f.augment === true,
             runs: f.runs,
             seed: f.seed,
@@ -173,10 +181,9 @@ export function retrainCommand(): Command {
     });
 }
 
-interface PredictFlags {
+interface PredictFlags extends DatasetFlags {
   model: string;
-  dataset: DatasetName;
-  dataDir?: string;
+  images?: string[];
   split: 'test' | 'validation';
   limit: number;
   threads?: number;
@@ -186,51 +193,113 @@ interface PredictFlags {
 /** Images per forward of `nasctl predict` (BN uses running statistics: any batch gives the same answers). */
 const PREDICT_BATCH = 256;
 
+/** The predicted class of each row of `probs` (`classes` per row): index, name and probability. */
+function topClasses(
+  probs: Float32Array,
+  classes: number,
+  names: readonly string[] | undefined,
+): { cls: number; name: string; p: number }[] {
+  const out = [];
+  for (let j = 0; j < probs.length / classes; j++) {
+    const p = probs.subarray(j * classes, (j + 1) * classes);
+    let cls = 0;
+    for (let k = 1; k < classes; k++) if (p[k] > p[cls]) cls = k;
+    out.push({ cls, name: names?.[cls] ?? String(cls), p: p[cls] });
+  }
+  return out;
+}
+
 /** `nasctl predict`: classifies images with an exported stand-alone model. */
 export function predictCommand(): Command {
-  return addRuntimeOptions(new Command('predict'), ['threads'])
-    .description('classify images of a dataset split with an exported stand-alone model')
+  return addDatasetOptions(addRuntimeOptions(new Command('predict'), ['threads']))
+    .description('classify image files (--images), or the images of a dataset split, with an exported stand-alone model')
     .requiredOption('--model <dir>', 'folder with model.json and model.safetensors (from `nasctl retrain --export`)')
-    .option('--dataset <name>', `${DATASET_NAMES.join(', ')}`, oneOf(DATASET_NAMES), 'fashion-mnist')
-    .option('--data-dir <dir>', 'folder with the dataset files')
-    .option('--split <name>', 'test or validation', oneOf(['test', 'validation'] as const), 'test')
-    .option('--limit <n>', 'images to classify', positiveInt, 10)
+    .option(
+      '--images <paths...>',
+      "image files or folders of them (JPEG, PNG, WebP, GIF, TIFF, AVIF), resized as the model's training images were",
+    )
+    .option('--split <name>', 'without --images: test or validation', oneOf(['test', 'validation'] as const), 'test')
+    .option('--limit <n>', 'without --images: images of the split to classify', positiveInt, 10)
     .option('--json', 'one JSON line per image')
-    .action((f: PredictFlags) => {
+    .action(async (f: PredictFlags) => {
       const { model, info } = loadModel(f.model, { threads: f.threads });
       try {
-        const data = loadDataset({ name: f.dataset, dataDir: f.dataDir });
-        const set = data[f.split];
-        const n = Math.min(f.limit, set.n);
-        const classes = info.config.classes;
-        const pixels = set.height * set.width * set.channels;
-        let correct = 0;
-        // In batches: memory stays flat in the number of images (one batch of inputs and probabilities at a time).
-        for (let first = 0; first < n; first += PREDICT_BATCH) {
-          const b = Math.min(PREDICT_BATCH, n - first);
-          const x = normaliseImages(
-            set.images.subarray(first * pixels, (first + b) * pixels),
-            b,
-            set.height,
-            set.channels,
-            info.mean,
-            info.std,
-          );
-          const probs = model.predict(x, b);
-          for (let j = 0; j < b; j++) {
-            const i = first + j;
-            const p = probs.subarray(j * classes, (j + 1) * classes);
-            const cls = p.indexOf(Math.max(...p));
-            correct += cls === set.labels[i] ? 1 : 0;
-            if (f.json)
-              process.stdout.write(`${JSON.stringify({ index: i, predicted: cls, probability: p[cls], label: set.labels[i] })}\n`);
-            else
-              process.stdout.write(`${String(i).padStart(5)}  predicted ${cls} (${(100 * p[cls]).toFixed(1)}%)  label ${set.labels[i]}\n`);
-          }
-        }
-        if (!f.json) process.stdout.write(`accuracy ${(correct / n).toFixed(4)} on ${n} ${f.split} images (${info.arch})\n`);
+        if (f.images) await predictFiles(f, model, info);
+        else await predictSplit(f, model, info);
       } finally {
         model.dispose();
       }
     });
+}
+
+type Loaded = ReturnType<typeof loadModel>;
+
+/** --images: every file decoded as the training images were, in batches; a file that does not decode is reported. */
+async function predictFiles(f: PredictFlags, model: Loaded['model'], info: Loaded['info']): Promise<void> {
+  const files = listImageFiles(f.images!);
+  const { imageSize: size, inChannels: channels, classes } = info.config;
+  let failed = 0;
+  for (let first = 0; first < files.length; first += PREDICT_BATCH) {
+    const part = files.slice(first, first + PREDICT_BATCH);
+    const decoded = await Promise.all(
+      part.map((file) =>
+        decodeImageFile(file, size, channels).catch((err: unknown) => (err instanceof NasError ? err : ioError(err, file, 'read'))),
+      ),
+    );
+    const ok = decoded.filter((d): d is Buffer => !(d instanceof NasError));
+    const top = ok.length
+      ? topClasses(
+          model.predict(normaliseImages(Buffer.concat(ok), ok.length, size, channels, info.mean, info.std), ok.length),
+          classes,
+          info.classNames,
+        )
+      : [];
+    let k = 0;
+    part.forEach((file, i) => {
+      const d = decoded[i];
+      if (d instanceof NasError) {
+        failed++;
+        if (f.json) process.stdout.write(`${JSON.stringify({ file, error: { code: d.code, message: d.message } })}\n`);
+        else process.stderr.write(`${file}: ${d.message} (${d.code})\n`);
+        return;
+      }
+      const t = top[k++];
+      if (f.json) process.stdout.write(`${JSON.stringify({ file, predicted: t.cls, className: t.name, probability: t.p })}\n`);
+      else process.stdout.write(`${t.name} (${(100 * t.p).toFixed(1)}%)  ${file}\n`);
+    });
+  }
+  if (failed) {
+    process.stderr.write(`${failed} of ${files.length} files could not be read as images\n`);
+    process.exitCode = 1;
+  }
+}
+
+/** A dataset split (the model's own dataset unless --dataset says otherwise), with the accuracy at the end. */
+async function predictSplit(f: PredictFlags, model: Loaded['model'], info: Loaded['info']): Promise<void> {
+  const name = f.dataset ?? (DATASET_NAMES.includes(info.dataset as DatasetName) ? (info.dataset as DatasetName) : 'fashion-mnist');
+  const options = datasetFromFlags(f, name);
+  if (name === 'folder') {
+    // The folder decoded as the model's training images were: its size and channels.
+    options.folder = { imageSize: info.config.imageSize, channels: info.config.inChannels as 1 | 3, ...options.folder };
+    await prepareDataset(options);
+  }
+  const data = loadDataset(options);
+  const set = data[f.split];
+  const n = Math.min(f.limit, set.n);
+  const classes = info.config.classes;
+  let correct = 0;
+  // In batches: memory stays flat in the number of images (one batch of inputs and probabilities at a time).
+  for (let first = 0; first < n; first += PREDICT_BATCH) {
+    const b = Math.min(PREDICT_BATCH, n - first);
+    const x = normaliseImages(readImages(set, first, b), b, set.height, set.channels, info.mean, info.std);
+    const top = topClasses(model.predict(x, b), classes, info.classNames);
+    for (let j = 0; j < b; j++) {
+      const i = first + j;
+      const { cls, p } = top[j];
+      correct += cls === set.labels[i] ? 1 : 0;
+      if (f.json) process.stdout.write(`${JSON.stringify({ index: i, predicted: cls, probability: p, label: set.labels[i] })}\n`);
+      else process.stdout.write(`${String(i).padStart(5)}  predicted ${cls} (${(100 * p).toFixed(1)}%)  label ${set.labels[i]}\n`);
+    }
+  }
+  if (!f.json) process.stdout.write(`accuracy ${(correct / n).toFixed(4)} on ${n} ${f.split} images (${info.arch})\n`);
 }

@@ -6,10 +6,12 @@ import { PIPELINE_PRESETS, type PipelineEvent, runPipeline } from '../../pipelin
 import { SELECTION_RULES, type SelectionRule } from '../../search/select';
 import { STRATEGIES, type StrategyName } from '../../search/strategy';
 import { oneOf, positiveInt } from '../parse';
-import { RetrainProgress, ScoringProgress, TrainProgress, outputMode } from '../progress';
+import { DataProgress, RetrainProgress, ScoringProgress, TrainProgress, outputMode } from '../progress';
+import { type DatasetFlags, addDatasetOptions, datasetFromFlags } from '../dataset';
+import * as path from 'node:path';
 import { withAbortOnSignal } from '../lifecycle';
 
-interface RunFlags {
+interface RunFlags extends DatasetFlags {
   preset: 'quick' | 'paper';
   out?: string;
   searchCount?: number;
@@ -26,9 +28,14 @@ interface RunFlags {
   json?: boolean;
 }
 
+/** runs/<name> of a run on an image folder: the folder's name, made safe for a path. */
+function folderRunName(dir: string): string {
+  return path.basename(path.resolve(dir)).replace(/[^A-Za-z0-9._-]/g, '_') || 'folder';
+}
+
 /** `nasctl run`: the whole method (train, search, select, retrain, report) from a preset. */
 export function runCommand(): Command {
-  return addRuntimeOptions(new Command('run'))
+  return addDatasetOptions(addRuntimeOptions(new Command('run')))
     .description('the whole method: train the one-shot model, search, select, retrain the winners, write the HTML report')
     .option(
       '--preset <name>',
@@ -36,7 +43,7 @@ export function runCommand(): Command {
       oneOf(['quick', 'paper'] as const),
       'quick',
     )
-    .option('--out <dir>', 'run directory (default: runs/<preset>)')
+    .option('--out <dir>', 'run directory (default: runs/<preset>; with --dataset folder: runs/<folder name>)')
     .option('--search-count <n>', 'architectures to score', positiveInt)
     .option('--strategy <name>', STRATEGIES.join(' or '), oneOf(STRATEGIES))
     .option('--select <rule>', SELECTION_RULES.join(', '), oneOf(SELECTION_RULES))
@@ -47,10 +54,14 @@ export function runCommand(): Command {
     .option('--json', 'JSON lines: stage events, then {"result":..}')
     .action(async (f: RunFlags) => {
       const p = PIPELINE_PRESETS[f.preset];
+      // Another dataset than the preset's: none of the preset's dataset-bound values (training subset, eval interval).
+      const other = f.dataset !== undefined && f.dataset !== p.train.dataset.name;
       const o = {
         train: {
           ...p.train,
-          out: f.out ?? p.train.out,
+          ...(other ? { evalEvery: undefined } : {}),
+          dataset: other ? datasetFromFlags(f, f.dataset!) : { ...p.train.dataset, ...datasetFromFlags(f, p.train.dataset.name) },
+          out: f.out ?? (other && f.dataset === 'folder' ? path.join('runs', folderRunName(f.dataDir!)) : p.train.out),
           net: {
             ...p.train.net,
             ...(f.threads ? { threads: f.threads } : {}),
@@ -72,6 +83,7 @@ export function runCommand(): Command {
       const trainProgress = new TrainProgress(mode === 'json' ? 'plain' : mode);
       const retrainProgress = new RetrainProgress(mode);
       const scoringProgress = new ScoringProgress(mode);
+      const dataProgress = new DataProgress(mode);
       const onEvent = (e: PipelineEvent): void => {
         if (mode === 'json') {
           if (e.type === 'stage') process.stdout.write(`${JSON.stringify(e)}\n`);
@@ -84,6 +96,8 @@ export function runCommand(): Command {
           if (e.type === 'report') process.stderr.write(`${JSON.stringify({ type: 'progress', stage: 'report', ...e.event })}\n`);
           return;
         }
+        if (e.type === 'search' && e.event.type === 'data') dataProgress.handle(e.event.event);
+        if (e.type === 'retrain' && e.event.type === 'data') dataProgress.handle(e.event.event);
         if (e.type === 'stage') {
           trainProgress.finish();
           process.stderr.write(`== ${e.stage}${e.skipped ? ' (already done)' : ''}\n`);

@@ -6,7 +6,7 @@ import { DEFAULT_SEARCH, runSearch, type SearchEvent, type SearchOptions } from 
 import { SELECTION_RULES, type SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
 import { STRATEGIES } from '../../search/strategy';
 import { allOnArchitecture, formatArchitecture } from '../../space/architecture';
-import { formatDuration, outputMode } from '../progress';
+import { DataProgress, formatDuration, outputMode } from '../progress';
 import { nonNegativeInt, num, oneOf, positiveInt } from '../parse';
 import { withAbortOnSignal } from '../lifecycle';
 import { type DistFlags, addDistOptions, withGroup } from '../dist';
@@ -15,8 +15,13 @@ type SearchFlags = SearchOptions & DistFlags & { json?: boolean };
 
 function renderer(json: boolean): (e: SearchEvent) => void {
   const mode = outputMode(json);
+  const data = new DataProgress(mode);
   let last = 0;
   return (e) => {
+    if (e.type === 'data') {
+      data.handle(e.event);
+      return;
+    }
     if (e.type === 'start') {
       if (mode !== 'json')
         process.stderr.write(

@@ -18,6 +18,7 @@ import { readRunOptions, trainOneShot } from '../../train/trainOneShot';
 import { nonNegativeInt, num, oneOf, positiveInt } from '../parse';
 import { CountProgress, RetrainProgress, ScoringProgress, TrainProgress, formatDuration, outputMode } from '../progress';
 import { withAbortOnSignal } from '../lifecycle';
+import { addDatasetOptions, datasetFromFlags } from '../dataset';
 
 const say = (json: boolean | undefined, text: string, value: unknown): void => {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : text);
@@ -34,9 +35,11 @@ export function studyCommand(): Command {
 
 /** `nasctl study correlation`: one-shot vs stand-alone accuracy (Figure 5). */
 function correlationCommand(): Command {
-  return addRuntimeOptions(new Command('correlation'), ['threads', 'device'], {
-    device: "the preset's for the one-shot model it trains, else that model's",
-  })
+  return addDatasetOptions(
+    addRuntimeOptions(new Command('correlation'), ['threads', 'device'], {
+      device: "the preset's for the one-shot model it trains, else that model's",
+    }),
+  )
     .description(
       'score a sample (or --archs), retrain a few architectures per one-shot accuracy bucket over several seeds, ' +
         "report Spearman's rho and Kendall's tau with bootstrap 95% intervals and the seed-to-seed rho",
@@ -64,7 +67,6 @@ function correlationCommand(): Command {
     .option('--jobs <n>', 'stand-alone runs trained at once (default: one per core on the CPU)', positiveInt)
     .option('--resamples <n>', 'bootstrap resamples', positiveInt, 2000)
     .option('--seed <n>', 'seed', nonNegativeInt)
-    .option('--data-dir <dir>', 'folder with the dataset files, for the one-shot model the study trains')
     .option('--oneshot-steps <n>', "training steps of the one-shot model the study trains (default: the preset's)", positiveInt)
     .option('--json', 'print the result as JSON')
     .action(async (f) => {
@@ -78,11 +80,14 @@ function correlationCommand(): Command {
       const r = await withAbortOnSignal(async (signal) => {
         if (!supernet) {
           supernet = path.join(out, 'oneshot');
-          const opts = withOverrides(preset.oneShot, {
+          // Another dataset than the preset's: none of the preset's dataset-bound values (training subset, eval interval).
+          const other = f.dataset !== undefined && f.dataset !== preset.oneShot.dataset.name;
+          const base = other ? { ...preset.oneShot, dataset: datasetFromFlags(f, f.dataset), evalEvery: undefined } : preset.oneShot;
+          const opts = withOverrides(base, {
             out: supernet,
             steps: f.oneshotSteps,
             net: { threads: f.threads, device: f.device },
-            dataset: { ...preset.oneShot.dataset, dataDir: f.dataDir },
+            dataset: other ? undefined : datasetFromFlags(f, preset.oneShot.dataset.name),
           });
           if (!fs.existsSync(path.join(supernet, 'result.json'))) {
             if (mode !== 'json') process.stderr.write(`== one-shot model (${f.preset} preset) -> ${supernet}\n`);

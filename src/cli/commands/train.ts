@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { addRuntimeOptions } from '../runtime';
 import { Command } from 'commander';
 import { invalidParameter } from '../../util/errors';
-import { DATASETS, DATASET_NAMES, type DatasetName } from '../../data/loadDataset';
+import { cropPadOf } from '../../data/loadDataset';
+import { type DatasetFlags, addDatasetOptions, datasetFromFlags } from '../dataset';
 import { PRESETS, type TrainOptions, withOverrides } from '../../train/trainOptions';
 import { readRunOptions, trainOneShot } from '../../train/trainOneShot';
 import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
@@ -14,10 +15,8 @@ import { withAbortOnSignal } from '../lifecycle';
 import { type DistFlags, addDistOptions, withGroup } from '../dist';
 
 /** The flags of `nasctl train` as commander parses them. */
-export interface TrainFlags extends DistFlags {
+export interface TrainFlags extends DistFlags, DatasetFlags {
   preset: 'quick' | 'paper';
-  dataset?: DatasetName;
-  dataDir?: string;
   trainLimit?: number;
   filters?: number;
   stacks?: number;
@@ -56,7 +55,7 @@ export function trainOptionsFromFlags(f: TrainFlags, base: TrainOptions = PRESET
     f.augment === undefined
       ? {}
       : f.augment
-        ? { cropPad: DATASETS[f.dataset ?? base.dataset.name].cropPad, flip: true }
+        ? { cropPad: cropPadOf(datasetFromFlags(f, f.dataset ?? base.dataset.name)), flip: true }
         : { cropPad: 0, flip: false };
   const datasetChanged = f.dataset !== undefined && f.dataset !== base.dataset.name;
   // Another dataset than the base's: its dataset-bound values (the training subset, the evaluation interval set for
@@ -64,9 +63,7 @@ export function trainOptionsFromFlags(f: TrainFlags, base: TrainOptions = PRESET
   if (datasetChanged) base = { ...base, dataset: { name: f.dataset! }, evalEvery: undefined };
   return withOverrides(base, {
     out: f.out,
-    dataset: datasetChanged
-      ? { name: f.dataset!, dataDir: f.dataDir, trainLimit: f.trainLimit }
-      : { name: base.dataset.name, dataDir: f.dataDir, trainLimit: f.trainLimit },
+    dataset: { ...datasetFromFlags(f, datasetChanged ? f.dataset! : base.dataset.name), trainLimit: f.trainLimit },
     net: {
       filters: f.filters,
       stacks: f.stacks,
@@ -119,6 +116,12 @@ const FLAG_OF: Record<string, string> = {
   'dataset.name': '--dataset',
   'dataset.trainLimit': '--train-limit',
   'dataset.dataDir': '--data-dir',
+  'dataset.folder.imageSize': '--image-size',
+  'dataset.folder.channels': '--channels',
+  'dataset.folder.validationFraction': '--validation-fraction',
+  'dataset.folder.testFraction': '--test-fraction',
+  'dataset.folder.seed': '--split-seed',
+  'dataset.folder.cacheDir': '--cache-dir',
   cropPad: '--augment',
   flip: '--augment',
   checkpointEvery: '--checkpoint-every',
@@ -157,7 +160,7 @@ export function checkResumeFlags(f: TrainFlags, saved: TrainOptions): void {
 
 /** `nasctl train`: trains the one-shot model into a run directory (resumable). */
 export function trainCommand(): Command {
-  return addRuntimeOptions(addDistOptions(new Command('train')))
+  return addDatasetOptions(addRuntimeOptions(addDistOptions(new Command('train'))))
     .description(
       'train the one-shot model (docs/model.md) and write a run directory: config.json, checkpoint.pt, metrics.jsonl, result.json',
     )
@@ -167,8 +170,6 @@ export function trainCommand(): Command {
       oneOf(['quick', 'paper'] as const),
       'quick',
     )
-    .option('--dataset <name>', `dataset: ${DATASET_NAMES.join(', ')}`, oneOf(DATASET_NAMES))
-    .option('--data-dir <dir>', 'folder with the dataset files (default: /usr/share/datasets/fashion-mnist, ./data/cifar-10-batches-bin)')
     .option('--train-limit <n>', 'use only the first n training examples', positiveInt)
     .option('--filters <F>', "filters of the stem (the paper's F)", positiveInt)
     .option('--stacks <n>', 'stacks of cells', positiveInt)

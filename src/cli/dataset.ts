@@ -1,0 +1,77 @@
+/** The dataset flags (--dataset, --data-dir and the image-folder flags): declared here once for every command. */
+import { type Command, InvalidArgumentError } from 'commander';
+import { DATASET_NAMES, type DatasetName, type LoadDatasetOptions } from '../data/loadDataset';
+import { defaultCacheDir } from '../data/imageFolder';
+import { NasError } from '../util/errors';
+import { nonNegativeInt, num, oneOf, positiveInt } from './parse';
+
+/** The dataset flags as commander parses them. */
+export interface DatasetFlags {
+  dataset?: DatasetName;
+  dataDir?: string;
+  imageSize?: number;
+  channels?: 1 | 3;
+  validationFraction?: number;
+  testFraction?: number;
+  splitSeed?: number;
+  cacheDir?: string;
+}
+
+const channels = (v: string): 1 | 3 => {
+  if (v !== '1' && v !== '3') throw new InvalidArgumentError(`expected 1 or 3, got "${v}"`);
+  return Number(v) as 1 | 3;
+};
+
+/**
+ * Adds --dataset (with `defaultName` as its default, when given), --data-dir and the image-folder flags to `cmd`.
+ * The image-folder flags take no defaults here: the folder loader's own apply (docs/data.md).
+ */
+export function addDatasetOptions(cmd: Command, defaultName?: DatasetName): Command {
+  const names = `${DATASET_NAMES.join(', ')} (folder: your images, with --data-dir)`;
+  if (defaultName) cmd.option('--dataset <name>', names, oneOf(DATASET_NAMES), defaultName);
+  else cmd.option('--dataset <name>', names, oneOf(DATASET_NAMES));
+  return cmd
+    .option(
+      '--data-dir <dir>',
+      'the dataset files: an image folder (DIR/<class>/<image> or DIR/train|val|test/<class>/<image>), Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist) or cifar-10-batches-bin (default ./data/cifar-10-batches-bin)',
+    )
+    .option('--image-size <n>', 'folder: side of the square images (shorter side resized, then a centre crop) (default: 32)', positiveInt)
+    .option('--channels <n>', 'folder: 1 (grey) or 3 (RGB) (default: 1 when every image is grey, else 3)', channels)
+    .option('--validation-fraction <x>', 'folder without val/: share of each class held out for validation (default: 0.1)', num)
+    .option('--test-fraction <x>', 'folder without test/: share of each class held out for testing (default: 0.2)', num)
+    .option('--split-seed <n>', 'folder: seed of the split and of the order of each split (default: 0)', nonNegativeInt)
+    .option('--cache-dir <dir>', `folder: where decoded images are cached (default: ${defaultCacheDir()})`);
+}
+
+/** The folder options the flags give (undefined fields keep the loader's defaults). */
+function folderOptions(f: DatasetFlags): LoadDatasetOptions['folder'] {
+  const o = {
+    imageSize: f.imageSize,
+    channels: f.channels,
+    validationFraction: f.validationFraction,
+    testFraction: f.testFraction,
+    seed: f.splitSeed,
+    cacheDir: f.cacheDir,
+  };
+  return Object.values(o).some((v) => v !== undefined) ? o : undefined;
+}
+
+/**
+ * The dataset options of the flags for dataset `name`; image-folder flags with another dataset, or `folder` without
+ * --data-dir, are ERR_NAS_BAD_ARG.
+ */
+export function datasetFromFlags(f: DatasetFlags, name: DatasetName): Pick<LoadDatasetOptions, 'name' | 'dataDir' | 'folder'> {
+  const folder = folderOptions(f);
+  if (name === 'folder' && !f.dataDir)
+    throw new NasError('ERR_NAS_BAD_ARG', '--dataset folder needs --data-dir DIR (a folder of class folders: DIR/<class>/<image>)');
+  if (name !== 'folder' && folder) {
+    const given = (['imageSize', 'channels', 'validationFraction', 'testFraction', 'splitSeed', 'cacheDir'] as const).filter(
+      (k) => f[k] !== undefined,
+    );
+    throw new NasError(
+      'ERR_NAS_BAD_ARG',
+      `--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: only for --dataset folder (the dataset is ${name})`,
+    );
+  }
+  return { name, ...(f.dataDir !== undefined ? { dataDir: f.dataDir } : {}), ...(folder ? { folder } : {}) };
+}
