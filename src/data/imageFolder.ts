@@ -221,6 +221,12 @@ function scan(root: string): Scan {
       path: root,
     });
   for (const [i, c] of classNames.entries()) classOf.set(c, i);
+  // The root and every split and class folder count as read before the walk: a link inside a class folder back to
+  // any of them is skipped instead of filing another class's images under this one.
+  for (const d of [rootBuf, ...groups.map((g) => g.dir), ...perGroup.map((g) => g.dir)]) {
+    const st = fs.statSync(d);
+    visited.add(`${st.dev}:${st.ino}`);
+  }
   for (const g of perGroup) {
     const before = files.length;
     walk(g.dir, rootBuf, classOf.get(g.name)!, g.split, files, skipped, visited);
@@ -250,6 +256,7 @@ function walk(
   out: Candidate[],
   skipped: SkippedFile[],
   visited: Set<string>,
+  top = true,
 ): void {
   let st: fs.Stats;
   try {
@@ -259,7 +266,7 @@ function walk(
     return;
   }
   const id = `${st.dev}:${st.ino}`;
-  if (visited.has(id)) {
+  if (visited.has(id) && !top) {
     skipped.push({
       file: displayPath(dir).slice(root.length + 1),
       reason: 'a folder already read (a symbolic link loop or a second link to it)',
@@ -283,7 +290,7 @@ function walk(
       continue;
     }
     if (s.isDirectory()) {
-      walk(abs, root, cls, split, out, skipped, visited);
+      walk(abs, root, cls, split, out, skipped, visited, false);
       continue;
     }
     const ext = path.extname(name.toString('latin1')).toLowerCase();
