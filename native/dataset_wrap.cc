@@ -53,30 +53,29 @@ DatasetWrap* DatasetWrap::Unwrap(const Napi::Value& v) {
 DatasetWrap::DatasetWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DatasetWrap>(info) {
   Guard(info.Env(), [&]() -> Napi::Value {
     if (info.Length() < 5 || !info[2].IsObject()) {
-      throw nas::NasException(
-          "ERR_NAS_BAD_ARG", "Dataset(images: Uint8Array | {file, offset, budget}, labels: Uint8Array, shape, mean, std)");
+      throw nas::NasException("ERR_NAS_BAD_ARG",
+                              "Dataset(images: Uint8Array | {file, offset}, labels: Uint8Array, shape, mean, std)");
     }
     auto labels = Bytes(info[1], "labels");
     auto shape = info[2].As<Napi::Object>();
     auto dim = [&](const char* k) { return shape.Get(k).As<Napi::Number>().Int64Value(); };
     const int64_t n = dim("n"), h = dim("h"), w = dim("w"), c = dim("c");
     if (info[0].IsObject() && !info[0].IsTypedArray()) {
-      // Pixels in a file ({file, offset, budget}): mapped, not copied.
+      // Pixels in a file ({file, offset}): read a batch at a time, never loaded whole.
       auto src = info[0].As<Napi::Object>();
       const Napi::Value file = src.Get("file");
-      const Napi::Value offset = src.Get("offset"), budget = src.Get("budget");
-      if (!file.IsString() || !offset.IsNumber() || !budget.IsNumber() || offset.As<Napi::Number>().Int64Value() < 0) {
+      const Napi::Value offset = src.Get("offset");
+      if (!file.IsString() || !offset.IsNumber() || offset.As<Napi::Number>().Int64Value() < 0) {
         throw nas::NasException("ERR_NAS_BAD_ARG",
-                                "images: expected a Uint8Array or {file: string, offset: number >= 0, budget: number}");
+                                "images: expected a Uint8Array or {file: string, offset: number >= 0}");
       }
       if (n <= 0 || h <= 0 || w <= 0 || c <= 0 || static_cast<int64_t>(labels.ByteLength()) != n) {
         throw nas::NasException("ERR_NAS_BAD_DATA", "labels: expected " + std::to_string(n) + " bytes, got " +
                                                         std::to_string(labels.ByteLength()));
       }
       const int64_t at = offset.As<Napi::Number>().Int64Value();
-      auto mapped = std::make_shared<const nas::MappedFile>(file.As<Napi::String>().Utf8Value(), at + n * h * w * c,
-                                                            budget.As<Napi::Number>().Int64Value());
-      data_ = std::make_unique<nas::Dataset>(std::move(mapped), at, labels.Data(), n, h, w, c,
+      auto pixels = std::make_shared<const nas::PixelFile>(file.As<Napi::String>().Utf8Value(), at + n * h * w * c);
+      data_ = std::make_unique<nas::Dataset>(std::move(pixels), at, labels.Data(), n, h, w, c,
                                              Floats(info[3], "mean", false), Floats(info[4], "std", true));
       return info.Env().Undefined();
     }

@@ -1,7 +1,6 @@
 #include "data.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,37 +39,37 @@ std::vector<Crop> drawCrops(Rng& rng, int64_t B, int64_t cropPad, bool flip) {
 }
 }  // namespace
 
-MappedFile::MappedFile(const std::string& path, int64_t minBytes, int64_t budget) : budget_(budget) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw NasException("ERR_NAS_IO", path + ": cannot open (" + std::strerror(errno) + ")");
+PixelFile::PixelFile(const std::string& path, int64_t minBytes) : path_(path) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw NasException("ERR_NAS_IO", path + ": cannot open (" + std::strerror(errno) + ")");
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || st.st_size < minBytes) {
+  if (::fstat(fd_, &st) != 0 || st.st_size < minBytes) {
     const auto size = static_cast<int64_t>(st.st_size);
-    ::close(fd);
+    ::close(fd_);
     throw NasException("ERR_NAS_BAD_DATA", path + ": expected at least " + std::to_string(minBytes) +
                                                " bytes of pixels, the file has " + std::to_string(size));
   }
-  length_ = static_cast<size_t>(st.st_size);
-  void* p = length_ ? ::mmap(nullptr, length_, PROT_READ, MAP_SHARED, fd, 0) : nullptr;
-  const int err = errno;
-  ::close(fd);  // the mapping keeps the file
-  if (p == MAP_FAILED) throw NasException("ERR_NAS_IO", path + ": cannot map (" + std::strerror(err) + ")");
-  base_ = static_cast<uint8_t*>(p);
   // Batches read rows in a random order: read-ahead would fetch pages no batch asked for.
-  if (base_) ::madvise(base_, length_, MADV_RANDOM);
+  ::posix_fadvise(fd_, 0, 0, POSIX_FADV_RANDOM);
 }
 
-MappedFile::~MappedFile() {
-  if (base_) ::munmap(base_, length_);
+PixelFile::~PixelFile() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
-void MappedFile::touched(int64_t bytes) const {
-  if (budget_ <= 0 || static_cast<int64_t>(length_) <= budget_) return;
-  if (since_.fetch_add(bytes) + bytes < budget_) return;
-  since_ = 0;
-  // The pages stay in the page cache (a later batch maps them again without reading the disk); the process stops
-  // holding them. A shared, read-only file mapping loses nothing by it.
-  ::madvise(base_, length_, MADV_DONTNEED);
+void PixelFile::read(int64_t offset, int64_t bytes, uint8_t* out) const {
+  while (bytes > 0) {
+    const ssize_t got = ::pread(fd_, out, static_cast<size_t>(bytes), static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      throw NasException("ERR_NAS_IO", path_ + ": cannot read " + std::to_string(bytes) + " bytes at " +
+                                           std::to_string(offset) + " (" +
+                                           (got < 0 ? std::strerror(errno) : "the file is shorter than it was") + ")");
+    }
+    offset += got;
+    bytes -= got;
+    out += got;
+  }
 }
 
 namespace {
@@ -93,16 +92,29 @@ Dataset::Dataset(const uint8_t* img, const uint8_t* lab, int64_t n_, int64_t h_,
   targets = torch::from_blob(const_cast<uint8_t*>(lab), {n}, torch::kUInt8).clone();
 }
 
-Dataset::Dataset(std::shared_ptr<const MappedFile> file, int64_t offset, const uint8_t* lab, int64_t n_, int64_t h_,
+Dataset::Dataset(std::shared_ptr<const PixelFile> f, int64_t offset, const uint8_t* lab, int64_t n_, int64_t h_,
                  int64_t w_, int64_t c_, std::vector<float> m, std::vector<float> s)
-    : n(n_), h(h_), w(w_), c(c_), id(nextDatasetId++), mapped(std::move(file)) {
+    : n(n_), h(h_), w(w_), c(c_), id(nextDatasetId++), file(std::move(f)), fileOffset(offset) {
   mean = torch::tensor(checkedStats(std::move(m), c, s.size()), torch::kFloat32);
   std = torch::tensor(s, torch::kFloat32);
-  // No copy: the tensor reads the mapping, and its storage keeps the mapping alive.
-  auto keep = mapped;
-  pixels = torch::from_blob(const_cast<uint8_t*>(mapped->data() + offset), {n, h, w, c}, [keep](void*) {},
-                            torch::kUInt8);
   targets = torch::from_blob(const_cast<uint8_t*>(lab), {n}, torch::kUInt8).clone();
+}
+
+torch::Tensor Dataset::rows(const torch::Tensor& idx) const {
+  if (!file) return pixels.index_select(0, idx);
+  const int64_t B = idx.numel(), row = h * w * c;
+  auto out = torch::empty({B, h, w, c}, torch::kUInt8);
+  auto ix = idx.to(torch::kInt64).contiguous();
+  const int64_t* p = ix.data_ptr<int64_t>();
+  uint8_t* dst = out.data_ptr<uint8_t>();
+  for (int64_t i = 0; i < B;) {
+    int64_t run = 1;  // consecutive examples: one read (an evaluation's batch is one run)
+    while (i + run < B && p[i + run] == p[i] + run) ++run;
+    if (p[i] < 0 || p[i] + run > n) throw NasException("ERR_NAS_BAD_DATA", "example index outside the dataset");
+    file->read(fileOffset + p[i] * row, run * row, dst + i * row);
+    i += run;
+  }
+  return out;
 }
 
 void Dataset::checkRange(int64_t start, int64_t count) const {
@@ -115,8 +127,7 @@ void Dataset::checkRange(int64_t start, int64_t count) const {
 
 torch::Tensor Dataset::images(const torch::Tensor& idx, const torch::Device& device, Rng* rng, int64_t cropPad,
                               bool flip) const {
-  auto x = normalise(pixels.index_select(0, idx), mean, std);  // [B, H, W, C]
-  if (mapped) mapped->touched(idx.numel() * h * w * c);
+  auto x = normalise(rows(idx), mean, std);  // [B, H, W, C]
   if (rng && (cropPad > 0 || flip)) {
     auto padded = cropPad > 0 ? torch::constant_pad_nd(x, {0, 0, cropPad, cropPad, cropPad, cropPad}, 0) : x;
     const auto crops = drawCrops(*rng, x.size(0), cropPad, flip);
@@ -132,9 +143,9 @@ torch::Tensor Dataset::images(const torch::Tensor& idx, const torch::Device& dev
   return x.to(device).permute({0, 3, 1, 2});
 }
 
-DeviceData::DeviceData(const Dataset& d, const torch::Device& dev)
-    : id(d.id), device(dev), h(d.h), w(d.w), mapped(d.mapped) {
-  if (!d.residentOn(dev)) throw NasException("ERR_NAS_NATIVE", "a mapped dataset is not copied to " + dev.str());
+DeviceData::DeviceData(const Dataset& d, const torch::Device& dev) : id(d.id), device(dev), h(d.h), w(d.w) {
+  if (!d.resident())
+    throw NasException("ERR_NAS_NATIVE", d.file->path() + ": a dataset in a file is not made resident");
   pixels = d.pixels.to(dev);
   targets = d.targets.to(torch::kInt64).to(dev);
   mean = d.mean.to(dev);
@@ -151,7 +162,6 @@ const DeviceData& DeviceData::in(std::unique_ptr<DeviceData>& slot, const Datase
 
 torch::Tensor DeviceData::images(const torch::Tensor& idx, Rng* rng, int64_t cropPad, bool flip) const {
   auto x = normalise(pixels.index_select(0, idx.to(device)), mean, std);  // [B, H, W, C]
-  if (mapped) mapped->touched(idx.numel() * h * w * pixels.size(3));
   if (rng && (cropPad > 0 || flip)) {
     // Offsets and flips drawn on the host as Dataset::images draws them; one gather applies them all.
     const int64_t B = x.size(0);
@@ -175,7 +185,6 @@ torch::Tensor DeviceData::images(const torch::Tensor& idx, Rng* rng, int64_t cro
 torch::Tensor DeviceData::labels(const torch::Tensor& idx) const { return targets.index_select(0, idx.to(device)); }
 
 torch::Tensor DeviceData::range(int64_t start, int64_t count) const {
-  if (mapped) mapped->touched(count * h * w * pixels.size(3));
   return normalise(pixels.narrow(0, start, count), mean, std).permute({0, 3, 1, 2});
 }
 

@@ -1,9 +1,8 @@
 // A labelled image set (uint8 NHWC pixels, uint8 labels): in memory of its own, copied once from the caller's buffers,
-// or read from a file mapped into memory (the decoded cache of an image folder, which may be larger than memory).
+// or read a batch at a time from a file (the decoded cache of an image folder, which may be larger than memory).
 #pragma once
 #include <torch/torch.h>
 
-#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,36 +11,33 @@
 
 namespace nas {
 
-// A file mapped read-only. Batches gather their rows from it, so the pages a job reads are faulted in as it reads
-// them; once `budget` bytes were gathered, every resident page of the mapping is handed back to the page cache
-// (madvise DONTNEED: it stays cached by the kernel, the process no longer holds it), so the process's resident memory
-// for the file stays under about `budget` whatever the file's size (docs/data.md#memory). budget 0: never handed back.
-class MappedFile {
+// A file of pixels read with positional reads (pread): a batch reads its rows into memory of its own, so the process
+// holds one batch, never the file, whatever its size; the kernel's page cache keeps what fits in memory for the next
+// epoch (memory the kernel reclaims, not the process's). A mapping would not do: Linux maps every cached page of a
+// large folio (up to megabytes) around each row a batch touches, so resident memory grows towards the file's size.
+class PixelFile {
  public:
-  // Throws ERR_NAS_IO naming `path` when it cannot be opened or mapped, ERR_NAS_BAD_DATA when it is shorter than
-  // `minBytes`.
-  MappedFile(const std::string& path, int64_t minBytes, int64_t budget);
-  ~MappedFile();
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  const uint8_t* data() const { return base_; }
-  // Counts `bytes` gathered; past the budget, releases the mapping's resident pages.
-  void touched(int64_t bytes) const;
+  // Throws ERR_NAS_IO naming `path` when it cannot be opened, ERR_NAS_BAD_DATA when it is shorter than `minBytes`.
+  PixelFile(const std::string& path, int64_t minBytes);
+  ~PixelFile();
+  PixelFile(const PixelFile&) = delete;
+  PixelFile& operator=(const PixelFile&) = delete;
+  // Reads `bytes` bytes at `offset` into `out`; ERR_NAS_IO naming the file when it cannot (it shrank, say).
+  void read(int64_t offset, int64_t bytes, uint8_t* out) const;
+  const std::string& path() const { return path_; }
 
  private:
-  uint8_t* base_ = nullptr;
-  size_t length_ = 0;
-  int64_t budget_;
-  mutable std::atomic<int64_t> since_{0};
+  std::string path_;
+  int fd_ = -1;
 };
 
 struct Dataset {
   // images: n*h*w*c bytes; labels: n bytes; both are copied (the caller's memory may go away afterwards).
   Dataset(const uint8_t* images, const uint8_t* labels, int64_t n, int64_t h, int64_t w, int64_t c,
           std::vector<float> mean, std::vector<float> std);
-  // Pixels read from `file` at byte `offset` (n*h*w*c bytes, mapped, never copied whole); labels are copied.
-  Dataset(std::shared_ptr<const MappedFile> file, int64_t offset, const uint8_t* labels, int64_t n, int64_t h,
-          int64_t w, int64_t c, std::vector<float> mean, std::vector<float> std);
+  // Pixels read from `file` from byte `offset` (n*h*w*c bytes), a batch at a time; labels are copied.
+  Dataset(std::shared_ptr<const PixelFile> file, int64_t offset, const uint8_t* labels, int64_t n, int64_t h, int64_t w,
+          int64_t c, std::vector<float> mean, std::vector<float> std);
   int64_t size() const { return n; }
   // Throws ERR_NAS_BAD_DATA unless [start, start + count) lies inside the set.
   void checkRange(int64_t start, int64_t count) const;
@@ -52,13 +48,17 @@ struct Dataset {
                        bool flip = false) const;
   torch::Tensor labels(const torch::Tensor& idx, const torch::Device& device) const;
 
-  // Whether a device copy of the whole set (the fused plan's resident set) is made on `device`: always for a set
-  // in memory; for a mapped set only on the CPU, where the "copy" is the mapping itself.
-  bool residentOn(const torch::Device& device) const { return !mapped || device.is_cpu(); }
+  // Whether the fused plan keeps a copy of the whole set on the device: for a set in memory; a set in a file is read
+  // a batch at a time on every plan.
+  bool resident() const { return !file; }
+  // uint8 [B, H, W, C] pixels of examples `idx` (int64, on the CPU): a gather in memory, or reads from the file (one
+  // read per run of consecutive indices).
+  torch::Tensor rows(const torch::Tensor& idx) const;
 
   int64_t n, h, w, c;
-  uint64_t id;              // unique per Dataset object (a device copy is cached by it, never by address)
-  std::shared_ptr<const MappedFile> mapped;  // the file behind `pixels`, or null
+  uint64_t id;                            // unique per Dataset object (a device copy is cached by it, never by address)
+  std::shared_ptr<const PixelFile> file;  // the pixels' file (then `pixels` is undefined), or null
+  int64_t fileOffset = 0;
   torch::Tensor pixels;     // [n, h, w, c] uint8
   torch::Tensor targets;    // [n] uint8
   torch::Tensor mean, std;  // [c]
@@ -80,7 +80,6 @@ struct DeviceData {
   uint64_t id;
   torch::Device device;
   int64_t h, w;
-  std::shared_ptr<const MappedFile> mapped;  // a mapped set on the CPU: the file behind `pixels`
   torch::Tensor pixels, targets, mean, std;  // on device; targets int64
 };
 

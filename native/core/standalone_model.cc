@@ -45,7 +45,7 @@ StepStats StandaloneModel::step(const Dataset& data, double lr, bool read) {
   auto idx = sampler_.next(rng_, data.size(), opt_.batchSize);
   torch::Tensor x, y;
   // The set lives on the device: a gather there instead of a host batch and an upload.
-  if (cfg_.fused() && data.residentOn(device_)) {
+  if (cfg_.fused() && data.resident()) {
     const DeviceData& d = DeviceData::in(trainData_, data, device_);
     x = d.images(idx, &rng_, opt_.cropPad, opt_.flip);
     y = d.labels(idx);

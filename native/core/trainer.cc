@@ -151,7 +151,7 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
   if (W > 1 && !augment) idx = idx.narrow(0, R * localB, localB);  // augmentation draws per image: draw them all
   torch::Tensor x, y;
   // The set lives on the device: a gather there instead of a host batch and an upload.
-  if (cfg.fused() && data.residentOn(net_.device())) {
+  if (cfg.fused() && data.resident()) {
     const DeviceData& d = DeviceData::in(trainData_, data, net_.device());
     x = d.images(idx, &rng_, opt_.cropPad, opt_.flip);
     y = d.labels(idx);
@@ -313,7 +313,7 @@ void Trainer::evaluateGroup(const Dataset& data, const std::vector<Arch>& archs,
                             int64_t chunk, std::vector<EvalStats>& out) {
   const auto& cfg = net_.config();
   const int64_t g = cfg.ghostBatch, K = static_cast<int64_t>(archs.size());
-  const bool fused = cfg.fused() && data.residentOn(net_.device());
+  const bool fused = cfg.fused() && data.resident();
   const DeviceData* d = fused ? &DeviceData::in(evalData_, data, net_.device()) : nullptr;
   auto opts = torch::TensorOptions().device(net_.device());
   auto lossSum = torch::zeros({K}, opts.dtype(torch::kFloat64));

@@ -4,7 +4,7 @@ import { NasError } from '../util/errors';
 /**
  * A labelled image set: uint8 pixels in NHWC order and uint8 labels, typically views into one Buffer. A set whose
  * pixels live in a file (the decoded cache of an image folder, which may be larger than memory) has `file` and an
- * empty `images`: the native side maps the file and reads the rows each batch needs. `readImages` reads either kind.
+ * empty `images`: the native side reads the rows each batch needs from the file. `readImages` reads either kind.
  */
 export interface ImageSet {
   images: Uint8Array;

@@ -124,21 +124,18 @@ export interface StepProgress {
   activePaths: number;
 }
 
-/** Bytes of a file-backed set's pixels a process holds at most before it hands them back to the page cache. */
-export const DEFAULT_RESIDENT_BYTES = 256 * 1024 * 1024;
-
 /**
  * A dataset handed to native code once: its pixels and labels (Uint8Array) are copied into memory the addon owns
  * (43 MB of Fashion-MNIST training images in about 20 ms), so the caller may reuse, transfer or drop its buffers.
- * A set whose pixels are in a file (`set.file`, an image folder's cache) is mapped instead: batches read the rows
- * they need, and the process holds at most about `residentBytes` of it (docs/data.md#memory).
+ * A set whose pixels are in a file (`set.file`, an image folder's cache) is not loaded: each batch reads its rows from
+ * the file, so the process holds one batch of it, whatever the file's size (docs/data.md#memory).
  */
 export class NativeData {
   /** @internal */
   readonly handle: NativeDataset;
   readonly size: number;
 
-  constructor(set: ImageSet, mean: number[], std: number[], o: { residentBytes?: number } = {}) {
+  constructor(set: ImageSet, mean: number[], std: number[]) {
     for (const [field, v, ok, what] of [
       ['mean', mean, (x: number) => Number.isFinite(x), 'finite numbers'],
       ['std', std, (x: number) => Number.isFinite(x) && x > 0, 'finite numbers > 0'],
@@ -151,7 +148,7 @@ export class NativeData {
     this.handle = callNative(
       () =>
         new addon.Dataset(
-          set.file ? { file: set.file.path, offset: set.file.offset, budget: o.residentBytes ?? DEFAULT_RESIDENT_BYTES } : set.images,
+          set.file ? { file: set.file.path, offset: set.file.offset } : set.images,
           set.labels,
           { n: set.n, h: set.height, w: set.width, c: set.channels },
           mean,

@@ -158,7 +158,7 @@ export interface NativeAddon {
   };
   StandaloneModel: new (config: NativeNetConfig, arch: Uint32Array, optim: Partial<NativeOptimConfig>) => NativeStandaloneModel;
   Dataset: new (
-    images: Uint8Array | { file: string; offset: number; budget: number },
+    images: Uint8Array | { file: string; offset: number },
     labels: Uint8Array,
     shape: { n: number; h: number; w: number; c: number },
     mean: number[],
