@@ -53,7 +53,8 @@ function folderOptions(f: DatasetFlags): LoadDatasetOptions['folder'] {
     seed: f.splitSeed,
     cacheDir: f.cacheDir,
   };
-  return Object.values(o).some((v) => v !== undefined) ? o : undefined;
+  const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  return Object.keys(given).length ? given : undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * Image folders as a dataset (docs/data.md): `DIR/<class>/<image>` (or `DIR/train|val|test/<class>/<image>`), decoded
- * once with sharp into a cache of uint8 NHWC pixels, one file per split, that training maps instead of loading.
+ * once with sharp into a cache of uint8 NHWC pixels, one file per split, that training reads a batch at a time.
  *
  * - scan: class folders (sorted names are the labels), their image files (by extension, walked recursively,
  *   symbolic links followed once); hidden entries and other files are ignored.

@@ -12,6 +12,7 @@ import type { StrategyName } from '../search/strategy';
 import { type TrainEvent, type TrainResult, runFiles, trainOneShot } from '../train/trainOneShot';
 import { PRESETS, type TrainOptions } from '../train/trainOptions';
 import { readJsonLines } from '../util/files';
+import type { DatasetSplits } from '../data/types';
 
 /** Options of the whole method (`nasctl run`): one-shot training, search, selection and retraining. */
 export interface PipelineOptions {
@@ -62,7 +63,12 @@ export interface PipelineResult {
 /** Runs train -> search -> select -> retrain -> report in `o.train.out`, resuming every stage from its files. */
 export async function runPipeline(
   o: PipelineOptions,
-  hooks: { signal?: AbortSignal; onEvent?: (e: PipelineEvent) => void } = {},
+  hooks: {
+    signal?: AbortSignal;
+    onEvent?: (e: PipelineEvent) => void;
+    /** Splits built in memory, used by every stage instead of `o.train.dataset`. */
+    data?: DatasetSplits;
+  } = {},
 ): Promise<PipelineResult> {
   const out = o.train.out;
   const files = runFiles(out);
@@ -72,7 +78,12 @@ export async function runPipeline(
   const trained = fs.existsSync(files.result);
   emit({ type: 'stage', stage: 'train', skipped: trained });
   if (!trained) {
-    result.train = await trainOneShot(o.train, { resume: true, signal: hooks.signal, onEvent: (event) => emit({ type: 'train', event }) });
+    result.train = await trainOneShot(o.train, {
+      resume: true,
+      signal: hooks.signal,
+      data: hooks.data,
+      onEvent: (event) => emit({ type: 'train', event }),
+    });
     if (result.train.aborted) return { ...result, aborted: true };
   }
 
@@ -81,7 +92,7 @@ export async function runPipeline(
   emit({ type: 'stage', stage: 'search', skipped: searched });
   result.search = await runSearch(
     { supernet: out, out: results, ...o.search },
-    { signal: hooks.signal, onEvent: (event) => emit({ type: 'search', event }) },
+    { signal: hooks.signal, data: hooks.data, onEvent: (event) => emit({ type: 'search', event }) },
   );
   if (result.search.aborted) return { ...result, aborted: true };
 
@@ -91,7 +102,7 @@ export async function runPipeline(
   const r = await retrain(
     result.selected.map((s) => s.arch),
     retrainOptions,
-    { signal: hooks.signal, onEvent: (event) => emit({ type: 'retrain', event }) },
+    { signal: hooks.signal, data: hooks.data, onEvent: (event) => emit({ type: 'retrain', event }) },
   );
   result.retrained = r.summaries;
   if (r.aborted) return { ...result, aborted: true };

@@ -158,6 +158,14 @@ export type RetrainEvent =
   | RetrainStepEvent
   | { type: 'run'; result: RetrainRun };
 
+/** Cancellation, progress, and splits given in memory instead of `options.dataset`. */
+export interface RetrainHooks {
+  signal?: AbortSignal;
+  onEvent?: (e: RetrainEvent) => void;
+  /** Retrain on these splits (built in memory, or loaded with loadDataset / loadImageFolder). */
+  data?: DatasetSplits;
+}
+
 /** One step of one run, with the progress of the whole call (all runs, all jobs) for rates and ETAs. */
 export interface RetrainStepEvent {
   type: 'step';
@@ -200,7 +208,7 @@ export function retrainJobs(o: { jobs?: number; threads?: number; device?: strin
 export async function retrain(
   archTexts: string[],
   o: RetrainOptions,
-  hooks: { signal?: AbortSignal; onEvent?: (e: RetrainEvent) => void } = {},
+  hooks: RetrainHooks = {},
 ): Promise<{ summaries: RetrainSummary[]; aborted: boolean }> {
   if (!archTexts.length) throw invalidParameter('arch', 'at least one architecture', archTexts);
   if (!(Number.isInteger(o.runs) && o.runs > 0)) throw invalidParameter('runs', 'a positive integer', o.runs);
@@ -227,11 +235,14 @@ export async function retrain(
 async function retrainLocked(
   archs: string[],
   o: RetrainOptions,
-  hooks: { signal?: AbortSignal; onEvent?: (e: RetrainEvent) => void },
+  hooks: RetrainHooks,
 ): Promise<{ summaries: RetrainSummary[]; aborted: boolean }> {
-  if (!(await prepareDataset(o.dataset, { signal: hooks.signal, onEvent: (event) => hooks.onEvent?.({ type: 'data', event }) })))
+  if (
+    !hooks.data &&
+    !(await prepareDataset(o.dataset, { signal: hooks.signal, onEvent: (event) => hooks.onEvent?.({ type: 'data', event }) }))
+  )
     return { summaries: [], aborted: true };
-  const data = loadDataset(o.dataset);
+  const data = hooks.data ?? loadDataset(o.dataset);
   const train = new NativeData(data.train, data.mean, data.std);
   const val = new NativeData(data.validation, data.mean, data.std);
   const test = new NativeData(data.test, data.mean, data.std);

@@ -44,11 +44,13 @@ export async function openSupernet(
     plan?: ExecutionPlan;
     /** Progress of decoding an image folder that is not (or no longer) in its cache. */
     onData?: (e: ImageFolderEvent) => void;
+    /** The splits the model was trained on, when they were given in memory (trainOneShot's `data`). */
+    data?: DatasetSplits;
   } = {},
 ): Promise<OpenedSupernet> {
   const { checkpoint, options } = await readSupernetOptions(where);
-  await prepareDataset(options.dataset, { onEvent: o.onData });
-  const data = loadDataset(options.dataset);
+  if (!o.data) await prepareDataset(options.dataset, { onEvent: o.onData });
+  const data = o.data ?? loadDataset(options.dataset);
   const net = Supernet.create(
     {
       ...options.net,

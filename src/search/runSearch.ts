@@ -13,6 +13,7 @@ import { type Architecture, formatArchitecture, spaceWith } from '../space/archi
 import { type ModelShape, modelSize } from '../space/modelSize';
 import { NativeData, type Supernet } from '../model/Supernet';
 import type { ImageFolderEvent } from '../data/imageFolder';
+import type { DatasetSplits } from '../data/types';
 import {
   acquireLock,
   checkOutputFile,
@@ -131,6 +132,8 @@ export interface SearchHooks {
   onEvent?: (e: SearchEvent) => void;
   /** Score as one worker of this group: each worker scores its share of every round, rank 0 writes the results. */
   group?: ProcessGroup;
+  /** The splits the one-shot model was trained on, when they were given in memory (trainOneShot's `data`). */
+  data?: DatasetSplits;
 }
 
 /**
@@ -241,6 +244,7 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     precision: o.precision,
     plan: o.plan,
     onData: (event) => hooks.onEvent?.({ type: 'data', event }),
+    data: hooks.data,
   });
   const { net, data } = opened;
   let release = (): void => undefined;

@@ -120,6 +120,12 @@ export interface TrainHooks {
   group?: ProcessGroup;
   signal?: AbortSignal;
   onEvent?: (e: TrainEvent) => void;
+  /**
+   * Train on these splits (built in memory, or loaded with loadDataset / loadImageFolder) instead of loading
+   * `options.dataset`; config.json then records `options.dataset` as given, so search and retrain need the same
+   * `data` again.
+   */
+  data?: DatasetSplits;
 }
 
 interface CheckpointMeta {
@@ -185,7 +191,9 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
     );
   }
   // An image folder is decoded into its cache first (resumable; the files must not change during the run).
-  const ready = await prepareDataset(opts.dataset, { signal: hooks.signal, onEvent: (event) => hooks.onEvent?.({ type: 'data', event }) });
+  const ready =
+    hooks.data !== undefined ||
+    (await prepareDataset(opts.dataset, { signal: hooks.signal, onEvent: (event) => hooks.onEvent?.({ type: 'data', event }) }));
   if (!ready)
     return {
       out: opts.out,
@@ -199,7 +207,7 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
       seconds: 0,
       checkpoint: files.checkpoint,
     };
-  const data: DatasetSplits = loadDataset(opts.dataset);
+  const data: DatasetSplits = hooks.data ?? loadDataset(opts.dataset);
   // A new run records what it uses (config.json, the checkpoint's meta), not the preset's dataset-bound values.
   if (!resuming) opts = effectiveOptions(opts, data);
   const t = data.train;
