@@ -31,6 +31,9 @@ export { dropProbability, dropTables, type DropoutSchedule } from './schedule/dr
 export { learningRate, learningRateTable, type LearningRateSchedule } from './schedule/learningRate';
 export {
   loadDataset,
+  prepareDataset,
+  loadImageFolder,
+  cropPadOf,
   DATASETS,
   FASHION_MNIST_DIR,
   DATASET_NAMES,
@@ -41,7 +44,19 @@ export {
 export { readIdx, parseIdx } from './data/idx';
 export { readCifar, parseCifar } from './data/cifar';
 export { syntheticSet } from './data/synthetic';
-export { sliceSet, channelStats, type ImageSet, type DatasetSplits } from './data/types';
+export { sliceSet, channelStats, readImages, type ImageSet, type DatasetSplits } from './data/types';
+export {
+  prepareImageFolder,
+  decodeImageFile,
+  listImageFiles,
+  defaultCacheDir,
+  IMAGE_EXTENSIONS,
+  type ImageFolderOptions,
+  type ImageFolderEvent,
+  type ImageFolderManifest,
+  type PreparedImageFolder,
+  type SkippedFile,
+} from './data/imageFolder';
 export {
   Supernet,
   NativeData,
@@ -86,6 +101,7 @@ export {
   type RetrainRun,
   type RetrainSummary,
   type RetrainEvent,
+  type RetrainHooks,
 } from './retrain/retrain';
 export { exportModel, loadModel, normaliseImages, type ExportedModelInfo } from './retrain/exportModel';
 export { exportOnnx, onnxModel, ONNX_OPSET, type ExportOnnxOptions, type ExportOnnxResult } from './export/onnx';

@@ -1,4 +1,5 @@
 /** The dataset flags (--dataset, --data-dir and the image-folder flags): declared here once for every command. */
+import * as path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { DATASET_NAMES, type DatasetName, type LoadDatasetOptions } from '../data/loadDataset';
 import { defaultCacheDir } from '../data/imageFolder';
@@ -74,5 +75,8 @@ export function datasetFromFlags(f: DatasetFlags, name: DatasetName): Pick<LoadD
       `--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: only for --dataset folder (the dataset is ${name})`,
     );
   }
-  return { name, ...(f.dataDir !== undefined ? { dataDir: f.dataDir } : {}), ...(folder ? { folder } : {}) };
+  // A folder run records absolute paths: search, retrain and predict may run from another working folder.
+  const dataDir = f.dataDir !== undefined && name === 'folder' ? path.resolve(f.dataDir) : f.dataDir;
+  if (folder?.cacheDir !== undefined) folder.cacheDir = path.resolve(folder.cacheDir);
+  return { name, ...(dataDir !== undefined ? { dataDir } : {}), ...(folder ? { folder } : {}) };
 }

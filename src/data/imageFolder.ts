@@ -712,16 +712,18 @@ async function build(
       fs.closeSync(pfd);
       fs.closeSync(lfd);
     }
-    if (sp.written === 0 && split === 'train')
-      throw new NasError('ERR_NAS_BAD_DATA', `${s.root}: no training image could be decoded`, { path: s.root });
+    if (sp.written === 0)
+      throw new NasError(
+        'ERR_NAS_BAD_DATA',
+        `${s.root}: no ${split} image could be decoded (${sp.files.length} file${sp.files.length === 1 ? '' : 's'} tried; see the reasons in ${progressFile})`,
+        { path: s.root },
+      );
   }
+  // A class whose files all failed to decode (after passing the header check) has nothing to learn from.
+  const trainLabels = fs.readFileSync(path.join(partial, 'train.labels'));
   for (let c = 0; c < s.classNames.length; c++) {
-    // A class whose files all failed to decode (after passing the header check) has nothing to learn from.
-    const labels = fs.readFileSync(path.join(partial, 'train.labels'));
-    if (!labels.includes(c))
-      throw new NasError('ERR_NAS_BAD_DATA', `${s.root}: no training image of class "${s.classNames[c]}" could be decoded`, {
-        path: s.root,
-      });
+    if (!trainLabels.includes(c))
+      throw new NasError('ERR_NAS_BAD_DATA', `${s.root}: no training image of class "${s.classNames[c]}" could be decoded`, { path: s.root });
   }
   const manifest: ImageFolderManifest = {
     format: 'oneshot-nas-image-cache/1',

@@ -164,6 +164,7 @@ export function effectiveOptions(o: TrainOptions, data: DatasetSplits): TrainOpt
     net: { ...o.net, inChannels: data.train.channels, imageSize: data.train.height, classes: data.classes },
     evalEvery: o.evalEvery ?? Math.max(1, Math.floor(data.train.n / o.batchSize)),
     evalLimit: Math.min(o.evalLimit ?? data.validation.n, data.validation.n),
+    ...(data.classNames ? { classNames: data.classNames } : {}),
   };
 }
 

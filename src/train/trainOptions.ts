@@ -37,6 +37,8 @@ export interface TrainOptions {
   evalBatchSize: number;
   /** Record, at every evaluation, the symmetrized KL of this many fixed architectures against a reference (Figure 7). */
   trackKl?: number;
+  /** The class names in label order, as the run found them (recorded in config.json; not an input). */
+  classNames?: string[];
 }
 
 /** Named starting points; every field can be overridden. */

@@ -1,6 +1,7 @@
 // The user's own images through the whole method: an image folder written from Fashion-MNIST trains, searches and
 // retrains exactly as the same images given in memory (PNG is lossless); `nasctl run` on a folder with JPEGs and
 // broken files, then predict on image files, export to ONNX and onnxruntime on the folder's images.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -13,11 +14,12 @@ import { retrain } from '../../src/retrain/retrain';
 import { runSearch } from '../../src/search/runSearch';
 import { trainOneShot } from '../../src/train/trainOneShot';
 import { PRESETS, type TrainOptions } from '../../src/train/trainOptions';
-import { NASCTL, requiredUnderCi, runProcess } from '../helpers';
+import { CHROMIUM, NASCTL, chromiumArgs, requiredUnderCi, runProcess } from '../helpers';
 import { fashionImages, tmpDir, writeFolder } from '../imageFolderHelpers';
 
 const HAVE_DATA = requiredUnderCi(fs.existsSync(path.join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz')), 'Fashion-MNIST');
 const PER = 28 * 28;
+const EXAMPLE = path.resolve(__dirname, '../../examples/browser');
 
 /** Indices of the first `per` images of each class among Fashion-MNIST's first 2,000 training images. */
 function balanced(set: ImageSet, per: number): number[] {
@@ -167,6 +169,7 @@ describe.runIf(HAVE_DATA)('image folders through the whole method', () => {
     const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
     expect(config.dataset).toMatchObject({ name: 'folder', dataDir: folder, folder: { imageSize: 28, cacheDir: cache } });
     expect(config.net).toMatchObject({ inChannels: 1, imageSize: 28, classes: 10 });
+    expect(config.classNames).toEqual([...fashion.classNames.map((c) => c.replace('/', '-'))].sort());
     const modelDir = path.join(out, 'retrain', 'models', '0');
     const info = readModelInfo(path.join(modelDir, 'model.json'));
     const names = [...fashion.classNames.map((c) => c.replace('/', '-'))].sort();
@@ -225,6 +228,33 @@ describe.runIf(HAVE_DATA)('image folders through the whole method', () => {
       // Both are float32 runs of the same graph; 1e-4 is the bound the ONNX test measured (test/e2e/onnx.test.ts).
       expect(Math.abs(row[top] - l.probability)).toBeLessThan(1e-4);
     }
+    // The browser example with this model: its shape and class names from the model, a picture classified as a
+    // dropped file is, the same probabilities as onnxruntime-node (the picture has the model's size: no resampling).
+    if (requiredUnderCi(CHROMIUM !== undefined, 'Chromium (/usr/bin/chromium)')) {
+      const picture = sandals[0].file;
+      const { serve, describeModel } = require(path.join(EXAMPLE, 'serve.js'));
+      expect(describeModel(onnxFile)).toMatchObject({ channels: 1, height: 28, width: 28, classes: names, dataset: 'folder' });
+      let got!: (r: { picture?: number[]; predicted?: number[]; error?: string }) => void;
+      const posted = new Promise<{ picture?: number[]; predicted?: number[]; error?: string }>((resolve) => {
+        got = resolve;
+      });
+      const { server, url } = await serve({ model: onnxFile, port: 0, picture, onResult: got });
+      const browser = spawn(CHROMIUM!, chromiumArgs(`${url}?report&picture`, []), { stdio: 'ignore' });
+      try {
+        const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the page posted no result in 90 s')), 90_000));
+        const r = await Promise.race([posted, timeout]);
+        expect(r.error).toBeUndefined();
+        const want = Array.from(probs.subarray(0, 10));
+        expect(r.picture).toHaveLength(10);
+        expect(r.picture!.indexOf(Math.max(...r.picture!))).toBe(want.indexOf(Math.max(...want)));
+        for (let k = 0; k < 10; k++) expect(Math.abs(r.picture![k] - want[k])).toBeLessThan(1e-4);
+        expect(r.predicted).toHaveLength(32); // the bundled Fashion-MNIST examples have this model's shape
+      } finally {
+        browser.kill('SIGKILL');
+        server.close();
+      }
+    }
+
     // An image folder decoded once is reused: the run's stages after training found the cache.
     expect(loadDataset({ name: 'folder', dataDir: folder, folder: { imageSize: 28, cacheDir: cache } }).classNames).toEqual(names);
   });
