@@ -2,13 +2,13 @@
 'use strict';
 // Image folders (docs/data.md): decode throughput, the cost of training from the cache against the same set in
 // memory, and the memory of training on a cache larger than the memory allowed. Needs the compiled dist/.
-//   node scripts/bench-data.js [--images 20000] [--size 32] [--steps 60] [--repeats 5] [--limit-mb 512] [--json]
+//   node scripts/bench-data.js [--images 20000] [--size 32] [--steps 20] [--repeats 10] [--limit-mb 512] [--json]
 //                              [--results bench/results/data.json] [--skip-memory]
 // 1. decode: a generated folder of --images JPEGs (10 classes, 160x120 colour photos-like gradients and noise) is
 //    decoded into a cache at --size; images/s in all and per core.
-// 2. training: a one-shot model (F = 8, batch 64) trains --steps steps from the cache and from the same splits in
-//    memory, alternately, --repeats times each (default 5) after one untimed run of each; median images/s of each and
-//    the cache's cost in percent.
+// 2. training: two one-shot models (F = 8, batch 64), one reading the cache and one the same split in memory, train in
+//    --repeats alternating rounds (default 10) of --steps steps (default 20) after one untimed round each; images/s of
+//    each over all rounds and the cache's cost in percent.
 // 3. memory: under a memory cgroup of --limit-mb (cgroup v1 or v2, swap forbidden; root), a stand-alone model reads
 //    every image of a cache 3x that size once and trains 50 steps; peak resident memory, whether the limit held
 //    (no OOM kill), the cgroup's peak and its swap use. Skipped with a message where no cgroup can be made.
@@ -25,9 +25,9 @@ function arg(name, def) {
 }
 const IMAGES = Number(arg('images', 20000));
 const SIZE = Number(arg('size', 32));
-const STEPS = Number(arg('steps', 60));
+const STEPS = Number(arg('steps', 20));
 const LIMIT_MB = Number(arg('limit-mb', 512));
-const REPEATS = Number(arg('repeats', 5));
+const REPEATS = Number(arg('repeats', 10));
 const json = process.argv.includes('--json');
 const resultsFile = arg('results', path.join(root, 'bench/results/data.json'));
 const cores = os.availableParallelism();
@@ -66,7 +66,15 @@ async function decodeBench(dir, cacheDir) {
   fs.rmSync(cacheDir, { recursive: true, force: true });
   const t0 = Date.now();
   let probeDone = 0;
-  const r = await nas.prepareImageFolder(dir, { imageSize: SIZE, cacheDir }, { onEvent: (e) => e.type === 'probe' && (probeDone = Date.now()) });
+  const r = await nas.prepareImageFolder(
+    dir,
+    { imageSize: SIZE, cacheDir },
+    {
+      onEvent: (e) => {
+        if (e.type === 'probe') probeDone = Date.now();
+      },
+    },
+  );
   const seconds = (Date.now() - t0) / 1000;
   const n = r.manifest.sources.length;
   return {
@@ -85,30 +93,52 @@ async function trainBench(dir, cacheDir) {
     ...fromCache,
     train: { ...fromCache.train, images: nas.readImages(fromCache.train, 0, fromCache.train.n), file: undefined },
   };
+  // Two identical models, one reading the cache and one the same split in memory, trained in alternating rounds of
+  // STEPS steps: a machine whose speed drifts (another process, clock changes) slows both alike.
   const { dropIn, dropOp } = nas.dropTables({ kind: 'linear', rate: 0.1 }, 4, nas.OPS.length, 0, STEPS, STEPS);
   const lr = new Float64Array(STEPS).fill(0.05);
-  const one = async (splits) => {
-    const net = nas.Supernet.create({ filters: 8, inChannels: 3, imageSize: SIZE, classes: 10, threads: cores }, { batchSize: 64, seed: 1 });
-    const data = new nas.NativeData(splits.train, splits.mean, splits.std);
-    await net.train(data, { steps: 3, lr, dropIn, dropOp }); // warm-up
+  const make = (splits) => ({
+    net: nas.Supernet.create({ filters: 8, inChannels: 3, imageSize: SIZE, classes: 10, threads: cores }, { batchSize: 64, seed: 1 }),
+    data: new nas.NativeData(splits.train, splits.mean, splits.std),
+  });
+  const round = async (m) => {
     const t0 = process.hrtime.bigint();
-    await net.train(data, { steps: STEPS, lr, dropIn, dropOp });
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
-    net.dispose();
-    return (STEPS * 64) / s;
+    await m.net.train(m.data, { steps: STEPS, lr, dropIn, dropOp });
+    return Number(process.hrtime.bigint() - t0) / 1e9;
   };
-  const cache = [];
+  const a = make(inMemory);
+  const b = make(fromCache);
+  await round(a); // untimed: the first steps pay LibTorch's one-time set-up
+  await round(b);
   const memory = [];
-  await one(inMemory); // untimed: the first model of a process pays LibTorch's one-time set-up
-  await one(fromCache);
+  const cache = [];
   for (let k = 0; k < REPEATS; k++) {
-    memory.push(await one(inMemory));
-    cache.push(await one(fromCache));
-    say(`  training repeat ${k + 1}: memory ${memory[k].toFixed(1)} img/s, cache ${cache[k].toFixed(1)} img/s`);
+    const first = k % 2 === 0; // which goes first alternates too
+    const tm = first ? await round(a) : 0;
+    const tc = await round(b);
+    memory.push((STEPS * 64) / (first ? tm : await round(a)));
+    cache.push((STEPS * 64) / tc);
+    say(`  round ${k + 1}: memory ${memory[k].toFixed(1)} img/s, cache ${cache[k].toFixed(1)} img/s`);
   }
-  const m = median(memory);
-  const c = median(cache);
-  return { steps: STEPS, batch: 64, filters: 8, memory, cache, memoryImagesPerSec: m, cacheImagesPerSec: c, cacheCostPercent: (100 * (m - c)) / m };
+  a.net.dispose();
+  b.net.dispose();
+  // Images/s over all rounds (total images / total time), and the median of the per-round ratios.
+  const rate = (xs) => (xs.length * STEPS * 64) / xs.reduce((s, x) => s + (STEPS * 64) / x, 0);
+  const m = rate(memory);
+  const c = rate(cache);
+  const ratios = cache.map((x, k) => x / memory[k]);
+  return {
+    steps: STEPS,
+    rounds: REPEATS,
+    batch: 64,
+    filters: 8,
+    memory,
+    cache,
+    memoryImagesPerSec: m,
+    cacheImagesPerSec: c,
+    cacheCostPercent: (100 * (m - c)) / m,
+    medianRoundCostPercent: 100 * (1 - median(ratios)),
+  };
 }
 
 /** Runs `argv` in a fresh memory cgroup of `limit` bytes with swap forbidden; returns its stdout and the cgroup's figures. */
@@ -140,7 +170,9 @@ function inCgroup(limit, argv) {
       killed,
       cgroupPeakBytes: Number(read(v2 ? 'memory.peak' : 'memory.max_usage_in_bytes')),
       swapBytes: v2 ? Number(read('memory.swap.current') ?? 0) : Number(/^swap (\d+)/m.exec(stat)?.[1] ?? 0),
-      oomKills: v2 ? Number(/oom_kill (\d+)/.exec(read('memory.events') ?? '')?.[1] ?? 0) : Number(/oom_kill (\d+)/.exec(read('memory.oom_control') ?? '')?.[1] ?? 0),
+      oomKills: v2
+        ? Number(/oom_kill (\d+)/.exec(read('memory.events') ?? '')?.[1] ?? 0)
+        : Number(/oom_kill (\d+)/.exec(read('memory.oom_control') ?? '')?.[1] ?? 0),
     };
   } finally {
     fs.rmdirSync(dir);
@@ -189,13 +221,22 @@ async function main() {
   const cacheDir = path.join(work, 'cache');
   fs.mkdirSync(work, { recursive: true });
   await makeFolder(dir);
-  const out = { date: new Date().toISOString().slice(0, 10), cpu: os.cpus()[0].model, cores, command: `node scripts/bench-data.js ${process.argv.slice(2).join(' ')}`.trim() };
+  const out = {
+    date: new Date().toISOString().slice(0, 10),
+    cpu: os.cpus()[0].model,
+    cores,
+    command: `node scripts/bench-data.js ${process.argv.slice(2).join(' ')}`.trim(),
+  };
   say('decoding');
   out.decode = await decodeBench(dir, cacheDir);
-  say(`  ${out.decode.images} JPEGs in ${out.decode.seconds.toFixed(1)} s: ${out.decode.imagesPerSec.toFixed(0)} images/s (${out.decode.imagesPerSecPerCore.toFixed(0)} per core)`);
+  say(
+    `  ${out.decode.images} JPEGs in ${out.decode.seconds.toFixed(1)} s: ${out.decode.imagesPerSec.toFixed(0)} images/s (${out.decode.imagesPerSecPerCore.toFixed(0)} per core)`,
+  );
   say('training from the cache and from memory');
   out.train = await trainBench(dir, cacheDir);
-  say(`  memory ${out.train.memoryImagesPerSec.toFixed(1)} img/s, cache ${out.train.cacheImagesPerSec.toFixed(1)} img/s: the cache costs ${out.train.cacheCostPercent.toFixed(1)}%`);
+  say(
+    `  memory ${out.train.memoryImagesPerSec.toFixed(1)} img/s, cache ${out.train.cacheImagesPerSec.toFixed(1)} img/s: the cache costs ${out.train.cacheCostPercent.toFixed(1)}% (median of the rounds: ${out.train.medianRoundCostPercent.toFixed(1)}%)`,
+  );
   if (!process.argv.includes('--skip-memory')) {
     say(`memory: a cache 3x a ${LIMIT_MB} MiB limit`);
     out.memory = memoryBench(work);

@@ -92,6 +92,10 @@ Dataset::Dataset(const uint8_t* img, const uint8_t* lab, int64_t n_, int64_t h_,
   targets = torch::from_blob(const_cast<uint8_t*>(lab), {n}, torch::kUInt8).clone();
 }
 
+void PixelFile::willNeed(int64_t offset, int64_t bytes) const {
+  ::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(bytes), POSIX_FADV_WILLNEED);
+}
+
 Dataset::Dataset(std::shared_ptr<const PixelFile> f, int64_t offset, const uint8_t* lab, int64_t n_, int64_t h_,
                  int64_t w_, int64_t c_, std::vector<float> m, std::vector<float> s)
     : n(n_), h(h_), w(w_), c(c_), id(nextDatasetId++), file(std::move(f)), fileOffset(offset) {
@@ -114,7 +118,22 @@ torch::Tensor Dataset::rows(const torch::Tensor& idx) const {
     file->read(fileOffset + p[i] * row, run * row, dst + i * row);
     i += run;
   }
+  // One run (an evaluation's batch, in order): the next batch is most likely the run that follows.
+  const int64_t last = B > 0 ? p[B - 1] : -1;
+  if (B > 0 && last - p[0] == B - 1 && last + 1 < n)
+    file->willNeed(fileOffset + (last + 1) * row, std::min(B, n - last - 1) * row);
   return out;
+}
+
+void Dataset::prefetch(const int64_t* idx, int64_t count) const {
+  if (!file) return;
+  const int64_t row = h * w * c;
+  for (int64_t i = 0; i < count;) {
+    int64_t run = 1;
+    while (i + run < count && idx[i + run] == idx[i] + run) ++run;
+    if (idx[i] >= 0 && idx[i] + run <= n) file->willNeed(fileOffset + idx[i] * row, run * row);
+    i += run;
+  }
 }
 
 void Dataset::checkRange(int64_t start, int64_t count) const {

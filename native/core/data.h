@@ -24,6 +24,9 @@ class PixelFile {
   PixelFile& operator=(const PixelFile&) = delete;
   // Reads `bytes` bytes at `offset` into `out`; ERR_NAS_IO naming the file when it cannot (it shrank, say).
   void read(int64_t offset, int64_t bytes, uint8_t* out) const;
+  // Asks the kernel to start reading these bytes into the page cache now (posix_fadvise WILLNEED), so that a later
+  // read finds them there; returns at once.
+  void willNeed(int64_t offset, int64_t bytes) const;
   const std::string& path() const { return path_; }
 
  private:
@@ -54,6 +57,9 @@ struct Dataset {
   // uint8 [B, H, W, C] pixels of examples `idx` (int64, on the CPU): a gather in memory, or reads from the file (one
   // read per run of consecutive indices).
   torch::Tensor rows(const torch::Tensor& idx) const;
+  // A set in a file: starts reading examples idx[0..count) into the page cache while the current batch computes
+  // (the sampler knows the next batch); does nothing for a set in memory.
+  void prefetch(const int64_t* idx, int64_t count) const;
 
   int64_t n, h, w, c;
   uint64_t id;                            // unique per Dataset object (a device copy is cached by it, never by address)

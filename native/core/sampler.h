@@ -32,6 +32,14 @@ struct EpochSampler {
     cursor += batch;
     return idx;
   }
+
+  // The examples of the batch after the one `next` gave last, when it is in this epoch's permutation (count 0 when the
+  // epoch ends there: the next permutation is not drawn yet).
+  const int64_t* upcoming(int64_t batch, int64_t* count) const {
+    const auto n = static_cast<int64_t>(perm.size());
+    *count = cursor + batch <= n ? batch : 0;
+    return perm.data() + cursor;
+  }
 };
 
 }  // namespace nas

@@ -43,6 +43,9 @@ StepStats StandaloneModel::step(const Dataset& data, double lr, bool read) {
   auto onStream = stream_.use();
   net_->train();
   auto idx = sampler_.next(rng_, data.size(), opt_.batchSize);
+  int64_t upcoming = 0;
+  const int64_t* next = sampler_.upcoming(opt_.batchSize, &upcoming);
+  data.prefetch(next, upcoming);  // a set in a file: the next batch's rows are read while this one computes
   torch::Tensor x, y;
   // The set lives on the device: a gather there instead of a host batch and an upload.
   if (cfg_.fused() && data.resident()) {

@@ -147,6 +147,9 @@ StepStats Trainer::step(const Dataset& data, double lr, const float* dropIn, con
   const int64_t W = group_ ? group_->worldSize() : 1, R = group_ ? group_->rank() : 0;
   const int64_t localB = opt_.batchSize / W, localG = G / W;
   auto idx = sampler_.next(rng_, data.size(), opt_.batchSize);
+  int64_t upcoming = 0;
+  const int64_t* next = sampler_.upcoming(opt_.batchSize, &upcoming);
+  data.prefetch(next, upcoming);  // a set in a file: the next batch's rows are read while this one computes
   const bool augment = opt_.cropPad > 0 || opt_.flip;
   if (W > 1 && !augment) idx = idx.narrow(0, R * localB, localB);  // augmentation draws per image: draw them all
   torch::Tensor x, y;

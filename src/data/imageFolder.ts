@@ -382,17 +382,24 @@ export async function decodeImageFile(file: string, size: number, channels: numb
   return r;
 }
 
-/** Image files under `paths` (files as given; folders walked recursively, sorted, hidden entries left out). */
+/**
+ * Image files under `paths`: files as given; folders walked recursively (sorted, hidden entries and files without an
+ * image extension left out, each real folder once). A path given that does not exist is ERR_NAS_IO.
+ */
 export function listImageFiles(paths: string[]): string[] {
   const out: string[] = [];
+  const seen = new Set<string>(); // folders read (a link loop ends at the second visit)
   const visit = (p: string, top: boolean): void => {
     let st: fs.Stats;
     try {
       st = fs.statSync(p);
     } catch (err) {
+      if (!top) return; // a broken link or a loop inside a folder: not an image file
       throw ioError(err, p, 'read');
     }
     if (st.isDirectory()) {
+      if (seen.has(`${st.dev}:${st.ino}`)) return;
+      seen.add(`${st.dev}:${st.ino}`);
       const names = fs
         .readdirSync(p)
         .filter((n) => !n.startsWith('.'))

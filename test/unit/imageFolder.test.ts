@@ -6,6 +6,7 @@ import {
   type ImageFolderOptions,
   decodeImageFile,
   imageFolderCache,
+  listImageFiles,
   prepareImageFolder,
   readImageFolderCache,
 } from '../../src/data/imageFolder';
@@ -250,6 +251,21 @@ describe.runIf(HAVE_DATA)('image folders', () => {
       expect(fs.readFileSync(path.join(resumed.dir, f)).equals(fs.readFileSync(path.join(whole.dir, f)))).toBe(true);
     }
     expect(resumed.manifest!.splits).toEqual(whole.manifest!.splits);
+  });
+
+  it("lists predict's image files: nested, sorted, without hidden or other files, through a link loop", () => {
+    const root = tmpDir();
+    fs.mkdirSync(path.join(root, 'a', 'b'), { recursive: true });
+    for (const f of ['a/2.png', 'a/1.JPG', 'a/b/3.webp', 'a/notes.txt', 'a/.hidden.png', 'x.gif']) fs.writeFileSync(path.join(root, f), '');
+    fs.symlinkSync('..', path.join(root, 'a', 'b', 'up'));
+    fs.symlinkSync('nowhere.png', path.join(root, 'a', 'broken.png'));
+    expect(listImageFiles([path.join(root, 'a'), path.join(root, 'x.gif')]).map((f) => path.relative(root, f))).toEqual([
+      'a/1.JPG',
+      'a/2.png',
+      'a/b/3.webp',
+      'x.gif',
+    ]);
+    expect(() => listImageFiles([path.join(root, 'missing.png')])).toThrow(expect.objectContaining({ code: 'ERR_NAS_IO' }));
   });
 
   it('two processes decoding the same folder at once publish one cache', async () => {
