@@ -730,7 +730,9 @@ async function build(
   const trainLabels = fs.readFileSync(path.join(partial, 'train.labels'));
   for (let c = 0; c < s.classNames.length; c++) {
     if (!trainLabels.includes(c))
-      throw new NasError('ERR_NAS_BAD_DATA', `${s.root}: no training image of class "${s.classNames[c]}" could be decoded`, { path: s.root });
+      throw new NasError('ERR_NAS_BAD_DATA', `${s.root}: no training image of class "${s.classNames[c]}" could be decoded`, {
+        path: s.root,
+      });
   }
   const manifest: ImageFolderManifest = {
     format: 'oneshot-nas-image-cache/1',
