@@ -3,35 +3,68 @@ import { loadAddon } from '../native/binding';
 import { NasError } from '../util/errors';
 import { ioError } from '../util/files';
 
+/** The signals that ask a job to stop: Ctrl-C, kill, and a closed terminal or SSH session. */
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 /**
- * Runs `job` with an AbortSignal tied to SIGINT/SIGTERM: the first signal asks the job to stop between steps
- * (it then saves a checkpoint); a second one exits at once.
+ * Runs `job` with an AbortSignal tied to SIGINT, SIGTERM and SIGHUP: the first signal asks the job to stop between
+ * steps (it then saves a checkpoint); a second one exits at once. After SIGHUP the terminal is gone: writes to it fail
+ * (EIO), and are dropped instead of ending the process before its checkpoint.
  */
 export async function withAbortOnSignal<T>(job: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
   let count = 0;
+  const say = (text: string): void => {
+    try {
+      process.stderr.write(text);
+    } catch {
+      // a closed terminal
+    }
+  };
   const onSignal = (sig: NodeJS.Signals): void => {
     count++;
+    if (sig === 'SIGHUP') ignoreClosedTerminal();
     if (count > 1) {
       // Quit now, but not with process.exit: its teardown would run under the native job thread (a segfault).
-      process.stderr.write(`\n${sig} again: quitting without a new checkpoint (the last saved one is kept)\n`);
+      say(`\n${sig} again: quitting without a new checkpoint (the last saved one is kept)\n`);
       loadAddon().exitNow(130);
     }
-    process.stderr.write(`\n${sig}: stopping after the current step and saving a checkpoint (again to quit now)\n`);
+    say(`\n${sig}: stopping after the current step and saving a checkpoint (again to quit now)\n`);
     ac.abort();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
   try {
     return await job(ac.signal);
   } finally {
     // After a first signal the handler stays: a second one while the command winds down (its last writes, the exit)
     // still quits at once with 130, instead of the signal's default action killing the process.
-    if (count === 0) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+    if (count === 0) for (const s of STOP_SIGNALS) process.off(s, onSignal);
   }
+}
+
+/** After a hang-up: errors of writes to the gone terminal (EIO, EPIPE) are ignored. */
+function ignoreClosedTerminal(): void {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+}
+
+/**
+ * A worker started by `nasctl launch` (NAS_LAUNCHER_PID) stops as on SIGTERM when its launcher is gone (killed with
+ * SIGKILL, say): its parent is then another process, and nobody would collect its result or stop it.
+ */
+export function stopWhenLauncherGoes(): void {
+  const launcher = Number(process.env.NAS_LAUNCHER_PID);
+  if (!Number.isInteger(launcher) || launcher <= 0) return;
+  const timer = setInterval(() => {
+    if (process.ppid === launcher) return;
+    clearInterval(timer);
+    try {
+      process.stderr.write(`the launcher (pid ${launcher}) is gone: stopping after the current step\n`);
+    } catch {
+      // its terminal may be gone too
+    }
+    process.kill(process.pid, 'SIGTERM');
+  }, 1000);
+  timer.unref();
 }
 
 /**

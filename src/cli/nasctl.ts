@@ -11,13 +11,14 @@ import { predictCommand, retrainCommand } from './commands/retrain';
 import { searchCommand, selectCommand } from './commands/search';
 import { studyCommand } from './commands/study';
 import { trainCommand } from './commands/train';
-import { quitOnClosedStdout, reportError } from './lifecycle';
+import { quitOnClosedStdout, reportError, stopWhenLauncherGoes } from './lifecycle';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 
 /** Runs nasctl with `argv` (process.argv): parses, dispatches to a command and maps errors to exit codes. */
 export async function main(argv: string[]): Promise<void> {
   quitOnClosedStdout();
+  stopWhenLauncherGoes();
   const program = new Command('nasctl')
     .description('one-shot neural architecture search (Bender et al., ICML 2018) on LibTorch')
     .version(PACKAGE_VERSION)

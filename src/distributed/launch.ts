@@ -121,6 +121,8 @@ async function runWorkers(
         LOCAL_WORLD_SIZE: String(f.nproc),
         MASTER_ADDR: masterAddr,
         MASTER_PORT: String(masterPort),
+        // The worker watches this pid: killed launcher, stopped worker (lifecycle.ts: stopWhenLauncherGoes).
+        NAS_LAUNCHER_PID: String(process.pid),
       };
       if (at.storeFile) env.NAS_STORE_FILE = at.storeFile;
       else delete env.NAS_STORE_FILE;
@@ -145,15 +147,21 @@ async function runWorkers(
     }
   });
   // Ctrl-C reaches every worker from the terminal (same process group): each stops after the same step. A SIGTERM
-  // sent to the launcher alone is passed on.
+  // or SIGHUP (a closed terminal or SSH session) sent to the launcher alone is passed on as SIGTERM.
   const onInt = (): void => log('SIGINT: the workers stop after the current step (they received it too)');
   const onTerm = (): void => signalRunning('SIGTERM');
+  const onHup = (): void => {
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined); // the terminal is gone
+    signalRunning('SIGTERM');
+  };
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  process.on('SIGHUP', onHup);
   try {
     return await result;
   } finally {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
+    process.off('SIGHUP', onHup);
   }
 }

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Ran, runProcess, NASCTL } from '../helpers';
+import { Supernet } from '../../src/model/Supernet';
 
 const nasctl = (...args: string[]): Promise<Ran> => runProcess([NASCTL, ...args]);
 
@@ -235,6 +236,54 @@ describe('signals', () => {
     expect(code).toBe(130);
     expect(stderr).toContain('SIGINT again: quitting');
   });
+});
+
+describe('a closed terminal (SIGHUP)', () => {
+  it('stops train like Ctrl-C: a checkpoint of the step it reached, the lock freed, and --resume continues', async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-hup-')), 'run');
+    const args = [
+      'train',
+      '--dataset',
+      'synthetic',
+      '--filters',
+      '4',
+      '--steps',
+      '60',
+      '--checkpoint-every',
+      '1000',
+      '--eval-every',
+      '1000',
+      '--threads',
+      '1',
+      '--out',
+      out,
+    ];
+    const child = spawn(process.execPath, [NASCTL, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
+    await new Promise<void>((resolve) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('training on')) setTimeout(resolve, 1000);
+      });
+    });
+    child.kill('SIGHUP');
+    const { code, signal } = await exited;
+    expect(signal).toBeNull(); // SIGHUP's default action would kill it
+    expect(code).toBe(130);
+    expect(stderr).toContain('SIGHUP: stopping after the current step');
+    // A checkpoint of the step it stopped at (none was due: checkpoints and evaluations every 1,000 steps), and no
+    // lock left behind.
+    const meta = (await Supernet.readCheckpointMeta(path.join(out, 'checkpoint.pt'))) as { step: number };
+    expect(meta.step).toBeGreaterThan(0);
+    expect(meta.step).toBeLessThan(60);
+    expect(fs.existsSync(path.join(out, '.lock'))).toBe(false);
+    const resumed = await nasctl(...args, '--resume');
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).steps).toBe(60);
+  }, 180_000);
 });
 
 describe('nasctl train --resume', () => {

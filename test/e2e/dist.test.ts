@@ -166,6 +166,46 @@ describe.skipIf(!requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the ad
       expect(new Set(read('evo.jsonl').map((r) => r.arch)).size).toBe(11);
     }, 240_000);
 
+    it('stops the workers when the launcher is killed (SIGKILL): none trains on with nobody watching', async () => {
+      const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-orphan-'));
+      const out = path.join(root, 'run');
+      const child = spawn(process.execPath, [NASCTL, 'launch', '--nproc', '2', '--', ...TRAIN, '--steps', '5000', '--out', out], {
+        env: { ...process.env, OMP_NUM_THREADS: '1' },
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if (stderr.includes('training on')) {
+            clearInterval(poll);
+            resolve();
+          }
+        }, 20);
+      });
+      const pids = [...stderr.matchAll(/worker \d of 2 started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+      expect(pids).toHaveLength(2);
+      child.kill('SIGKILL');
+      const alive = (pid: number): boolean => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      const killedAt = Date.now();
+      while (pids.some(alive) && Date.now() - killedAt < 60_000) await new Promise((r) => setTimeout(r, 100));
+      // Each notices within a second and stops after the step the workers agree on, saving a checkpoint.
+      expect(pids.filter(alive)).toEqual([]);
+      expect(Date.now() - killedAt).toBeLessThan(30_000);
+      expect(stderr).toContain('the launcher (pid');
+      expect(fs.existsSync(path.join(out, 'checkpoint.pt'))).toBe(true);
+      expect(fs.existsSync(path.join(out, 'result.json'))).toBe(false);
+      expect(fs.existsSync(path.join(out, '.lock'))).toBe(false);
+    }, 120_000);
+
     it('stops the survivor with an error naming the killed worker; the checkpoint resumes with one worker', async () => {
       const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-kill-'));
       const out = path.join(root, 'run');
