@@ -39,12 +39,42 @@ export function readIdx(file: string): IdxArray {
     throw new NasError('ERR_NAS_IO', `${file}: ${e.message}`, { file });
   }
   let bytes: Uint8Array = raw;
-  if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
-    try {
-      bytes = zlib.gunzipSync(raw);
-    } catch (err) {
-      throw new NasError('ERR_NAS_BAD_DATA', `${file}: corrupt gzip data (${(err as Error).message})`, { file });
-    }
-  }
+  if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) bytes = gunzipBounded(raw, file);
   return parseIdx(bytes, file);
+}
+
+/** Deflate's largest expansion: one compressed byte inflates to at most about 1,032 bytes. */
+const MAX_INFLATE_RATIO = 1032;
+
+/**
+ * Inflates a gzip'd IDX file without trusting it: the header (the first bytes inflated alone) says how many bytes the
+ * data must have, and inflating stops one byte past that. A file that inflates to more (a gzip bomb: a few MB that
+ * inflate to GBs) is ERR_NAS_BAD_DATA before its memory is taken, as is a header that claims more than the
+ * compressed bytes could hold.
+ */
+function gunzipBounded(raw: Buffer, file: string): Uint8Array {
+  const bad = (why: string): NasError => new NasError('ERR_NAS_BAD_DATA', `${file}: ${why}`, { file });
+  let head: Buffer;
+  try {
+    // Inflate a prefix with a sync flush: a truncated stream is fine here, only its first bytes are read.
+    head = zlib.gunzipSync(raw.subarray(0, Math.min(raw.length, 4096)), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  } catch (err) {
+    throw bad(`corrupt gzip data (${(err as Error).message})`);
+  }
+  const nd = head.length >= 4 ? head[3] : 0;
+  if (head.length < 4 + 4 * nd || head[0] !== 0 || head[1] !== 0 || nd < 1 || nd > 4) {
+    parseIdx(head, file); // throws, naming what is wrong with the header
+    return head;
+  }
+  const dims = Array.from({ length: nd }, (_, i) => head.readUInt32BE(4 + 4 * i));
+  const total = 4 + 4 * nd + dims.reduce((a, b) => a * b, 1);
+  if (total > raw.length * MAX_INFLATE_RATIO || total > 2 ** 32)
+    throw bad(`not a valid IDX file: dimensions ${dims.join('x')} need ${total} bytes, more than ${raw.length} compressed bytes can hold`);
+  try {
+    return zlib.gunzipSync(raw, { maxOutputLength: total + 1 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+      throw bad(`inflates to more than the ${total} bytes its header's dimensions ${dims.join('x')} need (a gzip bomb?)`);
+    throw bad(`corrupt gzip data (${(err as Error).message})`);
+  }
 }

@@ -56,6 +56,21 @@ describe('IDX', () => {
     expect(codeOf(() => loadDataset({ name: 'fashion-mnist', dataDir: dir }))).toBe('ERR_NAS_DATASET_MISSING');
   });
 
+  it('refuses a gzip bomb by its header before inflating it: data past the dimensions, or dimensions past the file', () => {
+    const dir = tmp();
+    // The header says 10x28x28 (7,840 bytes of data); the stream goes on with 64 MiB of zeros (64 KiB compressed).
+    const bomb = zlib.gzipSync(Buffer.concat([idx([10, 28, 28], []), Buffer.alloc(64 << 20)]));
+    fs.writeFileSync(path.join(dir, 'bomb.gz'), bomb);
+    expect(() => readIdx(path.join(dir, 'bomb.gz'))).toThrow(/inflates to more than the 7856 bytes its header's dimensions 10x28x28 need/);
+    // A header that claims more than the compressed bytes could ever inflate to.
+    fs.writeFileSync(path.join(dir, 'liar.gz'), zlib.gzipSync(idx([60000, 280, 280], [1, 2, 3])));
+    expect(() => readIdx(path.join(dir, 'liar.gz'))).toThrow(/need 4704000016 bytes, more than \d+ compressed bytes can hold/);
+    expect(codeOf(() => readIdx(path.join(dir, 'liar.gz')))).toBe('ERR_NAS_BAD_DATA');
+    // A header cut short is named as such.
+    fs.writeFileSync(path.join(dir, 'short.gz'), zlib.gzipSync(Buffer.from([0, 0, 8, 3, 0, 0])));
+    expect(() => readIdx(path.join(dir, 'short.gz'))).toThrow(/truncated header/);
+  });
+
   it('refuses splits of different image shapes (a 14x56 test file next to 28x28 training images)', () => {
     const dir = tmp();
     const write = (name: string, dims: number[]): void => {
