@@ -166,7 +166,35 @@ function toArch(a: ArchLike, field = 'arch'): Architecture {
   if (a === null || typeof a !== 'object' || !Array.isArray((a as Architecture).blocks)) {
     throw invalidParameter(field, 'an architecture string or {blocks: [...]}', a, 'ERR_NAS_BAD_ARCH');
   }
-  return a;
+  // An object from JavaScript: its blocks' shape is checked before anything reads them, then its content by the
+  // notation's own rules.
+  for (const [i, b] of a.blocks.entries()) {
+    for (const k of ['inputs', 'ops'] as const) {
+      const v = (b as Partial<Architecture['blocks'][number]> | null)?.[k];
+      if (!Array.isArray(v))
+        throw invalidParameter(
+          `${field}.blocks[${i}].${k}`,
+          k === 'inputs' ? 'an array of input indices' : 'an array of operation names',
+          v,
+          'ERR_NAS_BAD_ARCH',
+        );
+    }
+  }
+  return parseArchitecture(formatArchitecture(a), { blocks: a.blocks.length, maxOps: OPS.length });
+}
+
+/** Throws ERR_NAS_BAD_ARG unless `images` holds `batch` images of this model's shape (NCHW floats). */
+function checkImages(images: Float32Array, batch: number, c: { inChannels: number; imageSize: number }): void {
+  const per = c.inChannels * c.imageSize * c.imageSize;
+  if (!Number.isInteger(batch) || batch < 1 || batch > 2 ** 31 - 1)
+    throw invalidParameter('batch', 'a positive integer', batch, 'ERR_NAS_BAD_ARG');
+  if (!(images instanceof Float32Array) || images.length !== batch * per)
+    throw invalidParameter(
+      'images',
+      `batch x ${per} floats (NCHW: ${batch} x ${c.inChannels} x ${c.imageSize} x ${c.imageSize})`,
+      images instanceof Float32Array ? `${images.length} floats` : images,
+      'ERR_NAS_BAD_ARG',
+    );
 }
 
 /** Throws ERR_NAS_BAD_ARG unless every value of `v` is a finite number in [lo, hi]. */
@@ -337,6 +365,8 @@ export class Supernet {
     archs: ArchLike[],
     probe = false,
   ): { logits: Float32Array; probeMean?: Float32Array; probeVar?: Float32Array } {
+    // Checked first: a batch that does not match the images must not be expanded into per-ghost copies.
+    checkImages(images, batch, this.config);
     const list = this.perGhost(batch, archs);
     const words = new Uint32Array(list.length * 2 * this.config.blocks);
     list.forEach((a, i) => {
@@ -371,6 +401,7 @@ export class Supernet {
 
   /** Logits of the pruned stand-alone model of `arch` built from this model's weights (BN on batch statistics). */
   standaloneForward(images: Float32Array, batch: number, arch: ArchLike): Float32Array {
+    checkImages(images, batch, this.config);
     return callNative(() => this.n.standaloneForward(images, batch, encodeArchitecture(toArch(arch))));
   }
 

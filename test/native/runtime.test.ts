@@ -105,6 +105,22 @@ describe('bad input to the module API (issue 11 probe, item 12)', () => {
       expect(e.code).toBe('ERR_NAS_BAD_ARCH');
       expect(e.message).toMatch(/^archs\[0\]: expected an architecture/);
     }
+    // An object whose blocks are not blocks: named by field, not a TypeError from deep inside.
+    const blocks = { blocks: [{}, {}, {}, {}] } as never;
+    expect(await codeOf(() => net.describe(blocks))).toMatchObject({
+      code: 'ERR_NAS_BAD_ARCH',
+      message: expect.stringMatching(/^arch\.blocks\[0\]\.inputs: expected an array of input indices/),
+    });
+    expect((await codeOf(() => net.evaluate(data, [{ blocks: [{ inputs: [0], ops: ['nope'] }] } as never]))).code).toBe('ERR_NAS_BAD_ARCH');
+    // A batch that does not match the images is refused before anything is built for it (2**31 used to hang).
+    const images = new Float32Array(256);
+    for (const batch of [2 ** 31, 100, 0, 1.5]) {
+      const e = await codeOf(() => net.forward(images, batch, ['0:identity/0:identity/0:identity/0:identity']));
+      expect(e.code, String(batch)).toBe('ERR_NAS_BAD_ARG');
+    }
+    expect((await codeOf(() => net.standaloneForward(images, 3, '0:identity/0:identity/0:identity/0:identity'))).message).toMatch(
+      /^images: expected batch x 64 floats \(NCHW: 3 x 1 x 8 x 8\), got "256 floats"/,
+    );
     for (const [o, field] of [
       [{ count: Number.NaN }, 'count'],
       [{ count: 0 }, 'count'],
