@@ -114,3 +114,44 @@ export class ProcessGroup {
     await awaitNative(() => this.native.close());
   }
 }
+
+/** `value` flattened to `path: JSON` pairs (nested objects by dotted path), for comparing settings field by field. */
+function flatten(value: unknown, at = '', out: Record<string, string> = {}): Record<string, string> {
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) flatten(v, at ? `${at}.${k}` : k, out);
+  } else {
+    out[at] = JSON.stringify(value);
+  }
+  return out;
+}
+
+/**
+ * Checks, before any tensor crosses, that every worker runs the same job: each sends its `kind` (train, search) and
+ * the settings that must match; a worker whose differ from worker 0's fails on every worker with ERR_NAS_DIST naming
+ * the fields (two jobs started on one master port, or a worker started with another --filters, whose first
+ * all-reduce would otherwise mix two models or crash on tensors of another size).
+ */
+export async function agreeOnJob(group: ProcessGroup, kind: string, settings: Record<string, unknown>): Promise<void> {
+  const all = await group.exchange('job', { kind, settings: flatten(settings) });
+  const first = all[0];
+  for (const [rank, other] of all.entries()) {
+    if (rank === 0) continue;
+    const fields = [...new Set([...Object.keys(first.settings), ...Object.keys(other.settings)])].filter(
+      (k) => first.settings[k] !== other.settings[k],
+    );
+    if (other.kind !== first.kind) fields.unshift('(command)');
+    if (!fields.length) continue;
+    const show = (w: { kind: string; settings: Record<string, string> }, k: string): string =>
+      k === '(command)' ? w.kind : (w.settings[k] ?? 'unset');
+    throw new NasError(
+      'ERR_NAS_DIST',
+      `worker ${rank} is not running the job worker 0 runs: ${fields
+        .slice(0, 6)
+        .map((k) => `${k} ${show(other, k)} (worker 0: ${show(first, k)})`)
+        .join(
+          ', ',
+        )}${fields.length > 6 ? `, and ${fields.length - 6} more` : ''}. Two jobs on one --master-port, or workers started with other settings: give every worker the same command, and each job its own port`,
+      { rank, fields },
+    );
+  }
+}

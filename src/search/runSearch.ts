@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import type { ExecutionPlan } from '../native/binding';
 import * as path from 'node:path';
-import type { ProcessGroup } from '../distributed/processGroup';
+import { type ProcessGroup, agreeOnJob } from '../distributed/processGroup';
 import { evaluateShared } from '../distributed/evaluateShared';
 import { NasError, invalidParameter } from '../util/errors';
 import { type Architecture, formatArchitecture, spaceWith } from '../space/architecture';
@@ -238,6 +238,11 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
   const group = hooks.group;
   const writer = !group || group.isWriter;
   const workers = group?.worldSize ?? 1;
+  if (group) {
+    // One job: the same search on every worker, but for how each runs (threads, device, precision, plan).
+    const { threads: _t, device: _d, precision: _p, plan: _l, ...job } = o;
+    await agreeOnJob(group, 'search', job);
+  }
   const opened = await openSupernet(o.supernet, {
     threads: o.threads,
     device: o.device,

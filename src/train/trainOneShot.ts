@@ -9,7 +9,7 @@ import type { ImageFolderEvent } from '../data/imageFolder';
 import type { DatasetSplits } from '../data/types';
 import { loadAddon } from '../native/binding';
 import { NasError } from '../util/errors';
-import type { ProcessGroup } from '../distributed/processGroup';
+import { type ProcessGroup, agreeOnJob } from '../distributed/processGroup';
 import { evaluateShared } from '../distributed/evaluateShared';
 import { OPS, formatArchitecture, spaceWith } from '../space/architecture';
 import { sampleArchitectures } from '../space/sampleArchitecture';
@@ -173,6 +173,10 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
   const files = runFiles(given.out);
   const resuming = hooks.resume === true && fs.existsSync(files.checkpoint);
   if (hooks.group) {
+    // One job: the same options on every worker, but for how each runs (threads, device, plan).
+    const { net, ...rest } = given;
+    const { threads: _t, device: _d, plan: _p, ...shape } = net;
+    await agreeOnJob(hooks.group, 'train', { ...rest, net: shape, resume: hooks.resume === true });
     // Every worker reads the run directory (a shared filesystem when workers are on several machines).
     const seen = await hooks.group.exchange('resume', resuming);
     if (seen.some((r) => r !== resuming)) {

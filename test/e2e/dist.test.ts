@@ -273,6 +273,39 @@ describe.skipIf(!requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the ad
       expect(r.stderr).not.toContain('frame #');
     }, 60_000);
 
+    it('refuses a worker of another job (another --filters, --seed and --out on the same port) on every worker, with a code', async () => {
+      const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-jobs-'));
+      const worker = (rank: number, extra: string[]) =>
+        nasctl([
+          ...TRAIN,
+          '--steps',
+          '4',
+          '--world-size',
+          '2',
+          '--rank',
+          String(rank),
+          '--master-port',
+          '29533',
+          '--dist-timeout',
+          '30',
+          ...extra,
+        ]);
+      const [a, b] = await Promise.all([
+        worker(0, ['--filters', '4', '--seed', '1', '--out', path.join(root, 'c')]),
+        worker(1, ['--filters', '8', '--seed', '2', '--out', path.join(root, 'd')]),
+      ]);
+      for (const r of [a, b]) {
+        expect(r.signal).toBeNull(); // it used to be SIGABRT in Gloo (tensors of another size)
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/worker 1 is not running the job worker 0 runs: .*net\.filters 8 \(worker 0: 4\)/);
+        expect(r.stderr).toContain('ERR_NAS_DIST');
+      }
+      expect(b.stderr).toMatch(/seed 2 \(worker 0: 1\)/);
+      // Neither run directory holds a model trained by two jobs.
+      expect(fs.existsSync(path.join(root, 'c', 'result.json'))).toBe(false);
+      expect(fs.existsSync(path.join(root, 'd', 'result.json'))).toBe(false);
+    }, 120_000);
+
     it("checks the workers' command once before starting any: a bad option starts no worker", async () => {
       for (const bad of [['--bogus'], ['--lr', '-1'], ['--ghost-batch', '24']]) {
         const r = await nasctl(['launch', '--nproc', '64', '--', ...TRAIN, ...bad, '--out', path.join(os.tmpdir(), 'never')]);
