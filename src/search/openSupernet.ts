@@ -1,4 +1,5 @@
 /** Opens a trained one-shot model from a run directory or a checkpoint file, with the data it was trained on. */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { ExecutionPlan } from '../native/binding';
 import * as path from 'node:path';
@@ -17,6 +18,22 @@ export interface OpenedSupernet {
   checkpoint: string;
   /** The run directory (the checkpoint's folder). */
   dir: string;
+  /** Which model was loaded: its training step and the SHA-256 of the checkpoint's bytes (`<step>:<16 hex digits>`). */
+  identity: string;
+}
+
+/** SHA-256 of a file's bytes (hex), read in chunks. */
+function fileDigest(file: string): string {
+  const hash = createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    for (let n = fs.readSync(fd, buf, 0, buf.length, null); n > 0; n = fs.readSync(fd, buf, 0, buf.length, null))
+      hash.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
 }
 
 /** The training options saved in a one-shot checkpoint (a run directory or the file), without loading the model or data. */
@@ -64,11 +81,22 @@ export async function openSupernet(
     },
     { batchSize: options.batchSize },
   );
+  let identity: string;
   try {
+    // The bytes before and after the load must be the same: a training that replaces the checkpoint meanwhile would
+    // leave unknown which model was scored.
+    const before = fileDigest(checkpoint);
     await net.load(checkpoint);
+    if (fileDigest(checkpoint) !== before)
+      throw new NasError(
+        'ERR_NAS_CHECKPOINT',
+        `${checkpoint} changed while it was being read (is a training writing it?); search a finished run, or try again`,
+        { path: checkpoint },
+      );
+    identity = `${net.step}:${before.slice(0, 16)}`;
   } catch (err) {
     net.dispose();
     throw err;
   }
-  return { net, options, data, checkpoint, dir: path.dirname(checkpoint) };
+  return { net, options, data, checkpoint, dir: path.dirname(checkpoint), identity };
 }

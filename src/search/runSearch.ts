@@ -106,7 +106,7 @@ export interface SearchSummary {
 }
 
 /** The part of the options that must not change between a search and its resumption. */
-const IDENTITY: (keyof SearchOptions | 'archsDigest')[] = [
+const IDENTITY: (keyof SearchOptions | 'archsDigest' | 'checkpoint')[] = [
   'strategy',
   'seed',
   'maxParams',
@@ -116,6 +116,7 @@ const IDENTITY: (keyof SearchOptions | 'archsDigest')[] = [
   'tournament',
   'round',
   'archsDigest',
+  'checkpoint',
 ];
 
 function validate(o: SearchOptions): void {
@@ -157,6 +158,13 @@ function openResults(
     for (const k of IDENTITY) {
       const mine = k === 'round' ? round : identity[k];
       const was = k === 'round' ? (saved.round ?? 1) : saved[k]; // files from before rounds were recorded: 1
+      if (k === 'checkpoint' && was === undefined) continue; // results from before checkpoints were recorded
+      if (k === 'checkpoint' && was !== mine)
+        throw new NasError(
+          'ERR_NAS_BAD_CONFIG',
+          `${results} was scored on the one-shot model at step ${String(was).split(':')[0]} (checkpoint ${String(was).split(':')[1]}); ${supernet} now holds step ${String(mine).split(':')[0]} (${String(mine).split(':')[1]}): rows of two models would mix. Search into another --out`,
+          { field: 'checkpoint', expected: was, actual: mine },
+        );
       if (was !== mine) throw invalidParameter(k, `${JSON.stringify(was)} to resume ${results} (or choose another --out)`, mine);
     }
   } else {
@@ -266,7 +274,7 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       if (!listed.length) throw new NasError('ERR_NAS_BAD_CONFIG', 'no architecture of the list satisfies --max-params / --max-madds');
       o.count = Math.min(given.count ?? listed.length, listed.length);
     }
-    const identity = { ...o, archsDigest: list?.digest };
+    const identity = { ...o, archsDigest: list?.digest, checkpoint: opened.identity };
     const results = o.out ?? path.join(opened.dir, 'search.jsonl');
     const settings = `${results.replace(/\.jsonl$/, '')}.search.json`;
     // Results are appended to: only an absent file or one of JSON lines (a previous search's) is taken.

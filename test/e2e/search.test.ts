@@ -5,6 +5,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Ran, runProcess, NASCTL } from '../helpers';
+import { NativeData, Supernet } from '../../src/model/Supernet';
+import { syntheticSet } from '../../src/data/synthetic';
+import { dropTables } from '../../src/schedule/dropout';
+import { OPS } from '../../src/space/architecture';
 
 const nasctl = (...args: string[]): Promise<Ran> => runProcess([NASCTL, ...args]);
 /** A search results line like the ones `nasctl search` writes, with `over` changed (undefined: left out). */
@@ -154,6 +158,37 @@ describe('nasctl search', () => {
     const best = lines(path.join(root, 'ref.jsonl')).sort((a, b) => b.accuracy - a.accuracy)[0];
     expect(picked).toHaveLength(3);
     expect(picked[0].accuracy).toBe(best.accuracy);
+  });
+
+  it('ties results to the checkpoint that scored them: resuming them on another one is refused, naming both steps', async () => {
+    const copy = path.join(root, 'run-more');
+    fs.cpSync(run, copy, { recursive: true });
+    const out = path.join(root, 'tied.jsonl');
+    const first = await nasctl('search', '--supernet', copy, '--count', '3', '--val-limit', '16', '--threads', '1', '--out', out);
+    expect(first.status, first.stderr).toBe(0);
+    const settings = JSON.parse(fs.readFileSync(path.join(root, 'tied.search.json'), 'utf8'));
+    expect(settings.checkpoint).toMatch(/^30:[0-9a-f]{16}$/);
+    // The run trains on (what `train --resume` with more steps would write): one more step, saved over the checkpoint.
+    const net = await Supernet.create(
+      { ...JSON.parse(fs.readFileSync(path.join(copy, 'config.json'), 'utf8')).net, threads: 1 },
+      { batchSize: 32 },
+    );
+    await net.load(path.join(copy, 'checkpoint.pt'));
+    const set = syntheticSet({ n: 64, size: 16, channels: 1, classes: 10, seed: 1 });
+    const { dropIn, dropOp } = dropTables({ kind: 'constant', rate: 0 }, 4, OPS.length, 0, 1, 1);
+    await net.train(new NativeData(set, [0.5], [0.25]), { steps: 1, lr: Float64Array.of(0.01), dropIn, dropOp });
+    await net.save(
+      path.join(copy, 'checkpoint.pt'),
+      (await Supernet.readCheckpointMeta(path.join(copy, 'checkpoint.pt'))) as Record<string, unknown>,
+    );
+    net.dispose();
+    const again = await nasctl('search', '--supernet', copy, '--count', '6', '--val-limit', '16', '--threads', '1', '--out', out);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(
+      /tied\.jsonl was scored on the one-shot model at step 30 .*now holds step 31 .*rows of two models would mix/,
+    );
+    expect(again.stderr).toContain('ERR_NAS_BAD_CONFIG');
+    expect(lines(out)).toHaveLength(3); // nothing appended
   });
 
   it('selects only from valid results: a bad line is named, an empty file is an error, a torn last line is skipped', async () => {
