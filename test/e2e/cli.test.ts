@@ -194,47 +194,44 @@ describe('output folders', () => {
   });
 });
 
+/**
+ * Starts `nasctl train args` and resolves `afterMs` after it printed "training on" (a native job is running), with the
+ * exit to await and its stderr.
+ */
+async function trainingStarted(args: string[], afterMs: number) {
+  const child = spawn(process.execPath, [NASCTL, 'train', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const run = {
+    child,
+    stderr: '',
+    // 'close', not 'exit': stderr has then been read to its end.
+    exited: new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('close', (code, signal) => resolve({ code, signal })),
+    ),
+  };
+  await new Promise<void>((resolve) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      run.stderr += d.toString();
+      if (run.stderr.includes('training on')) setTimeout(resolve, afterMs);
+    });
+  });
+  return run;
+}
+
 describe('signals', () => {
   it('quits at once with 130 on a second Ctrl-C while the native job runs (no segfault)', async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-sig-')), 'run');
     // Steps of a few hundred ms (F=16, batch 128), so that the second signal lands while a step runs natively.
-    const child = spawn(
-      process.execPath,
-      [
-        NASCTL,
-        'train',
-        '--dataset',
-        'synthetic',
-        '--filters',
-        '16',
-        '--batch-size',
-        '128',
-        '--steps',
-        '2000',
-        '--threads',
-        '1',
-        '--out',
-        out,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+    const run = await trainingStarted(
+      ['--dataset', 'synthetic', '--filters', '16', '--batch-size', '128', '--steps', '2000', '--threads', '1', '--out', out],
+      3000,
     );
-    let stderr = '';
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.on('exit', (code, signal) => resolve({ code, signal })),
-    );
-    await new Promise<void>((resolve) => {
-      child.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes('training on')) setTimeout(resolve, 3000); // training has started (a native job is running)
-      });
-    });
-    child.kill('SIGINT');
+    run.child.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 300));
-    child.kill('SIGINT');
-    const { code, signal } = await exited;
+    run.child.kill('SIGINT');
+    const { code, signal } = await run.exited;
     expect(signal).toBeNull(); // 139 would be a segfault
     expect(code).toBe(130);
-    expect(stderr).toContain('SIGINT again: quitting');
+    expect(run.stderr).toContain('SIGINT again: quitting');
   });
 });
 
@@ -242,7 +239,6 @@ describe('a closed terminal (SIGHUP)', () => {
   it('stops train like Ctrl-C: a checkpoint of the step it reached, the lock freed, and --resume continues', async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-hup-')), 'run');
     const args = [
-      'train',
       '--dataset',
       'synthetic',
       '--filters',
@@ -258,29 +254,19 @@ describe('a closed terminal (SIGHUP)', () => {
       '--out',
       out,
     ];
-    const child = spawn(process.execPath, [NASCTL, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.on('exit', (code, signal) => resolve({ code, signal })),
-    );
-    await new Promise<void>((resolve) => {
-      child.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes('training on')) setTimeout(resolve, 1000);
-      });
-    });
-    child.kill('SIGHUP');
-    const { code, signal } = await exited;
+    const run = await trainingStarted(args, 1000);
+    run.child.kill('SIGHUP');
+    const { code, signal } = await run.exited;
     expect(signal).toBeNull(); // SIGHUP's default action would kill it
     expect(code).toBe(130);
-    expect(stderr).toContain('SIGHUP: stopping after the current step');
+    expect(run.stderr).toContain('SIGHUP: stopping after the current step');
     // A checkpoint of the step it stopped at (none was due: checkpoints and evaluations every 1,000 steps), and no
     // lock left behind.
     const meta = (await Supernet.readCheckpointMeta(path.join(out, 'checkpoint.pt'))) as { step: number };
     expect(meta.step).toBeGreaterThan(0);
     expect(meta.step).toBeLessThan(60);
     expect(fs.existsSync(path.join(out, '.lock'))).toBe(false);
-    const resumed = await nasctl(...args, '--resume');
+    const resumed = await nasctl('train', ...args, '--resume');
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(JSON.parse(fs.readFileSync(path.join(out, 'result.json'), 'utf8')).steps).toBe(60);
   }, 180_000);
