@@ -41,6 +41,18 @@ describe('embedding', () => {
     expect(out.run.losses.every(Number.isFinite)).toBe(true);
   }, 120_000);
 
+  // worker.terminate() while the worker's first Supernet.create loads the addon: node-addon-api threw the error it could
+  // not hand to the dying environment on as a C++ exception, and std::terminate aborted the host (11 of 11 tries at
+  // 200-600 ms). Delays across the load window, each in its own host.
+  it('a worker terminated while the addon loads in it leaves the host running: the main thread trains after', async () => {
+    for (let ms = 0; ms <= 700; ms += 50) {
+      const r = await host('terminate-loading', String(ms));
+      expect({ ms, signal: r.signal, status: r.status }, r.stderr).toEqual({ ms, signal: null, status: 0 });
+      const out = JSON.parse(r.stdout) as { code: number; run: Run };
+      expect(out.run.losses).toHaveLength(10);
+    }
+  }, 300_000);
+
   // The process ends while a native job thread is inside LibTorch: 4 of 9 such runs segfaulted before the addon
   // stopped and joined its jobs on 'exit'. 20 runs, two at a time.
   it('process.exit(), an uncaught exception or an unhandled rejection during a job: the exit code asked for, 20 times', async () => {
