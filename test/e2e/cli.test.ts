@@ -220,13 +220,15 @@ async function trainingStarted(args: string[], afterMs: number) {
 describe('signals', () => {
   it('quits at once with 130 on a second Ctrl-C while the native job runs (no segfault)', async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-sig-')), 'run');
-    // Steps of a few hundred ms (F=16, batch 128), so that the second signal lands while a step runs natively.
+    // Steps of about a second (F=16, batch 768), so that the second signal, 100 ms after the first, lands while the
+    // step the first one waits for runs natively. With steps of a few hundred ms (batch 128) the first stop could be
+    // over by then, and the second signal met a process already tearing down (killed by SIGINT, seen in CI runs).
     const run = await trainingStarted(
-      ['--dataset', 'synthetic', '--filters', '16', '--batch-size', '128', '--steps', '2000', '--threads', '1', '--out', out],
+      ['--dataset', 'synthetic', '--filters', '16', '--batch-size', '768', '--steps', '2000', '--threads', '1', '--out', out],
       3000,
     );
     run.child.kill('SIGINT');
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 100));
     run.child.kill('SIGINT');
     const { code, signal } = await run.exited;
     expect(signal).toBeNull(); // 139 would be a segfault
