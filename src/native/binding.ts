@@ -217,6 +217,17 @@ export function loadAddon(): NativeAddon {
     cached = loadPrebuild(root) ?? (require('node-gyp-build') as (dir: string) => NativeAddon)(root);
   } catch (err) {
     const msg = (err as Error).message;
+    // Under an address-space limit (ulimit -v), the loader runs out of room mapping LibTorch's libraries: that is
+    // not a missing build, and rebuilding would not help.
+    const limit = addressSpaceLimit();
+    if (limit !== undefined && /failed to map segment|cannot allocate memory|out of memory/i.test(msg)) {
+      throw new NasError(
+        'ERR_NAS_OUT_OF_MEMORY',
+        `LibTorch could not be loaded within this process's address-space limit (ulimit -v: ${Math.round(limit / 2 ** 20)} MiB): ` +
+          `it needs about 1.6 GB of address space to load and a small run about 2 GB; raise the limit (${msg})`,
+        { limit },
+      );
+    }
     if (/libtorch|libc10|libtorch_cpu|libgomp/i.test(msg)) {
       throw new NasError(
         'ERR_NAS_ADDON_MISSING',
@@ -233,6 +244,20 @@ export function loadAddon(): NativeAddon {
   // jobs first. (A worker's own 'exit' and its environment teardown stop that worker's jobs the same way.)
   process.on('exit', () => addon.shutdown());
   return cached;
+}
+
+/** The soft address-space limit of this process in bytes (ulimit -v), or undefined when there is none (or no /proc). */
+export function addressSpaceLimit(): number | undefined {
+  try {
+    const line = fs
+      .readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max address space'));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft && /^\d+$/.test(soft) ? Number(soft) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -425,6 +425,20 @@ describe('too little address space', () => {
     // Here LibTorch's libraries need about 1.6 GB of address space to load (docs/api.md): the run dies before it starts.
     if (r.status !== 0) expect(fs.existsSync(out), r.stderr).toBe(false);
   }, 60_000);
+
+  it('says the address-space limit is the cause, not a missing build (ulimit -v 1000000)', async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-ulimit-')), 'run');
+    const r = await runProcess(
+      ['-c', `ulimit -v 1000000; exec "${process.execPath}" "${NASCTL}" ${TRAIN.join(' ')} --steps 2 --out "${out}"`],
+      { command: 'bash' },
+    );
+    expect(r.stderr).toMatch(
+      /LibTorch could not be loaded within this process's address-space limit \(ulimit -v: 977 MiB\).*raise the limit/,
+    );
+    expect(r.stderr).toContain('[ERR_NAS_OUT_OF_MEMORY]');
+    expect(r.stderr).not.toContain('scripts/setup');
+    expect(fs.existsSync(out)).toBe(false);
+  }, 60_000);
 });
 
 describe('nasctl predict', () => {
