@@ -31,6 +31,7 @@ export { dropProbability, dropTables, type DropoutSchedule } from './schedule/dr
 export { learningRate, learningRateTable, type LearningRateSchedule } from './schedule/learningRate';
 export {
   loadDataset,
+  openDataset,
   prepareDataset,
   loadImageFolder,
   cropPadOf,

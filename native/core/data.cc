@@ -72,7 +72,23 @@ void PixelFile::read(int64_t offset, int64_t bytes, uint8_t* out) const {
   }
 }
 
+void PixelFile::willNeed(int64_t offset, int64_t bytes) const {
+  ::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(bytes), POSIX_FADV_WILLNEED);
+}
+
 namespace {
+// Calls f(first, length) for each run of consecutive values idx[i], idx[i] + 1, ... in idx[0..count): one read (or one
+// read-ahead request) per run instead of one per example.
+template <typename F>
+void forEachRun(const int64_t* idx, int64_t count, F&& f) {
+  for (int64_t i = 0; i < count;) {
+    int64_t run = 1;
+    while (i + run < count && idx[i + run] == idx[i] + run) ++run;
+    f(i, run);
+    i += run;
+  }
+}
+
 std::vector<float> checkedStats(std::vector<float> v, int64_t c, size_t other) {
   if (static_cast<int64_t>(v.size()) != c || static_cast<int64_t>(other) != c) {
     throw NasException("ERR_NAS_BAD_DATA", "mean/std: expected " + std::to_string(c) +
@@ -92,10 +108,6 @@ Dataset::Dataset(const uint8_t* img, const uint8_t* lab, int64_t n_, int64_t h_,
   targets = torch::from_blob(const_cast<uint8_t*>(lab), {n}, torch::kUInt8).clone();
 }
 
-void PixelFile::willNeed(int64_t offset, int64_t bytes) const {
-  ::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(bytes), POSIX_FADV_WILLNEED);
-}
-
 Dataset::Dataset(std::shared_ptr<const PixelFile> f, int64_t offset, const uint8_t* lab, int64_t n_, int64_t h_,
                  int64_t w_, int64_t c_, std::vector<float> m, std::vector<float> s)
     : n(n_), h(h_), w(w_), c(c_), id(nextDatasetId++), file(std::move(f)), fileOffset(offset) {
@@ -111,13 +123,10 @@ torch::Tensor Dataset::rows(const torch::Tensor& idx) const {
   auto ix = idx.to(torch::kInt64).contiguous();
   const int64_t* p = ix.data_ptr<int64_t>();
   uint8_t* dst = out.data_ptr<uint8_t>();
-  for (int64_t i = 0; i < B;) {
-    int64_t run = 1;  // consecutive examples: one read (an evaluation's batch is one run)
-    while (i + run < B && p[i + run] == p[i] + run) ++run;
+  forEachRun(p, B, [&](int64_t i, int64_t run) {  // an evaluation's batch is one run: one read
     if (p[i] < 0 || p[i] + run > n) throw NasException("ERR_NAS_BAD_DATA", "example index outside the dataset");
     file->read(fileOffset + p[i] * row, run * row, dst + i * row);
-    i += run;
-  }
+  });
   // One run (an evaluation's batch, in order): the next batch is most likely the run that follows.
   const int64_t last = B > 0 ? p[B - 1] : -1;
   if (B > 0 && last - p[0] == B - 1 && last + 1 < n)
@@ -128,12 +137,9 @@ torch::Tensor Dataset::rows(const torch::Tensor& idx) const {
 void Dataset::prefetch(const int64_t* idx, int64_t count) const {
   if (!file) return;
   const int64_t row = h * w * c;
-  for (int64_t i = 0; i < count;) {
-    int64_t run = 1;
-    while (i + run < count && idx[i + run] == idx[i] + run) ++run;
+  forEachRun(idx, count, [&](int64_t i, int64_t run) {
     if (idx[i] >= 0 && idx[i] + run <= n) file->willNeed(fileOffset + idx[i] * row, run * row);
-    i += run;
-  }
+  });
 }
 
 void Dataset::checkRange(int64_t start, int64_t count) const {

@@ -44,39 +44,33 @@ export function addDatasetOptions(cmd: Command, defaultName?: DatasetName): Comm
     .option('--cache-dir <dir>', `folder: where decoded images are cached (default: ${defaultCacheDir()})`);
 }
 
-/** The folder options the flags give (undefined fields keep the loader's defaults). */
-function folderOptions(f: DatasetFlags): LoadDatasetOptions['folder'] {
-  const o = {
-    imageSize: f.imageSize,
-    channels: f.channels,
-    validationFraction: f.validationFraction,
-    testFraction: f.testFraction,
-    seed: f.splitSeed,
-    cacheDir: f.cacheDir,
-  };
-  const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-  return Object.keys(given).length ? given : undefined;
-}
+/** The image-folder flags (their DatasetFlags field) and the ImageFolderOptions field each sets. */
+const FOLDER_FLAGS = {
+  imageSize: 'imageSize',
+  channels: 'channels',
+  validationFraction: 'validationFraction',
+  testFraction: 'testFraction',
+  splitSeed: 'seed',
+  cacheDir: 'cacheDir',
+} as const;
 
 /**
  * The dataset options of the flags for dataset `name`; image-folder flags with another dataset, or `folder` without
  * --data-dir, are ERR_NAS_BAD_ARG.
  */
 export function datasetFromFlags(f: DatasetFlags, name: DatasetName): Pick<LoadDatasetOptions, 'name' | 'dataDir' | 'folder'> {
-  const folder = folderOptions(f);
+  const given = (Object.keys(FOLDER_FLAGS) as (keyof typeof FOLDER_FLAGS)[]).filter((k) => f[k] !== undefined);
   if (name === 'folder' && !f.dataDir)
     throw new NasError('ERR_NAS_BAD_ARG', '--dataset folder needs --data-dir DIR (a folder of class folders: DIR/<class>/<image>)');
-  if (name !== 'folder' && folder) {
-    const given = (['imageSize', 'channels', 'validationFraction', 'testFraction', 'splitSeed', 'cacheDir'] as const).filter(
-      (k) => f[k] !== undefined,
-    );
+  if (name !== 'folder' && given.length) {
     throw new NasError(
       'ERR_NAS_BAD_ARG',
       `--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: only for --dataset folder (the dataset is ${name})`,
     );
   }
   // A folder run records absolute paths: search, retrain and predict may run from another working folder.
+  const folder: LoadDatasetOptions['folder'] = Object.fromEntries(given.map((k) => [FOLDER_FLAGS[k], f[k]]));
+  if (folder.cacheDir !== undefined) folder.cacheDir = path.resolve(folder.cacheDir);
   const dataDir = f.dataDir !== undefined && name === 'folder' ? path.resolve(f.dataDir) : f.dataDir;
-  if (folder?.cacheDir !== undefined) folder.cacheDir = path.resolve(folder.cacheDir);
-  return { name, ...(dataDir !== undefined ? { dataDir } : {}), ...(folder ? { folder } : {}) };
+  return { name, ...(dataDir !== undefined ? { dataDir } : {}), ...(given.length ? { folder } : {}) };
 }

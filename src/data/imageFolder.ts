@@ -16,6 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { NasError, invalidParameter } from '../util/errors';
 import { acquireLock, ioError, makeDir, readJsonFile, writeFileAtomic } from '../util/files';
+import { stripUndefined } from '../util/objects';
 import { Rng } from '../util/rng';
 import type { ImageSet } from './types';
 
@@ -478,7 +479,7 @@ function shuffle<T>(a: T[], rng: Rng): void {
 /** The cache folder of `root` read with `o`: where it is, and the key that names it. */
 export function imageFolderCache(root: string, o: ImageFolderOptions = {}): { dir: string; key: string } {
   checkOptions(o);
-  const opts = { ...DEFAULTS, ...stripUndef(o) };
+  const opts = { ...DEFAULTS, ...stripUndefined(o) };
   const real = realpathOf(root);
   const key = createHash('sha256')
     .update(
@@ -505,10 +506,6 @@ function realpathOf(p: string): string {
   } catch {
     return path.resolve(p);
   }
-}
-
-function stripUndef<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 const sameSources = (a: SourceFile[], b: SourceFile[]): boolean =>
@@ -565,33 +562,24 @@ export async function prepareImageFolder(
     const m = readManifest(dir);
     return m && m.key === key && sameSources(m.sources, sources) ? m : undefined;
   };
+  const ready = (manifest: ImageFolderManifest, cached: boolean): PreparedImageFolder => {
+    const counts = { train: manifest.splits.train.n, validation: manifest.splits.validation.n, test: manifest.splits.test.n };
+    emit({ type: 'ready', dir, counts, skipped: manifest.skipped.length, cached });
+    return { dir, manifest, cached, aborted: false };
+  };
   let m = fresh();
-  if (m) {
-    emit({ type: 'ready', dir, counts: countsOf(m), skipped: m.skipped.length, cached: true });
-    return { dir, manifest: m, cached: true, aborted: false };
-  }
+  if (m) return ready(m, true);
   makeDir(path.dirname(dir));
   const release = await lockWaiting(dir, emit, hooks.signal);
   try {
     m = fresh(); // another process may have published it while this one waited
-    if (m) {
-      emit({ type: 'ready', dir, counts: countsOf(m), skipped: m.skipped.length, cached: true });
-      return { dir, manifest: m, cached: true, aborted: false };
-    }
-    m = await build(s, sources, dir, key, { ...DEFAULTS, ...stripUndef(o) }, o.channels, emit, hooks);
-    if (!m) return { dir, aborted: true, cached: false };
-    emit({ type: 'ready', dir, counts: countsOf(m), skipped: m.skipped.length, cached: false });
-    return { dir, manifest: m, cached: false, aborted: false };
+    if (m) return ready(m, true);
+    m = await build(s, sources, dir, key, { ...DEFAULTS, ...stripUndefined(o) }, o.channels, emit, hooks);
+    return m ? ready(m, false) : { dir, aborted: true, cached: false };
   } finally {
     release();
   }
 }
-
-const countsOf = (m: ImageFolderManifest): Record<SplitName, number> => ({
-  train: m.splits.train.n,
-  validation: m.splits.validation.n,
-  test: m.splits.test.n,
-});
 
 async function lockWaiting(dir: string, emit: (e: ImageFolderEvent) => void, signal?: AbortSignal): Promise<() => void> {
   for (let told = false; ; ) {

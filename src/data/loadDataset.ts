@@ -6,6 +6,7 @@ import { readCifar } from './cifar';
 import { readIdx } from './idx';
 import {
   type ImageFolderEvent,
+  type ImageFolderManifest,
   type ImageFolderOptions,
   currentImageFolderCache,
   prepareImageFolder,
@@ -139,11 +140,10 @@ export const DATASETS: Record<DatasetName, DatasetEntry> = {
       if (!cache)
         throw new NasError(
           'ERR_NAS_DATASET_MISSING',
-          `${dir}: the image folder is not decoded yet (or changed since); call prepareDataset() first (the CLI and trainOneShot/runSearch/retrain do it)`,
+          `${dir}: the image folder is not decoded yet (or changed since); call prepareDataset() or openDataset() first (the CLI and trainOneShot/runSearch/retrain do it)`,
           { path: dir },
         );
-      const s = readImageFolderCache(cache.dir, cache.manifest);
-      return { ...s, classes: cache.manifest.classNames.length, classNames: cache.manifest.classNames };
+      return folderSplits(cache.dir, cache.manifest);
     },
   },
 };
@@ -174,21 +174,43 @@ export async function prepareDataset(
   return !r.aborted;
 }
 
-/** An image folder as train / validation / test splits: prepareDataset then loadDataset, for `{name: 'folder'}`. */
-export async function loadImageFolder(
+/**
+ * prepareDataset then loadDataset in one: the splits of `o`, an image folder decoded into its cache first (read from
+ * the manifest that check gave, without scanning the folder a second time). Undefined when the signal stopped the
+ * decode.
+ */
+export async function openDataset(
+  o: LoadDatasetOptions,
+  hooks: { onEvent?: (e: ImageFolderEvent) => void; signal?: AbortSignal } = {},
+): Promise<DatasetSplits | undefined> {
+  if (o.name !== 'folder') return loadDataset(o);
+  const r = await prepareImageFolder(folderDir(o), o.folder, hooks);
+  return r.aborted ? undefined : splitsOf(o, DATASETS.folder, folderSplits(r.dir, r.manifest));
+}
+
+/** An image folder as train / validation / test splits: openDataset for `{name: 'folder', dataDir: dir}`. */
+export function loadImageFolder(
   dir: string,
   o: Omit<LoadDatasetOptions, 'name' | 'dataDir'> = {},
   hooks: { onEvent?: (e: ImageFolderEvent) => void; signal?: AbortSignal } = {},
 ): Promise<DatasetSplits | undefined> {
-  const options: LoadDatasetOptions = { ...o, name: 'folder', dataDir: dir };
-  return (await prepareDataset(options, hooks)) ? loadDataset(options) : undefined;
+  return openDataset({ ...o, name: 'folder', dataDir: dir }, hooks);
+}
+
+/** What the folder reader gives for a published cache. */
+function folderSplits(dir: string, m: ImageFolderManifest): ReturnType<DatasetEntry['read']> {
+  return { ...readImageFolderCache(dir, m), classes: m.classNames.length, classNames: m.classNames };
 }
 
 /** Loads `name` and returns its train / validation / test splits with the training split's normalisation. */
 export function loadDataset(o: LoadDatasetOptions): DatasetSplits {
   if (!DATASET_NAMES.includes(o.name)) throw invalidParameter('dataset', `one of ${DATASET_NAMES.join(', ')}`, o.name);
   const entry = DATASETS[o.name];
-  const read = entry.read(o);
+  return splitsOf(o, entry, entry.read(o));
+}
+
+/** The splits of what a reader gave: validation held out (unless the reader has its own), limits, normalisation. */
+function splitsOf(o: LoadDatasetOptions, entry: DatasetEntry, read: ReturnType<DatasetEntry['read']>): DatasetSplits {
   const train = read.train;
   let test = read.test;
   const classes = read.classes;

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadDataset, prepareDataset, type LoadDatasetOptions } from '../data/loadDataset';
+import { openDataset, type LoadDatasetOptions } from '../data/loadDataset';
 import type { ImageFolderEvent } from '../data/imageFolder';
 import type { DatasetSplits } from '../data/types';
 import { loadAddon } from '../native/binding';
@@ -237,12 +237,9 @@ async function retrainLocked(
   o: RetrainOptions,
   hooks: RetrainHooks,
 ): Promise<{ summaries: RetrainSummary[]; aborted: boolean }> {
-  if (
-    !hooks.data &&
-    !(await prepareDataset(o.dataset, { signal: hooks.signal, onEvent: (event) => hooks.onEvent?.({ type: 'data', event }) }))
-  )
-    return { summaries: [], aborted: true };
-  const data = hooks.data ?? loadDataset(o.dataset);
+  const data =
+    hooks.data ?? (await openDataset(o.dataset, { signal: hooks.signal, onEvent: (event) => hooks.onEvent?.({ type: 'data', event }) }));
+  if (!data) return { summaries: [], aborted: true };
   const train = new NativeData(data.train, data.mean, data.std);
   const val = new NativeData(data.validation, data.mean, data.std);
   const test = new NativeData(data.test, data.mean, data.std);

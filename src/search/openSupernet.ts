@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { ExecutionPlan } from '../native/binding';
 import * as path from 'node:path';
-import { loadDataset, prepareDataset } from '../data/loadDataset';
+import { openDataset } from '../data/loadDataset';
 import type { ImageFolderEvent } from '../data/imageFolder';
 import type { DatasetSplits } from '../data/types';
 import { NasError } from '../util/errors';
@@ -66,8 +66,8 @@ export async function openSupernet(
   } = {},
 ): Promise<OpenedSupernet> {
   const { checkpoint, options } = await readSupernetOptions(where);
-  if (!o.data) await prepareDataset(options.dataset, { onEvent: o.onData });
-  const data = o.data ?? loadDataset(options.dataset);
+  // Without a signal the decode of an image folder is never stopped: there are always splits.
+  const data = o.data ?? (await openDataset(options.dataset, { onEvent: o.onData }))!;
   const net = Supernet.create(
     {
       ...options.net,

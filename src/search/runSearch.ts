@@ -159,12 +159,14 @@ function openResults(
       const mine = k === 'round' ? round : identity[k];
       const was = k === 'round' ? (saved.round ?? 1) : saved[k]; // files from before rounds were recorded: 1
       if (k === 'checkpoint' && was === undefined) continue; // results from before checkpoints were recorded
-      if (k === 'checkpoint' && was !== mine)
+      if (k === 'checkpoint' && was !== mine) {
+        const [[wasStep, wasDigest], [step, digest]] = [was, mine].map((v) => String(v).split(':'));
         throw new NasError(
           'ERR_NAS_BAD_CONFIG',
-          `${results} was scored on the one-shot model at step ${String(was).split(':')[0]} (checkpoint ${String(was).split(':')[1]}); ${supernet} now holds step ${String(mine).split(':')[0]} (${String(mine).split(':')[1]}): rows of two models would mix. Search into another --out`,
+          `${results} was scored on the one-shot model at step ${wasStep} (checkpoint ${wasDigest}); ${supernet} now holds step ${step} (${digest}): rows of two models would mix. Search into another --out`,
           { field: 'checkpoint', expected: was, actual: mine },
         );
+      }
       if (was !== mine) throw invalidParameter(k, `${JSON.stringify(was)} to resume ${results} (or choose another --out)`, mine);
     }
   } else {

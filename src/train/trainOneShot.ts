@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadDataset, prepareDataset } from '../data/loadDataset';
+import { openDataset } from '../data/loadDataset';
 import type { ImageFolderEvent } from '../data/imageFolder';
 import type { DatasetSplits } from '../data/types';
 import { loadAddon } from '../native/binding';
@@ -196,10 +196,9 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
     );
   }
   // An image folder is decoded into its cache first (resumable; the files must not change during the run).
-  const ready =
-    hooks.data !== undefined ||
-    (await prepareDataset(opts.dataset, { signal: hooks.signal, onEvent: (event) => hooks.onEvent?.({ type: 'data', event }) }));
-  if (!ready)
+  const opened =
+    hooks.data ?? (await openDataset(opts.dataset, { signal: hooks.signal, onEvent: (event) => hooks.onEvent?.({ type: 'data', event }) }));
+  if (!opened)
     return {
       out: opts.out,
       steps: 0,
@@ -212,7 +211,7 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
       seconds: 0,
       checkpoint: files.checkpoint,
     };
-  const data: DatasetSplits = hooks.data ?? loadDataset(opts.dataset);
+  const data: DatasetSplits = opened;
   // A new run records what it uses (config.json, the checkpoint's meta), not the preset's dataset-bound values.
   if (!resuming) opts = effectiveOptions(opts, data);
   const t = data.train;

@@ -3,7 +3,7 @@ import { addRuntimeOptions } from '../runtime';
 import type { ExecutionPlan } from '../../native/binding';
 import { Command } from 'commander';
 import * as fs from 'node:fs';
-import { DATASET_NAMES, type DatasetName, cropPadOf, loadDataset, prepareDataset } from '../../data/loadDataset';
+import { DATASET_NAMES, type DatasetName, cropPadOf, openDataset } from '../../data/loadDataset';
 import { type DatasetFlags, addDatasetOptions, datasetFromFlags } from '../dataset';
 import { NasError } from '../../util/errors';
 import { ioError } from '../../util/files';
@@ -281,9 +281,8 @@ async function predictSplit(f: PredictFlags, model: Loaded['model'], info: Loade
   if (name === 'folder') {
     // The folder decoded as the model's training images were: its size and channels.
     options.folder = { imageSize: info.config.imageSize, channels: info.config.inChannels as 1 | 3, ...options.folder };
-    await prepareDataset(options);
   }
-  const data = loadDataset(options);
+  const data = (await openDataset(options))!; // no signal: never stopped
   const set = data[f.split];
   const n = Math.min(f.limit, set.n);
   const classes = info.config.classes;
