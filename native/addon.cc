@@ -1,4 +1,5 @@
 // Registers the addon's exports; everything else lives in the *_wrap files.
+#include <ATen/Context.h>
 #include <napi.h>
 #include <torch/torch.h>
 
@@ -33,7 +34,15 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     ops.Set(o, op);
   }
   exports.Set("ops", ops);
-  exports.Set("cudaAvailable", Napi::Boolean::New(env, torch::cuda::is_available()));
+  const bool cuda = torch::cuda::is_available();
+  if (cuda) {
+    // On a GPU, fp32 is IEEE fp32 and cuDNN picks deterministic kernels (docs/gpu.md#numerics). LibTorch's defaults,
+    // TF32 convolutions and backward kernels that sum with atomics, put a GPU run 1e-3 from the CPU's and from
+    // itself run to run. Process-wide settings of this process's LibTorch; set before any model exists.
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setDeterministicCuDNN(true);
+  }
+  exports.Set("cudaAvailable", Napi::Boolean::New(env, cuda));
   exports.Set("cudaDeviceCount", Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())));
   // [sync] shutdown(): stops this environment's running jobs and waits for them (env_state.h: StopJobs).
   exports.Set("shutdown", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
