@@ -25,6 +25,7 @@ ProcessGroupWrap::ProcessGroupWrap(const Napi::CallbackInfo& info) : Napi::Objec
     auto addr = o.Get("masterAddr");
     if (addr.IsString()) cfg_.masterAddr = addr.As<Napi::String>().Utf8Value();
     cfg_.masterPort = static_cast<int>(IntField(o, "masterPort", cfg_.masterPort));
+    if (o.Get("jobId").IsString()) cfg_.jobId = o.Get("jobId").As<Napi::String>().Utf8Value();
     if (o.Get("storeFile").IsString()) cfg_.storeFile = o.Get("storeFile").As<Napi::String>().Utf8Value();
     cfg_.timeoutMs = IntField(o, "timeoutMs", cfg_.timeoutMs);
     cfg_.deadAfterMs = IntField(o, "deadAfterMs", cfg_.deadAfterMs);

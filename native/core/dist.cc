@@ -32,6 +32,11 @@ std::string beatOf(c10d::Store& store, int r) {
   return store.check({k}) ? fromBytes(store.get(k)) : std::string();
 }
 
+// Where the group meets, for messages.
+std::string where(const DistConfig& c) {
+  return c.storeFile.empty() ? c.masterAddr + ":" + std::to_string(c.masterPort) : c.storeFile;
+}
+
 bool isLoopback(const std::string& a) { return a == "localhost" || a.rfind("127.", 0) == 0 || a == "::1"; }
 
 // The group's store: a FileStore with storeFile (one machine), else a BoundStore served by rank 0 on exactly
@@ -49,6 +54,25 @@ c10::intrusive_ptr<c10d::Store> connectStore(const DistConfig& c, bool server, b
     store = c10::make_intrusive<BoundStore>(c.masterAddr, c.masterPort, server, timeout);
   }
   if (counted) {
+    // One job per store (docs/distributed.md#one-job). Rank 0 publishes its job id first; every other worker reads it
+    // before it writes anything, so a worker of another job leaves the group untouched.
+    if (server) {
+      store->set("nas/job", toBytes(c.jobId));
+    } else {
+      store->wait({"nas/job"}, timeout);
+      const std::string theirs = fromBytes(store->get("nas/job"));
+      if (theirs != c.jobId)
+        throw NasException("ERR_NAS_DIST", "worker " + std::to_string(c.rank) + " is of job '" + c.jobId +
+                                               "', but the group at " + where(c) + " is job '" + theirs +
+                                               "': another job's worker 0 is there. Give each job its own " +
+                                               "--master-port (or the same --job-id to workers of one job)");
+    }
+    // Each rank is taken once: a second worker with a rank already in the group (a restarted or stray worker) would
+    // otherwise replace the first in the rendezvous and hang in Gloo's.
+    if (store->add("nas/rank/" + std::to_string(c.rank), 1) != 1)
+      throw NasException("ERR_NAS_DIST", "rank " + std::to_string(c.rank) + " of job '" + c.jobId +
+                                             "' has already joined the group at " + where(c) +
+                                             ": another worker was started with the same rank");
     store->set("nas/joined/" + std::to_string(c.rank), toBytes("1"));
     std::vector<std::string> all;
     for (int r = 0; r < c.worldSize; ++r) all.push_back("nas/joined/" + std::to_string(r));
@@ -89,8 +113,6 @@ ProcessGroup::ProcessGroup(const DistConfig& cfg) : cfg_(cfg), impl_(std::make_u
   need(cfg.masterPort > 0 && cfg.masterPort < 65536, "masterPort", "a TCP port (1..65535)",
        std::to_string(cfg.masterPort));
   need(cfg.timeoutMs > 0, "timeoutMs", "a positive number", std::to_string(cfg.timeoutMs));
-  const std::string where =
-      cfg.storeFile.empty() ? cfg.masterAddr + ":" + std::to_string(cfg.masterPort) : cfg.storeFile;
   try {
     impl_->store = connectStore(cfg, cfg.rank == 0, true);
     impl_->beatStore = connectStore(cfg, false, false);
@@ -110,7 +132,7 @@ ProcessGroup::ProcessGroup(const DistConfig& cfg) : cfg_(cfg), impl_(std::make_u
     throw NasException(
         "ERR_NAS_DIST",
         "worker " + std::to_string(cfg.rank) + " of " + std::to_string(cfg.worldSize) +
-            " could not join the group at " + where + " within " + std::to_string(cfg.timeoutMs / 1000) +
+            " could not join the group at " + where(cfg) + " within " + std::to_string(cfg.timeoutMs / 1000) +
             " s (--dist-timeout): " + briefError(e) +
             (cfg.storeFile.empty() ? "; are the other workers started, with the same --master-addr and --master-port?"
                                    : "; are the other workers started, with the same store file?"));

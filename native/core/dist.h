@@ -19,6 +19,9 @@ struct DistConfig {
   // Non-empty: rendezvous through this file (c10d FileStore) instead of the TCP store, so that workers on one machine
   // open no store port at all; Gloo then connects over 127.0.0.1.
   std::string storeFile;
+  // The job this worker belongs to (docs/distributed.md#one-job): rank 0 publishes it in the store, and a worker of
+  // another job is refused before it takes a rank; empty: no check.
+  std::string jobId;
   int64_t timeoutMs = 120000;  // rendezvous, collectives and messages
   int64_t heartbeatMs = 500;   // liveness beat of each worker through the store
   int64_t deadAfterMs = 5000;  // a worker whose beat stalls this long is reported dead

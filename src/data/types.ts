@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { NasError } from '../util/errors';
 
@@ -81,4 +82,20 @@ export function channelStats(set: ImageSet, limit = 10000): { mean: number[]; st
   const mean = Array.from(sum, (s) => s / count);
   const std = Array.from(sq, (s, k) => Math.sqrt(Math.max(s / count - mean[k] * mean[k], 1e-12)));
   return { mean, std };
+}
+
+/**
+ * A digest of what training reads (sizes, every label, every 64th image, the normalisation), 16 hex digits:
+ * data-parallel workers compare it before training, so a worker reading another copy or version of the data set is
+ * refused. Sampled images keep it to milliseconds for a set in a file.
+ */
+export function splitsDigest(d: DatasetSplits): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ name: d.name, classes: d.classes, mean: d.mean, std: d.std }));
+  for (const set of [d.train, d.validation]) {
+    h.update(JSON.stringify([set.n, set.height, set.width, set.channels]));
+    h.update(set.labels);
+    for (let i = 0; i < set.n; i += 64) h.update(readImages(set, i, 1));
+  }
+  return h.digest('hex').slice(0, 16);
 }

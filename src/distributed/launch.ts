@@ -3,6 +3,7 @@
  * LOCAL_RANK, MASTER_ADDR and MASTER_PORT set for each; `nasctl launch` and the module API's launchWorkers.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -18,6 +19,8 @@ export interface LaunchFlags {
   masterAddr?: string;
   masterPort?: number;
   grace: number;
+  /** The workers' job id ($NAS_JOB_ID): default, a new one per launch on one machine (docs/distributed.md#one-job). */
+  jobId?: string;
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
@@ -39,8 +42,10 @@ const log = (msg: string): void => {
 /** How a launch ended: the exit code nasctl launch returns, and the first worker that failed. */
 export interface LaunchResult {
   exitCode: number;
-  /** The first worker that failed, if any. */
+  /** The first worker that failed, if any (a worker that ended as a stop the launcher passed on asked is no failure). */
   failed?: { rank: number; code: number | null; signal: NodeJS.Signals | null };
+  /** The signal that asked the launch to stop (SIGINT, SIGTERM, SIGHUP), if one did. */
+  stopped?: NodeJS.Signals;
 }
 
 /**
@@ -95,6 +100,9 @@ async function runWorkers(
   const script = path.join(__dirname, '..', 'cli', 'nasctl.js'); // the workers are nasctl processes
   const children: { rank: number; proc: ChildProcess; done: boolean }[] = [];
   let failed: LaunchResult['failed'];
+  let stopped: NodeJS.Signals | undefined;
+  // One job id for every worker of this launch; several machines share the one given (or each worker's default).
+  const jobId = f.jobId ?? process.env.NAS_JOB_ID ?? (f.nnodes === 1 ? `launch-${randomUUID()}` : undefined);
   let timers: NodeJS.Timeout[] = [];
   const signalRunning = (signal: NodeJS.Signals): void => {
     for (const c of children) if (!c.done) c.proc.kill(signal);
@@ -105,8 +113,9 @@ async function runWorkers(
       if (children.some((c) => !c.done)) return;
       timers.forEach(clearTimeout);
       timers = [];
-      const exitCode = !failed ? 0 : failed.signal ? 128 + (os.constants.signals[failed.signal] ?? 0) : failed.code || 1;
-      resolve({ exitCode, failed });
+      const code = (signal: NodeJS.Signals): number => 128 + (os.constants.signals[signal] ?? 0);
+      const exitCode = failed ? (failed.signal ? code(failed.signal) : failed.code || 1) : stopped ? code(stopped) : 0;
+      resolve({ exitCode, failed, ...(stopped ? { stopped } : {}) });
     };
     for (let local = 0; local < f.nproc; local++) {
       const rank = f.nodeRank * f.nproc + local;
@@ -124,6 +133,7 @@ async function runWorkers(
         // The worker watches this pid: killed launcher, stopped worker (lifecycle.ts: stopWhenLauncherGoes).
         NAS_LAUNCHER_PID: String(process.pid),
       };
+      if (jobId) env.NAS_JOB_ID = jobId;
       if (at.storeFile) env.NAS_STORE_FILE = at.storeFile;
       else delete env.NAS_STORE_FILE;
       const proc = spawn(process.execPath, [script, ...args], { env, stdio: 'inherit' });
@@ -132,7 +142,9 @@ async function runWorkers(
       log(`worker ${rank} of ${world} started (pid ${proc.pid})`);
       proc.on('exit', (code, signal) => {
         child.done = true;
-        if ((code !== 0 || signal) && !failed) {
+        // After a stop was asked: a worker that saved its state and exited (0, 130, 128 + the signal) stopped.
+        const asked = stopped && (signal === 'SIGINT' || signal === 'SIGTERM' || [0, 130, 129, 143].includes(code ?? -1));
+        if ((code !== 0 || signal) && !failed && !asked) {
           failed = { rank, code, signal };
           log(
             `worker ${rank} (pid ${proc.pid}) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}; the other workers stop (given ${f.grace} s to notice)`,
@@ -148,9 +160,16 @@ async function runWorkers(
   });
   // Ctrl-C reaches every worker from the terminal (same process group): each stops after the same step. A SIGTERM
   // or SIGHUP (a closed terminal or SSH session) sent to the launcher alone is passed on as SIGTERM.
-  const onInt = (): void => log('SIGINT: the workers stop after the current step (they received it too)');
-  const onTerm = (): void => signalRunning('SIGTERM');
+  const onInt = (): void => {
+    stopped ??= 'SIGINT';
+    log('SIGINT: the workers stop after the current step (they received it too)');
+  };
+  const onTerm = (): void => {
+    stopped ??= 'SIGTERM';
+    signalRunning('SIGTERM');
+  };
   const onHup = (): void => {
+    stopped ??= 'SIGHUP';
     for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined); // the terminal is gone
     signalRunning('SIGTERM');
   };

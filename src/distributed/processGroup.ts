@@ -6,6 +6,7 @@
 import { type NativeProcessGroup, loadAddon } from '../native/binding';
 import { NasError, invalidParameter } from '../util/errors';
 import { awaitNative } from '../native/errors';
+import { PACKAGE_VERSION } from '../util/version';
 
 /** A worker's place in a data-parallel group and how to reach rank 0 (torchrun's RANK, WORLD_SIZE, ..). */
 export interface DistOptions {
@@ -25,6 +26,12 @@ export interface DistOptions {
    * to a file in a private folder): the workers then open no listening port but Gloo's on 127.0.0.1.
    */
   storeFile?: string;
+  /**
+   * The job this worker belongs to (`--job-id`, `$NAS_JOB_ID`; `nasctl launch` sets one per launch, and train and
+   * search default to the command and the absolute --out path): a worker of another job is refused at rendezvous,
+   * before it takes a rank (docs/distributed.md#one-job).
+   */
+  jobId?: string;
 }
 
 /** Rendezvous defaults: torchrun's address and port; seconds to wait for workers; when a silent worker is lost. */
@@ -62,6 +69,7 @@ export function distOptions(flags: Partial<DistOptions> = {}, env: NodeJS.Proces
     timeoutMs: flags.timeoutMs ?? intFrom('NAS_DIST_TIMEOUT_MS', env.NAS_DIST_TIMEOUT_MS, 1) ?? DIST_DEFAULTS.timeoutMs,
     deadAfterMs: flags.deadAfterMs ?? intFrom('NAS_DIST_DEAD_AFTER_MS', env.NAS_DIST_DEAD_AFTER_MS, 100) ?? DIST_DEFAULTS.deadAfterMs,
     ...((flags.storeFile ?? env.NAS_STORE_FILE) ? { storeFile: flags.storeFile ?? env.NAS_STORE_FILE } : {}),
+    ...((flags.jobId ?? env.NAS_JOB_ID) ? { jobId: flags.jobId ?? env.NAS_JOB_ID } : {}),
   };
 }
 
@@ -132,7 +140,9 @@ function flatten(value: unknown, at = '', out: Record<string, string> = {}): Rec
  * all-reduce would otherwise mix two models or crash on tensors of another size).
  */
 export async function agreeOnJob(group: ProcessGroup, kind: string, settings: Record<string, unknown>): Promise<void> {
-  const all = await group.exchange('job', { kind, settings: flatten(settings) });
+  // The package and the LibTorch it runs on are part of every job: another version may compute another model.
+  const build = { package: PACKAGE_VERSION, libtorch: loadAddon().torchVersion };
+  const all = await group.exchange('job', { kind, settings: flatten({ ...settings, build }) });
   const first = all[0];
   for (const [rank, other] of all.entries()) {
     if (rank === 0) continue;

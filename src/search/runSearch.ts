@@ -13,7 +13,7 @@ import { type Architecture, formatArchitecture, spaceWith } from '../space/archi
 import { type ModelShape, modelSize } from '../space/modelSize';
 import { NativeData, type Supernet } from '../model/Supernet';
 import type { ImageFolderEvent } from '../data/imageFolder';
-import type { DatasetSplits } from '../data/types';
+import { type DatasetSplits, splitsDigest } from '../data/types';
 import {
   acquireLock,
   checkOutputFile,
@@ -264,6 +264,8 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
   const { net, data } = opened;
   let release = (): void => undefined;
   try {
+    // Every worker scores the same checkpoint on the same data (its own copy when workers are on several machines).
+    if (group) await agreeOnJob(group, 'search', { checkpoint: opened.identity, data: splitsDigest(data) });
     const shape: ModelShape = { ...net.config };
     const fits = (a: Architecture): boolean => {
       const s = modelSize(a, shape);

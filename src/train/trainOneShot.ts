@@ -6,9 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openDataset } from '../data/loadDataset';
 import type { ImageFolderEvent } from '../data/imageFolder';
-import type { DatasetSplits } from '../data/types';
+import { type DatasetSplits, splitsDigest } from '../data/types';
 import { loadAddon } from '../native/binding';
-import { NasError } from '../util/errors';
+import { NasError, invalidParameter } from '../util/errors';
 import { type ProcessGroup, agreeOnJob } from '../distributed/processGroup';
 import { evaluateShared } from '../distributed/evaluateShared';
 import { OPS, formatArchitecture, spaceWith } from '../space/architecture';
@@ -150,7 +150,20 @@ export function runFiles(out: string): { config: string; checkpoint: string; met
 export function readRunOptions(out: string): TrainOptions {
   const file = runFiles(out).config;
   if (!fs.existsSync(file)) throw new NasError('ERR_NAS_CHECKPOINT', `${out}: no config.json, so there is no run to resume here`);
-  return readJsonFile(file, 'ERR_NAS_BAD_CONFIG', 'run configuration') as TrainOptions;
+  const o = readJsonFile(file, 'ERR_NAS_BAD_CONFIG', 'run configuration');
+  // JSON of another shape (`{}`, `[]`, a field of the wrong type) is named here, not met later as a TypeError.
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const where = (field: string): string => `${file}: ${field}`;
+  if (!isObject(o)) throw invalidParameter(where('(the whole file)'), 'a run configuration (an object with net, dataset, ...)', o);
+  for (const field of ['net', 'dataset', 'learningRate', 'dropout'])
+    if (!isObject(o[field])) throw invalidParameter(where(field), 'an object', o[field] ?? null);
+  try {
+    validateTrainOptions({ ...(o as unknown as TrainOptions), out });
+  } catch (err) {
+    if (err instanceof NasError) throw new NasError(err.code, `${file}: ${err.message}`, err.details);
+    throw err;
+  }
+  return o as unknown as TrainOptions;
 }
 
 /**
@@ -212,6 +225,7 @@ export async function trainOneShot(given: TrainOptions, hooks: TrainHooks = {}):
       checkpoint: files.checkpoint,
     };
   const data: DatasetSplits = opened;
+  if (hooks.group) await agreeOnJob(hooks.group, 'train', { data: splitsDigest(data) });
   // A new run records what it uses (config.json, the checkpoint's meta), not the preset's dataset-bound values.
   if (!resuming) opts = effectiveOptions(opts, data);
   const t = data.train;

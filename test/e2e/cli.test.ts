@@ -411,6 +411,19 @@ describe('run directories record what the run used', () => {
     expect(r.stderr).toContain(`${path.join(out, 'config.json')}: the run configuration is not valid JSON`);
     expect(r.stderr).toContain('[ERR_NAS_BAD_CONFIG]');
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    // Valid JSON of another shape: named by file and field (it was "Cannot read properties of undefined").
+    for (const [text, field] of [
+      ['{}', 'net: expected an object, got null'],
+      ['[]', '(the whole file): expected a run configuration'],
+      ['{"net": {}, "dataset": 5, "learningRate": {}, "dropout": {}}', 'dataset: expected an object, got 5'],
+    ]) {
+      fs.writeFileSync(path.join(out, 'config.json'), text);
+      const bad = await nasctl(...TRAIN, '--steps', '4', '--out', out, '--resume');
+      expect(bad.status, text).toBe(2);
+      expect(bad.stderr, text).toContain(`${path.join(out, 'config.json')}: ${field}`);
+      expect(bad.stderr, text).toContain('[ERR_NAS_BAD_CONFIG]');
+      expect(bad.stderr, text).not.toMatch(/\n\s+at /);
+    }
   }, 60_000);
 });
 

@@ -166,45 +166,70 @@ describe.skipIf(!requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the ad
       expect(new Set(read('evo.jsonl').map((r) => r.arch)).size).toBe(11);
     }, 240_000);
 
-    it('stops the workers when the launcher is killed (SIGKILL): none trains on with nobody watching', async () => {
-      const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-orphan-'));
-      const out = path.join(root, 'run');
+    /** `nasctl launch` of two long training workers into a new folder, once both train; their pids and the stderr so far. */
+    async function launchTraining(prefix: string) {
+      const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), prefix)), 'run');
       const child = spawn(process.execPath, [NASCTL, 'launch', '--nproc', '2', '--', ...TRAIN, '--steps', '5000', '--out', out], {
         env: { ...process.env, OMP_NUM_THREADS: '1' },
       });
-      let stderr = '';
+      const ran = { out, child, stderr: '', pids: [] as number[] };
       child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
+        ran.stderr += d.toString();
       });
       await new Promise<void>((resolve) => {
         const poll = setInterval(() => {
-          if (stderr.includes('training on')) {
+          if (ran.stderr.includes('training on')) {
             clearInterval(poll);
             resolve();
           }
         }, 20);
       });
-      const pids = [...stderr.matchAll(/worker \d of 2 started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
-      expect(pids).toHaveLength(2);
-      child.kill('SIGKILL');
-      const alive = (pid: number): boolean => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
+      ran.pids = [...ran.stderr.matchAll(/worker \d of 2 started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+      expect(ran.pids).toHaveLength(2);
+      return ran;
+    }
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+
+    it('stops the workers when the launcher is killed (SIGKILL): none trains on with nobody watching', async () => {
+      const ran = await launchTraining('nas-dp-orphan-');
+      const { out, pids } = ran;
+      ran.child.kill('SIGKILL');
       const killedAt = Date.now();
       while (pids.some(alive) && Date.now() - killedAt < 60_000) await new Promise((r) => setTimeout(r, 100));
       // Each notices within a second and stops after the step the workers agree on, saving a checkpoint.
       expect(pids.filter(alive)).toEqual([]);
       expect(Date.now() - killedAt).toBeLessThan(30_000);
-      expect(stderr).toContain('the launcher (pid');
+      expect(ran.stderr).toContain('the launcher (pid');
       expect(fs.existsSync(path.join(out, 'checkpoint.pt'))).toBe(true);
       expect(fs.existsSync(path.join(out, 'result.json'))).toBe(false);
       expect(fs.existsSync(path.join(out, '.lock'))).toBe(false);
     }, 120_000);
+
+    it.each([
+      ['SIGHUP', 129],
+      ['SIGTERM', 143],
+    ] as const)(
+      'a %s to the launcher stops the workers as asked (checkpoint saved, lock freed), reported as a stop, not a failure',
+      async (signal, code) => {
+        const ran = await launchTraining('nas-dp-stop-');
+        const exited = new Promise<number | null>((resolve) => ran.child.on('close', (c) => resolve(c)));
+        ran.child.kill(signal);
+        expect(await exited).toBe(code);
+        expect(ran.pids.filter(alive)).toEqual([]);
+        expect(ran.stderr).toContain(`nasctl launch: stopped (${signal}), as asked`);
+        expect(ran.stderr).not.toContain('nasctl launch: failed');
+        expect(fs.existsSync(path.join(ran.out, 'checkpoint.pt'))).toBe(true);
+        expect(fs.existsSync(path.join(ran.out, '.lock'))).toBe(false);
+      },
+      120_000,
+    );
 
     it('stops the survivor with an error naming the killed worker; the checkpoint resumes with one worker', async () => {
       const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-kill-'));
@@ -273,8 +298,8 @@ describe.skipIf(!requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the ad
       expect(r.stderr).not.toContain('frame #');
     }, 60_000);
 
-    it('refuses a worker of another job (another --filters, --seed and --out on the same port) on every worker, with a code', async () => {
-      const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-jobs-'));
+    it('refuses a worker with other settings (--filters, --seed) on every worker, with a code, before any tensor crosses', async () => {
+      const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-settings-')), 'run');
       const worker = (rank: number, extra: string[]) =>
         nasctl([
           ...TRAIN,
@@ -288,12 +313,11 @@ describe.skipIf(!requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the ad
           '29533',
           '--dist-timeout',
           '30',
+          '--out',
+          out,
           ...extra,
         ]);
-      const [a, b] = await Promise.all([
-        worker(0, ['--filters', '4', '--seed', '1', '--out', path.join(root, 'c')]),
-        worker(1, ['--filters', '8', '--seed', '2', '--out', path.join(root, 'd')]),
-      ]);
+      const [a, b] = await Promise.all([worker(0, ['--filters', '4', '--seed', '1']), worker(1, ['--filters', '8', '--seed', '2'])]);
       for (const r of [a, b]) {
         expect(r.signal).toBeNull(); // it used to be SIGABRT in Gloo (tensors of another size)
         expect(r.status).toBe(1);
@@ -301,10 +325,54 @@ describe.skipIf(!requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the ad
         expect(r.stderr).toContain('ERR_NAS_DIST');
       }
       expect(b.stderr).toMatch(/seed 2 \(worker 0: 1\)/);
-      // Neither run directory holds a model trained by two jobs.
-      expect(fs.existsSync(path.join(root, 'c', 'result.json'))).toBe(false);
-      expect(fs.existsSync(path.join(root, 'd', 'result.json'))).toBe(false);
+      expect(fs.existsSync(path.join(out, 'result.json'))).toBe(false); // no model trained by two settings
     }, 120_000);
+
+    it('refuses a worker of another job on the same port, and a second worker with a taken rank, at rendezvous; the job trains as it would alone', async () => {
+      const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-dp-jobs-'));
+      const job = (rank: number, out: string) =>
+        nasctl([
+          ...TRAIN,
+          '--steps',
+          '6',
+          '--world-size',
+          '2',
+          '--rank',
+          String(rank),
+          '--master-port',
+          '29534',
+          '--dist-timeout',
+          '60',
+          '--out',
+          path.join(root, out),
+        ]);
+      // Interleaved starts: job c's two workers, a rank 1 of job d, and a second rank 1 of job c.
+      const t0 = Date.now();
+      const [c0, d1, c1, c1b] = await Promise.all([
+        job(0, 'c'),
+        job(1, 'd').then((r) => ({ ...r, ms: Date.now() - t0 })),
+        job(1, 'c'),
+        job(1, 'c'),
+      ]);
+      expect(d1.status).toBe(1);
+      expect(d1.stderr).toMatch(
+        /worker 1 is of job 'train:.*[/]d', but the group at 127\.0\.0\.1:29534 is job 'train:.*[/]c'.*ERR_NAS_DIST/,
+      );
+      expect(d1.ms).toBeLessThan(30_000); // refused at rendezvous, not after --dist-timeout (60 s)
+      // Exactly one of the two rank-1 workers of c took the rank; the other was refused by name.
+      const [took, refused] = c1.status === 0 ? [c1, c1b] : [c1b, c1];
+      expect(took.status, took.stderr).toBe(0);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(/rank 1 of job 'train:.*[/]c' has already joined the group.*ERR_NAS_DIST/);
+      expect(c0.status, c0.stderr).toBe(0);
+      expect(fs.existsSync(path.join(root, 'd', 'result.json'))).toBe(false);
+      // Job c's model is the one its own two workers train (launch: a private store, no other worker can join).
+      const alone = await nasctl(['launch', '--nproc', '2', '--', ...TRAIN, '--steps', '6', '--out', path.join(root, 'alone')]);
+      expect(alone.status, alone.stderr).toBe(0);
+      const result = (dir: string) => JSON.parse(fs.readFileSync(path.join(root, dir, 'result.json'), 'utf8'));
+      expect(result('c').valAccuracy).toBe(result('alone').valAccuracy);
+      expect(await worstDiff(path.join(root, 'c'), path.join(root, 'alone'))).toBe(0);
+    }, 180_000);
 
     it("checks the workers' command once before starting any: a bad option starts no worker", async () => {
       for (const bad of [['--bogus'], ['--lr', '-1'], ['--ghost-batch', '24']]) {

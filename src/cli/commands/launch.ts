@@ -44,6 +44,7 @@ export function launchCommand(): Command {
     .option('--node-rank <k>', 'index of this machine, 0..nnodes-1', nonNegativeInt, 0)
     .option('--master-addr <host>', 'address of node 0 (default 127.0.0.1; required with --nnodes > 1)')
     .option('--master-port <port>', 'port of the store on node 0 (default: a free port with one node, else 29500)', positiveInt)
+    .option('--job-id <id>', "the workers' job id; a worker of another job is refused (default: a new one per launch with one node)")
     .option('--grace <s>', 'after a worker fails, seconds the others get to stop by themselves', positiveInt, 30)
     .argument('<command...>', 'the nasctl command each worker runs')
     .action(async (args: string[], f: LaunchFlags) => {
@@ -52,6 +53,7 @@ export function launchCommand(): Command {
         process.stderr.write(
           `nasctl launch: failed: worker ${r.failed.rank} was the first to stop (${r.failed.signal ?? `exit code ${r.failed.code}`})\n`,
         );
+      else if (r.stopped) process.stderr.write(`nasctl launch: stopped (${r.stopped}), as asked; the workers saved their state\n`);
       process.exitCode = r.exitCode;
     });
 }

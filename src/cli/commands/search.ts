@@ -1,4 +1,5 @@
 /** `nasctl search` and `nasctl select`: score architectures on the one-shot model; pick some from the results. */
+import * as path from 'node:path';
 import { addRuntimeOptions } from '../runtime';
 import { Command } from 'commander';
 
@@ -78,9 +79,20 @@ export function searchCommand(): Command {
     .option('--json', 'one JSON line per scored architecture on stdout, then {"summary":..}')
     .action(async (f: SearchFlags) => {
       const render = renderer(f.json === true);
-      const { rank: _r, worldSize: _w, localRank: _l, masterAddr: _a, masterPort: _p, distTimeout: _t, json: _j, ...options } = f;
+      const {
+        rank: _r,
+        worldSize: _w,
+        localRank: _l,
+        masterAddr: _a,
+        masterPort: _p,
+        distTimeout: _t,
+        jobId: _i,
+        json: _j,
+        ...options
+      } = f;
       let writer = true;
-      const summary = await withGroup(f, (group) => {
+      // One job per results file (or per supernet, for its default results file).
+      const summary = await withGroup(f, `search:${path.resolve(f.out ?? f.supernet)}`, (group) => {
         writer = !group || group.isWriter;
         return withAbortOnSignal((signal) => runSearch(options, { signal, group, onEvent: writer ? render : undefined }));
       });

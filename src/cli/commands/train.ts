@@ -207,7 +207,7 @@ export function trainCommand(): Command {
         checkResumeFlags({ ...f, out: opts.out }, readRunOptions(opts.out));
       const progress = new TrainProgress(outputMode(f.json === true));
       let writer = true;
-      const result = await withGroup(f, (group) => {
+      const result = await withGroup(f, `train:${path.resolve(opts.out)}`, (group) => {
         writer = !group || group.isWriter;
         // Only rank 0 reports; the other workers print errors only.
         return withAbortOnSignal((signal) =>
