@@ -1,7 +1,7 @@
 /** Reader of CIFAR-10's binary format: records of 1 label byte + 3072 pixel bytes (1024 R, 1024 G, 1024 B). */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NasError } from '../util/errors';
+import { readInputFile } from '../util/files';
 import type { ImageSet } from './types';
 
 const RECORD = 1 + 3 * 32 * 32;
@@ -43,19 +43,11 @@ export function readCifar(dir: string, which: 'train' | 'test'): ImageSet {
   return parseCifar(
     names.map((name) => {
       const file = path.join(dir, name);
-      try {
-        return { file, bytes: fs.readFileSync(file) };
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        if (e.code === 'ENOENT') {
-          throw new NasError(
-            'ERR_NAS_DATASET_MISSING',
-            `${file}: no such file. Point --data-dir at the extracted cifar-10-batches-bin folder.`,
-            { file },
-          );
-        }
-        throw new NasError('ERR_NAS_IO', `${file}: ${e.message}`, { file });
-      }
+      const missing = (): NasError =>
+        new NasError('ERR_NAS_DATASET_MISSING', `${file}: no such file. Point --data-dir at the extracted cifar-10-batches-bin folder.`, {
+          file,
+        });
+      return { file, bytes: readInputFile(file, 'read the data set file', missing) };
     }),
   );
 }

@@ -1,7 +1,7 @@
 /** Reader of the IDX format (MNIST, Fashion-MNIST), gzip-compressed or not. */
-import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { NasError } from '../util/errors';
+import { readInputFile } from '../util/files';
 
 /** Decoded IDX file: unsigned-byte data with its dimensions. */
 export interface IdxArray {
@@ -28,16 +28,15 @@ export function parseIdx(bytes: Uint8Array, file = '<buffer>'): IdxArray {
   return { dims, data: bytes.subarray(header) };
 }
 
-/** Reads an IDX file; `.gz` files are decompressed. */
-export function readIdx(file: string): IdxArray {
-  let raw: Buffer;
-  try {
-    raw = fs.readFileSync(file);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT') throw new NasError('ERR_NAS_DATASET_MISSING', `${file}: no such file`, { file });
-    throw new NasError('ERR_NAS_IO', `${file}: ${e.message}`, { file });
-  }
+/**
+ * Reads an IDX file; `.gz` files are decompressed. `missing`: the error for a file that does not exist (default:
+ * ERR_NAS_DATASET_MISSING naming it); unreadable or not a regular file is ERR_NAS_IO naming the cause.
+ */
+export function readIdx(
+  file: string,
+  missing = (): NasError => new NasError('ERR_NAS_DATASET_MISSING', `${file}: no such file`, { file }),
+): IdxArray {
+  const raw = readInputFile(file, 'read the data set file', missing);
   let bytes: Uint8Array = raw;
   if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) bytes = gunzipBounded(raw, file);
   return parseIdx(bytes, file);

@@ -1,5 +1,4 @@
 /** Loads a dataset and splits it as the paper does (train / validation held out of train / test). */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NasError, invalidParameter } from '../util/errors';
 import { readCifar } from './cifar';
@@ -46,15 +45,17 @@ export interface LoadDatasetOptions {
 function fashion(dir: string): { train: ImageSet; test: ImageSet } {
   const load = (imgName: string, labName: string): ImageSet => {
     const imgFile = path.join(dir, imgName);
-    if (!fs.existsSync(imgFile)) {
-      throw new NasError(
-        'ERR_NAS_DATASET_MISSING',
-        `${imgFile}: no such file. Install Fashion-MNIST with \`apt-get install -y dataset-fashion-mnist\` (or run scripts/setup), ` +
-          'or point --data-dir at a folder with the four IDX .gz files.',
-        { file: imgFile },
-      );
-    }
-    const img = readIdx(imgFile);
+    // Only a file that is not there gets the install advice; permission, a loop of links, a pipe are named as such.
+    const img = readIdx(
+      imgFile,
+      () =>
+        new NasError(
+          'ERR_NAS_DATASET_MISSING',
+          `${imgFile}: no such file. Install Fashion-MNIST with \`apt-get install -y dataset-fashion-mnist\` (or run scripts/setup), ` +
+            'or point --data-dir at a folder with the four IDX .gz files.',
+          { file: imgFile },
+        ),
+    );
     const lab = readIdx(path.join(dir, labName));
     if (img.dims.length !== 3)
       throw new NasError('ERR_NAS_BAD_DATA', `${imgFile}: expected 3 dimensions (n, rows, cols), got ${img.dims.length}`);

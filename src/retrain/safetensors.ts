@@ -1,7 +1,6 @@
 /** The safetensors format (https://github.com/huggingface/safetensors): a u64 header length, a JSON header, raw data. */
-import * as fs from 'node:fs';
 import { NasError } from '../util/errors';
-import { ioError, writeFileAtomic } from '../util/files';
+import { readInputFile, writeFileAtomic } from '../util/files';
 
 /** A float32 tensor with its name and shape, as stored in a safetensors file. */
 export interface NamedTensor {
@@ -85,11 +84,5 @@ export function writeSafetensors(file: string, tensors: NamedTensor[], metadata:
 
 /** Reads a safetensors file written by `writeSafetensors` (or any float32 safetensors file). */
 export function readSafetensors(file: string): { tensors: NamedTensor[]; metadata: Record<string, string> } {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (err) {
-    throw ioError(err, file, 'read the weights');
-  }
-  return decodeSafetensors(buf, file);
+  return decodeSafetensors(readInputFile(file, 'read the weights'), file);
 }

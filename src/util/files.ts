@@ -45,6 +45,8 @@ const IO_WHY: Record<string, string> = {
   EEXIST: 'it already exists',
   ENOENT: 'no such file or folder',
   EMFILE: 'too many open files',
+  ELOOP: 'a loop of symbolic links',
+  ENAMETOOLONG: 'the name is too long',
 };
 
 /** A filesystem error as ERR_NAS_IO naming the path, what was being done and why (`details.code`: ENOSPC, ...). */
@@ -134,16 +136,38 @@ export function writeFileAtomic(file: string, text: string | Uint8Array): void {
 }
 
 /**
+ * Reads an input file whole. It must be a regular file (after symbolic links): a named pipe, a device or a folder is
+ * ERR_NAS_IO naming what it is, never opened (a pipe would block the read forever). Unreadable (permission, a loop of
+ * links, ...) is ERR_NAS_IO naming the cause. `missing` (if given) makes the error for a path that does not exist.
+ */
+export function readInputFile(file: string, doing: string, missing?: () => NasError): Buffer {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && missing) throw missing();
+    throw ioError(err, file, doing);
+  }
+  if (!st.isFile())
+    throw new NasError('ERR_NAS_IO', `${file}: cannot ${doing} (expected a regular file, got ${KIND_OF(st)})`, { path: file });
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw ioError(err, file, doing);
+  }
+}
+
+/** Text without a leading UTF-8 byte order mark (editors on Windows write one). */
+export function withoutBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/**
  * Reads a JSON file; one that cannot be read is ERR_NAS_IO, one that is not JSON is `code` naming the file and
  * `what` it should be (config.json of a run, model.json of a model, ...).
  */
 export function readJsonFile(file: string, code: NasErrorCode, what: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw ioError(err, file, `read the ${what}`);
-  }
+  const text = withoutBom(readInputFile(file, `read the ${what}`).toString('utf8'));
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
@@ -285,13 +309,15 @@ export interface JsonLines<T> {
  */
 export function readJsonLinesStrict<T>(file: string, check: LineCheck<T>): JsonLines<T> {
   let text: string;
+  const absent = new NasError('ERR_NAS_IO', `${file}: absent`);
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readInputFile(file, 'read', () => absent).toString('utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { rows: [], intactBytes: 0, torn: false };
-    throw ioError(err, file, 'read');
+    if (err === absent) return { rows: [], intactBytes: 0, torn: false };
+    throw err;
   }
   const lines = text.split('\n');
+  lines[0] = withoutBom(lines[0]); // a byte order mark before the first line, as an architecture list accepts
   const last = lines.length - 1; // the segment after the last newline ('' when the file ends with one)
   const rows: T[] = [];
   let torn = false;

@@ -5,7 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NasError } from '../../src/util/errors';
-import { acquireLock, removeStaleTemps, writeFileAtomic } from '../../src/util/files';
+import { acquireLock, objectLine, readJsonFile, readJsonLines, removeStaleTemps, writeFileAtomic } from '../../src/util/files';
+import { loadDataset } from '../../src/data/loadDataset';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nas-files-'));
 const files = path.resolve(__dirname, '../../dist/util/files.js');
@@ -80,5 +81,54 @@ describe('temp files and filesystem errors', () => {
     const file = path.join(root, 'plain');
     fs.writeFileSync(file, 'x');
     expect(() => writeFileAtomic(path.join(file, 'x.json'), '{}')).toThrow(/not a folder/);
+  });
+});
+
+describe('input files', () => {
+  const codeOf = (f: () => unknown): NasError => {
+    try {
+      f();
+    } catch (e) {
+      return e as NasError;
+    }
+    throw new Error('expected an error');
+  };
+
+  it('refuses a named pipe or a folder where a file is read, by what it is, without opening it (a pipe would block)', () => {
+    const fifo = path.join(root, 'sidecar.search.json');
+    spawnSync('mkfifo', [fifo]);
+    expect(fs.statSync(fifo).isFIFO()).toBe(true);
+    const e = codeOf(() => readJsonFile(fifo, 'ERR_NAS_BAD_CONFIG', 'search settings'));
+    expect(e.code).toBe('ERR_NAS_IO');
+    expect(e.message).toBe(`${fifo}: cannot read the search settings (expected a regular file, got a named pipe)`);
+    const rows = path.join(root, 'rows.jsonl');
+    spawnSync('mkfifo', [rows]);
+    expect(codeOf(() => readJsonLines(rows, (v) => objectLine(v, ['accuracy']))).message).toMatch(/got a named pipe/);
+    expect(codeOf(() => readJsonFile(root, 'ERR_NAS_BAD_CONFIG', 'run configuration')).message).toMatch(/got a folder/);
+  });
+
+  it('names a loop of symbolic links as such, and gives the install advice only for a data set that is not there', () => {
+    const loop = path.join(root, 'loop');
+    fs.symlinkSync(loop, loop);
+    const e = codeOf(() => readJsonFile(loop, 'ERR_NAS_BAD_CONFIG', 'run configuration'));
+    expect(e.message).toMatch(/a loop of symbolic links, ELOOP/);
+    const loopDir = path.join(root, 'data-loop');
+    fs.symlinkSync(loopDir, loopDir);
+    const looped = codeOf(() => loadDataset({ name: 'fashion-mnist', dataDir: loopDir }));
+    expect(looped.code).toBe('ERR_NAS_IO');
+    expect(looped.message).toMatch(/a loop of symbolic links, ELOOP/);
+    expect(looped.message).not.toContain('apt-get');
+    const absent = codeOf(() => loadDataset({ name: 'fashion-mnist', dataDir: path.join(root, 'absent') }));
+    expect(absent.code).toBe('ERR_NAS_DATASET_MISSING');
+    expect(absent.message).toContain('apt-get install -y dataset-fashion-mnist');
+  });
+
+  it('reads a results file or a JSON file that starts with a UTF-8 byte order mark, as an architecture list', () => {
+    const rows = path.join(root, 'bom.jsonl');
+    fs.writeFileSync(rows, '\ufeff{"accuracy":0.5}\n{"accuracy":0.25}\n');
+    expect(readJsonLines(rows, (v) => objectLine(v, ['accuracy']))).toEqual([{ accuracy: 0.5 }, { accuracy: 0.25 }]);
+    const json = path.join(root, 'bom.json');
+    fs.writeFileSync(json, '\ufeff{"a":1}');
+    expect(readJsonFile(json, 'ERR_NAS_BAD_CONFIG', 'x')).toEqual({ a: 1 });
   });
 });
