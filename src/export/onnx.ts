@@ -16,7 +16,7 @@ import { PACKAGE_VERSION } from '../util/version';
 import { onnx } from 'onnx-proto';
 import { type Architecture, type OpName, formatArchitecture, opSpecOf, parseCandidate, spaceWith } from '../space/architecture';
 import { NasError } from '../util/errors';
-import { checkOutputFile, writeFileAtomic } from '../util/files';
+import { checkOutputFile, writeFileAtomicAsync } from '../util/files';
 import { type ExportedModelInfo, loadModel } from '../retrain/exportModel';
 
 /** The opset the graph is written for (every node is in the default domain). */
@@ -272,6 +272,8 @@ function isOurOnnx(head: string): boolean {
 export interface ExportOnnxOptions {
   /** LibTorch intra-op threads while the model is read (the export itself runs no network). */
   threads?: number;
+  /** Stops the export between its phases and between the file's writes; nothing is left behind (the result is undefined). */
+  signal?: AbortSignal;
 }
 
 /** What exportOnnx wrote. */
@@ -287,17 +289,22 @@ export interface ExportOnnxResult {
  * Exports the stand-alone model in `modelDir` (`nasctl retrain --export`: model.json + model.safetensors) to an
  * ONNX file. The folder is read the way `nasctl predict` reads it (the same ERR_NAS_BAD_MODEL / ERR_NAS_IO errors for
  * a damaged or foreign model); `out` is written atomically, and an existing file there is replaced only if it is an
- * ONNX file this package wrote (ERR_NAS_BAD_OUTPUT otherwise).
+ * ONNX file this package wrote (ERR_NAS_BAD_OUTPUT otherwise). Reading and encoding run on the calling thread; the
+ * file is written without blocking the event loop. A stop (`signal`) returns undefined and leaves no temp file; temp
+ * files of `out` that a killed export left are removed.
  */
-export function exportOnnx(modelDir: string, out: string, o: ExportOnnxOptions = {}): ExportOnnxResult {
+export async function exportOnnx(modelDir: string, out: string, o: ExportOnnxOptions = {}): Promise<ExportOnnxResult | undefined> {
   checkOutputFile(out, 'file of an ONNX export by oneshot-nas', isOurOnnx);
+  const turn = (): Promise<boolean> => new Promise((resolve) => setImmediate(() => resolve(o.signal?.aborted !== true)));
+  if (!(await turn())) return undefined;
   const { model, info } = loadModel(modelDir, { threads: o.threads ?? 1 });
   let built: { bytes: Uint8Array; nodes: number };
   try {
+    if (!(await turn())) return undefined;
     built = onnxModel(info, model.stateDict(), path.join(modelDir, 'model.safetensors'));
   } finally {
     model.dispose();
   }
-  writeFileAtomic(out, built.bytes);
+  if (!(await turn()) || !(await writeFileAtomicAsync(out, built.bytes, o.signal))) return undefined;
   return { file: out, bytes: built.bytes.length, arch: info.arch, opset: ONNX_OPSET, nodes: built.nodes };
 }

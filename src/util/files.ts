@@ -175,6 +175,39 @@ export function readJsonFile(file: string, code: NasErrorCode, what: string): un
   }
 }
 
+/**
+ * writeFileAtomic without blocking the event loop, in 16 MiB writes, stopping between them when `signal` aborts:
+ * then the temp file is removed, the old file (if any) stays, and the result is false. Temp files of this path left
+ * by a killed process are removed first.
+ */
+export async function writeFileAtomicAsync(file: string, bytes: Uint8Array, signal?: AbortSignal): Promise<boolean> {
+  checkOutputFile(file, 'file being written');
+  makeDir(path.dirname(file));
+  removeStaleTemps(path.dirname(path.resolve(file)), path.basename(file));
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    const fh = await fs.promises.open(tmp, 'w');
+    try {
+      for (let at = 0; at < bytes.length; at += 1 << 24) {
+        if (signal?.aborted) break;
+        await fh.write(bytes, at, Math.min(1 << 24, bytes.length - at));
+      }
+      if (!signal?.aborted) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    if (signal?.aborted) {
+      fs.rmSync(tmp, { force: true });
+      return false;
+    }
+    fs.renameSync(tmp, file);
+    return true;
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw ioError(err, file, 'write');
+  }
+}
+
 /** Appends one JSON line and flushes it to disk (a metrics line is never half-written or lost on kill). */
 export function appendJsonLine(file: string, value: unknown): void {
   try {
@@ -201,9 +234,10 @@ const alive = (pid: number): boolean => {
 
 /**
  * Removes the `<name>.tmp-<pid>` files in `dir` that a killed process left behind (a SIGKILL while a checkpoint was
- * written, say). A temp file of a process that still runs is kept. Returns the paths removed.
+ * written, say); with `only`, just those of the file named `only`. A temp file of a process that still runs is kept.
+ * Returns the paths removed.
  */
-export function removeStaleTemps(dir: string): string[] {
+export function removeStaleTemps(dir: string, only?: string): string[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -214,7 +248,7 @@ export function removeStaleTemps(dir: string): string[] {
   for (const name of names) {
     const m = /\.tmp-(\d+)$/.exec(name);
     const pid = m ? Number(m[1]) : 0;
-    if (!m || pid === process.pid || alive(pid)) continue;
+    if (!m || (only !== undefined && name !== `${only}.tmp-${pid}`) || pid === process.pid || alive(pid)) continue;
     fs.rmSync(path.join(dir, name), { force: true });
     removed.push(path.join(dir, name));
   }

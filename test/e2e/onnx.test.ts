@@ -1,6 +1,7 @@
 // ONNX export checked against a real runtime (docs/deploy.md): for 10 architectures that together use every
 // operation and every input choice, onnxruntime-node's logits on 256 Fashion-MNIST test images equal the native
 // model's (`nasctl predict`'s model.predict) within a measured bound, with the same top-1 on every image.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -72,8 +73,8 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
       await model.train(train, { steps: STEPS, lr: new Float64Array(STEPS).fill(0.05) });
       exportModel(path.join(dir, `m${k}`), model, { mean: data.mean, std: data.std, dataset: 'fashion-mnist' });
       model.dispose();
-      const result = exportOnnx(path.join(dir, `m${k}`), path.join(dir, `m${k}.onnx`));
-      expect(result.opset).toBe(ONNX_OPSET);
+      const result = await exportOnnx(path.join(dir, `m${k}`), path.join(dir, `m${k}.onnx`));
+      expect(result?.opset).toBe(ONNX_OPSET);
     }
   }, 600_000);
 
@@ -123,7 +124,7 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
     await model.train(new NativeData(set, mean, std), { steps: STEPS, lr: new Float64Array(STEPS).fill(0.05) });
     exportModel(path.join(dir, 'rgb'), model, { mean, std, dataset: 'cifar10' });
     model.dispose();
-    exportOnnx(path.join(dir, 'rgb'), path.join(dir, 'rgb.onnx'));
+    await exportOnnx(path.join(dir, 'rgb'), path.join(dir, 'rgb.onnx'));
     const n = 64;
     const { model: loaded } = loadModel(path.join(dir, 'rgb'), { threads: 1 });
     const want = loaded.predict(normaliseImages(set.images, n, 32, 3, mean, std), n, { logits: true });
@@ -241,14 +242,14 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
       damage();
       const predictError = errorOf(() => loadModel(bad));
       expect(predictError.code, what).toBe('ERR_NAS_BAD_MODEL');
-      const exportError = errorOf(() => exportOnnx(bad, path.join(dir, 'bad.onnx')));
+      const exportError = await rejectionOf(exportOnnx(bad, path.join(dir, 'bad.onnx')));
       expect(exportError.message, what).toBe(predictError.message);
       expect(fs.existsSync(path.join(dir, 'bad.onnx')), what).toBe(false);
     }
-    expect(errorOf(() => exportOnnx(path.join(dir, 'none'), path.join(dir, 'bad.onnx'))).code).toBe('ERR_NAS_IO');
+    expect((await rejectionOf(exportOnnx(path.join(dir, 'none'), path.join(dir, 'bad.onnx')))).code).toBe('ERR_NAS_IO');
     // --model given the model.json file instead of its folder: named, with the folder to give instead
     const file = path.join(dir, 'm1', 'model.json');
-    const asFile = errorOf(() => exportOnnx(file, path.join(dir, 'bad.onnx')));
+    const asFile = await rejectionOf(exportOnnx(file, path.join(dir, 'bad.onnx')));
     expect(asFile.code).toBe('ERR_NAS_BAD_ARG');
     expect(asFile.message).toContain(`(give ${path.join(dir, 'm1')})`);
     expect(errorOf(() => loadModel(file)).message).toBe(asFile.message);
@@ -271,6 +272,18 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
       expect(r.status, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout)).toMatchObject({ file: out, opset: ONNX_OPSET, arch: text(3) });
     }
+    // A temp file a killed export left (its pid gone) is removed by the next export of the same file; a stopped
+    // export returns undefined and leaves the earlier file as it was, with no temp file.
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    fs.writeFileSync(`${out}.tmp-${dead}`, 'left by a killed export');
+    const before = fs.readFileSync(out);
+    const ac = new AbortController();
+    const stopped = exportOnnx(path.join(dir, 'm2'), out, { signal: ac.signal });
+    ac.abort();
+    expect(await stopped).toBeUndefined();
+    expect(fs.readFileSync(out).equals(before)).toBe(true);
+    expect((await exportOnnx(path.join(dir, 'm3'), out))?.file).toBe(out);
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('cli.onnx.tmp-'))).toEqual([]);
     const p = await runProcess([NASCTL, 'predict', '--model', path.join(dir, 'm3'), '--limit', '64', '--threads', '1', '--json']);
     expect(p.status, p.stderr).toBe(0);
     const rows = p.stdout
@@ -312,6 +325,15 @@ interface PageResult {
   logits?: number[];
   predicted?: number[];
   error?: string;
+}
+
+async function rejectionOf(p: Promise<unknown>): Promise<NasError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as NasError;
+  }
+  throw new Error('expected an error');
 }
 
 function errorOf(f: () => unknown): NasError {

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { exportOnnx } from '../../export/onnx';
 import { oneOf } from '../parse';
 import { addRuntimeOptions } from '../runtime';
+import { withAbortOnSignal } from '../lifecycle';
 
 interface ExportFlags {
   model: string;
@@ -25,8 +26,13 @@ export function exportCommand(): Command {
     )
     .requiredOption('--out <file>', 'the ONNX file to write (an existing file is replaced only if it is an ONNX export of this package)')
     .option('--json', 'print the result as one JSON line')
-    .action((f: ExportFlags) => {
-      const r = exportOnnx(f.model, f.out, { threads: f.threads });
+    .action(async (f: ExportFlags) => {
+      const r = await withAbortOnSignal((signal) => exportOnnx(f.model, f.out, { threads: f.threads, signal }));
+      if (!r) {
+        process.stderr.write(`stopped: ${f.out} was not written\n`);
+        process.exitCode = 130;
+        return;
+      }
       process.stdout.write(
         f.json
           ? `${JSON.stringify(r)}\n`
