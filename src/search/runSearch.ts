@@ -16,6 +16,7 @@ import type { ImageFolderEvent } from '../data/imageFolder';
 import { type DatasetSplits, splitsDigest } from '../data/types';
 import {
   acquireLock,
+  lockHolder,
   checkOutputFile,
   readJsonFile,
   removeStaleTemps,
@@ -65,6 +66,11 @@ export interface SearchOptions {
   archs?: string;
   /** Execution plan (see SupernetConfig.plan). */
   plan?: ExecutionPlan;
+  /**
+   * Score the supernet's current checkpoint although a training job is writing its run directory (default: refused
+   * with ERR_NAS_LOCKED, since the checkpoint changes under the search); a warning event says so.
+   */
+  whileTraining?: boolean;
 }
 
 /** Defaults of `runSearch` (and of `nasctl search`). */
@@ -81,6 +87,7 @@ export const DEFAULT_SEARCH: Omit<SearchOptions, 'supernet'> = {
 /** Progress of `runSearch`: its start and each scored architecture. */
 export type SearchEvent =
   | { type: 'data'; event: ImageFolderEvent }
+  | { type: 'warning'; message: string }
   | { type: 'start'; count: number; done: number; results: string; strategy: string; validationExamples: number }
   | {
       type: 'scored';
@@ -253,6 +260,19 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     const { threads: _t, device: _d, precision: _p, plan: _l, ...job } = o;
     await agreeOnJob(group, 'search', job);
   }
+  // A run directory a training job is writing: its checkpoint changes under the search (rows of two models).
+  const runDir = fs.existsSync(o.supernet) && fs.statSync(o.supernet).isDirectory() ? o.supernet : path.dirname(o.supernet);
+  const trainer = lockHolder(runDir, 'dir');
+  if (trainer) {
+    const what = `${runDir} is being written by process ${trainer.pid}${trainer.host ? ` on ${trainer.host}` : ''} (${trainer.what ?? 'a nasctl job'})`;
+    if (!o.whileTraining)
+      throw new NasError(
+        'ERR_NAS_LOCKED',
+        `${what}: its checkpoint changes while a search reads it. Wait for the training to end, or pass --while-training to score the checkpoint as it is now (the results file records its step)`,
+        { path: runDir, pid: trainer.pid },
+      );
+    hooks.onEvent?.({ type: 'warning', message: `${what}; scoring its checkpoint as it is now (--while-training)` });
+  }
   const opened = await openSupernet(o.supernet, {
     threads: o.threads,
     device: o.device,
@@ -278,7 +298,8 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       if (!listed.length) throw new NasError('ERR_NAS_BAD_CONFIG', 'no architecture of the list satisfies --max-params / --max-madds');
       o.count = Math.min(given.count ?? listed.length, listed.length);
     }
-    const identity = { ...o, archsDigest: list?.digest, checkpoint: opened.identity };
+    const { whileTraining: _w, ...settled } = o; // how this search was let run, not what it scores
+    const identity = { ...settled, archsDigest: list?.digest, checkpoint: opened.identity };
     const results = o.out ?? path.join(opened.dir, 'search.jsonl');
     const settings = `${results.replace(/\.jsonl$/, '')}.search.json`;
     // Results are appended to: only an absent file or one of JSON lines (a previous search's) is taken.

@@ -258,6 +258,36 @@ export function removeStaleTemps(dir: string, only?: string): string[] {
 const held = new Map<string, number>();
 let exitHook = false;
 
+/** Who holds a lock file: its process when that still runs (or runs on another host), else undefined. */
+interface LockHolder {
+  pid: number;
+  host?: string;
+  since?: string;
+  what?: string;
+}
+
+function liveHolder(lock: string): LockHolder | undefined {
+  let holder: Partial<LockHolder> = {};
+  try {
+    holder = JSON.parse(fs.readFileSync(lock, 'utf8'));
+  } catch {
+    return undefined; // absent, or torn or empty: its writer died between create and write
+  }
+  const sameHost = !holder.host || holder.host === os.hostname();
+  return holder.pid && (!sameHost || alive(holder.pid)) ? (holder as LockHolder) : undefined;
+}
+
+/**
+ * The process that holds `target`'s lock (acquireLock's `kind`), when it is another live process than this one:
+ * e.g. a training job writing the run directory a search is about to read.
+ */
+export function lockHolder(target: string, kind: 'dir' | 'file'): LockHolder | undefined {
+  const lock = kind === 'dir' ? path.resolve(target, '.lock') : `${path.resolve(target)}.lock`;
+  if (held.has(lock)) return undefined;
+  const holder = liveHolder(lock);
+  return holder && !(holder.pid === process.pid && (!holder.host || holder.host === os.hostname())) ? holder : undefined;
+}
+
 /**
  * Takes an exclusive lock on `target` for this process: a run directory (the lock is `<dir>/.lock`) or a results
  * file (`<file>.lock`), created exclusively and holding the pid. Another process gets ERR_NAS_LOCKED naming the
@@ -280,14 +310,9 @@ export function acquireLock(target: string, kind: 'dir' | 'file', what: string):
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw ioError(err, lock, 'create the lock file');
-      let holder: { pid?: number; host?: string; since?: string; what?: string } = {};
-      try {
-        holder = JSON.parse(fs.readFileSync(lock, 'utf8'));
-      } catch {
-        // torn or empty: its writer died between create and write; take it over
-      }
-      const sameHost = !holder.host || holder.host === os.hostname();
-      if (holder.pid && (!sameHost || alive(holder.pid))) {
+      const holder = liveHolder(lock);
+      const sameHost = !holder?.host || holder.host === os.hostname();
+      if (holder) {
         throw new NasError(
           'ERR_NAS_LOCKED',
           `${target} is in use by process ${holder.pid}${sameHost ? '' : ` on ${holder.host}`} (${holder.what ?? 'a nasctl job'}, since ${holder.since ?? '?'}); ` +

@@ -191,6 +191,32 @@ describe('nasctl search', () => {
     expect(lines(out)).toHaveLength(3); // nothing appended
   });
 
+  it('refuses a supernet whose run a training job is writing, unless --while-training, which warns', async () => {
+    const copy = path.join(root, 'run-training');
+    fs.cpSync(run, copy, { recursive: true });
+    // The lock a `train --resume` of this run holds (this test's process stands in for the live trainer).
+    fs.writeFileSync(
+      path.join(copy, '.lock'),
+      JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), what: `training ${copy}` }),
+    );
+    const args = ['search', '--supernet', copy, '--count', '2', '--val-limit', '16', '--threads', '1'];
+    const refused = await nasctl(...args);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain(`${copy} is being written by process ${process.pid}`);
+    expect(refused.stderr).toContain('--while-training');
+    expect(refused.stderr).toContain('ERR_NAS_LOCKED');
+    expect(fs.existsSync(path.join(copy, 'search.jsonl'))).toBe(false);
+    const allowed = await nasctl(...args, '--while-training');
+    expect(allowed.status, allowed.stderr).toBe(0);
+    expect(allowed.stderr).toMatch(/nasctl: warning: .* is being written by process \d+ .*scoring its checkpoint as it is now/);
+    expect(lines(path.join(copy, 'search.jsonl'))).toHaveLength(2);
+    // The flag is how the search was let run, not what it scored: resuming without it (training over) goes on.
+    fs.rmSync(path.join(copy, '.lock'));
+    const resumed = await nasctl(...args.slice(0, 3), '--count', '3', '--val-limit', '16', '--threads', '1');
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(lines(path.join(copy, 'search.jsonl'))).toHaveLength(3);
+  });
+
   it('selects only from valid results: a bad line is named, an empty file is an error, a torn last line is skipped', async () => {
     const good = fs.readFileSync(path.join(root, 'ref.jsonl'), 'utf8').split('\n').slice(0, 3).join('\n');
     const cases: [string, string, string][] = [

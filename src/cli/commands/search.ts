@@ -23,6 +23,10 @@ function renderer(json: boolean): (e: SearchEvent) => void {
       data.handle(e.event);
       return;
     }
+    if (e.type === 'warning') {
+      process.stderr.write(`nasctl: warning: ${e.message}\n`);
+      return;
+    }
     if (e.type === 'start') {
       if (mode !== 'json')
         process.stderr.write(
@@ -76,6 +80,7 @@ export function searchCommand(): Command {
       'evolution: proposals scored (in parallel by the workers) before the strategy hears their scores (default: the number of workers)',
       positiveInt,
     )
+    .option('--while-training', "score the supernet's current checkpoint although a training job is writing its run (default: refused)")
     .option('--json', 'one JSON line per scored architecture on stdout, then {"summary":..}')
     .action(async (f: SearchFlags) => {
       const render = renderer(f.json === true);
