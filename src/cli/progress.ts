@@ -67,15 +67,15 @@ export class TrainProgress {
         break;
       case 'step': {
         const text =
-          `${bar(e.step / e.totalSteps)} step ${e.step}/${e.totalSteps} ep ${e.epoch.toFixed(2)} loss ${f3(e.loss)} acc ${f3(e.accuracy)} ` +
+          `step ${e.step}/${e.totalSteps} ep ${e.epoch.toFixed(2)} loss ${f3(e.loss)} acc ${f3(e.accuracy)} ` +
           `lr ${e.lr.toFixed(4)} drop in ${e.dropIn[0].toFixed(2)} op ${e.dropOp.toFixed(2)} ${e.imagesPerSec.toFixed(0)} img/s ETA ${formatDuration(e.etaSeconds)}`;
         if (this.mode === 'tty') {
           const now = Date.now();
           if (now - this.lastDraw < 100 && e.step !== e.totalSteps) return;
           this.lastDraw = now;
-          this.err.write(`\r\x1b[2K${text}`);
+          this.err.write(`\r\x1b[2K${bar(e.step / e.totalSteps)} ${text}`);
         } else if (e.step % this.plainEvery === 0 || e.step === e.totalSteps) {
-          this.err.write(`${text}\n`);
+          this.err.write(`${text}\n`); // a log line: no bar (pipes, files, CI)
         }
         break;
       }

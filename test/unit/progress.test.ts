@@ -1,7 +1,7 @@
 // Progress of long stages (retraining): a line at least every interval outside a terminal, JSON lines with --json,
 // rates and ETAs over all runs of a call (several train at once).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CountProgress, RetrainProgress } from '../../src/cli/progress';
+import { CountProgress, RetrainProgress, TrainProgress } from '../../src/cli/progress';
 
 function sink(): { stream: NodeJS.WriteStream; text: () => string } {
   const parts: string[] = [];
@@ -112,5 +112,51 @@ describe('counted progress (the KL study)', () => {
     feed(new CountProgress('json', out.stream));
     const last = JSON.parse(out.text().trim().split('\n').pop()!);
     expect(last).toEqual({ type: 'progress', stage: 'score', done: 10, total: 10, unit: 'architectures', perSec: 0.5, etaSeconds: 0 });
+  });
+});
+
+describe('training progress', () => {
+  const step = (i: number, total: number) => ({
+    type: 'step' as const,
+    step: i,
+    totalSteps: total,
+    epoch: i / 10,
+    loss: 2,
+    accuracy: 0.5,
+    lr: 0.1,
+    dropIn: [0.1],
+    dropOp: 0.2,
+    imagesPerSec: 100,
+    etaSeconds: total - i,
+  });
+  const start = {
+    type: 'start' as const,
+    totalSteps: 100,
+    startStep: 0,
+    stepsPerEpoch: 10,
+    params: 1000,
+    dataset: 'synthetic',
+    trainExamples: 100,
+    validationExamples: 10,
+  };
+
+  it('writes plain log lines outside a terminal: about 20 per run, no bar, no carriage returns', () => {
+    const out = sink();
+    const p = new TrainProgress('plain', out.stream, out.stream);
+    p.handle(start);
+    for (let i = 1; i <= 100; i++) p.handle(step(i, 100));
+    const lines = out.text().trim().split('\n');
+    expect(lines).toHaveLength(21); // the start line and every 5th step
+    expect(lines[1]).toBe('step 5/100 ep 0.50 loss 2.000 acc 0.500 lr 0.1000 drop in 0.10 op 0.20 100 img/s ETA 1m35s');
+    expect(out.text()).not.toMatch(/[[#\r]/);
+  });
+
+  it('draws one bar line on a terminal', () => {
+    const out = sink();
+    const p = new TrainProgress('tty', out.stream, out.stream);
+    p.handle(step(50, 100));
+    expect(out.text()).toBe(
+      '\r\x1b[2K[############............] step 50/100 ep 5.00 loss 2.000 acc 0.500 lr 0.1000 drop in 0.10 op 0.20 100 img/s ETA 50s',
+    );
   });
 });
