@@ -172,7 +172,11 @@ Napi::Value SupernetWrap::Evaluate(const Napi::CallbackInfo& info) {
       UseThreads(threads);
       auto profile = MaybeProfile("evaluate");
       auto results = std::make_shared<std::vector<nas::EvalStats>>();
-      if (batched && !archs.empty()) *results = trainer->evaluateBatched(*data, archs, start, count, batchedMax);
+      if (batched && !archs.empty()) {
+        *results = trainer->evaluateBatched(*data, archs, start, count, batchedMax, [&emit](int64_t k) {
+          emit([k](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(k)); });
+        });
+      }
       for (size_t i = results->size(); i < archs.size() && !*abort; ++i) {
         auto r = trainer->evaluate(*data, archs[i], start, count, batch);
         if (*abort) break;  // cut short: not a result

@@ -356,7 +356,8 @@ void Trainer::evaluateGroup(const Dataset& data, const std::vector<Arch>& archs,
 }
 
 std::vector<EvalStats> Trainer::evaluateBatched(const Dataset& data, const std::vector<Arch>& archs, int64_t start,
-                                                int64_t count, int64_t maxExamples) {
+                                                int64_t count, int64_t maxExamples,
+                                                const std::function<void(int64_t)>& done) {
   const auto& cfg = net_.config();
   data.checkRange(start, count);
   for (const auto& a : archs) a.validate(cfg.blocks);
@@ -371,6 +372,7 @@ std::vector<EvalStats> Trainer::evaluateBatched(const Dataset& data, const std::
     const int64_t chunk = cfg.fused() ? std::max<int64_t>(1, maxExamples / (n * g)) * g : g;
     std::vector<Arch> part(archs.begin() + first, archs.begin() + first + n);
     evaluateGroup(data, part, start, count, chunk, out);
+    if (done && static_cast<int64_t>(out.size()) == first + n) done(first + n);
   }
   return out;
 }

@@ -69,9 +69,11 @@ class Trainer {
   // per architecture and the ghost batches of copy k run architecture k's mask (the training machinery). Computes
   // the union of the architectures' paths, so it pays off where big kernels are cheap (GPUs). Architectures go in
   // groups of at most maxExamples / ghostBatch per forward (fused plan: chunks of several ghost batches, results
-  // summed on the device). Returns the results of the architectures finished before an abort.
+  // summed on the device). Returns the results of the architectures finished before an abort (checked before each
+  // chunk). `done`, if given, hears the number of architectures finished after each group.
   std::vector<EvalStats> evaluateBatched(const Dataset& data, const std::vector<Arch>& archs, int64_t start,
-                                         int64_t count, int64_t maxExamples = 4096);
+                                         int64_t count, int64_t maxExamples = 4096,
+                                         const std::function<void(int64_t)>& done = {});
 
   // Long jobs poll this flag between batches (the wrapper's abort()).
   void setAbortFlag(const std::atomic<bool>* flag) { abort_ = flag; }

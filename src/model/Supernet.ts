@@ -303,8 +303,9 @@ export class Supernet {
    * 2048 on the fused plan, 256 on the per-ghost plan; any value gives the same scores). With `batched`, architectures
    * share masked passes: a chunk of images is repeated once per architecture and each copy's ghost batches run its
    * architecture (the same scores, faster where large kernels are cheap); then `batchSize` (default 4096) caps the
-   * examples of all copies in one forward. An aborted signal stops between batches; architectures not finished by
-   * then are left out of the result.
+   * examples of all copies in one forward. `onProgress` hears how many architectures are finished: after each one,
+   * or with `batched` after each group of at most batchSize / ghostBatch of them. An aborted signal stops between
+   * batches; architectures not finished by then are left out of the result.
    */
   async evaluate(
     data: NativeData,

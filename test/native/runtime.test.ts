@@ -87,6 +87,22 @@ describe('aborting a scoring job', () => {
   });
 });
 
+describe('progress of a scoring job', () => {
+  it('reports finished architectures one by one, and with batched after each group of batchSize / ghostBatch', async () => {
+    const net = tinyNet({ plan: 'fused' });
+    const data = tinyData(64);
+    const archs = sampleArchitectures(10, 2).map(formatArchitecture);
+    const seen: number[] = [];
+    const batched = await net.evaluate(data, archs, { batched: true, batchSize: 32, onProgress: (k) => seen.push(k) });
+    expect(seen).toEqual([4, 8, 10]); // ghost batch 8: 4 architectures per forward of 32 examples
+    const single: number[] = [];
+    const one = await net.evaluate(data, archs, { onProgress: (k) => single.push(k) });
+    expect(single).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    batched.forEach((r, i) => expect(r.loss).toBeCloseTo(one[i].loss, 5));
+    net.dispose();
+  });
+});
+
 describe('bad input to the module API (issue 11 probe, item 12)', () => {
   const codeOf = async (f: () => unknown): Promise<{ code?: string; message?: string }> => {
     try {
