@@ -98,7 +98,7 @@ describe('progress of a scoring job', () => {
     const single: number[] = [];
     const one = await net.evaluate(data, archs, { onProgress: (k) => single.push(k) });
     expect(single).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    batched.forEach((r, i) => expect(r.loss).toBeCloseTo(one[i].loss, 5));
+    for (const [i, r] of batched.entries()) expect(r.loss).toBeCloseTo(one[i].loss, 5);
     net.dispose();
   });
 });
