@@ -1,5 +1,5 @@
 /** A stand-alone model of one architecture: trained from scratch, evaluated, exported and loaded again. */
-import { type NativeOptimConfig, type NativeStandaloneModel, loadAddon } from '../native/binding';
+import { type NativeOptimConfig, type NativeStandaloneModel, checkAddressSpace, loadAddon } from '../native/binding';
 import { NasError } from '../util/errors';
 import { awaitNative, callNative } from '../native/errors';
 import { type Architecture, DEFAULT_SPACE, encodeArchitecture, formatArchitecture, parseCandidate } from '../space/architecture';
@@ -43,6 +43,7 @@ export class StandaloneModel {
     const a = typeof arch === 'string' ? parseCandidate(arch, { ...DEFAULT_SPACE, blocks: c.blocks }) : arch;
     if (a.blocks.length !== c.blocks) throw new NasError('ERR_NAS_BAD_ARCH', `arch: expected ${c.blocks} blocks, got ${a.blocks.length}`);
     const addon = loadAddon();
+    checkAddressSpace(c.threads);
     const native = callNative(
       () => new addon.StandaloneModel(c, encodeArchitecture(a), { batchSize: STANDALONE_BATCH_SIZE, ...stripUndefined(optim) }),
     );

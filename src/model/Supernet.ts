@@ -7,6 +7,7 @@ import {
   type NativeDataset,
   type NativeOptimConfig,
   type NativeSupernet,
+  checkAddressSpace,
   loadAddon,
 } from '../native/binding';
 import { NasError, invalidParameter } from '../util/errors';
@@ -223,6 +224,7 @@ export class Supernet {
   static create(config: Partial<SupernetConfig> = {}, optim: Partial<NativeOptimConfig> = {}): Supernet {
     const c = resolveSupernetConfig(config);
     const addon = loadAddon();
+    checkAddressSpace(c.threads);
     const opt = { batchSize: 2 * c.ghostBatch, ...stripUndefined(optim) };
     if (opt.batchSize % c.ghostBatch !== 0)
       throw invalidParameter('batchSize', `a multiple of ghostBatch (${c.ghostBatch})`, opt.batchSize);

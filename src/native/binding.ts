@@ -213,6 +213,7 @@ export function loadAddon(): NativeAddon {
   // (docs/architecture.md#how-it-is-built).
   process.env.GOMP_SPINCOUNT ??= '200000';
   const root = path.resolve(__dirname, '..', '..');
+  checkAddressSpace(1); // below the least any run needs, LibTorch loads and then crashes or hangs
   try {
     cached = loadPrebuild(root) ?? (require('node-gyp-build') as (dir: string) => NativeAddon)(root);
   } catch (err) {
@@ -224,7 +225,7 @@ export function loadAddon(): NativeAddon {
       throw new NasError(
         'ERR_NAS_OUT_OF_MEMORY',
         `LibTorch could not be loaded within this process's address-space limit (ulimit -v: ${Math.round(limit / 2 ** 20)} MiB): ` +
-          `it needs about 1.6 GB of address space to load and a small run about 2 GB; raise the limit (${msg})`,
+          `it needs about 1.6 GiB of address space to load and a small run about 2 GiB; raise the limit (${msg})`,
         { limit },
       );
     }
@@ -244,6 +245,34 @@ export function loadAddon(): NativeAddon {
   // jobs first. (A worker's own 'exit' and its environment teardown stop that worker's jobs the same way.)
   process.on('exit', () => addon.shutdown());
   return cached;
+}
+
+/**
+ * The least address space (bytes) a small run with `threads` LibTorch threads needs on the CPU: measured with
+ * `ulimit -v` and `nasctl train --dataset synthetic --steps 2` (LibTorch 1.13, x86-64): 1.8, 1.9, 2.2 and 2.6 million
+ * KiB at 1, 2, 4 and 8 threads (each thread reserves a malloc arena and a stack). Below it LibTorch loads and then
+ * hangs in its thread pool, aborts or crashes (SIGSEGV); bigger models need more, which LibTorch reports as an
+ * allocation failure (ERR_NAS_OUT_OF_MEMORY).
+ */
+export function addressSpaceNeeded(threads: number): number {
+  return (1_680_000 + 140_000 * Math.max(1, threads)) * 1024;
+}
+
+/**
+ * Refuses, with ERR_NAS_OUT_OF_MEMORY naming both figures, an address-space limit (ulimit -v) below what a run with
+ * `threads` threads needs (addressSpaceNeeded): a coded error instead of a crash or a hang after LibTorch loads.
+ */
+export function checkAddressSpace(threads: number): void {
+  const limit = addressSpaceLimit();
+  const need = addressSpaceNeeded(threads);
+  if (limit === undefined || limit >= need) return;
+  const mib = (b: number): number => Math.round(b / 2 ** 20);
+  throw new NasError(
+    'ERR_NAS_OUT_OF_MEMORY',
+    `this process's address-space limit (ulimit -v) is ${mib(limit)} MiB; LibTorch with ${threads} thread${threads === 1 ? '' : 's'} needs at least ` +
+      `${mib(need)} MiB (about 1.6 GiB to load, 140 MiB more per thread): raise the limit${threads > 1 ? ' or use fewer --threads' : ''}`,
+    { limit, need, threads },
+  );
 }
 
 /** The soft address-space limit of this process in bytes (ulimit -v), or undefined when there is none (or no /proc). */
