@@ -429,9 +429,12 @@ describe('run directories record what the run used', () => {
 
 describe('too little address space', () => {
   const underLimit = (kib: number, args: string[], out: string) =>
-    runProcess(['-c', `ulimit -v ${kib}; exec "${process.execPath}" "${NASCTL}" ${TRAIN.join(' ')} ${args.join(' ')} --steps 2 --out "${out}"`], {
-      command: 'bash',
-    });
+    runProcess(
+      ['-c', `ulimit -v ${kib}; exec "${process.execPath}" "${NASCTL}" ${TRAIN.join(' ')} ${args.join(' ')} --steps 2 --out "${out}"`],
+      {
+        command: 'bash',
+      },
+    );
 
   // 1,500,000 KiB: LibTorch loads, then hung in its thread pool, aborted or crashed (SIGSEGV) at 1.5 to 1.8 million
   // KiB before the check; 1,000,000: it does not load. Either way a coded error naming the limit and what is needed,
@@ -440,19 +443,23 @@ describe('too little address space', () => {
     [1_000_000, 977],
     [1_500_000, 1465],
     [1_750_000, 1709],
-  ])('refuses ulimit -v %d with ERR_NAS_OUT_OF_MEMORY naming the limit (%d MiB) and the need, not a crash', async (kib, mib) => {
-    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-ulimit-')), 'run');
-    const r = await underLimit(kib, ['--threads', '2'], out);
-    expect(r.signal).toBeNull();
-    expect(r.status).toBe(1);
-    // Checked before LibTorch loads, for the least any run needs (one thread).
-    expect(r.stderr).toContain(
-      `this process's address-space limit (ulimit -v) is ${mib} MiB; LibTorch with 1 thread needs at least 1777 MiB (about 1.6 GiB to load, 140 MiB more per thread): raise the limit`,
-    );
-    expect(r.stderr).toContain('[ERR_NAS_OUT_OF_MEMORY]');
-    expect(r.stderr).not.toContain('scripts/setup');
-    expect(fs.existsSync(out)).toBe(false);
-  }, 60_000);
+  ])(
+    'refuses ulimit -v %d with ERR_NAS_OUT_OF_MEMORY naming the limit (%d MiB) and the need, not a crash',
+    async (kib, mib) => {
+      const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-ulimit-')), 'run');
+      const r = await underLimit(kib, ['--threads', '2'], out);
+      expect(r.signal).toBeNull();
+      expect(r.status).toBe(1);
+      // Checked before LibTorch loads, for the least any run needs (one thread).
+      expect(r.stderr).toContain(
+        `this process's address-space limit (ulimit -v) is ${mib} MiB; LibTorch with 1 thread needs at least 1777 MiB (about 1.6 GiB to load, 140 MiB more per thread): raise the limit`,
+      );
+      expect(r.stderr).toContain('[ERR_NAS_OUT_OF_MEMORY]');
+      expect(r.stderr).not.toContain('scripts/setup');
+      expect(fs.existsSync(out)).toBe(false);
+    },
+    60_000,
+  );
 
   it('runs at the measured need: 1.82 million KiB with one thread', async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nas-ulimit-')), 'run');
