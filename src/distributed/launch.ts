@@ -56,7 +56,7 @@ export interface LaunchResult {
 export async function launchWorkers(
   args: string[],
   f: LaunchFlags,
-  o: { check?: (args: string[]) => Promise<void> } = {},
+  o: { check?: (args: string[], world: number) => Promise<void> } = {},
 ): Promise<LaunchResult> {
   if (f.nodeRank >= f.nnodes)
     throw new NasError(
@@ -74,7 +74,7 @@ export async function launchWorkers(
       `command: expected \`train ...\` or \`search ...\` after --, got ${args.length ? `"${args[0]}"` : 'nothing'}`,
     );
   }
-  await o.check?.(args);
+  await o.check?.(args, f.nproc * f.nnodes);
   const masterAddr = f.masterAddr ?? '127.0.0.1';
   // One machine: the workers meet through a file in a folder only this user can read, and open no store port at
   // all (Gloo's connections are on 127.0.0.1). Several machines: rank 0 serves the TCP store at --master-addr.

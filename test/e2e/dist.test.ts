@@ -375,7 +375,9 @@ describe.skipIf(!requiredUnderCi(loadAddon().distAvailable, 'c10d Gloo in the ad
     }, 180_000);
 
     it("checks the workers' command once before starting any: a bad option starts no worker", async () => {
-      for (const bad of [['--bogus'], ['--lr', '-1'], ['--ghost-batch', '24']]) {
+      // The last: 2 ghost batches of 32 cannot be split between 64 workers (each worker's trainer would say so, after
+      // 64 LibTorch processes had started).
+      for (const bad of [['--bogus'], ['--lr', '-1'], ['--ghost-batch', '24'], ['--batch-size', '64', '--ghost-batch', '32']]) {
         const r = await nasctl(['launch', '--nproc', '64', '--', ...TRAIN, ...bad, '--out', path.join(os.tmpdir(), 'never')]);
         expect(r.status, bad.join(' ')).toBe(2);
         expect(r.stderr, bad.join(' ')).not.toContain('started (pid');

@@ -14,7 +14,7 @@ import { nonNegativeInt, positiveInt } from '../parse';
  * Parses the workers' command as each worker will and checks its options, once, before any worker starts: a bad
  * flag is one coded error here instead of N failing LibTorch processes.
  */
-export async function checkWorkerCommand(args: string[]): Promise<void> {
+export async function checkWorkerCommand(args: string[], world = 1): Promise<void> {
   const cmd = args[0] === 'train' ? trainCommand() : searchCommand();
   let flags: Record<string, unknown> | undefined;
   const quiet = (): void => undefined;
@@ -31,7 +31,17 @@ export async function checkWorkerCommand(args: string[]): Promise<void> {
     }
     throw err;
   }
-  if (args[0] === 'train' && flags) validateTrainOptions(trainOptionsFromFlags(flags as unknown as TrainFlags));
+  if (args[0] === 'train' && flags) {
+    const o = trainOptionsFromFlags(flags as unknown as TrainFlags);
+    validateTrainOptions(o);
+    // What each worker's trainer checks once it has loaded LibTorch and joined the group: whole ghost batches each.
+    const g = o.net.ghostBatch ?? 32;
+    if (world > 1 && o.batchSize % (g * world) !== 0)
+      throw new NasError(
+        'ERR_NAS_BAD_CONFIG',
+        `batchSize: expected a positive multiple of ghostBatch x workers (${g} x ${world}), got ${o.batchSize} (no worker was started)`,
+      );
+  }
 }
 
 /** `nasctl launch`: starts data-parallel workers on this machine, like torchrun. */
