@@ -78,6 +78,7 @@ export async function buildReport(
     sections.push({
       title: 'One-shot accuracies',
       svg: await render('One-shot accuracies', accuracyHistogram(search.map((r) => r.accuracy))),
+      note: searchNote(path.join(dir, 'search.search.json'), search.length),
     });
   const byArch = new Map(search.map((r) => [r.arch, r]));
   const pairs = new Map<string, { oneShot: number; standalone: number[] }>();
@@ -186,6 +187,21 @@ function cellDrawings(search: SearchResult[], retrained: RetrainRun[], blocks = 
     return `<figure class="cell" data-arch="${esc(arch)}"><figcaption>${esc(caption)}<br><code>${esc(arch)}</code></figcaption>${svg}</figure>`;
   });
   return `\n<h2>Cells</h2>\n<p class="note">The cell each architecture repeats in all its cells: each block mixes its chosen inputs with a 1x1 convolution and sums its operations; the cell concatenates its blocks. An input no block reads is faded.</p>\n<div class="cells">${figures.join('\n')}</div>`;
+}
+
+/**
+ * What the search's settings file says about its rows: how many of the planned architectures are scored (an unfinished
+ * search says so, and how to continue it) and the checkpoint step they were scored on.
+ */
+function searchNote(settingsFile: string, rows: number): string | undefined {
+  if (!fs.existsSync(settingsFile)) return undefined;
+  const settings = readJsonFile(settingsFile, 'ERR_NAS_BAD_RESULTS', 'search settings') as { count?: unknown; checkpoint?: unknown };
+  const count = typeof settings.count === 'number' ? settings.count : undefined;
+  const step = typeof settings.checkpoint === 'string' ? settings.checkpoint.split(':')[0] : undefined;
+  const scoredOn = step ? ` Scored on the one-shot model's checkpoint at step ${step}.` : '';
+  if (count !== undefined && rows < count)
+    return `Unfinished search: ${numText(rows)} of ${numText(count)} planned architectures scored (the same \`nasctl search\` command continues it).${scoredOn}`;
+  return `${numText(rows)} architectures scored.${scoredOn}`;
 }
 
 /** The whole page: the run's settings, the plots with their notes, the ranked table. Every value is escaped. */

@@ -53,6 +53,20 @@ describe('report', () => {
     expect(html.split('&lt;img src=x onerror=alert(1)&gt;').length - 1).toBeGreaterThanOrEqual(11);
   }, 60_000);
 
+  it('says when the search is unfinished (rows of planned) and which checkpoint step scored it', async () => {
+    const dir = runDir();
+    fs.appendFileSync(path.join(dir, 'search.jsonl'), row({ index: 1 }));
+    fs.writeFileSync(path.join(dir, 'search.search.json'), JSON.stringify({ count: 100, checkpoint: '300:0123456789abcdef' }));
+    const unfinished = fs.readFileSync((await buildReport(dir)).file, 'utf8');
+    expect(unfinished).toContain(
+      'Unfinished search: 2 of 100 planned architectures scored (the same `nasctl search` command continues it). Scored on the one-shot model&#39;s checkpoint at step 300.',
+    );
+    fs.writeFileSync(path.join(dir, 'search.search.json'), JSON.stringify({ count: 2, checkpoint: '300:0123456789abcdef' }));
+    const finished = fs.readFileSync((await buildReport(dir)).file, 'utf8');
+    expect(finished).not.toContain('Unfinished');
+    expect(finished).toContain('2 architectures scored. Scored on the one-shot model&#39;s checkpoint at step 300.');
+  }, 60_000);
+
   it('refuses a search row whose numbers are not numbers, naming file and line', async () => {
     const dir = runDir();
     fs.appendFileSync(path.join(dir, 'search.jsonl'), row({ params: XSS }));
