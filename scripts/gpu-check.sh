@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The prepared GPU run (docs/gpu.md#the-prepared-gpu-run): one command for a short lease on a machine with an NVIDIA
+# The prepared GPU run (CONTRIBUTING.md#the-prepared-gpu-run): one command for a short lease on a machine with an NVIDIA
 # GPU, PyTorch 2.x for python3, cmake and g++, but no internet and no Node. At most GPU_CHECK_SECONDS (510 s) in all.
 # Every stage runs under `timeout -k`, appends its output to $OUT/log.txt as it runs and a line to $OUT/stages.txt
 # when it ends; a failed stage does not stop the next. Seven files come back (the device tool returns eight): stages.txt,
