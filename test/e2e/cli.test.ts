@@ -6,6 +6,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Ran, runProcess, NASCTL } from '../helpers';
 import { Supernet } from '../../src/model/Supernet';
+import { loadModel, normaliseImages } from '../../src/retrain/exportModel';
+import { loadDataset } from '../../src/data/loadDataset';
 
 const nasctl = (...args: string[]): Promise<Ran> => runProcess([NASCTL, ...args]);
 
@@ -516,8 +518,6 @@ describe('nasctl predict', () => {
     expect(rows).toHaveLength(3000);
     expect(rows.map((x) => x.index)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
     // The first 300 answers equal those of one forward over all 300 images (BN on running statistics).
-    const { loadModel, normaliseImages } = await import('../../src/retrain/exportModel');
-    const { loadDataset } = await import('../../src/data/loadDataset');
     const test = loadDataset({ name: 'fashion-mnist' }).test;
     const { model: m, info } = loadModel(model, { threads: 1 });
     const probs = m.predict(normaliseImages(test.images, 300, test.height, test.channels, info.mean, info.std), 300);

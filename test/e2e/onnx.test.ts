@@ -143,7 +143,7 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
     const bytes = fs.readFileSync(path.join(dir, 'm1.onnx'));
     const m = onnx.ModelProto.decode(bytes);
     expect(Number(m.opsetImport[0].version)).toBe(ONNX_OPSET);
-    const dims = m.graph!.input[0].type!.tensorType!.shape!.dim.map((d) => d.dimParam || Number(d.dimValue));
+    const dims = m.graph!.input![0].type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
     expect(dims).toEqual(['batch', 1, 28, 28]);
     const meta = Object.fromEntries(m.metadataProps.map((p) => [p.key, p.value]));
     expect(meta.arch).toBe(text(1));
@@ -160,9 +160,9 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
       'Ankle boot',
     ]);
     expect(JSON.parse(meta.mean)).toEqual(data.mean);
-    const ops = new Set(m.graph!.node.map((n) => n.opType));
+    const ops = new Set(m.graph!.node!.map((n) => n.opType));
     // all-on uses every operation's node types
-    const all = new Set(onnx.ModelProto.decode(fs.readFileSync(path.join(dir, 'm0.onnx'))).graph!.node.map((n) => n.opType));
+    const all = new Set(onnx.ModelProto.decode(fs.readFileSync(path.join(dir, 'm0.onnx'))).graph!.node!.map((n) => n.opType));
     for (const op of [
       'Conv',
       'BatchNormalization',
@@ -193,7 +193,13 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
     const want = (await session.run({ pixels: new ort.Tensor('float32', pixels, images.shape) })).logits.data as Float32Array;
     await session.release();
 
-    const { serve } = require(path.join(EXAMPLE, 'serve.js')) as typeof import('../../examples/browser/serve.js');
+    const { serve } = require(path.join(EXAMPLE, 'serve.js')) as {
+      serve: (o: {
+        model: string;
+        port: number;
+        onResult: (r: PageResult) => void;
+      }) => Promise<{ server: import('node:http').Server; url: string }>;
+    };
     let got!: (r: PageResult) => void;
     const posted = new Promise<PageResult>((resolve) => {
       got = resolve;

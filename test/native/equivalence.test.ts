@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatArchitecture } from '../../src/space/architecture';
 import { sampleArchitectures } from '../../src/space/sampleArchitecture';
-import { maxAbsDiff, randomImages, tinyNet } from '../helpers';
+import { maxAbsDiff, randomImages, tinyData, tinyNet } from '../helpers';
 
 describe('masked one-shot forward vs pruned stand-alone model', () => {
   const archs = sampleArchitectures(6, 42).map(formatArchitecture);
@@ -87,7 +87,6 @@ describe('masked one-shot forward vs pruned stand-alone model', () => {
 
 describe('batched multi-architecture scoring', () => {
   it('equals scoring each architecture alone', async () => {
-    const { tinyData } = await import('../helpers');
     const net = tinyNet();
     const data = tinyData(70); // 70 = 8 full ghost batches of 8 and a tail of 6
     const archs = sampleArchitectures(5, 77).map(formatArchitecture);

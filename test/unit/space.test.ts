@@ -2,12 +2,14 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_SPACE,
   OPS,
+  allOnArchitecture,
   countArchitectures,
   decodeArchitecture,
   encodeArchitecture,
   formatArchitecture,
   opSetCount,
   parseArchitecture,
+  parseCandidate,
 } from '../../src/space/architecture';
 import { operationSets, sampleArchitectures } from '../../src/space/sampleArchitecture';
 import { NasError } from '../../src/util/errors';
@@ -106,7 +108,6 @@ describe('model size', () => {
 
 describe('parseCandidate (the parser of arch, retrain and the stand-alone model)', () => {
   it('accepts the space and the all-on model (by name or spelled out), and nothing in between', async () => {
-    const { parseCandidate, allOnArchitecture, formatArchitecture, DEFAULT_SPACE } = await import('../../src/space/architecture');
     const allOn = allOnArchitecture(4);
     expect(parseCandidate('all-on')).toEqual(allOn);
     expect(parseCandidate(formatArchitecture(allOn))).toEqual(allOn);
