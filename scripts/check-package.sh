@@ -21,7 +21,7 @@ const [info] = JSON.parse(require('fs').readFileSync(process.argv[2], 'utf8'));
 const files = info.files.map((f) => f.path);
 const bad = files.filter((f) => /^(test|bench|build|build-cmake|runs|\.ci|\.gpu-pack|node_modules)\//.test(f) || /\.map$/.test(f));
 const need = ['dist/index.js', 'dist/index.d.ts', 'dist/cli/nasctl.js', 'scripts/install.js', 'scripts/build-native.js', 'CMakeLists.txt', 'cmake/CxxStandard.cmake',
-  'native/addon.cc', 'docs/model.md', 'examples/train-and-search.ts', 'examples/score-archs.mjs', 'README.md'];
+  'native/addon.cc', 'docs/model.md', 'examples/train-and-search.ts', 'examples/score-archs.mjs', 'README.md', 'LICENSE', 'CHANGELOG.md'];
 const missing = need.filter((f) => !files.includes(f));
 if (!files.some((f) => /^prebuilds\/linux-x64\/.*\.node$/.test(f))) missing.push('prebuilds/linux-x64/*.node (run `npm run prebuild`)');
 if (bad.length) { console.error(`check-package: files that do not belong in the package: ${bad.join(', ')}`); process.exit(1); }
