@@ -142,8 +142,8 @@ async function runWorkers(
       log(`worker ${rank} of ${world} started (pid ${proc.pid})`);
       proc.on('exit', (code, signal) => {
         child.done = true;
-        // After a stop was asked: a worker that saved its state and exited (0, 130, 128 + the signal) stopped.
-        const asked = stopped && (signal === 'SIGINT' || signal === 'SIGTERM' || [0, 130, 129, 143].includes(code ?? -1));
+        // After a stop was asked: a worker that saved its state and exited 130 or 128 + the signal stopped.
+        const asked = stopped && (signal === 'SIGINT' || signal === 'SIGTERM' || [130, 129, 143].includes(code ?? -1));
         if ((code !== 0 || signal) && !failed && !asked) {
           failed = { rank, code, signal };
           log(

@@ -36,9 +36,14 @@ function fileDigest(file: string): string {
   return hash.digest('hex');
 }
 
+/** The checkpoint file `--supernet` names: `checkpoint.pt` of a run directory, or the file itself. */
+export function supernetCheckpoint(where: string): string {
+  return fs.existsSync(where) && fs.statSync(where).isDirectory() ? path.join(where, 'checkpoint.pt') : where;
+}
+
 /** The training options saved in a one-shot checkpoint (a run directory or the file), without loading the model or data. */
 export async function readSupernetOptions(where: string): Promise<{ checkpoint: string; options: TrainOptions }> {
-  const checkpoint = fs.existsSync(where) && fs.statSync(where).isDirectory() ? path.join(where, 'checkpoint.pt') : where;
+  const checkpoint = supernetCheckpoint(where);
   if (!fs.existsSync(checkpoint)) {
     throw new NasError(
       'ERR_NAS_CHECKPOINT',

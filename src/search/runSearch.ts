@@ -25,7 +25,7 @@ import {
   repairTornLine,
   writeFileAtomic,
 } from '../util/files';
-import { openSupernet } from './openSupernet';
+import { openSupernet, supernetCheckpoint } from './openSupernet';
 import { type SearchResult, searchResultLine } from './select';
 import { readArchList } from './archList';
 import { ListSearch, STRATEGIES, type StrategyName, createStrategy, type SearchStrategy } from './strategy';
@@ -261,7 +261,7 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     await agreeOnJob(group, 'search', job);
   }
   // A run directory a training job is writing: its checkpoint changes under the search (rows of two models).
-  const runDir = fs.existsSync(o.supernet) && fs.statSync(o.supernet).isDirectory() ? o.supernet : path.dirname(o.supernet);
+  const runDir = path.dirname(supernetCheckpoint(o.supernet));
   const trainer = lockHolder(runDir, 'dir');
   if (trainer) {
     const what = `${runDir} is being written by process ${trainer.pid}${trainer.host ? ` on ${trainer.host}` : ''} (${trainer.what ?? 'a nasctl job'})`;
