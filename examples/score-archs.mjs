@@ -2,7 +2,7 @@
 // their one-shot accuracy and print each one's size.
 //
 //   npm install oneshot-nas && node score-archs.mjs
-import { NativeData, OPS, Supernet, dropTables, learningRateTable, loadDataset, modelSize, parseArchitecture } from 'oneshot-nas';
+import { NativeData, Supernet, dropTables, learningRateTable, loadDataset, modelSize, parseArchitecture } from 'oneshot-nas';
 
 const data = loadDataset({ name: 'synthetic' });
 const net = Supernet.create(
@@ -20,12 +20,12 @@ const net = Supernet.create(
 );
 try {
   const steps = 30;
-  const { dropIn, dropOp } = dropTables({ kind: 'linear', rate: 0.1 }, net.config.blocks, OPS.length, 0, steps, steps);
+  const { dropIn, dropOp } = dropTables({ kind: 'linear', rate: 0.1 }, { steps, blocks: net.config.blocks });
   await net.train(new NativeData(data.train, data.mean, data.std), {
     steps,
     dropIn,
     dropOp,
-    lr: learningRateTable({ kind: 'cosine', base: 0.05 }, 0, steps, steps),
+    lr: learningRateTable({ kind: 'cosine', base: 0.05 }, { steps }),
   });
 
   const archs = [

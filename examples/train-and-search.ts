@@ -11,7 +11,6 @@
 import {
   type DatasetName,
   NativeData,
-  OPS,
   StandaloneModel,
   Supernet,
   dropTables,
@@ -41,12 +40,12 @@ async function main(): Promise<void> {
   const train = new NativeData(data.train, data.mean, data.std);
   const val = new NativeData(data.validation, data.mean, data.std);
   const steps = 40;
-  const { dropIn, dropOp } = dropTables({ kind: 'linear', rate: 0.1 }, net.config.blocks, OPS.length, 0, steps, steps);
+  const { dropIn, dropOp } = dropTables({ kind: 'linear', rate: 0.1 }, { steps, blocks: net.config.blocks });
   const trained = await net.train(train, {
     steps,
     dropIn,
     dropOp,
-    lr: learningRateTable({ kind: 'cosine', base: 0.05 }, 0, steps, steps),
+    lr: learningRateTable({ kind: 'cosine', base: 0.05 }, { steps }),
     onProgress: (p) => {
       if (p.step % 10 === 0) console.log(`one-shot step ${p.step}: loss ${p.loss.toFixed(3)}`);
     },
@@ -65,7 +64,7 @@ async function main(): Promise<void> {
   const model = StandaloneModel.create({ ...shape, ghostBatch: 16, seed: 2 }, best, { batchSize: 32, seed: 2 });
   try {
     const retrainSteps = 40;
-    await model.train(train, { steps: retrainSteps, lr: learningRateTable({ kind: 'cosine', base: 0.05 }, 0, retrainSteps, retrainSteps) });
+    await model.train(train, { steps: retrainSteps, lr: learningRateTable({ kind: 'cosine', base: 0.05 }, { steps: retrainSteps }) });
     const test = await model.evaluate(new NativeData(data.test, data.mean, data.std));
     console.log(`stand-alone ${best}: test accuracy ${test.accuracy.toFixed(3)} on ${test.examples} images`);
     exportModel(out, model, { mean: data.mean, std: data.std, testAccuracy: test.accuracy });

@@ -37,7 +37,7 @@ async function stage(name) {
   if (name === 'train' || name === 'score') {
     const net = nas.Supernet.create({ ...shape, threads }, { batchSize: 64, seed: 1 });
     if (name === 'train') {
-      const { dropIn, dropOp } = nas.dropTables({ kind: 'linear', rate: 0.1 }, 4, nas.OPS.length, steps, steps, steps);
+      const { dropIn, dropOp } = nas.dropTables({ kind: 'linear', rate: 0.1 }, { steps, from: steps, count: steps });
       await net.train(data, { steps, lr: lr(steps), dropIn, dropOp });
     } else {
       await net.evaluate(data, nas.sampleArchitectures(8, 0).map(nas.formatArchitecture), { count: 1024 });

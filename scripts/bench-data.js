@@ -95,7 +95,7 @@ async function trainBench(dir, cacheDir) {
   };
   // Two identical models, one reading the cache and one the same split in memory, trained in alternating rounds of
   // STEPS steps: a machine whose speed drifts (another process, clock changes) slows both alike.
-  const { dropIn, dropOp } = nas.dropTables({ kind: 'linear', rate: 0.1 }, 4, nas.OPS.length, 0, STEPS, STEPS);
+  const { dropIn, dropOp } = nas.dropTables({ kind: 'linear', rate: 0.1 }, { steps: STEPS });
   const lr = new Float64Array(STEPS).fill(0.05);
   const make = (splits) => ({
     net: nas.Supernet.create({ filters: 8, inChannels: 3, imageSize: SIZE, classes: 10, threads: cores }, { batchSize: 64, seed: 1 }),

@@ -6,7 +6,7 @@
 // Prints images/s for training at drop rate 0 and at the linear schedule's end rates (r^(1/k)), and scoring
 // images/s / architectures/s for one architecture at a time. Median of 3 timed repeats after one warm-up.
 const os = require('node:os');
-const { Supernet, NativeData, syntheticSet, channelStats, dropTables, sampleArchitectures, formatArchitecture, OPS } = require('../dist');
+const { Supernet, NativeData, syntheticSet, channelStats, dropTables, sampleArchitectures, formatArchitecture } = require('../dist');
 
 function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -46,7 +46,7 @@ async function main() {
     ['train_drop0', { kind: 'constant', rate: 0 }],
     [`train_end_r${rate}`, { kind: 'constant', rate }],
   ]) {
-    const { dropIn, dropOp } = dropTables(schedule, 4, OPS.length, 0, steps, steps);
+    const { dropIn, dropOp } = dropTables(schedule, { steps });
     const lr = new Float64Array(steps).fill(0.01);
     const times = [];
     for (let rep = 0; rep < 4; rep++) {

@@ -58,7 +58,7 @@ function pythonTorch() {
 }
 
 async function native(F) {
-  const { Supernet, NativeData, syntheticSet, channelStats, dropTables, sampleArchitectures, formatArchitecture, OPS } = require('../dist');
+  const { Supernet, NativeData, syntheticSet, channelStats, dropTables, sampleArchitectures, formatArchitecture } = require('../dist');
   const set = syntheticSet({ n: Math.max(scoreImages, 1024), size: 32, channels: 3, classes: 10, seed: 1 });
   const { mean, std } = channelStats(set);
   const data = new NativeData(set, mean, std);
@@ -79,7 +79,7 @@ async function native(F) {
     ['train_drop0', 0],
     [`train_end_r${rate}`, rate],
   ]) {
-    const { dropIn, dropOp } = dropTables({ kind: 'constant', rate: r }, 4, OPS.length, 0, steps, steps);
+    const { dropIn, dropOp } = dropTables({ kind: 'constant', rate: r }, { steps });
     const lr = new Float64Array(steps).fill(0.01);
     out[label] = Math.round(((steps * 64) / (await timeIt(3, () => net.train(data, { steps, lr, dropIn, dropOp })))) * 10) / 10;
   }
@@ -106,7 +106,7 @@ function record(row) {
 
 // GPU rows of the addon: training at each batch size and precision, scoring one at a time and batched.
 async function nativeGpu(F) {
-  const { Supernet, NativeData, syntheticSet, channelStats, dropTables, sampleArchitectures, formatArchitecture, OPS } = require('../dist');
+  const { Supernet, NativeData, syntheticSet, channelStats, dropTables, sampleArchitectures, formatArchitecture } = require('../dist');
   const set = syntheticSet({ n: Math.max(scoreImages, 4096), size: 32, channels: 3, classes: 10, seed: 1 });
   const { mean, std } = channelStats(set);
   const data = new NativeData(set, mean, std);
@@ -120,7 +120,7 @@ async function nativeGpu(F) {
         ['train_drop0', 0],
         [`train_end_r${rate}`, rate],
       ]) {
-        const { dropIn, dropOp } = dropTables({ kind: 'constant', rate: r }, 4, OPS.length, 0, steps, steps);
+        const { dropIn, dropOp } = dropTables({ kind: 'constant', rate: r }, { steps });
         const lr = new Float64Array(steps).fill(0.01);
         await net.train(data, { steps, lr, dropIn, dropOp }); // warm-up (cudnn algorithm choice, allocator)
         const t0 = process.hrtime.bigint();

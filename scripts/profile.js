@@ -55,7 +55,7 @@ function summarise(file) {
 
 async function main() {
   process.env.NAS_PROFILE = path.join(dir, 'p');
-  const { Supernet, NativeData, syntheticSet, channelStats, dropTables, sampleArchitectures, formatArchitecture, OPS } = require('../dist');
+  const { Supernet, NativeData, syntheticSet, channelStats, dropTables, sampleArchitectures, formatArchitecture } = require('../dist');
   const set = syntheticSet({ n: Math.max(images, 1024), size: 32, channels: 3, classes: 10, seed: 1 });
   const { mean, std } = channelStats(set);
   const data = new NativeData(set, mean, std);
@@ -74,7 +74,7 @@ async function main() {
     ['train, drop rate 0', 0],
     ['train, end rates (r = 0.1)', 0.1],
   ]) {
-    const { dropIn, dropOp } = dropTables({ kind: 'constant', rate }, 4, OPS.length, 0, steps, steps);
+    const { dropIn, dropOp } = dropTables({ kind: 'constant', rate }, { steps });
     await net.train(data, { steps: 1, lr: new Float64Array(1).fill(0.01), dropIn, dropOp }); // warm-up, overwritten below
     await net.train(data, { steps, lr: new Float64Array(steps).fill(0.01), dropIn, dropOp });
     report(label, `${process.env.NAS_PROFILE}.train.json`, `${steps} steps of one ghost batch (32 images), F=${F}, 32x32x3, one thread`);

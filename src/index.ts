@@ -13,37 +13,32 @@ export {
   parseArchitecture,
   formatArchitecture,
   validateArchitecture,
-  encodeArchitecture,
-  decodeArchitecture,
   allOnArchitecture,
   parseCandidate,
   ALL_ON,
   countArchitectures,
-  opSetCount,
   type Architecture,
   type Block,
   type OpName,
   type SearchSpace,
 } from './space/architecture';
-export { sampleArchitecture, sampleArchitectures, operationSets } from './space/sampleArchitecture';
+export { sampleArchitectures } from './space/sampleArchitecture';
 export { modelSize, type ModelShape, type ModelSize } from './space/modelSize';
-export { dropProbability, dropTables, type DropoutSchedule } from './schedule/dropout';
+export { dropProbability, dropTables, type DropoutSchedule, type StepRange } from './schedule/dropout';
 export { learningRate, learningRateTable, type LearningRateSchedule } from './schedule/learningRate';
 export {
   loadDataset,
   openDataset,
   prepareDataset,
   loadImageFolder,
-  cropPadOf,
   DATASETS,
   FASHION_MNIST_DIR,
-  DATASET_NAMES,
   type DatasetEntry,
   type DatasetName,
   type LoadDatasetOptions,
 } from './data/loadDataset';
-export { readIdx, parseIdx } from './data/idx';
-export { readCifar, parseCifar } from './data/cifar';
+export { readIdx } from './data/idx';
+export { readCifar } from './data/cifar';
 export { syntheticSet } from './data/synthetic';
 export { sliceSet, channelStats, readImages, type ImageSet, type DatasetSplits } from './data/types';
 export {
@@ -62,7 +57,6 @@ export {
   Supernet,
   NativeData,
   DEFAULT_SUPERNET_CONFIG,
-  resolveSupernetConfig,
   type SupernetConfig,
   type EvaluationResult,
   type StepProgress,
@@ -71,21 +65,17 @@ export { defaultThreads } from './util/threads';
 export {
   trainOneShot,
   readRunOptions,
-  runFiles,
   type TrainEvent,
   type TrainResult,
   type MetricsLine,
   type TrainHooks,
 } from './train/trainOneShot';
-export { PRESETS, withOverrides, validateTrainOptions, type TrainOptions } from './train/trainOptions';
-export { Rng } from './util/rng';
+export { PRESETS, withOverrides, type TrainOptions } from './train/trainOptions';
 export { runSearch, DEFAULT_SEARCH, type SearchOptions, type SearchSummary, type SearchEvent, type SearchHooks } from './search/runSearch';
 export { ProcessGroup, distOptions, DIST_DEFAULTS, type DistOptions } from './distributed/processGroup';
-export { evaluateShared, shareOf } from './distributed/evaluateShared';
 export { launchWorkers, type LaunchFlags, type LaunchResult } from './distributed/launch';
 export {
   selectArchitectures,
-  percentile,
   SELECTION_RULES,
   type SearchResult,
   type SelectionRule,
@@ -99,6 +89,7 @@ export {
   retrainJobs,
   RETRAIN_DEFAULTS,
   type RetrainOptions,
+  type RetrainInput,
   type RetrainRun,
   type RetrainSummary,
   type RetrainEvent,
@@ -106,16 +97,14 @@ export {
 } from './retrain/retrain';
 export { exportModel, loadModel, normaliseImages, type ExportedModelInfo } from './retrain/exportModel';
 export { exportOnnx, onnxModel, ONNX_OPSET, type ExportOnnxOptions, type ExportOnnxResult } from './export/onnx';
-export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors } from './retrain/safetensors';
+export { readSafetensors, writeSafetensors } from './retrain/safetensors';
 export { buildReport, type ReportSummary } from './report/buildReport';
 export { drawCell, cellGraph } from './report/cellDrawing';
 export { spearman, kendall, bootstrapInterval, meanPairwiseSpearman, type Interval } from './report/correlation';
 export {
   correlationStudy,
-  correlationStatistics,
   dropoutStudy,
   klStudy,
-  bucketSample,
   CORRELATION_PRESETS,
   CORRELATION_PRESET_NAMES,
   type CorrelationOptions,
@@ -124,6 +113,10 @@ export {
   type CorrelationRow,
   type CorrelationStudy,
   type CorrelationEvent,
+  type DropoutStudyOptions,
+  type DropoutRow,
+  type KlOptions,
+  type KlRow,
+  type KlProgress,
 } from './study/studies';
-export { mean, meanStd } from './util/stats';
 export { runPipeline, PIPELINE_PRESETS, type PipelineOptions, type PipelineResult, type PipelineEvent } from './pipeline/runPipeline';

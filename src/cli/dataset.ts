@@ -1,7 +1,7 @@
 /** The dataset flags (--dataset, --data-dir and the image-folder flags): declared here once for every command. */
 import * as path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import { DATASET_NAMES, type DatasetName, type LoadDatasetOptions } from '../data/loadDataset';
+import { CIFAR_DIR, DATASET_NAMES, type DatasetName, FASHION_MNIST_DIR, type LoadDatasetOptions } from '../data/loadDataset';
 import { defaultCacheDir } from '../data/imageFolder';
 import { NasError } from '../util/errors';
 import { nonNegativeInt, num, oneOf, positiveInt } from './parse';
@@ -27,14 +27,14 @@ const channels = (v: string): 1 | 3 => {
  * Adds --dataset (with `defaultName` as its default, when given), --data-dir and the image-folder flags to `cmd`.
  * The image-folder flags take no defaults here: the folder loader's own apply (docs/data.md).
  */
-export function addDatasetOptions(cmd: Command, defaultName?: DatasetName): Command {
+export function addDatasetOptions(cmd: Command, defaultName?: DatasetName, defaultNote?: string): Command {
   const names = `${DATASET_NAMES.join(', ')} (folder: your images, with --data-dir)`;
   if (defaultName) cmd.option('--dataset <name>', names, oneOf(DATASET_NAMES), defaultName);
-  else cmd.option('--dataset <name>', names, oneOf(DATASET_NAMES));
+  else cmd.option('--dataset <name>', `${names} ${defaultNote ?? '(default: none)'}`, oneOf(DATASET_NAMES));
   return cmd
     .option(
       '--data-dir <dir>',
-      'the dataset files: an image folder (DIR/<class>/<image> or DIR/train|val|test/<class>/<image>), Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist) or cifar-10-batches-bin (default ./data/cifar-10-batches-bin)',
+      `the dataset files: an image folder (DIR/<class>/<image> or DIR/train|val|test/<class>/<image>), Fashion-MNIST IDX files or cifar-10-batches-bin (default: fashion-mnist: ${FASHION_MNIST_DIR}, cifar10: ./${CIFAR_DIR}, folder: required)`,
     )
     .option('--image-size <n>', 'folder: side of the square images (shorter side resized, then a centre crop) (default: 32)', positiveInt)
     .option('--channels <n>', 'folder: 1 (grey) or 3 (RGB) (default: 1 when every image is grey, else 3)', channels)

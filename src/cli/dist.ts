@@ -1,6 +1,6 @@
 /** Data-parallel flags shared by `nasctl train` and `nasctl search` (torchrun's environment variables work too). */
 import type { Command } from 'commander';
-import { type DistOptions, ProcessGroup, distOptions } from '../distributed/processGroup';
+import { DIST_DEFAULTS, type DistOptions, ProcessGroup, distOptions } from '../distributed/processGroup';
 import { nonNegativeInt, positiveInt } from './parse';
 
 /** The data-parallel flags as commander parses them (undefined: from the environment, as torchrun sets it). */
@@ -22,7 +22,11 @@ export function addDistOptions(cmd: Command): Command {
     .option('--local-rank <r>', "this worker's rank on its machine (default: $LOCAL_RANK)", nonNegativeInt)
     .option('--master-addr <host>', 'host of rank 0 (default: $MASTER_ADDR, else 127.0.0.1)')
     .option('--master-port <port>', "port of rank 0's store (default: $MASTER_PORT, else 29500)", positiveInt)
-    .option('--dist-timeout <s>', 'seconds to wait for other workers (rendezvous, collectives) before failing', positiveInt)
+    .option(
+      '--dist-timeout <s>',
+      `seconds to wait for other workers (rendezvous, collectives) before failing (default: ${DIST_DEFAULTS.timeoutMs / 1000})`,
+      positiveInt,
+    )
     .option(
       '--job-id <id>',
       'the job the workers share; a worker of another job is refused (default: $NAS_JOB_ID, else the command and --out)',

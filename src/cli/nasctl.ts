@@ -13,13 +13,9 @@ import { studyCommand } from './commands/study';
 import { trainCommand } from './commands/train';
 import { quitOnClosedStdout, reportError, stopWhenLauncherGoes } from './lifecycle';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-
-/** Runs nasctl with `argv` (process.argv): parses, dispatches to a command and maps errors to exit codes. */
-export async function main(argv: string[]): Promise<void> {
-  quitOnClosedStdout();
-  stopWhenLauncherGoes();
-  const program = new Command('nasctl')
+/** The nasctl program: every command with its options and defaults (what `--help` prints). */
+export function nasctlProgram(): Command {
+  return new Command('nasctl')
     .description('one-shot neural architecture search (Bender et al., ICML 2018) on LibTorch')
     .version(PACKAGE_VERSION)
     .exitOverride()
@@ -35,6 +31,13 @@ export async function main(argv: string[]): Promise<void> {
     .addCommand(reportCommand())
     .addCommand(studyCommand())
     .addCommand(archCommand());
+}
+
+/** Runs nasctl with `argv` (process.argv): parses, dispatches to a command and maps errors to exit codes. */
+export async function main(argv: string[]): Promise<void> {
+  quitOnClosedStdout();
+  stopWhenLauncherGoes();
+  const program = nasctlProgram();
   const json = argv.includes('--json');
   // With --json, commander's own messages (a bad flag, a missing argument) become one JSON error line on stdout
   // with a code, like every other error; help and version still print as text.

@@ -36,3 +36,15 @@ export function oneOf<T extends string>(choices: readonly T[]): (value: string) 
     return value as T;
   };
 }
+
+/**
+ * The "(default: ...)" of a flag whose default a preset sets, from the presets themselves: `(default: 0.9)` when they
+ * agree, else each preset's (`(default: quick: 2 epochs, paper: 228 epochs)`). `show` writes a value (undefined: its
+ * meaning for that flag, `none` unless given).
+ */
+export function presetDefault<P>(presets: Record<string, P>, get: (p: P) => unknown, show: (v: unknown) => string = String): string {
+  const text = (v: unknown): string => (v === undefined ? 'none' : show(v));
+  const shown = Object.entries(presets).map(([name, p]) => [name, text(get(p))]);
+  const same = shown.every(([, v]) => v === shown[0][1]);
+  return `(default: ${same ? shown[0][1] : shown.map(([name, v]) => `${name}: ${v}`).join(', ')})`;
+}

@@ -21,6 +21,8 @@ export const DATASET_NAMES: DatasetName[] = ['fashion-mnist', 'cifar10', 'synthe
 
 /** Where Debian's dataset-fashion-mnist package puts the files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+/** Where CIFAR-10's binary files are read unless `dataDir` says otherwise: relative to the working directory. */
+export const CIFAR_DIR = 'data/cifar-10-batches-bin';
 
 /** Which dataset, where its files are, and how to split and limit it. */
 export interface LoadDatasetOptions {
@@ -109,7 +111,7 @@ export const DATASETS: Record<DatasetName, DatasetEntry> = {
     cropPad: 4,
     validationSize: () => 5000,
     read: (o) => {
-      const dir = o.dataDir ?? path.join(process.cwd(), 'data', 'cifar-10-batches-bin');
+      const dir = o.dataDir ?? path.resolve(CIFAR_DIR);
       return { train: readCifar(dir, 'train'), test: readCifar(dir, 'test'), classes: 10 };
     },
   },

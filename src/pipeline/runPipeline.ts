@@ -24,7 +24,7 @@ export interface PipelineOptions {
 
 /** Named pipelines of `nasctl run --preset`. */
 export const PIPELINE_PRESETS: Record<'quick' | 'paper', PipelineOptions> = {
-  // About ten minutes on 2 CPU cores.
+  // About five minutes on 2 CPU cores.
   quick: {
     train: PRESETS.quick,
     search: { count: 100, strategy: 'random', seed: 0, valLimit: 500 },

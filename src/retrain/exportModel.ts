@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NasError } from '../util/errors';
+import { NasError, invalidParameter } from '../util/errors';
 import { DATASETS, type DatasetName } from '../data/loadDataset';
 import type { SupernetConfig } from '../model/Supernet';
 import { readJsonFile, writeFileAtomic, makeDir } from '../util/files';
@@ -129,15 +129,29 @@ export function loadModel(dir: string, o: { threads?: number; device?: string } 
   return { model, info };
 }
 
-/** Normalises uint8 NHWC images into the float NCHW batch a model takes. */
+/**
+ * Normalises `count` uint8 NHWC images (`size` x `size`, `channels` each) into the float NCHW batch a model takes:
+ * (pixel / 255 - mean[c]) / std[c], with the mean and std of the model's training data (model.json).
+ */
 export function normaliseImages(
   images: Uint8Array,
-  n: number,
-  size: number,
-  channels: number,
-  mean: number[],
-  std: number[],
+  o: { count: number; size: number; channels: number; mean: number[]; std: number[] },
 ): Float32Array {
+  const { count: n, size, channels, mean, std } = o;
+  for (const [k, v] of [
+    ['count', n],
+    ['size', size],
+    ['channels', channels],
+  ] as const)
+    if (!(Number.isInteger(v) && v > 0)) throw invalidParameter(k, 'a positive integer', v);
+  if (!(mean?.length >= channels && std?.length >= channels))
+    throw invalidParameter('mean, std', `a value per channel (${channels})`, { mean, std });
+  if (images.length < n * size * size * channels)
+    throw invalidParameter(
+      'images',
+      `${n} x ${size} x ${size} x ${channels} = ${n * size * size * channels} bytes`,
+      `${images.length} bytes`,
+    );
   const out = new Float32Array(n * channels * size * size);
   const hw = size * size;
   for (let i = 0; i < n; i++) {

@@ -47,21 +47,63 @@ export interface RetrainOptions {
   jobs?: number;
 }
 
+/** What `retrain` takes: the folder and the data, and any of the protocol's settings (the rest from RETRAIN_DEFAULTS). */
+export type RetrainInput = Pick<RetrainOptions, 'out' | 'dataset'> & Partial<Omit<RetrainOptions, 'out' | 'dataset'>>;
+
 /**
  * The stand-alone training protocol's defaults, for every caller (nasctl retrain, the pipeline's retrain stage, the
- * correlation study): the paper retrains at batch 64 with ghost batches of 32, Nesterov SGD, cosine learning rate.
+ * correlation study), as options: `retrain(archs, { ...RETRAIN_DEFAULTS, out, dataset })` is a whole call. The paper
+ * retrains at batch 64 with ghost batches of 32, Nesterov SGD, cosine learning rate; F = 8 and 2 epochs size it for a
+ * CPU (the paper: F = 16, about 28 epochs).
  */
-export const RETRAIN_DEFAULTS = {
-  filters: 8,
+export const RETRAIN_DEFAULTS: Readonly<Omit<RetrainOptions, 'out' | 'dataset' | 'jobs'>> = Object.freeze({
+  net: Object.freeze({ filters: 8, ghostBatch: 32 }),
   epochs: 2,
   batchSize: STANDALONE_BATCH_SIZE,
-  ghostBatch: 32,
-  learningRate: 0.1,
+  learningRate: Object.freeze({ kind: 'cosine' as const, base: 0.1 }),
   momentum: 0.9,
   weightDecay: 1e-4,
+  cropPad: 0,
+  flip: false,
   runs: 1,
+  seed: 0,
   evalBatchSize: 256,
-} as const;
+  export: false,
+});
+
+/**
+ * Whole options from what a caller gave: RETRAIN_DEFAULTS under it (`net` merged field by field), every field
+ * checked, so that a JavaScript caller's mistake is a coded error naming the field.
+ */
+export function resolveRetrainOptions(input: RetrainInput): RetrainOptions {
+  if (input === null || typeof input !== 'object') throw invalidParameter('options', 'an object', input);
+  const given = stripUndefined({ ...input }) as RetrainInput;
+  const o: RetrainOptions = {
+    ...RETRAIN_DEFAULTS,
+    ...given,
+    net: { ...RETRAIN_DEFAULTS.net, ...stripUndefined({ ...(given.net ?? {}) }) },
+  } as RetrainOptions;
+  if (typeof o.out !== 'string' || !o.out) throw invalidParameter('out', 'a folder path', o.out);
+  if (o.dataset === null || typeof o.dataset !== 'object') throw invalidParameter('dataset', 'dataset options ({ name, ... })', o.dataset);
+  const positive = ['epochs', 'runs', 'batchSize', 'evalBatchSize'] as const;
+  for (const k of positive) if (!(Number.isInteger(o[k]) && o[k] > 0)) throw invalidParameter(k, 'a positive integer', o[k]);
+  if (o.jobs !== undefined && !(Number.isInteger(o.jobs) && o.jobs > 0)) throw invalidParameter('jobs', 'a positive integer', o.jobs);
+  if (!(Number.isInteger(o.seed) && o.seed >= 0)) throw invalidParameter('seed', 'a non-negative integer', o.seed);
+  if (!(Number.isInteger(o.cropPad) && o.cropPad >= 0)) throw invalidParameter('cropPad', 'a non-negative integer', o.cropPad);
+  for (const k of ['momentum', 'weightDecay'] as const)
+    if (!(typeof o[k] === 'number' && Number.isFinite(o[k]) && o[k] >= 0)) throw invalidParameter(k, 'a finite number >= 0', o[k]);
+  const lr = o.learningRate as unknown;
+  const isSchedule =
+    lr !== null &&
+    typeof lr === 'object' &&
+    ['cosine', 'constant'].includes((lr as LearningRateSchedule).kind) &&
+    typeof (lr as LearningRateSchedule).base === 'number' &&
+    (lr as LearningRateSchedule).base > 0;
+  if (!isSchedule) throw invalidParameter('learningRate', "a schedule { kind: 'cosine' | 'constant', base > 0 }", lr);
+  if (typeof o.flip !== 'boolean') throw invalidParameter('flip', 'true or false', o.flip);
+  if (typeof o.export !== 'boolean') throw invalidParameter('export', 'true or false', o.export);
+  return o;
+}
 
 /**
  * The stand-alone protocol for the architectures of a one-shot run (the retrain stage of `nasctl run`, the correlation
@@ -95,7 +137,7 @@ export function retrainOptionsFrom(
       stacks: n.stacks,
       cellsPerStack: n.cellsPerStack,
       blocks: n.blocks,
-      ghostBatch: o.ghostBatch ?? RETRAIN_DEFAULTS.ghostBatch,
+      ghostBatch: o.ghostBatch ?? RETRAIN_DEFAULTS.net.ghostBatch,
       threads: o.threads ?? n.threads,
       device: o.device ?? n.device,
       precision: n.precision,
@@ -207,13 +249,11 @@ export function retrainJobs(o: { jobs?: number; threads?: number; device?: strin
  */
 export async function retrain(
   archTexts: string[],
-  o: RetrainOptions,
+  input: RetrainInput,
   hooks: RetrainHooks = {},
 ): Promise<{ summaries: RetrainSummary[]; aborted: boolean }> {
-  if (!archTexts.length) throw invalidParameter('arch', 'at least one architecture', archTexts);
-  if (!(Number.isInteger(o.runs) && o.runs > 0)) throw invalidParameter('runs', 'a positive integer', o.runs);
-  if (!(Number.isInteger(o.epochs) && o.epochs > 0)) throw invalidParameter('epochs', 'a positive integer', o.epochs);
-  if (o.jobs !== undefined && !(Number.isInteger(o.jobs) && o.jobs > 0)) throw invalidParameter('jobs', 'a positive integer', o.jobs);
+  if (!Array.isArray(archTexts) || !archTexts.length) throw invalidParameter('arch', 'at least one architecture', archTexts);
+  const o = resolveRetrainOptions(input);
   const blocks = o.net.blocks ?? DEFAULT_SUPERNET_CONFIG.blocks;
   // Architectures of the space, or the all-on model (Table 1's "All On" row): the parser of every command.
   const archs = archTexts.map((a) => formatArchitecture(parseCandidate(a, { ...DEFAULT_SPACE, blocks })));
@@ -250,7 +290,7 @@ async function retrainLocked(
   const emit = hooks.onEvent ?? ((): void => undefined);
   const stepsPerEpoch = Math.floor(data.train.n / o.batchSize);
   const totalSteps = o.epochs * stepsPerEpoch;
-  const lr = learningRateTable(o.learningRate, 0, totalSteps, totalSteps);
+  const lr = learningRateTable(o.learningRate, { steps: totalSteps });
   const allRuns = archs.length * o.runs;
   const { jobs, threads } = retrainJobs({ jobs: o.jobs, threads: o.net.threads, device: o.net.device }, allRuns);
   // Every (architecture, run) not in the log, in order; `jobs` workers take them one by one.

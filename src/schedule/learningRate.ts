@@ -1,4 +1,5 @@
 /** Learning-rate schedules, pure functions of the step. */
+import { type StepRange, stepRange } from './dropout';
 export interface LearningRateSchedule {
   /** `cosine`: base * (1 + cos(pi * t / T)) / 2 (the paper's default); `constant`: base. */
   kind: 'cosine' | 'constant';
@@ -16,9 +17,10 @@ export function learningRate(schedule: LearningRateSchedule, step: number, total
   return (schedule.base * (1 + Math.cos(Math.PI * t))) / 2;
 }
 
-/** Learning rates for steps [from, from + count). */
-export function learningRateTable(schedule: LearningRateSchedule, from: number, count: number, totalSteps: number): Float64Array {
+/** Learning rates (`net.train`'s `lr`) for the steps of `range` (dropout.ts: StepRange). */
+export function learningRateTable(schedule: LearningRateSchedule, range: StepRange): Float64Array {
+  const { steps, from, count } = stepRange(range);
   const out = new Float64Array(count);
-  for (let t = 0; t < count; t++) out[t] = learningRate(schedule, from + t, totalSteps);
+  for (let t = 0; t < count; t++) out[t] = learningRate(schedule, from + t, steps);
   return out;
 }

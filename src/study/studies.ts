@@ -16,6 +16,7 @@ import { type TrainEvent, readRunOptions, trainOneShot } from '../train/trainOne
 import { PRESETS, type TrainOptions, withOverrides } from '../train/trainOptions';
 import { appendJsonLine, readJsonLines, writeFileAtomic, makeDir } from '../util/files';
 import { Rng } from '../util/rng';
+import { invalidParameter } from '../util/errors';
 import { klProbe, klScores, sampleReference } from '../train/kl';
 
 /** One architecture of a correlation study: its one-shot score and stand-alone accuracies. */
@@ -50,8 +51,10 @@ export interface CorrelationStudy {
 
 /** What a correlation study scores and retrains (Figure 5). */
 export interface CorrelationOptions {
-  /** Run directory of the trained one-shot model. */
-  supernet: string;
+  /** Run directory of a trained one-shot model; without it the study trains `oneShot` into `<out>/oneshot` first. */
+  supernet?: string;
+  /** The one-shot training the study runs when `supernet` is not given (a preset's `oneShot`; its `out` is replaced). */
+  oneShot?: TrainOptions;
   /** Study folder: search results, retraining runs, correlation.json. */
   out: string;
   /** Architectures sampled and scored, and the sample's equal-width one-shot accuracy buckets and picks per bucket. */
@@ -82,7 +85,7 @@ export interface CorrelationOptions {
 /** Named studies: the one-shot model to train (when none is given) and the study's options. */
 export interface CorrelationPreset {
   oneShot: TrainOptions;
-  study: Omit<CorrelationOptions, 'supernet' | 'out'>;
+  study: Omit<CorrelationOptions, 'supernet' | 'oneShot' | 'out'>;
 }
 
 /** Names of the correlation presets (`nasctl study correlation --preset`). */
@@ -217,7 +220,8 @@ export function correlationStatistics(
 
 /** Progress of a correlation study: stage changes and the events of scoring and retraining. */
 export type CorrelationEvent =
-  | { type: 'stage'; stage: 'score' | 'retrain' }
+  | { type: 'stage'; stage: 'oneshot' | 'score' | 'retrain' }
+  | { type: 'train'; event: TrainEvent }
   | { type: 'search'; event: SearchEvent }
   | { type: 'retrain'; event: RetrainEvent };
 
@@ -231,7 +235,19 @@ export async function correlationStudy(
   hooks: { signal?: AbortSignal; onEvent?: (e: CorrelationEvent) => void } = {},
 ): Promise<(CorrelationStudy & { aborted: false }) | { aborted: true }> {
   const emit = hooks.onEvent ?? ((): void => undefined);
+  if (o.supernet === undefined && o.oneShot === undefined)
+    throw invalidParameter('supernet', 'a trained one-shot run directory, or oneShot: the training to run', undefined);
   makeDir(o.out);
+  // The one-shot model, trained (and resumed) in the study's folder unless one is given; a finished run is reused.
+  const supernet = o.supernet ?? path.join(o.out, 'oneshot');
+  if (o.supernet === undefined && !fs.existsSync(path.join(supernet, 'result.json'))) {
+    emit({ type: 'stage', stage: 'oneshot' });
+    const trained = await trainOneShot(
+      { ...(o.oneShot as TrainOptions), out: supernet },
+      { resume: true, signal: hooks.signal, onEvent: (event) => emit({ type: 'train', event }) },
+    );
+    if (trained.aborted) return { aborted: true };
+  }
   const results = path.join(o.out, o.archs !== undefined ? 'archs.jsonl' : 'search.jsonl');
   emit({ type: 'stage', stage: 'score' });
   // A finished sample is not opened again: the one-shot model's checkpoint is then no longer needed (a study moved
@@ -240,7 +256,7 @@ export async function correlationStudy(
   if (o.archs !== undefined || sampled < o.sample) {
     const searched = await runSearch(
       {
-        supernet: o.supernet,
+        supernet,
         out: results,
         count: o.archs !== undefined ? undefined : o.sample,
         archs: o.archs,
@@ -257,9 +273,9 @@ export async function correlationStudy(
   const moved =
     o.archs === undefined &&
     sampled >= o.sample &&
-    !fs.existsSync(path.join(o.supernet, 'checkpoint.pt')) &&
-    fs.existsSync(path.join(o.supernet, 'config.json'));
-  const options = moved ? readRunOptions(o.supernet) : (await readSupernetOptions(o.supernet)).options;
+    !fs.existsSync(path.join(supernet, 'checkpoint.pt')) &&
+    fs.existsSync(path.join(supernet, 'config.json'));
+  const options = moved ? readRunOptions(supernet) : (await readSupernetOptions(supernet)).options;
   const scored = readJsonLines(results, searchResultLine);
   const picked = o.archs !== undefined ? scored.map((r) => ({ r, bucket: -1 })) : bucketSample(scored, o.buckets, o.perBucket, o.seed);
   emit({ type: 'stage', stage: 'retrain' });
@@ -320,10 +336,22 @@ export interface DropoutRow {
   rhoVsFirst: number;
 }
 
+/** What the dropout study trains and scores (`nasctl study dropout`); the training itself is the `base` options'. */
+export interface DropoutStudyOptions {
+  /** Study folder: one run directory per rate (r<rate>), scores.jsonl, dropout.json. */
+  out: string;
+  /** Constant dropout rates r, one one-shot model each. */
+  rates: number[];
+  /** Architectures sampled (seeded) and scored on every model, on this many validation images (default: all). */
+  sample: number;
+  valLimit?: number;
+  seed: number;
+}
+
 /** Figure 4: one-shot models trained with constant dropout rates, scored on one common sample of architectures. */
 export async function dropoutStudy(
   base: TrainOptions,
-  o: { out: string; rates: number[]; sample: number; valLimit?: number; seed: number },
+  o: DropoutStudyOptions,
   hooks: { signal?: AbortSignal; onTrain?: (rate: number, e: TrainEvent) => void } = {},
 ): Promise<{ rows: DropoutRow[]; file: string }> {
   const archs = sampleArchitectures(o.sample, o.seed).map(formatArchitecture);
@@ -380,18 +408,26 @@ export interface KlProgress {
   unit: 'architectures';
 }
 
+/** What the KL study compares (`nasctl study kl`). */
+export interface KlOptions {
+  /** Run directory of a trained one-shot model. */
+  supernet: string;
+  /** Study folder (kl.json). */
+  out: string;
+  /** Reference architectures (sampled with r = 1e-8, the paper's) and candidates. */
+  references: number;
+  candidates: number;
+  /** Training examples the distributions are compared on (labels unused). */
+  examples: number;
+  /** Validation images of the candidates' one-shot accuracy (default: all). */
+  valLimit?: number;
+  seed: number;
+  threads?: number;
+}
+
 /** Figure 6: KL against references vs one-shot validation accuracy, and their rank correlation (expected < 0). */
 export async function klStudy(
-  o: {
-    supernet: string;
-    out: string;
-    references: number;
-    candidates: number;
-    examples: number;
-    valLimit?: number;
-    seed: number;
-    threads?: number;
-  },
+  o: KlOptions,
   hooks: { onProgress?: (p: KlProgress) => void } = {},
 ): Promise<{ rows: KlRow[]; spearman: number; kendall: number; file: string }> {
   const opened = await openSupernet(o.supernet, { threads: o.threads });

@@ -62,7 +62,7 @@ export function klProbe(data: DatasetSplits, count: number, seed: number): { ima
     const k = rng.below(t.n);
     pick.set(readImages(t, k, 1), i * per);
   }
-  return { images: normaliseImages(pick, count, t.height, t.channels, data.mean, data.std), count };
+  return { images: normaliseImages(pick, { count, size: t.height, channels: t.channels, mean: data.mean, std: data.std }), count };
 }
 
 /** Symmetrized KL of each candidate against the references (averaged over references), on the probe images. */

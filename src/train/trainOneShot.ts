@@ -420,10 +420,10 @@ async function runLoop(
       total: totalSteps,
       every: [evalEvery, opts.checkpointEvery],
       chunk: (s0, count) => {
-        const { dropIn, dropOp } = dropTables(opts.dropout, blocks, OPS.length, s0, count, totalSteps);
+        const { dropIn, dropOp } = dropTables(opts.dropout, { steps: totalSteps, from: s0, count, blocks });
         return net.train(train, {
           steps: count,
-          lr: learningRateTable(opts.learningRate, s0, count, totalSteps),
+          lr: learningRateTable(opts.learningRate, { steps: totalSteps, from: s0, count }),
           dropIn,
           dropOp,
           signal: stop.signal,

@@ -520,7 +520,10 @@ describe('nasctl predict', () => {
     // The first 300 answers equal those of one forward over all 300 images (BN on running statistics).
     const test = loadDataset({ name: 'fashion-mnist' }).test;
     const { model: m, info } = loadModel(model, { threads: 1 });
-    const probs = m.predict(normaliseImages(test.images, 300, test.height, test.channels, info.mean, info.std), 300);
+    const probs = m.predict(
+      normaliseImages(test.images, { count: 300, size: test.height, channels: test.channels, mean: info.mean, std: info.std }),
+      300,
+    );
     m.dispose();
     for (let i = 0; i < 300; i++) {
       const p = Array.from(probs.subarray(i * 10, i * 10 + 10));

@@ -93,7 +93,7 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
 
   it('gives the same logits and top-1 in onnxruntime-node as the native model, for 10 architectures', async () => {
     const pixels = Float32Array.from(data.test.images); // uint8 NHWC = NCHW for one channel: the raw pixel values
-    const normalised = normaliseImages(data.test.images, IMAGES, 28, 1, data.mean, data.std);
+    const normalised = normaliseImages(data.test.images, { count: IMAGES, size: 28, channels: 1, mean: data.mean, std: data.std });
     let worst = 0;
     for (const k of archs.keys()) {
       const modelDir = path.join(dir, `m${k}`);
@@ -127,7 +127,7 @@ describe.runIf(HAVE_DATA)('ONNX export', () => {
     await exportOnnx(path.join(dir, 'rgb'), path.join(dir, 'rgb.onnx'));
     const n = 64;
     const { model: loaded } = loadModel(path.join(dir, 'rgb'), { threads: 1 });
-    const want = loaded.predict(normaliseImages(set.images, n, 32, 3, mean, std), n, { logits: true });
+    const want = loaded.predict(normaliseImages(set.images, { count: n, size: 32, channels: 3, mean, std }), n, { logits: true });
     loaded.dispose();
     // The images are NHWC bytes; the model takes NCHW raw values.
     const nchw = new Float32Array(n * 3 * 1024);

@@ -8,7 +8,6 @@ import { type Ran, runProcess, NASCTL } from '../helpers';
 import { NativeData, Supernet } from '../../src/model/Supernet';
 import { syntheticSet } from '../../src/data/synthetic';
 import { dropTables } from '../../src/schedule/dropout';
-import { OPS } from '../../src/space/architecture';
 
 const nasctl = (...args: string[]): Promise<Ran> => runProcess([NASCTL, ...args]);
 /** A search results line like the ones `nasctl search` writes, with `over` changed (undefined: left out). */
@@ -175,7 +174,7 @@ describe('nasctl search', () => {
     );
     await net.load(path.join(copy, 'checkpoint.pt'));
     const set = syntheticSet({ n: 64, size: 16, channels: 1, classes: 10, seed: 1 });
-    const { dropIn, dropOp } = dropTables({ kind: 'constant', rate: 0 }, 4, OPS.length, 0, 1, 1);
+    const { dropIn, dropOp } = dropTables({ kind: 'constant', rate: 0 }, { steps: 1 });
     await net.train(new NativeData(set, [0.5], [0.25]), { steps: 1, lr: Float64Array.of(0.01), dropIn, dropOp });
     await net.save(
       path.join(copy, 'checkpoint.pt'),

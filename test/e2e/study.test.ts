@@ -119,6 +119,44 @@ describe('studies', () => {
     );
   });
 
+  it('correlation without a supernet trains its one-shot model first, once (the API does the whole study)', async () => {
+    const out = path.join(root, 'study-whole');
+    const options = {
+      oneShot: { ...base(path.join(root, 'ignored')), steps: 10, evalEvery: undefined },
+      out,
+      sample: 4,
+      buckets: 2,
+      perBucket: 1,
+      epochs: 1,
+      runs: 1,
+      filters: 4,
+      valLimit: 32,
+      seed: 0,
+      threads: 1,
+      resamples: 50,
+    };
+    const stages: string[] = [];
+    let trainSteps = 0;
+    const first = await correlationStudy(options, {
+      onEvent: (e) => {
+        if (e.type === 'stage') stages.push(e.stage);
+        if (e.type === 'train' && e.event.type === 'step') trainSteps++;
+      },
+    });
+    if (first.aborted) throw new Error('aborted');
+    expect(stages).toEqual(['oneshot', 'score', 'retrain']);
+    expect(trainSteps).toBeGreaterThan(0);
+    expect(fs.existsSync(path.join(out, 'oneshot', 'result.json'))).toBe(true);
+    expect(fs.existsSync(path.join(root, 'ignored'))).toBe(false); // the study's folder, not the options' out
+    // Again: the trained model and the finished runs are reused, the result is the same.
+    stages.length = 0;
+    const again = await correlationStudy(options, { onEvent: (e) => e.type === 'stage' && stages.push(e.stage) });
+    if (again.aborted) throw new Error('aborted');
+    expect(stages).toEqual(['score', 'retrain']);
+    expect(again.rows).toEqual(first.rows);
+    await expect(correlationStudy({ ...options, oneShot: undefined })).rejects.toMatchObject({ code: 'ERR_NAS_BAD_CONFIG' });
+  });
+
   it('retrains runs concurrently (one thread each) to the results of one run at a time', async () => {
     const archs = ['0:sep3/1:identity/2:maxpool/3:avgpool', '01:conv7x1/0:sep5/12:identity/3:sep3'];
     const opts = (out: string, threads: number, jobs: number): RetrainOptions => ({

@@ -7,7 +7,6 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dropTables } from '../../src/schedule/dropout';
 import { NativeData } from '../../src/model/Supernet';
-import { OPS } from '../../src/space/architecture';
 import { channelStats, type ImageSet } from '../../src/data/types';
 import { NasError } from '../../src/util/errors';
 import { tinyNet, tinySet } from '../helpers';
@@ -28,7 +27,7 @@ describe('file-backed datasets', () => {
     const mapped = toFile(set, 100);
     expect(channelStats(mapped)).toEqual({ mean, std });
     const steps = 12;
-    const { dropIn, dropOp } = dropTables({ kind: 'linear', rate: 0.1 }, 4, OPS.length, 0, steps, steps);
+    const { dropIn, dropOp } = dropTables({ kind: 'linear', rate: 0.1 }, { steps });
     const lr = new Float64Array(steps).fill(0.05);
     const run = async (s: ImageSet) => {
       const net = tinyNet({}, { cropPad: 1, flip: true });

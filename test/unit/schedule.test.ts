@@ -19,7 +19,7 @@ describe('dropout schedule', () => {
   });
 
   it('lays tables out step-major with per-block fan-in', () => {
-    const { dropIn, dropOp } = dropTables({ kind: 'constant', rate: 0.1 }, 4, 7, 0, 3, 3);
+    const { dropIn, dropOp } = dropTables({ kind: 'constant', rate: 0.1 }, { steps: 3, ops: 7 });
     expect(dropIn).toHaveLength(12);
     expect(dropIn[4 + 2]).toBeCloseTo(Math.pow(0.1, 1 / 4), 6); // step 1, block 2: fan-in 4
     expect(dropOp[11]).toBeCloseTo(Math.pow(0.1, 1 / 7), 6);
@@ -38,7 +38,7 @@ describe('learning rate', () => {
     const s = { kind: 'cosine' as const, base: 0.1, warmupSteps: 10 };
     expect(learningRate(s, 0, 100)).toBeCloseTo(0.01, 12);
     expect(learningRate(s, 9, 100)).toBeCloseTo(0.1, 12);
-    expect(Array.from(learningRateTable({ kind: 'constant', base: 0.3 }, 5, 3, 10))).toEqual([0.3, 0.3, 0.3]);
+    expect(Array.from(learningRateTable({ kind: 'constant', base: 0.3 }, { steps: 10, from: 5, count: 3 }))).toEqual([0.3, 0.3, 0.3]);
   });
 });
 

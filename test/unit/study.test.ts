@@ -82,7 +82,7 @@ describe('stand-alone protocol of a one-shot run', () => {
       stacks: 2,
       cellsPerStack: train.net.cellsPerStack,
       blocks: train.net.blocks,
-      ghostBatch: RETRAIN_DEFAULTS.ghostBatch,
+      ghostBatch: RETRAIN_DEFAULTS.net.ghostBatch,
       threads: 3,
       device: 'cpu',
       precision: 'bf16',

@@ -52,7 +52,7 @@ export function launchCommand(): Command {
     .option('--nproc <n>', 'workers on this machine', positiveInt, 2)
     .option('--nnodes <n>', 'machines in all (run launch on each)', positiveInt, 1)
     .option('--node-rank <k>', 'index of this machine, 0..nnodes-1', nonNegativeInt, 0)
-    .option('--master-addr <host>', 'address of node 0 (default 127.0.0.1; required with --nnodes > 1)')
+    .option('--master-addr <host>', 'address of node 0 (default: 127.0.0.1; required with --nnodes > 1)')
     .option('--master-port <port>', 'port of the store on node 0 (default: a free port with one node, else 29500)', positiveInt)
     .option('--job-id <id>', "the workers' job id; a worker of another job is refused (default: a new one per launch with one node)")
     .option('--grace <s>', 'after a worker fails, seconds the others get to stop by themselves', positiveInt, 30)

@@ -73,6 +73,9 @@ function renderer(json: boolean): (e: RetrainEvent) => void {
   };
 }
 
+/** Fashion-MNIST's retraining subset by default: the quick preset's, so that a retrain of its winners takes minutes. */
+const FASHION_MNIST_RETRAIN_LIMIT = 12000;
+
 /** `nasctl retrain`: trains stand-alone models of architectures from scratch. */
 export function retrainCommand(): Command {
   return addDatasetOptions(
@@ -83,16 +86,20 @@ export function retrainCommand(): Command {
   )
     .description('train stand-alone models of architectures from scratch and report test accuracy (mean ± std over runs)')
     .argument('[arch...]', 'architectures in the canonical notation')
-    .option('--from <file>', 'take architectures from search results (search.jsonl)')
+    .option('--from <file>', 'take architectures from search results (search.jsonl) (default: none: the arguments)')
     .option('--select <rule>', `with --from: ${SELECTION_RULES.join(', ')}`, oneOf(SELECTION_RULES), 'top')
     .option('--count <k>', 'with --from: how many', positiveInt, 2)
     .option('--percentile <p>', 'with --select small: accuracy percentile', num, 90)
-    .option('--train-limit <n>', 'use only the first n training examples', positiveInt)
+    .option(
+      '--train-limit <n>',
+      `use only the first n training examples (default: fashion-mnist: ${FASHION_MNIST_RETRAIN_LIMIT}, else all)`,
+      positiveInt,
+    )
     .option(
       '--filters <F>',
       "scale: filters of the stem (default sized for a CPU; the paper's model has 16)",
       positiveInt,
-      RETRAIN_DEFAULTS.filters,
+      RETRAIN_DEFAULTS.net.filters,
     )
     .option('--stacks <n>', 'stacks of cells', positiveInt, DEFAULT_SUPERNET_CONFIG.stacks)
     .option('--cells-per-stack <n>', 'cells per stack', positiveInt, DEFAULT_SUPERNET_CONFIG.cellsPerStack)
@@ -102,14 +109,14 @@ export function retrainCommand(): Command {
       '--ghost-batch <n>',
       'examples per BatchNorm ghost batch while training (the paper retrains with 32)',
       positiveInt,
-      RETRAIN_DEFAULTS.ghostBatch,
+      RETRAIN_DEFAULTS.net.ghostBatch,
     )
-    .option('--lr <x>', 'base learning rate (cosine decay)', num, RETRAIN_DEFAULTS.learningRate)
+    .option('--lr <x>', 'base learning rate (cosine decay)', num, RETRAIN_DEFAULTS.learningRate.base)
     .option('--momentum <x>', 'Nesterov momentum', num, RETRAIN_DEFAULTS.momentum)
     .option('--weight-decay <x>', 'L2 weight decay', num, RETRAIN_DEFAULTS.weightDecay)
     .option('--augment', 'random crop and horizontal flip')
     .option('--runs <r>', 'repeats with seeds seed..seed+r-1', positiveInt, RETRAIN_DEFAULTS.runs)
-    .option('--seed <n>', 'first seed', nonNegativeInt, 0)
+    .option('--seed <n>', 'first seed', nonNegativeInt, RETRAIN_DEFAULTS.seed)
     .option(
       '--jobs <n>',
       'runs trained at once (default: one per core on the CPU, each with one thread; one on a GPU; more share it, each on its own stream)',
@@ -137,7 +144,7 @@ export function retrainCommand(): Command {
             out: f.out,
             dataset: {
               ...datasetFromFlags(f, f.dataset),
-              trainLimit: f.trainLimit ?? (f.dataset === 'fashion-mnist' ? 12000 : undefined),
+              trainLimit: f.trainLimit ?? (f.dataset === 'fashion-mnist' ? FASHION_MNIST_RETRAIN_LIMIT : undefined),
             },
             net: {
               filters: f.filters,
@@ -211,12 +218,12 @@ function topClasses(
 
 /** `nasctl predict`: classifies images with an exported stand-alone model. */
 export function predictCommand(): Command {
-  return addDatasetOptions(addRuntimeOptions(new Command('predict'), ['threads']))
+  return addDatasetOptions(addRuntimeOptions(new Command('predict'), ['threads']), undefined, "(default: the model's)")
     .description('classify image files (--images), or the images of a dataset split, with an exported stand-alone model')
     .requiredOption('--model <dir>', 'folder with model.json and model.safetensors (from `nasctl retrain --export`)')
     .option(
       '--images <paths...>',
-      "image files or folders of them (JPEG, PNG, WebP, GIF, TIFF, AVIF), resized as the model's training images were",
+      "image files or folders of them (JPEG, PNG, WebP, GIF, TIFF, AVIF), resized as the model's training images were (default: none: a dataset split)",
     )
     .option('--split <name>', 'without --images: test or validation', oneOf(['test', 'validation'] as const), 'test')
     .option('--limit <n>', 'without --images: images of the split to classify', positiveInt, 10)
@@ -249,7 +256,10 @@ async function predictFiles(f: PredictFlags, model: Loaded['model'], info: Loade
     const ok = decoded.filter((d): d is Buffer => !(d instanceof NasError));
     const top = ok.length
       ? topClasses(
-          model.predict(normaliseImages(Buffer.concat(ok), ok.length, size, channels, info.mean, info.std), ok.length),
+          model.predict(
+            normaliseImages(Buffer.concat(ok), { count: ok.length, size, channels, mean: info.mean, std: info.std }),
+            ok.length,
+          ),
           classes,
           info.classNames,
         )
@@ -290,7 +300,13 @@ async function predictSplit(f: PredictFlags, model: Loaded['model'], info: Loade
   // In batches: memory stays flat in the number of images (one batch of inputs and probabilities at a time).
   for (let first = 0; first < n; first += PREDICT_BATCH) {
     const b = Math.min(PREDICT_BATCH, n - first);
-    const x = normaliseImages(readImages(set, first, b), b, set.height, set.channels, info.mean, info.std);
+    const x = normaliseImages(readImages(set, first, b), {
+      count: b,
+      size: set.height,
+      channels: set.channels,
+      mean: info.mean,
+      std: info.std,
+    });
     const top = topClasses(model.predict(x, b), classes, info.classNames);
     for (let j = 0; j < b; j++) {
       const i = first + j;

@@ -2,10 +2,10 @@
 import { addRuntimeOptions } from '../runtime';
 import { Command } from 'commander';
 import type { ExecutionPlan } from '../../native/binding';
-import { PIPELINE_PRESETS, type PipelineEvent, runPipeline } from '../../pipeline/runPipeline';
+import { PIPELINE_PRESETS, type PipelineEvent, type PipelineOptions, runPipeline } from '../../pipeline/runPipeline';
 import { SELECTION_RULES, type SelectionRule } from '../../search/select';
 import { STRATEGIES, type StrategyName } from '../../search/strategy';
-import { oneOf, positiveInt } from '../parse';
+import { oneOf, positiveInt, presetDefault } from '../parse';
 import { DataProgress, RetrainProgress, ScoringProgress, TrainProgress, outputMode } from '../progress';
 import { type DatasetFlags, addDatasetOptions, datasetFromFlags } from '../dataset';
 import * as path from 'node:path';
@@ -33,24 +33,31 @@ function folderRunName(dir: string): string {
   return path.basename(path.resolve(dir)).replace(/[^A-Za-z0-9._-]/g, '_') || 'folder';
 }
 
+/** "(default: ...)" of a flag from PIPELINE_PRESETS. */
+const preset = (get: (p: PipelineOptions) => unknown): string => presetDefault(PIPELINE_PRESETS, get);
+
 /** `nasctl run`: the whole method (train, search, select, retrain, report) from a preset. */
 export function runCommand(): Command {
-  return addDatasetOptions(addRuntimeOptions(new Command('run')))
+  return addDatasetOptions(
+    addRuntimeOptions(new Command('run')),
+    undefined,
+    preset((p) => p.train.dataset.name),
+  )
     .description('the whole method: train the one-shot model, search, select, retrain the winners, write the HTML report')
     .option(
       '--preset <name>',
-      'quick (Fashion-MNIST, ~10 minutes on 2 cores) or paper (CIFAR-10)',
+      "quick (Fashion-MNIST, about 5 minutes on 2 cores) or paper (CIFAR-10, the paper's run: a GPU)",
       oneOf(['quick', 'paper'] as const),
       'quick',
     )
     .option('--out <dir>', 'run directory (default: runs/<preset>; with --dataset folder: runs/<folder name>)')
-    .option('--search-count <n>', 'architectures to score', positiveInt)
-    .option('--strategy <name>', STRATEGIES.join(' or '), oneOf(STRATEGIES))
-    .option('--select <rule>', SELECTION_RULES.join(', '), oneOf(SELECTION_RULES))
-    .option('--retrain-count <k>', 'architectures to retrain', positiveInt)
-    .option('--retrain-filters <F>', 'F of the retrained models', positiveInt)
-    .option('--retrain-epochs <n>', 'epochs of retraining', positiveInt)
-    .option('--runs <r>', 'retraining runs per architecture', positiveInt)
+    .option('--search-count <n>', `architectures to score ${preset((p) => p.search.count)}`, positiveInt)
+    .option('--strategy <name>', `${STRATEGIES.join(' or ')} ${preset((p) => p.search.strategy)}`, oneOf(STRATEGIES))
+    .option('--select <rule>', `${SELECTION_RULES.join(', ')} ${preset((p) => p.select.rule)}`, oneOf(SELECTION_RULES))
+    .option('--retrain-count <k>', `architectures to retrain ${preset((p) => p.select.count)}`, positiveInt)
+    .option('--retrain-filters <F>', `F of the retrained models ${preset((p) => p.retrain.filters)}`, positiveInt)
+    .option('--retrain-epochs <n>', `epochs of retraining ${preset((p) => p.retrain.epochs)}`, positiveInt)
+    .option('--runs <r>', `retraining runs per architecture ${preset((p) => p.retrain.runs)}`, positiveInt)
     .option('--json', 'JSON lines: stage events, then {"result":..}')
     .action(async (f: RunFlags) => {
       const p = PIPELINE_PRESETS[f.preset];

@@ -64,12 +64,12 @@ export function searchCommand(): Command {
     )
     .option(
       '--archs <file>',
-      'score these architectures (one per line, or JSON lines with an "arch" field such as a search.jsonl; - for stdin) instead of sampling',
+      'score these architectures (one per line, or JSON lines with an "arch" field such as a search.jsonl; - for stdin) instead of sampling (default: none: sample)',
     )
     .option('--strategy <name>', `${STRATEGIES.join(' or ')}`, oneOf(STRATEGIES), DEFAULT_SEARCH.strategy)
     .option('--seed <n>', 'seed of the strategy', nonNegativeInt, DEFAULT_SEARCH.seed)
-    .option('--max-params <n>', "only architectures with at most n parameters (at the supernet's F)", positiveInt)
-    .option('--max-madds <n>', 'only architectures with at most n multiply-adds', positiveInt)
+    .option('--max-params <n>', "only architectures with at most n parameters (at the supernet's F) (default: no limit)", positiveInt)
+    .option('--max-madds <n>', 'only architectures with at most n multiply-adds (default: no limit)', positiveInt)
     .option('--val-limit <n>', 'validation images per architecture (default: all)', positiveInt)
     .option('--batch-archs <n>', 'architectures per native call (random strategy)', positiveInt, DEFAULT_SEARCH.batchArchs)
     .option('--batched', "score each call's architectures in one pass per ghost batch (faster on GPUs)")

@@ -2,11 +2,11 @@
 import { addRuntimeOptions } from '../runtime';
 import { Command } from 'commander';
 import * as path from 'node:path';
-import * as fs from 'node:fs';
 import type { Interval } from '../../report/correlation';
 import {
   CORRELATION_PRESETS,
   CORRELATION_PRESET_NAMES,
+  type CorrelationPreset,
   type CorrelationPresetName,
   correlationStudy,
   dropoutStudy,
@@ -14,8 +14,8 @@ import {
 } from '../../study/studies';
 import { stripUndefined } from '../../util/objects';
 import { PRESETS, withOverrides } from '../../train/trainOptions';
-import { readRunOptions, trainOneShot } from '../../train/trainOneShot';
-import { nonNegativeInt, num, oneOf, positiveInt } from '../parse';
+import { readRunOptions } from '../../train/trainOneShot';
+import { nonNegativeInt, num, oneOf, positiveInt, presetDefault } from '../parse';
 import { CountProgress, RetrainProgress, ScoringProgress, TrainProgress, formatDuration, outputMode } from '../progress';
 import { withAbortOnSignal } from '../lifecycle';
 import { addDatasetOptions, datasetFromFlags } from '../dataset';
@@ -33,12 +33,18 @@ export function studyCommand(): Command {
     .addCommand(klCommand());
 }
 
+/** "(default: ...)" of a flag from CORRELATION_PRESETS' study options. */
+const preset = (get: (s: CorrelationPreset['study']) => unknown): string =>
+  presetDefault(CORRELATION_PRESETS, (p: CorrelationPreset) => get(p.study));
+
 /** `nasctl study correlation`: one-shot vs stand-alone accuracy (Figure 5). */
 function correlationCommand(): Command {
   return addDatasetOptions(
     addRuntimeOptions(new Command('correlation'), ['threads', 'device'], {
       device: "the preset's for the one-shot model it trains, else that model's",
     }),
+    undefined,
+    "(default: the preset's for the one-shot model it trains, else that model's)",
   )
     .description(
       'score a sample (or --archs), retrain a few architectures per one-shot accuracy bucket over several seeds, ' +
@@ -54,19 +60,23 @@ function correlationCommand(): Command {
     .option('--out <dir>', 'study folder (default: <supernet>/study-correlation, or runs/correlation-<preset>)')
     .option(
       '--archs <file>',
-      'score and retrain these architectures instead of a bucketed sample (as for `nasctl search --archs`; - for stdin)',
+      'score and retrain these architectures instead of a bucketed sample (as for `nasctl search --archs`; - for stdin) (default: none)',
     )
-    .option('--sample <n>', 'architectures scored', positiveInt)
-    .option('--buckets <n>', 'one-shot accuracy buckets', positiveInt)
-    .option('--per-bucket <n>', 'architectures retrained per bucket', positiveInt)
-    .option('--epochs <n>', 'stand-alone training epochs (the paper: ~28)', positiveInt)
-    .option('--runs <n>', 'seeds per architecture (the paper: 5)', positiveInt)
-    .option('--filters <F>', 'F of the stand-alone models', positiveInt)
-    .option('--train-limit <n>', 'training examples of the stand-alone models', positiveInt)
-    .option('--val-limit <n>', 'validation images of the one-shot scores', positiveInt)
-    .option('--jobs <n>', 'stand-alone runs trained at once (default: one per core on the CPU)', positiveInt)
+    .option('--sample <n>', `architectures scored ${preset((s) => s.sample)}`, positiveInt)
+    .option('--buckets <n>', `one-shot accuracy buckets ${preset((s) => s.buckets)}`, positiveInt)
+    .option('--per-bucket <n>', `architectures retrained per bucket ${preset((s) => s.perBucket)}`, positiveInt)
+    .option('--epochs <n>', `stand-alone training epochs (the paper: ~28) ${preset((s) => s.epochs)}`, positiveInt)
+    .option('--runs <n>', `seeds per architecture (the paper: 5) ${preset((s) => s.runs)}`, positiveInt)
+    .option('--filters <F>', `F of the stand-alone models ${preset((s) => s.filters)}`, positiveInt)
+    .option('--train-limit <n>', `training examples of the stand-alone models ${preset((s) => s.trainLimit ?? 'all')}`, positiveInt)
+    .option('--val-limit <n>', `validation images of the one-shot scores ${preset((s) => s.valLimit ?? 'all')}`, positiveInt)
+    .option(
+      '--jobs <n>',
+      `stand-alone runs trained at once ${preset((s) => s.jobs ?? 'one per core on the CPU, one on a GPU')}`,
+      positiveInt,
+    )
     .option('--resamples <n>', 'bootstrap resamples', positiveInt, 2000)
-    .option('--seed <n>', 'seed', nonNegativeInt)
+    .option('--seed <n>', `seed ${preset((s) => s.seed)}`, nonNegativeInt)
     .option('--oneshot-steps <n>', "training steps of the one-shot model the study trains (default: the preset's)", positiveInt)
     .option('--json', 'print the result as JSON')
     .action(async (f) => {
@@ -76,26 +86,19 @@ function correlationCommand(): Command {
       const trainProgress = new TrainProgress(mode === 'json' ? 'plain' : mode);
       const retrainProgress = new RetrainProgress(mode);
       const scoringProgress = new ScoringProgress(mode);
-      let supernet: string | undefined = f.supernet;
-      const r = await withAbortOnSignal(async (signal) => {
-        if (!supernet) {
-          supernet = path.join(out, 'oneshot');
-          // Another dataset than the preset's: none of the preset's dataset-bound values (training subset, eval interval).
-          const other = f.dataset !== undefined && f.dataset !== preset.oneShot.dataset.name;
-          const base = other ? { ...preset.oneShot, dataset: datasetFromFlags(f, f.dataset), evalEvery: undefined } : preset.oneShot;
-          const opts = withOverrides(base, {
-            out: supernet,
+      // Without --supernet the study trains the preset's one-shot model; on another dataset than the preset's, without
+      // the preset's dataset-bound values (training subset, eval interval).
+      const other = f.dataset !== undefined && f.dataset !== preset.oneShot.dataset.name;
+      const base = other ? { ...preset.oneShot, dataset: datasetFromFlags(f, f.dataset), evalEvery: undefined } : preset.oneShot;
+      const oneShot = f.supernet
+        ? undefined
+        : withOverrides(base, {
+            out: path.join(out, 'oneshot'),
             steps: f.oneshotSteps,
             net: { threads: f.threads, device: f.device },
             dataset: other ? undefined : datasetFromFlags(f, preset.oneShot.dataset.name),
           });
-          if (!fs.existsSync(path.join(supernet, 'result.json'))) {
-            if (mode !== 'json') process.stderr.write(`== one-shot model (${f.preset} preset) -> ${supernet}\n`);
-            const t = await trainOneShot(opts, { resume: true, signal, onEvent: (e) => trainProgress.handle(e) });
-            trainProgress.finish();
-            if (t.aborted) return { aborted: true as const };
-          }
-        }
+      const r = await withAbortOnSignal(async (signal) => {
         return correlationStudy(
           {
             ...preset.study,
@@ -115,14 +118,23 @@ function correlationCommand(): Command {
             threads: f.threads,
             device: f.device,
             resamples: f.resamples,
-            supernet,
+            supernet: f.supernet,
+            oneShot,
             out,
           },
           {
             signal,
             onEvent: (e) => {
               if (e.type === 'stage') {
-                if (mode !== 'json') process.stderr.write(`== ${e.stage === 'score' ? 'one-shot scores' : 'stand-alone training'}\n`);
+                trainProgress.finish();
+                const title = {
+                  oneshot: `one-shot model (${f.preset} preset) -> ${oneShot?.out}`,
+                  score: 'one-shot scores',
+                  retrain: 'stand-alone training',
+                };
+                if (mode !== 'json') process.stderr.write(`== ${title[e.stage]}\n`);
+              } else if (e.type === 'train') {
+                trainProgress.handle(e.event);
               } else if (e.type === 'search' && e.event.type === 'scored') {
                 scoringProgress.scored(e.event);
               } else if (e.type === 'retrain') {
@@ -212,7 +224,19 @@ function klCommand(): Command {
     .option('--json', 'print the result as JSON')
     .action(async (f) => {
       const progress = new CountProgress(outputMode(Boolean(f.json)));
-      const r = await klStudy({ ...f, out: f.out ?? path.join(f.supernet, 'study-kl') }, { onProgress: (p) => progress.update(p) });
+      const r = await klStudy(
+        {
+          supernet: f.supernet,
+          out: f.out ?? path.join(f.supernet, 'study-kl'),
+          references: f.references,
+          candidates: f.candidates,
+          examples: f.examples,
+          valLimit: f.valLimit,
+          seed: f.seed,
+          threads: f.threads,
+        },
+        { onProgress: (p) => progress.update(p) },
+      );
       say(
         f.json,
         `Spearman's rho between KL and one-shot accuracy ${r.spearman.toFixed(3)}, Kendall's tau ${r.kendall.toFixed(3)} over ${r.rows.length} candidates (${r.file})\n`,

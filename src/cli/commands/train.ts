@@ -9,7 +9,8 @@ import { cropPadOf } from '../../data/loadDataset';
 import { type DatasetFlags, addDatasetOptions, datasetFromFlags } from '../dataset';
 import { PRESETS, type TrainOptions, withOverrides } from '../../train/trainOptions';
 import { readRunOptions, trainOneShot } from '../../train/trainOneShot';
-import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
+import { num, nonNegativeInt, oneOf, positiveInt, presetDefault } from '../parse';
+import { DEFAULT_SUPERNET_CONFIG, type SupernetConfig } from '../../model/Supernet';
 import { TrainProgress, outputMode, formatDuration } from '../progress';
 import { withAbortOnSignal } from '../lifecycle';
 import { type DistFlags, addDistOptions, withGroup } from '../dist';
@@ -158,9 +159,18 @@ export function checkResumeFlags(f: TrainFlags, saved: TrainOptions): void {
   walk(saved, wanted, '');
 }
 
+/** "(default: ...)" of a flag from PRESETS (`none` shown as `absent` where undefined means something else). */
+const preset = (get: (o: TrainOptions) => unknown, show: (v: unknown) => string = String, absent?: string): string =>
+  presetDefault(PRESETS, (o) => get(o) ?? absent, show);
+const net = (o: TrainOptions): SupernetConfig => ({ ...DEFAULT_SUPERNET_CONFIG, ...o.net });
+
 /** `nasctl train`: trains the one-shot model into a run directory (resumable). */
 export function trainCommand(): Command {
-  return addDatasetOptions(addRuntimeOptions(addDistOptions(new Command('train'))))
+  return addDatasetOptions(
+    addRuntimeOptions(addDistOptions(new Command('train'))),
+    undefined,
+    preset((o) => o.dataset.name),
+  )
     .description(
       'train the one-shot model (docs/model.md) and write a run directory: config.json, checkpoint.pt, metrics.jsonl, result.json',
     )
@@ -170,35 +180,55 @@ export function trainCommand(): Command {
       oneOf(['quick', 'paper'] as const),
       'quick',
     )
-    .option('--train-limit <n>', 'use only the first n training examples', positiveInt)
-    .option('--filters <F>', "filters of the stem (the paper's F)", positiveInt)
-    .option('--stacks <n>', 'stacks of cells', positiveInt)
-    .option('--cells-per-stack <n>', 'cells per stack', positiveInt)
-    .option('--blocks <n>', 'choice blocks per cell', positiveInt)
-    .option('--ghost-batch <n>', 'examples sharing one mask and BN statistics', positiveInt)
-    .option('--batch-size <n>', 'examples per step (a multiple of the ghost batch)', positiveInt)
-    .option('--epochs <n>', 'training epochs', positiveInt)
-    .option('--steps <n>', 'training steps (overrides --epochs)', positiveInt)
-    .option('--lr <x>', 'base learning rate', num)
-    .option('--lr-schedule <kind>', 'cosine or constant', oneOf(['cosine', 'constant'] as const))
+    .option(
+      '--train-limit <n>',
+      `use only the first n training examples ${preset((o) => o.dataset.trainLimit, String, 'all')}`,
+      positiveInt,
+    )
+    .option('--filters <F>', `filters of the stem (the paper's F) ${preset((o) => net(o).filters)}`, positiveInt)
+    .option('--stacks <n>', `stacks of cells ${preset((o) => net(o).stacks)}`, positiveInt)
+    .option('--cells-per-stack <n>', `cells per stack ${preset((o) => net(o).cellsPerStack)}`, positiveInt)
+    .option('--blocks <n>', `choice blocks per cell ${preset((o) => net(o).blocks)}`, positiveInt)
+    .option('--ghost-batch <n>', `examples sharing one mask and BN statistics ${preset((o) => net(o).ghostBatch)}`, positiveInt)
+    .option('--batch-size <n>', `examples per step (a multiple of the ghost batch) ${preset((o) => o.batchSize)}`, positiveInt)
+    .option('--epochs <n>', `training epochs ${preset((o) => o.epochs)}`, positiveInt)
+    .option('--steps <n>', `training steps (overrides --epochs) ${preset((o) => o.steps, String, 'from --epochs')}`, positiveInt)
+    .option('--lr <x>', `base learning rate ${preset((o) => o.learningRate.base)}`, num)
+    .option('--lr-schedule <kind>', `cosine or constant ${preset((o) => o.learningRate.kind)}`, oneOf(['cosine', 'constant'] as const))
     .option(
       '--warmup-steps <n>',
-      'linear learning-rate warm-up over the first n steps, with either schedule (quick preset: 20, paper: 0)',
+      `linear learning-rate warm-up over the first n steps, with either schedule ${preset((o) => o.learningRate.warmupSteps ?? 0)}`,
       nonNegativeInt,
     )
-    .option('--momentum <x>', 'Nesterov momentum', num)
-    .option('--weight-decay <x>', 'L2 weight decay on active paths', num)
-    .option('--drop-rate <r>', 'path dropout base rate r (per-path probability r^(1/k) at the end)', num)
-    .option('--drop-schedule <kind>', 'linear (0 to r^(1/k)) or constant', oneOf(['linear', 'constant'] as const))
-    .option('--augment', 'random crop and horizontal flip')
+    .option('--momentum <x>', `Nesterov momentum ${preset((o) => o.momentum)}`, num)
+    .option('--weight-decay <x>', `L2 weight decay on active paths ${preset((o) => o.weightDecay)}`, num)
+    .option('--drop-rate <r>', `path dropout base rate r (per-path probability r^(1/k) at the end) ${preset((o) => o.dropout.rate)}`, num)
+    .option(
+      '--drop-schedule <kind>',
+      `linear (0 to r^(1/k)) or constant ${preset((o) => o.dropout.kind)}`,
+      oneOf(['linear', 'constant'] as const),
+    )
+    .option('--augment', `random crop and horizontal flip ${preset((o) => (o.cropPad > 0 || o.flip ? 'on' : 'off'))}`)
     .option('--no-augment', 'no augmentation')
-    .option('--seed <n>', 'seed of weights, masks, data order and evaluation architectures', nonNegativeInt)
-    .option('--checkpoint-every <n>', 'steps between checkpoints', positiveInt)
-    .option('--eval-every <n>', 'steps between validation evaluations (default: one epoch)', positiveInt)
-    .option('--eval-archs <n>', 'sampled architectures whose mean one-shot validation accuracy is reported', positiveInt)
-    .option('--eval-limit <n>', 'validation examples used during training (the final evaluation uses all)', positiveInt)
-    .option('--track-kl <n>', 'record the KL of n fixed architectures against a reference at every evaluation (Figure 7)', positiveInt)
-    .option('--out <dir>', 'run directory')
+    .option('--seed <n>', `seed of weights, masks, data order and evaluation architectures ${preset((o) => o.seed)}`, nonNegativeInt)
+    .option('--checkpoint-every <n>', `steps between checkpoints ${preset((o) => o.checkpointEvery)}`, positiveInt)
+    .option('--eval-every <n>', `steps between validation evaluations ${preset((o) => o.evalEvery, String, 'one epoch')}`, positiveInt)
+    .option(
+      '--eval-archs <n>',
+      `sampled architectures whose mean one-shot validation accuracy is reported ${preset((o) => o.evalArchs)}`,
+      positiveInt,
+    )
+    .option(
+      '--eval-limit <n>',
+      `validation examples used during training (the final evaluation uses all) ${preset((o) => o.evalLimit, String, 'all')}`,
+      positiveInt,
+    )
+    .option(
+      '--track-kl <n>',
+      `record the KL of n fixed architectures against a reference at every evaluation (Figure 7) ${preset((o) => o.trackKl, String, 'off')}`,
+      positiveInt,
+    )
+    .option('--out <dir>', `run directory ${preset((o) => o.out)}`)
     .option('--resume', 'continue the run in --out from its checkpoint')
     .option('--json', 'JSON lines on stdout (metrics, then the result)')
     .action(async (f: TrainFlags) => {
