@@ -76,7 +76,7 @@ if [[ $DRY == 1 ]]; then
   stage bench 120 node scripts/bench.js --gpu-table --filters 4 --train-batches 64 --precisions fp32 --score-images 32 --train-steps 2 --rows "$OUT/bench-rows.jsonl" --results "$OUT/bench.json"
   stage jobs 60 bash -c "node scripts/bench-jobs.js --jobs 1,2 --steps 3 --filters 4 | tee '$OUT/jobs.jsonl'"
 else
-  # Sized from the first H200 run (docs/benchmarks.md#gpu): batch 1,024 only and 2,000 scoring images leave the
+  # Sized from the first H200 run (docs/results.md#gpu): batch 1,024 only and 2,000 scoring images leave the
   # PyTorch rows time inside the stage; 30 steps let the 8-run row of jobs finish.
   stage bench 240 node scripts/bench.js --device cuda --filters 16 --train-batches 1024 --score-images 2000 --rows "$OUT/bench-rows.jsonl" --results "$OUT/bench.json"
   stage jobs 60 bash -c "node scripts/bench-jobs.js --device cuda --jobs 1,4,8 --steps 30 --filters 16 | tee '$OUT/jobs.jsonl'"

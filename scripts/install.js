@@ -34,6 +34,21 @@ function candidates() {
   return out;
 }
 
+// What the package supports (README.md#supported-platforms; package.json's os and cpu make npm refuse the rest unless
+// forced). Elsewhere nothing is prebuilt and nothing is tested: say so once, plainly, before any build output.
+const supported = process.platform === 'linux' && process.arch === 'x64';
+if (!supported) {
+  const where = `${process.platform}-${process.arch}`;
+  if (process.platform !== 'linux' && process.env.NAS_BUILD_FROM_SOURCE !== '1') {
+    say(
+      `${where} is not supported: oneshot-nas is built and tested on Linux x86-64 only (README.md#supported-platforms). ` +
+        'To try a build from source against your own LibTorch anyway, set NAS_BUILD_FROM_SOURCE=1 and install again.',
+    );
+    process.exit(1);
+  }
+  say(`${where} is not a tested platform (Linux x86-64 is): no prebuild, building from source against your LibTorch`);
+}
+
 if (process.env.NAS_BUILD_FROM_SOURCE !== '1') {
   for (const file of candidates()) {
     const err = loadError(file);

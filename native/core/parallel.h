@@ -1,5 +1,5 @@
 // Inter-op parallelism for this model's many small ops: T OS threads with one intra-op (OpenMP) thread each beat
-// one thread driving a T-thread pool op by op (docs/benchmarks.md#where-the-time-goes). Thread-local state (grad mode,
+// one thread driving a T-thread pool op by op (docs/results.md#where-the-time-goes). Thread-local state (grad mode,
 // inference mode, autocast) is NOT carried over: the function sets what it needs.
 #pragma once
 #include <ATen/Parallel.h>

@@ -83,7 +83,7 @@ int Trainer::innerThreads(int64_t ghosts) const {
 // into contiguous groups that run on their own threads, each with one intra-op thread, and with the per-ghost plan
 // each thread runs its ghost batches one at a time: a pass then computes only the paths of its ghost batch's mask.
 // (One pass over several ghost batches computes the union of their paths, which at 16 ghost batches and the end
-// rates is nearly every path, so large batches trained far slower: docs/benchmarks.md#the-benchmark.) Gradients are
+// rates is nearly every path, so large batches trained far slower: docs/results.md#the-benchmark.) Gradients are
 // summed per thread in ghost-batch order, then over threads in a fixed order (deterministic for a thread count; equal
 // to one pass up to float summation order). On GPUs, and with the fused plan, a thread's ghost batches are one pass.
 std::pair<double, int64_t> Trainer::forwardBackward(const torch::Tensor& x, const torch::Tensor& y,
@@ -272,7 +272,7 @@ EvalStats Trainer::evaluate(const Dataset& data, const Arch& arch, int64_t start
     evaluateGroup(data, {arch}, start, count, batchSize, one);
     return one.empty() ? EvalStats{} : one[0];  // empty: aborted, so examples (0) < count
   }
-  // On CPU one ghost batch per forward is faster (docs/benchmarks.md#where-the-time-goes): BN is then one call instead
+  // On CPU one ghost batch per forward is faster (docs/results.md#where-the-time-goes): BN is then one call instead
   // of a small call per ghost batch plus a concatenation, and threads take the batches. The statistics are the same.
   if (net_.device().is_cpu()) batchSize = g;
   // Full ghost batches first; a tail shorter than one ghost batch is its own (smaller) ghost batch.

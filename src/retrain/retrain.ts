@@ -231,7 +231,7 @@ export { meanStd } from '../util/stats';
  * How many runs train at once, and the LibTorch threads of each. On the CPU the default is one job per core (up to
  * the number of runs), each with ONE intra-op thread, also when there is a single run: this model's small
  * convolutions gain little from a second OpenMP thread, and OpenMP threads that wait on each other's barriers
- * collapse when another process takes a core (docs/benchmarks.md#when-another-process-shares-the-cores). Explicit `threads` are split between the jobs. On a GPU, one job unless `jobs`
+ * collapse when another process takes a core (docs/results.md#when-another-process-shares-the-cores). Explicit `threads` are split between the jobs. On a GPU, one job unless `jobs`
  * says more: each job then trains on a CUDA stream of its own (docs/gpu.md#several-runs-on-one-gpu).
  * Depends on the call's total number of runs, not on what is left, so a resumed call splits its threads as before.
  */

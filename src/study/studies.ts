@@ -111,10 +111,10 @@ export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPrese
       seed: 0,
     },
   },
-  // Sized for a 2-core CPU (about 75 minutes, docs/experiments.md): the one-shot model on all 55,000 training images for 2 epochs
+  // Sized for a 2-core CPU (about 75 minutes, docs/results.md#the-correlation-study-on-2-cpu-cores): the one-shot model on all 55,000 training images for 2 epochs
   // with a *constant* path dropout rate r = 0.1 (the paper's Figure 4 protocol). The linear ramp of the paper's
   // 10,000-step run leaves a 2-epoch model trained mostly with every path on: its one-shot accuracy then follows how
-  // many paths an architecture keeps, not what trains well (docs/experiments.md). 240 architectures scored (one-shot accuracies
+  // many paths an architecture keeps, not what trains well (docs/results.md#the-correlation-study-on-2-cpu-cores). 240 architectures scored (one-shot accuracies
   // crowd at the top: the low buckets need a large sample); 2 per each of 10 buckets retrained at F = 8 on 12,000
   // images for 2 epochs, twice.
   fidelity: {
@@ -139,7 +139,7 @@ export const CORRELATION_PRESETS: Record<CorrelationPresetName, CorrelationPrese
       seed: 0,
     },
   },
-  // Fashion-MNIST on one GPU, about 11.5 minutes of study by the estimate in docs/gpu.md#the-gpu-correlation-preset: the
+  // Fashion-MNIST on one GPU, about 11.5 minutes of study by the estimate in docs/results.md#the-gpu-correlation-presets-budget (the first H200 run was 4 to 13 times slower): the
   // one-shot model at F = 16 on all 55,000 training images, 1,000 steps of the paper's batch (1,024 = 32 ghost
   // batches of 32) with constant path dropout r = 0.1 (the fidelity preset's reason); 1,000 architectures scored on
   // the whole validation split; 2 per each of 10 buckets retrained at F = 16 on all training images for 6 epochs

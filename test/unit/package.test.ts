@@ -1,5 +1,6 @@
 // What package.json promises users: the Node versions it declares are ones every runtime dependency supports, the
 // platforms match the README's support table, and the release files ship.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import semver from 'semver';
@@ -34,6 +35,25 @@ describe('package.json', () => {
     const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
     expect(readme).toContain(`\`engines\`: the dependencies need \`${pkg.engines.node.replace('||', '\\|\\|')}\``);
     expect(readme).toContain('`package.json` says `cpu: x64`');
+  });
+
+  it('says at install time, before any build, that another OS is not supported (npm install --force)', () => {
+    const install = path.join(root, 'scripts/install.js');
+    const on = (platform: string, env: Record<string, string> = {}) =>
+      spawnSync(
+        process.execPath,
+        ['-e', `Object.defineProperty(process, 'platform', { value: '${platform}' }); require(${JSON.stringify(install)})`],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, ...env, NAS_BUILD_FROM_SOURCE: env.NAS_BUILD_FROM_SOURCE ?? '' },
+          timeout: 20_000,
+        },
+      );
+    const mac = on('darwin');
+    expect(mac.status).toBe(1);
+    expect(mac.stderr).toContain('darwin-x64 is not supported');
+    expect(mac.stderr).toContain('README.md#supported-platforms');
+    expect(mac.stderr).not.toContain('building');
   });
 
   it('ships the license and the changelog (npm always packs LICENSE; CHANGELOG.md is in files)', () => {

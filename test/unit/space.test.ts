@@ -66,7 +66,7 @@ describe('the space', () => {
     }
     expect(countArchitectures()).toBe(brute);
     // The formula (3 * 7 * 15 * 31 * 28^4); an earlier printed total, 6,028,568,064, is not divisible by 7, so it
-    // cannot be this product (docs/model.md#where-this-page-departs-from-earlier-versions).
+    // cannot be this product (docs/model.md#architectures-and-their-notation).
     expect(countArchitectures(DEFAULT_SPACE)).toBe(6_002_115_840n);
   });
 
