@@ -27,7 +27,7 @@ struct NetConfig {
   int64_t blocks = 4;       // N_choice: choice blocks per cell
   int64_t ghostBatch = 32;  // examples that share a mask and BN statistics
   double bnEps = 1e-5;
-  bool channelsLast = true;  // NHWC activations: faster for this model on CPU (docs/results.md#where-the-time-goes)
+  bool channelsLast = true;    // NHWC activations: faster for this model on CPU (docs/results.md#where-the-time-goes)
   std::string device = "cpu";  // "cpu" or "cuda[:n]"
   bool bf16 = false;           // bf16 autocast for forward passes (training and scoring); weights stay float32
   // Execution plan. "per-ghost": BN per ghost batch by LibTorch's fused kernel, one ghost batch per scoring forward,
