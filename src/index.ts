@@ -77,6 +77,7 @@ export { launchWorkers, type LaunchFlags, type LaunchResult } from './distribute
 export {
   selectArchitectures,
   SELECTION_RULES,
+  SELECT_DEFAULTS,
   type SearchResult,
   type SelectionRule,
   type SelectOptions,

@@ -61,6 +61,9 @@ export interface SelectOptions {
   seed?: number;
 }
 
+/** The defaults of SelectOptions (and of `nasctl select` and `nasctl retrain --from`): the paper's Table 1 settings. */
+export const SELECT_DEFAULTS = { percentile: 90, pool: 100, seed: 0 } as const;
+
 const byAccuracy = (a: SearchResult, b: SearchResult): number => b.accuracy - a.accuracy || a.loss - b.loss || a.index - b.index;
 
 /** The value at percentile p (0..100) of xs, nearest-rank. */
@@ -84,11 +87,11 @@ export function selectArchitectures(results: SearchResult[], o: SelectOptions): 
     case 'top':
       return ranked.slice(0, k);
     case 'top-stratified': {
-      const pool = ranked.slice(0, Math.max(k, o.pool ?? 100));
+      const pool = ranked.slice(0, Math.max(k, o.pool ?? SELECT_DEFAULTS.pool));
       return Array.from({ length: k }, (_, i) => pool[Math.floor((i * pool.length) / k)]);
     }
     case 'small': {
-      const p = o.percentile ?? 90;
+      const p = o.percentile ?? SELECT_DEFAULTS.percentile;
       if (!(p >= 0 && p <= 100)) throw invalidParameter('percentile', 'a number in 0..100', p);
       const threshold = percentile(
         ranked.map((r) => r.accuracy),
@@ -101,7 +104,7 @@ export function selectArchitectures(results: SearchResult[], o: SelectOptions): 
         .sort(byAccuracy);
     }
     case 'random': {
-      const rng = new Rng(o.seed ?? 0);
+      const rng = new Rng(o.seed ?? SELECT_DEFAULTS.seed);
       const pool = [...ranked];
       const out: SearchResult[] = [];
       while (out.length < k) out.push(pool.splice(rng.below(pool.length), 1)[0]);

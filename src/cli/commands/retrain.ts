@@ -11,7 +11,7 @@ import { decodeImageFile, listImageFiles } from '../../data/imageFolder';
 import { readImages } from '../../data/types';
 import { loadModel, normaliseImages } from '../../retrain/exportModel';
 import { RETRAIN_DEFAULTS, type RetrainEvent, retrain } from '../../retrain/retrain';
-import { SELECTION_RULES, type SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
+import { SELECTION_RULES, SELECT_DEFAULTS, type SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
 import { DEFAULT_SUPERNET_CONFIG } from '../../model/Supernet';
 import { num, nonNegativeInt, oneOf, positiveInt } from '../parse';
 import { DataProgress, RetrainProgress, formatDuration, outputMode } from '../progress';
@@ -89,7 +89,7 @@ export function retrainCommand(): Command {
     .option('--from <file>', 'take architectures from search results (search.jsonl) (default: none: the arguments)')
     .option('--select <rule>', `with --from: ${SELECTION_RULES.join(', ')}`, oneOf(SELECTION_RULES), 'top')
     .option('--count <k>', 'with --from: how many', positiveInt, 2)
-    .option('--percentile <p>', 'with --select small: accuracy percentile', num, 90)
+    .option('--percentile <p>', 'with --select small: accuracy percentile', num, SELECT_DEFAULTS.percentile)
     .option(
       '--train-limit <n>',
       `use only the first n training examples (default: fashion-mnist: ${FASHION_MNIST_RETRAIN_LIMIT}, else all)`,

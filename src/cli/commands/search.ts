@@ -4,7 +4,7 @@ import { addRuntimeOptions } from '../runtime';
 import { Command } from 'commander';
 
 import { DEFAULT_SEARCH, runSearch, type SearchEvent, type SearchOptions } from '../../search/runSearch';
-import { SELECTION_RULES, type SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
+import { SELECTION_RULES, SELECT_DEFAULTS, type SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
 import { STRATEGIES } from '../../search/strategy';
 import { allOnArchitecture, formatArchitecture } from '../../space/architecture';
 import { DataProgress, formatDuration, outputMode } from '../progress';
@@ -137,9 +137,9 @@ export function selectCommand(): Command {
     .requiredOption('--from <file>', 'search results (search.jsonl)')
     .option('--select <rule>', `${[...SELECTION_RULES, 'all-on'].join(', ')}`, oneOf([...SELECTION_RULES, 'all-on'] as const), 'top')
     .option('--count <k>', 'how many', positiveInt, 10)
-    .option('--percentile <p>', 'small: accuracy at or above this percentile', num, 90)
-    .option('--pool <n>', 'top-stratified: sample from the best n', positiveInt, 100)
-    .option('--seed <n>', 'random: seed', nonNegativeInt, 0)
+    .option('--percentile <p>', 'small: accuracy at or above this percentile', num, SELECT_DEFAULTS.percentile)
+    .option('--pool <n>', 'top-stratified: sample from the best n', positiveInt, SELECT_DEFAULTS.pool)
+    .option('--seed <n>', 'random: seed', nonNegativeInt, SELECT_DEFAULTS.seed)
     .option('--json', 'one JSON line per architecture')
     .action((f: SelectFlags) => {
       const results = readSearchResults(f.from);
