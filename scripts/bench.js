@@ -9,7 +9,8 @@
 // architectures/s on --score-images images one at a time and batched x8 / x32. Each stage has a time limit and
 // its result is written as soon as it is measured (bench/results/partial.jsonl, or --rows FILE). --gpu-table on the CPU runs the
 // same code (a smoke test of the script: `npm run bench -- --gpu-table --filters 4 --train-batches 64 --precisions fp32 --score-images 256`;
-// --train-steps N times N training steps instead of 20, 5 at batch 1024).
+// --train-steps N times N training steps instead of 20, 5 at batch 1024; --eager-reps N repeats PyTorch eager's timing
+// N times, the first a warm-up, instead of 3).
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -37,6 +38,8 @@ const rate = 0.1;
 const device = arg('device', 'cpu');
 const trainBatches = String(arg('train-batches', '64,1024')).split(',').map(Number); // GPU table
 const precisions = String(arg('precisions', 'fp32,bf16')).split(','); // GPU table
+// GPU table: PyTorch eager's repeats (the first a warm-up, the median of the others reported); the CPU dry run uses 2.
+const eagerReps = Number(arg('eager-reps', 3));
 
 function runJson(cmd, args, timeoutMs) {
   const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env } });
@@ -163,11 +166,11 @@ function eagerGpu(py, F) {
         '--steps',
         String(arg('train-steps', batch >= 1024 ? 5 : 20)),
         '--reps',
-        '3',
+        String(eagerReps),
         '--score-images',
         String(scoreImages),
         '--score-batch',
-        '1000',
+        String(Math.min(1000, scoreImages)),
         ...(precision === 'bf16' ? ['--bf16'] : []),
       ];
       const r = runJson(py.py, args, 300_000);

@@ -73,7 +73,7 @@ stage tests 90 node node_modules/vitest/vitest.mjs run test/native/cuda.test.ts 
 
 rm -f "$OUT/bench-rows.jsonl" "$OUT/jobs.jsonl"
 if [[ $DRY == 1 ]]; then
-  stage bench 120 node scripts/bench.js --gpu-table --filters 4 --train-batches 64 --precisions fp32 --score-images 32 --train-steps 2 --rows "$OUT/bench-rows.jsonl" --results "$OUT/bench.json"
+  stage bench 120 node scripts/bench.js --gpu-table --filters 4 --train-batches 64 --precisions fp32 --score-images 32 --train-steps 2 --eager-reps 2 --rows "$OUT/bench-rows.jsonl" --results "$OUT/bench.json"
   stage jobs 60 bash -c "node scripts/bench-jobs.js --jobs 1,2 --steps 3 --filters 4 | tee '$OUT/jobs.jsonl'"
 else
   # Sized from the first H200 run (docs/results.md#gpu): batch 1,024 only and 2,000 scoring images leave the
