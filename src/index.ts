@@ -71,11 +71,23 @@ export {
   type TrainHooks,
 } from './train/trainOneShot';
 export { PRESETS, withOverrides, type TrainOptions } from './train/trainOptions';
-export { runSearch, DEFAULT_SEARCH, type SearchOptions, type SearchSummary, type SearchEvent, type SearchHooks } from './search/runSearch';
+export {
+  runSearch,
+  DEFAULT_SEARCH,
+  SCORING_MODES,
+  type ScoringMode,
+  type SearchOptions,
+  type SearchSummary,
+  type SearchEvent,
+  type SearchHooks,
+} from './search/runSearch';
+export { DEFAULT_RACE, raceSlices, raceSizes, racePasses, type RaceSchedule, type RaceEvent } from './search/race';
 export { ProcessGroup, distOptions, DIST_DEFAULTS, type DistOptions } from './distributed/processGroup';
 export { launchWorkers, type LaunchFlags, type LaunchResult } from './distributed/launch';
 export {
   selectArchitectures,
+  byRank,
+  isRaced,
   SELECTION_RULES,
   SELECT_DEFAULTS,
   type SearchResult,

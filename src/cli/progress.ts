@@ -195,11 +195,43 @@ export class RetrainProgress {
  */
 export class ScoringProgress {
   private lastDraw = 0;
+  private tenths = 0;
 
   constructor(
     private readonly mode: OutputMode,
     private readonly err: NodeJS.WriteStream = process.stderr,
   ) {}
+
+  /**
+   * A racing search's rounds: a line at the start of each (candidates, the images it scores them on), then its
+   * progress with the round's leader, the image rate and the ETA of the whole race.
+   */
+  race(e: SearchEvent): void {
+    if (this.mode === 'json') return;
+    if (e.type === 'race-round') {
+      if (this.mode === 'tty' && this.lastDraw) this.err.write('\n');
+      this.lastDraw = 0;
+      this.tenths = 0;
+      const n = (x: number): string => x.toLocaleString('en-US');
+      this.err.write(
+        `round ${e.round + 1}/${e.rounds}: ${n(e.candidates)} candidates on validation images ${n(e.from)}..${n(e.to)}${e.done ? ` (${n(e.done)} scored before)` : ''}\n`,
+      );
+    } else if (e.type === 'raced') {
+      const done = e.done === e.candidates;
+      const line =
+        `round ${e.round + 1}/${e.rounds} ${e.done}/${e.candidates} scored, leader ${e.best.accuracy.toFixed(4)} on ${e.best.examples} images, ` +
+        `${e.imagesPerSec.toFixed(0)} img/s, race ETA ${formatDuration(e.etaSeconds)}`;
+      if (this.mode === 'tty') {
+        if (Date.now() - this.lastDraw < 100 && !done) return;
+        this.lastDraw = Date.now();
+        this.err.write(`\r\x1b[2K${bar(e.done / e.candidates)} ${line}${done ? '\n' : ''}`);
+        if (done) this.lastDraw = 0;
+      } else if (Math.floor((10 * e.done) / e.candidates) > this.tenths) {
+        this.tenths = Math.floor((10 * e.done) / e.candidates); // plain: a line per tenth of the round
+        this.err.write(`${line}\n`);
+      }
+    }
+  }
 
   scored(s: Extract<SearchEvent, { type: 'scored' }>): void {
     const done = s.done === s.count;

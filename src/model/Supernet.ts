@@ -113,6 +113,10 @@ export interface EvaluationResult {
   accuracy: number;
   loss: number;
   examples: number;
+  /** Correctly classified examples (accuracy = correct / examples). */
+  correct: number;
+  /** Summed cross-entropy loss (loss = lossSum / examples). */
+  lossSum: number;
 }
 
 /** Per-step progress of `train`. */
@@ -354,6 +358,8 @@ export class Supernet {
       accuracy: r.correct / r.examples,
       loss: r.lossSum / r.examples,
       examples: r.examples,
+      correct: r.correct,
+      lossSum: r.lossSum,
     }));
   }
 

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildReport, type ReportPlotEvent, type ReportSummary } from '../report/buildReport';
 import { type RetrainEvent, type RetrainSummary, retrain, retrainOptionsFrom } from '../retrain/retrain';
-import { type SearchEvent, type SearchSummary, runSearch } from '../search/runSearch';
+import { type ScoringMode, type SearchEvent, type SearchSummary, runSearch } from '../search/runSearch';
 import { type SearchResult, type SelectionRule, searchResultLine, selectArchitectures } from '../search/select';
 import type { StrategyName } from '../search/strategy';
 import { type TrainEvent, type TrainResult, runFiles, trainOneShot } from '../train/trainOneShot';
@@ -17,7 +17,17 @@ import type { DatasetSplits } from '../data/types';
 /** Options of the whole method (`nasctl run`): one-shot training, search, selection and retraining. */
 export interface PipelineOptions {
   train: TrainOptions;
-  search: { count: number; strategy: StrategyName; seed: number; valLimit?: number };
+  search: {
+    count: number;
+    strategy: StrategyName;
+    seed: number;
+    valLimit?: number;
+    /** `race`: score by racing (docs/model.md#racing) with the default schedule or these fields' values. */
+    scoring?: ScoringMode;
+    raceFirst?: number;
+    raceKeep?: number;
+    raceMin?: number;
+  };
   select: { rule: SelectionRule; count: number };
   retrain: { filters: number; epochs: number; runs: number; trainLimit?: number; export: boolean };
 }

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NasError } from '../util/errors';
 import { dropProbability } from '../schedule/dropout';
-import { type SearchResult, searchResultLine } from '../search/select';
+import { type SearchResult, byRank, isRaced, searchResultLine } from '../search/select';
 import { type RetrainRun, retrainRunLine } from '../retrain/retrain';
 import { type MetricsLine, metricsLine } from '../train/trainOneShot';
 import type { TrainOptions } from '../train/trainOptions';
@@ -78,7 +78,7 @@ export async function buildReport(
     sections.push({
       title: 'One-shot accuracies',
       svg: await render('One-shot accuracies', accuracyHistogram(search.map((r) => r.accuracy))),
-      note: searchNote(path.join(dir, 'search.search.json'), search.length),
+      note: [searchNote(path.join(dir, 'search.search.json'), search.length), raceNote(search)].filter(Boolean).join(' '),
     });
   const byArch = new Map(search.map((r) => [r.arch, r]));
   const pairs = new Map<string, { oneShot: number; standalone: number[] }>();
@@ -142,16 +142,31 @@ function correlationNote(scatter: { oneShot: number; standalone: number }[]): st
   return `Spearman's rho ${numText(spearman(x, y), 3)}, Kendall's tau ${numText(kendall(x, y), 3)} over ${scatter.length} architectures.`;
 }
 
-/** The `count` best architectures by one-shot accuracy, with their stand-alone test accuracy where retrained. */
+/**
+ * A racing search (docs/model.md#racing): how many candidates reached each round and on how many validation images
+ * each was scored; partial scores rank below full ones. Undefined for full scoring.
+ */
+export function raceNote(search: SearchResult[]): string | undefined {
+  if (!isRaced(search)) return undefined;
+  const byExamples = new Map<number, number>();
+  for (const r of search) byExamples.set(r.examples, (byExamples.get(r.examples) ?? 0) + 1);
+  const levels = [...byExamples.keys()].sort((a, b) => a - b);
+  const reached = levels.map(
+    (e, i) => `${numText(levels.slice(i).reduce((n, l) => n + (byExamples.get(l) ?? 0), 0))} reached ${numText(e)} images`,
+  );
+  return `Scored by racing: ${reached.join(', ')}; the histogram mixes partial scores (fewer images) with full ones, and the ranking puts an architecture the race kept longer above one it cut.`;
+}
+
+/** The `count` best architectures in rank order (select.ts byRank), with their stand-alone test accuracy where retrained. */
 function rankedTable(search: SearchResult[], retrained: RetrainRun[], count: number): string {
-  const top = [...search].sort((a, b) => b.accuracy - a.accuracy).slice(0, count);
+  const top = [...search].sort(byRank).slice(0, count);
   const retrainedBy = new Map<string, number[]>();
   for (const r of retrained) retrainedBy.set(r.arch, [...(retrainedBy.get(r.arch) ?? []), r.testAccuracy]);
   return top.length
-    ? `<table><thead><tr><th>#</th><th>one-shot acc.</th><th>params</th><th>multiply-adds</th><th>stand-alone test acc.</th><th>architecture</th></tr></thead><tbody>${top
+    ? `<table><thead><tr><th>#</th><th>one-shot acc.</th><th>val. images</th><th>params</th><th>multiply-adds</th><th>stand-alone test acc.</th><th>architecture</th></tr></thead><tbody>${top
         .map((r, i) => {
           const st = retrainedBy.get(r.arch);
-          return `<tr><td>${i + 1}</td><td>${fixed(r.accuracy, 4)}</td><td>${esc(r.params.toLocaleString('en-US'))}</td><td>${fixed(r.madds / 1e6, 1)}M</td><td>${st ? fixed(mean(st), 4) : ''}</td><td><code>${esc(r.arch)}</code></td></tr>`;
+          return `<tr><td>${i + 1}</td><td>${fixed(r.accuracy, 4)}</td><td>${fixed(r.examples)}</td><td>${esc(r.params.toLocaleString('en-US'))}</td><td>${fixed(r.madds / 1e6, 1)}M</td><td>${st ? fixed(mean(st), 4) : ''}</td><td><code>${esc(r.arch)}</code></td></tr>`;
         })
         .join('')}</tbody></table>`
     : '<p>No search results yet (run <code>nasctl search</code>).</p>';
@@ -165,7 +180,7 @@ const DRAWN_TOP = 3;
  * that does not parse (a results file from another space) is listed without a drawing rather than failing the report.
  */
 function cellDrawings(search: SearchResult[], retrained: RetrainRun[], blocks = DEFAULT_SPACE.blocks): string {
-  const ranked = [...search].sort((a, b) => b.accuracy - a.accuracy);
+  const ranked = [...search].sort(byRank);
   const rank = new Map(ranked.map((r, i) => [r.arch, i + 1]));
   const standalone = new Map<string, number[]>();
   for (const r of retrained) standalone.set(r.arch, [...(standalone.get(r.arch) ?? []), r.testAccuracy]);

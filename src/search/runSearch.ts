@@ -26,9 +26,26 @@ import {
   writeFileAtomic,
 } from '../util/files';
 import { openSupernet, supernetCheckpoint } from './openSupernet';
-import { type SearchResult, searchResultLine } from './select';
+import { type SearchResult, byRank, searchResultLine } from './select';
 import { readArchList } from './archList';
 import { ListSearch, STRATEGIES, type StrategyName, createStrategy, type SearchStrategy } from './strategy';
+import {
+  DEFAULT_RACE,
+  type RaceEvent,
+  type RaceLine,
+  type RaceSchedule,
+  racePasses,
+  raceSizes,
+  raceSlices,
+  readRaceState,
+  runRace,
+  validateRace,
+} from './race';
+
+/** How architectures are scored: each on the whole validation split, or by racing (docs/model.md#racing). */
+export type ScoringMode = 'full' | 'race';
+/** Every scoring mode, for option parsing. */
+export const SCORING_MODES: ScoringMode[] = ['full', 'race'];
 
 /** Options of `runSearch`: the one-shot model, how many architectures, the strategy, constraints and the results file. */
 export interface SearchOptions {
@@ -67,6 +84,18 @@ export interface SearchOptions {
   /** Execution plan (see SupernetConfig.plan). */
   plan?: ExecutionPlan;
   /**
+   * `full` (default): every architecture on the whole validation split. `race`: successive halving
+   * (docs/model.md#racing): all on a first slice, the better part on to larger slices; the best `raceMin` or more
+   * are scored in full, the others keep a partial score. One results file holds one mode.
+   */
+  scoring?: ScoringMode;
+  /** Racing: validation images of the first round (default 256). */
+  raceFirst?: number;
+  /** Racing: fraction of the candidates kept after each round, in (0, 1] (default 0.25). */
+  raceKeep?: number;
+  /** Racing: no round keeps fewer candidates (default 100). */
+  raceMin?: number;
+  /**
    * Score the supernet's current checkpoint although a training job is writing its run directory (default: refused
    * with ERR_NAS_LOCKED, since the checkpoint changes under the search); a warning event says so.
    */
@@ -84,8 +113,9 @@ export const DEFAULT_SEARCH: Omit<SearchOptions, 'supernet'> = {
   tournament: 10,
 };
 
-/** Progress of `runSearch`: its start and each scored architecture. */
+/** Progress of `runSearch`: its start and each scored architecture (and with racing, each round and group). */
 export type SearchEvent =
+  | RaceEvent
   | { type: 'data'; event: ImageFolderEvent }
   | { type: 'warning'; message: string }
   | { type: 'start'; count: number; done: number; results: string; strategy: string; validationExamples: number }
@@ -110,10 +140,12 @@ export interface SearchSummary {
   archsPerSec: number;
   imagesPerSec: number;
   top: SearchResult[];
+  /** Racing: each round's candidates and the validation images they had seen by its end, and the image passes. */
+  race?: { rounds: { candidates: number; examples: number }[]; passes: number; fullPasses: number };
 }
 
 /** The part of the options that must not change between a search and its resumption. */
-const IDENTITY: (keyof SearchOptions | 'archsDigest' | 'checkpoint')[] = [
+const IDENTITY: (keyof SearchOptions | 'archsDigest' | 'checkpoint' | 'race')[] = [
   'strategy',
   'seed',
   'maxParams',
@@ -124,13 +156,29 @@ const IDENTITY: (keyof SearchOptions | 'archsDigest' | 'checkpoint')[] = [
   'round',
   'archsDigest',
   'checkpoint',
+  'scoring',
+  'race',
 ];
+
+/** A search's racing schedule (the defaults filled in), or undefined for full scoring. */
+function scheduleOf(o: SearchOptions): RaceSchedule | undefined {
+  if (o.scoring !== 'race') return undefined;
+  return { first: o.raceFirst ?? DEFAULT_RACE.first, keep: o.raceKeep ?? DEFAULT_RACE.keep, min: o.raceMin ?? DEFAULT_RACE.min };
+}
 
 function validate(o: SearchOptions): void {
   if (!(Number.isInteger(o.count) && o.count > 0)) throw invalidParameter('count', 'a positive integer', o.count);
   if (!STRATEGIES.includes(o.strategy)) throw invalidParameter('strategy', `one of ${STRATEGIES.join(', ')}`, o.strategy);
   for (const k of ['maxParams', 'maxMadds', 'valLimit', 'round'] as const) {
     if (o[k] !== undefined && !(Number(o[k]) > 0)) throw invalidParameter(k, 'a positive number', o[k]);
+  }
+  if (o.scoring !== undefined && !SCORING_MODES.includes(o.scoring))
+    throw invalidParameter('scoring', `one of ${SCORING_MODES.join(', ')}`, o.scoring);
+  const race = scheduleOf(o);
+  if (race) {
+    validateRace(race);
+    if (o.strategy === 'evolution')
+      throw invalidParameter('scoring', "'full' with the evolution strategy (it learns from every full score as it goes)", o.scoring);
   }
 }
 
@@ -155,7 +203,7 @@ function openResults(
   identity: Record<string, unknown>,
   defaultRound: number,
   supernet: string,
-): { round: number; previous: SearchResult[]; pendingSettings: string | null } {
+): Started & { pendingSettings: string | null } {
   let round = defaultRound;
   let pendingSettings: string | null = null;
   if (fs.existsSync(settings)) {
@@ -164,7 +212,8 @@ function openResults(
     round = explicitRound ?? saved.round ?? 1;
     for (const k of IDENTITY) {
       const mine = k === 'round' ? round : identity[k];
-      const was = k === 'round' ? (saved.round ?? 1) : saved[k]; // files from before rounds were recorded: 1
+      // Files from before rounds were recorded: 1; from before racing: full scoring.
+      const was = k === 'round' ? (saved.round ?? 1) : k === 'scoring' ? (saved.scoring ?? 'full') : saved[k];
       if (k === 'checkpoint' && was === undefined) continue; // results from before checkpoints were recorded
       if (k === 'checkpoint' && was !== mine) {
         const [[wasStep, wasDigest], [step, digest]] = [was, mine].map((v) => String(v).split(':'));
@@ -182,7 +231,16 @@ function openResults(
   const read = readJsonLinesStrict(results, searchResultLine);
   repairTornLine(results, read);
   const previous = read.rows;
-  return { round, previous, pendingSettings };
+  // A race's per-round counts (its state file) come with its results; full scoring has none.
+  const state = identity.scoring === 'race' ? readRaceState(results) : [];
+  return { round, previous, state, pendingSettings };
+}
+
+/** What rank 0 read of a search it starts or resumes, and tells the other workers. */
+interface Started {
+  round: number;
+  previous: SearchResult[];
+  state: RaceLine[];
 }
 
 /**
@@ -298,8 +356,11 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       if (!listed.length) throw new NasError('ERR_NAS_BAD_CONFIG', 'no architecture of the list satisfies --max-params / --max-madds');
       o.count = Math.min(given.count ?? listed.length, listed.length);
     }
-    const { whileTraining: _w, ...settled } = o; // how this search was let run, not what it scores
-    const identity = { ...settled, archsDigest: list?.digest, checkpoint: opened.identity };
+    const { whileTraining: _w, raceFirst: _f, raceKeep: _k, raceMin: _m, ...settled } = o; // how it was let run, not what it scores
+    const schedule = scheduleOf(o);
+    // A race's cuts depend on how many candidates race: its count is part of what it scores.
+    const race = schedule && `first ${schedule.first}, keep ${schedule.keep}, min ${schedule.min}, count ${o.count}`;
+    const identity = { ...settled, scoring: o.scoring ?? 'full', race, archsDigest: list?.digest, checkpoint: opened.identity };
     const results = o.out ?? path.join(opened.dir, 'search.jsonl');
     const settings = `${results.replace(/\.jsonl$/, '')}.search.json`;
     // Results are appended to: only an absent file or one of JSON lines (a previous search's) is taken.
@@ -310,7 +371,7 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       removeStaleTemps(path.dirname(path.resolve(results)));
     }
     const defaultRound = o.round ?? (o.strategy === 'evolution' ? workers : 1);
-    const { round, previous, pendingSettings } = await agreeOnStart(group, writer, () =>
+    const { round, previous, state, pendingSettings } = await agreeOnStart(group, writer, () =>
       openResults(results, settings, identity, defaultRound, path.resolve(o.supernet)),
     );
     const strategy = listed
@@ -318,12 +379,57 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
       : createStrategy(o.strategy, o.seed, spaceWith(net.config.blocks), { population: o.population, sample: o.tournament });
     const scored = new Map<string, SearchResult>();
     const proposer = new Proposer(strategy, fits, scored);
-    proposer.replay(previous, results);
-    const rounds = previous.length ? (previous[previous.length - 1].round ?? previous.length - 1) + 1 : 0;
-
     const val = new NativeData(data.validation, data.mean, data.std);
     const count = Math.min(o.valLimit ?? data.validation.n, data.validation.n);
     const emit = hooks.onEvent ?? ((): void => undefined);
+    if (schedule) {
+      // A race proposes all its candidates first (the same ones when it resumes: the strategy is seeded).
+      const candidates = proposer.round(o.count);
+      emit({ type: 'start', count: o.count, done: previous.length, results, strategy: strategy.name, validationExamples: count });
+      const started = Date.now();
+      const all = [...previous];
+      const ran = await runRace({
+        net,
+        group,
+        val,
+        total: count,
+        schedule,
+        candidates,
+        shape,
+        previous,
+        state,
+        writer,
+        results,
+        settings,
+        pendingSettings,
+        evalBatchSize: o.evalBatchSize,
+        batchArchs: o.batchArchs,
+        batched: o.batched,
+        workers,
+        emit,
+        onResult: (r) => all.push(r),
+        signal: hooks.signal,
+      });
+      const secs = Math.max((Date.now() - started) / 1000, 1e-9);
+      const ends = raceSlices(count, schedule, net.config.ghostBatch);
+      const sizes = raceSizes(o.count, ends.length, schedule);
+      return {
+        results,
+        scored: all.length,
+        count: o.count,
+        aborted: ran.aborted,
+        archsPerSec: ran.decided / secs,
+        imagesPerSec: ran.passes / secs,
+        top: all.sort(byRank).slice(0, 5),
+        race: {
+          rounds: sizes.map((candidates, r) => ({ candidates, examples: ends[r] })),
+          passes: racePasses(o.count, count, schedule, net.config.ghostBatch),
+          fullPasses: o.count * count,
+        },
+      };
+    }
+    proposer.replay(previous, results);
+    const rounds = previous.length ? (previous[previous.length - 1].round ?? previous.length - 1) + 1 : 0;
     emit({ type: 'start', count: o.count, done: scored.size, results, strategy: strategy.name, validationExamples: count });
     const { aborted, session, started } = await scoreRounds({
       o,
@@ -371,15 +477,15 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
 async function agreeOnStart(
   group: ProcessGroup | undefined,
   writer: boolean,
-  open: () => { round: number; previous: SearchResult[]; pendingSettings: string | null },
-): Promise<{ round: number; previous: SearchResult[]; pendingSettings: string | null }> {
-  let start: { round: number; previous: SearchResult[] } | { error: { message: string } } | null = null;
+  open: () => Started & { pendingSettings: string | null },
+): Promise<Started & { pendingSettings: string | null }> {
+  let start: Started | { error: { message: string } } | null = null;
   let pendingSettings: string | null = null;
   if (writer) {
     try {
       const opened = open();
       pendingSettings = opened.pendingSettings;
-      start = { round: opened.round, previous: opened.previous };
+      start = { round: opened.round, previous: opened.previous, state: opened.state };
     } catch (err) {
       if (!group) throw err;
       start = { error: { message: (err as Error).message } };

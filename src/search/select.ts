@@ -16,6 +16,11 @@ export interface SearchResult {
   examples: number;
   /** The proposal round (architectures proposed together before their scores were told to the strategy). */
   round?: number;
+  /**
+   * Racing (docs/model.md#racing): the last round the architecture was scored in; `examples` says how many
+   * validation images its scores come from (fewer than a full score's when the race cut it).
+   */
+  rung?: number;
 }
 
 /** The line check of search results: the fields of {@link SearchResult}, and an `arch` that parses. */
@@ -28,7 +33,8 @@ export function searchResultLine(value: unknown): SearchResult | string {
   } catch (err) {
     return `"arch": ${(err as Error).message}`;
   }
-  if (o.round !== undefined && !Number.isInteger(o.round)) return `"round": expected an integer, got ${JSON.stringify(o.round)}`;
+  for (const k of ['round', 'rung'])
+    if (o[k] !== undefined && !Number.isInteger(o[k])) return `"${k}": expected an integer, got ${JSON.stringify(o[k])}`;
   return o as unknown as SearchResult;
 }
 
@@ -64,7 +70,19 @@ export interface SelectOptions {
 /** The defaults of SelectOptions (and of `nasctl select` and `nasctl retrain --from`): the paper's Table 1 settings. */
 export const SELECT_DEFAULTS = { percentile: 90, pool: 100, seed: 0 } as const;
 
-const byAccuracy = (a: SearchResult, b: SearchResult): number => b.accuracy - a.accuracy || a.loss - b.loss || a.index - b.index;
+/**
+ * Rank order of search results: more validation examples first (with racing, an architecture the race kept to a
+ * later round beat those it cut on the images they all saw; docs/model.md#racing), then accuracy, loss and line.
+ * With full scoring every result has the same examples: plain accuracy order.
+ */
+export const byRank = (a: SearchResult, b: SearchResult): number =>
+  b.examples - a.examples || b.accuracy - a.accuracy || a.loss - b.loss || a.index - b.index;
+const byAccuracy = byRank;
+
+/** Whether search results come from a race (docs/model.md#racing): some were scored on fewer examples than others. */
+export function isRaced(results: SearchResult[]): boolean {
+  return results.some((r) => r.examples !== results[0].examples);
+}
 
 /** The value at percentile p (0..100) of xs, nearest-rank. */
 export function percentile(xs: number[], p: number): number {
@@ -97,8 +115,12 @@ export function selectArchitectures(results: SearchResult[], o: SelectOptions): 
         ranked.map((r) => r.accuracy),
         p,
       );
-      return ranked
-        .filter((r) => r.accuracy >= threshold)
+      // A race's partial scores are not comparable with full ones: there the percentile is one of rank (the best
+      // 100 - p percent in rank order), which is the same set as the accuracy threshold's when all are full scores.
+      const eligible = isRaced(results)
+        ? ranked.slice(0, Math.max(1, Math.ceil(((100 - p) / 100) * ranked.length)))
+        : ranked.filter((r) => r.accuracy >= threshold);
+      return eligible
         .sort((a, b) => a.params - b.params || byAccuracy(a, b))
         .slice(0, k)
         .sort(byAccuracy);

@@ -5,6 +5,7 @@ import type { ExecutionPlan } from '../../native/binding';
 import { PIPELINE_PRESETS, type PipelineEvent, type PipelineOptions, runPipeline } from '../../pipeline/runPipeline';
 import { SELECTION_RULES, type SelectionRule } from '../../search/select';
 import { STRATEGIES, type StrategyName } from '../../search/strategy';
+import { SCORING_MODES, type ScoringMode } from '../../search/runSearch';
 import { oneOf, positiveInt, presetDefault } from '../parse';
 import { DataProgress, RetrainProgress, ScoringProgress, TrainProgress, outputMode } from '../progress';
 import { type DatasetFlags, addDatasetOptions, datasetFromFlags } from '../dataset';
@@ -16,6 +17,7 @@ interface RunFlags extends DatasetFlags {
   out?: string;
   searchCount?: number;
   strategy?: StrategyName;
+  scoring?: ScoringMode;
   select?: SelectionRule;
   retrainCount?: number;
   retrainFilters?: number;
@@ -53,6 +55,11 @@ export function runCommand(): Command {
     .option('--out <dir>', 'run directory (default: runs/<preset>; with --dataset folder: runs/<folder name>)')
     .option('--search-count <n>', `architectures to score ${preset((p) => p.search.count)}`, positiveInt)
     .option('--strategy <name>', `${STRATEGIES.join(' or ')} ${preset((p) => p.search.strategy)}`, oneOf(STRATEGIES))
+    .option(
+      '--scoring <mode>',
+      `full, or race: the search by racing, the best part of each round on to more validation images (docs/model.md#racing) ${preset((p) => p.search.scoring ?? 'full')}`,
+      oneOf(SCORING_MODES),
+    )
     .option('--select <rule>', `${SELECTION_RULES.join(', ')} ${preset((p) => p.select.rule)}`, oneOf(SELECTION_RULES))
     .option('--retrain-count <k>', `architectures to retrain ${preset((p) => p.select.count)}`, positiveInt)
     .option('--retrain-filters <F>', `F of the retrained models ${preset((p) => p.retrain.filters)}`, positiveInt)
@@ -77,7 +84,12 @@ export function runCommand(): Command {
             ...(f.plan ? { plan: f.plan } : {}),
           },
         },
-        search: { ...p.search, ...(f.searchCount ? { count: f.searchCount } : {}), ...(f.strategy ? { strategy: f.strategy } : {}) },
+        search: {
+          ...p.search,
+          ...(f.searchCount ? { count: f.searchCount } : {}),
+          ...(f.strategy ? { strategy: f.strategy } : {}),
+          ...(f.scoring ? { scoring: f.scoring } : {}),
+        },
         select: { ...p.select, ...(f.select ? { rule: f.select } : {}), ...(f.retrainCount ? { count: f.retrainCount } : {}) },
         retrain: {
           ...p.retrain,
@@ -94,7 +106,7 @@ export function runCommand(): Command {
       const onEvent = (e: PipelineEvent): void => {
         if (mode === 'json') {
           if (e.type === 'stage') process.stdout.write(`${JSON.stringify(e)}\n`);
-          if (e.type === 'search' && e.event.type === 'scored')
+          if (e.type === 'search' && (e.event.type === 'scored' || e.event.type === 'decided'))
             process.stdout.write(`${JSON.stringify({ type: 'scored', ...e.event.result })}\n`);
           if (e.type === 'retrain' && e.event.type === 'run')
             process.stdout.write(`${JSON.stringify({ type: 'retrained', ...e.event.result })}\n`);
@@ -112,6 +124,8 @@ export function runCommand(): Command {
           trainProgress.handle(e.event);
         } else if (e.type === 'search' && e.event.type === 'scored') {
           scoringProgress.scored(e.event);
+        } else if (e.type === 'search') {
+          scoringProgress.race(e.event);
         } else if (e.type === 'report') {
           process.stderr.write(`  plot ${e.event.index}: ${e.event.title} (${e.event.seconds.toFixed(1)} s)\n`);
         } else if (e.type === 'retrain') {

@@ -3,11 +3,12 @@ import * as path from 'node:path';
 import { addRuntimeOptions } from '../runtime';
 import { Command } from 'commander';
 
-import { DEFAULT_SEARCH, runSearch, type SearchEvent, type SearchOptions } from '../../search/runSearch';
+import { DEFAULT_SEARCH, SCORING_MODES, runSearch, type SearchEvent, type SearchOptions } from '../../search/runSearch';
+import { DEFAULT_RACE } from '../../search/race';
 import { SELECTION_RULES, SELECT_DEFAULTS, type SelectionRule, readSearchResults, selectArchitectures } from '../../search/select';
 import { STRATEGIES } from '../../search/strategy';
 import { allOnArchitecture, formatArchitecture } from '../../space/architecture';
-import { DataProgress, formatDuration, outputMode } from '../progress';
+import { DataProgress, ScoringProgress, formatDuration, outputMode } from '../progress';
 import { nonNegativeInt, num, oneOf, positiveInt } from '../parse';
 import { withAbortOnSignal } from '../lifecycle';
 import { type DistFlags, addDistOptions, withGroup } from '../dist';
@@ -17,8 +18,17 @@ type SearchFlags = SearchOptions & DistFlags & { json?: boolean };
 function renderer(json: boolean): (e: SearchEvent) => void {
   const mode = outputMode(json);
   const data = new DataProgress(mode);
+  const race = new ScoringProgress(mode);
   let last = 0;
   return (e) => {
+    if (e.type === 'race-round' || e.type === 'raced') {
+      race.race(e);
+      return;
+    }
+    if (e.type === 'decided') {
+      if (mode === 'json') process.stdout.write(`${JSON.stringify(e.result)}\n`);
+      return;
+    }
     if (e.type === 'data') {
       data.handle(e.event);
       return;
@@ -80,6 +90,21 @@ export function searchCommand(): Command {
       'evolution: proposals scored (in parallel by the workers) before the strategy hears their scores (default: the number of workers)',
       positiveInt,
     )
+    .option(
+      '--scoring <mode>',
+      'full: every architecture on the whole validation split; race: successive halving, the best part of each round goes on to more images (docs/model.md#racing)',
+      oneOf(SCORING_MODES),
+      'full',
+    )
+    .option('--race-first <n>', 'race: validation images of the first round', positiveInt, DEFAULT_RACE.first)
+    .option('--race-keep <fraction>', 'race: fraction of the candidates kept after each round, in (0, 1]', num, DEFAULT_RACE.keep)
+    .option('--race-min <n>', 'race: no round keeps fewer candidates (they are scored in full)', positiveInt, DEFAULT_RACE.min)
+    .option(
+      '--eval-batch-size <n>',
+      'validation images per forward (any value gives the same scores)',
+      positiveInt,
+      DEFAULT_SEARCH.evalBatchSize,
+    )
     .option('--while-training', "score the supernet's current checkpoint although a training job is writing its run (default: refused)")
     .option('--json', 'one JSON line per scored architecture on stdout, then {"summary":..}')
     .action(async (f: SearchFlags) => {
@@ -112,6 +137,12 @@ export function searchCommand(): Command {
         process.stderr.write(
           `${summary.aborted ? 'stopped' : 'done'}: ${summary.scored}/${summary.count} scored, ${summary.archsPerSec.toFixed(3)} architectures/s, ${summary.imagesPerSec.toFixed(0)} images/s\n`,
         );
+        if (summary.race) {
+          const { rounds, passes, fullPasses } = summary.race;
+          process.stderr.write(
+            `race: ${rounds.map((r) => `${r.candidates} on ${r.examples}`).join(', ')} images; ${((100 * passes) / fullPasses).toFixed(1)}% of the image passes of full scoring\n`,
+          );
+        }
         process.stdout.write(`best by one-shot validation accuracy (${summary.results}):\n`);
         for (const r of summary.top)
           process.stdout.write(`  ${r.accuracy.toFixed(4)}  ${r.params.toLocaleString('en-US').padStart(9)} params  ${r.arch}\n`);
