@@ -151,8 +151,9 @@ export function raceNote(search: SearchResult[]): string | undefined {
   const byExamples = new Map<number, number>();
   for (const r of search) byExamples.set(r.examples, (byExamples.get(r.examples) ?? 0) + 1);
   const levels = [...byExamples.keys()].sort((a, b) => a - b);
+  const n = (x: number): string => x.toLocaleString('en-US');
   const reached = levels.map(
-    (e, i) => `${numText(levels.slice(i).reduce((n, l) => n + (byExamples.get(l) ?? 0), 0))} reached ${numText(e)} images`,
+    (e, i) => `${n(levels.slice(i).reduce((sum, l) => sum + (byExamples.get(l) ?? 0), 0))} reached ${n(e)} images`,
   );
   return `Scored by racing: ${reached.join(', ')}; the histogram mixes partial scores (fewer images) with full ones, and the ranking puts an architecture the race kept longer above one it cut.`;
 }

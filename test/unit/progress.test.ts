@@ -1,7 +1,7 @@
 // Progress of long stages (retraining): a line at least every interval outside a terminal, JSON lines with --json,
 // rates and ETAs over all runs of a call (several train at once).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CountProgress, RetrainProgress, TrainProgress } from '../../src/cli/progress';
+import { CountProgress, RetrainProgress, ScoringProgress, TrainProgress } from '../../src/cli/progress';
 
 function sink(): { stream: NodeJS.WriteStream; text: () => string } {
   const parts: string[] = [];
@@ -158,5 +158,36 @@ describe('training progress', () => {
     expect(out.text()).toBe(
       '\r\x1b[2K[############............] step 50/100 ep 5.00 loss 2.000 acc 0.500 lr 0.1000 drop in 0.10 op 0.20 100 img/s ETA 50s',
     );
+  });
+});
+
+describe('racing progress', () => {
+  it('prints a line per round and per tenth of it (plain), nothing with --json', () => {
+    const plain = sink();
+    const json = sink();
+    const p = new ScoringProgress('plain', plain.stream);
+    const q = new ScoringProgress('json', json.stream);
+    const best = { arch: '0:sep3/1:identity/2:maxpool/3:avgpool', accuracy: 0.75, examples: 256 };
+    for (const [round, candidates, from, to] of [
+      [0, 40, 0, 256],
+      [1, 10, 256, 1024],
+    ]) {
+      const start = { type: 'race-round' as const, round, rounds: 2, candidates, from, to, done: 0 };
+      p.race(start);
+      q.race(start);
+      for (let done = 4; done < candidates + 4; done += 4) {
+        done = Math.min(done, candidates);
+        const e = { type: 'raced' as const, round, rounds: 2, done, candidates, imagesPerSec: 1000, etaSeconds: 65, best };
+        p.race(e);
+        q.race(e);
+      }
+    }
+    const lines = plain.text().trim().split('\n');
+    expect(lines[0]).toBe('round 1/2: 40 candidates on validation images 0..256');
+    expect(lines[1]).toBe('round 1/2 4/40 scored, leader 0.7500 on 256 images, 1000 img/s, race ETA 1m05s');
+    expect(lines.filter((l) => l.startsWith('round 1/2 '))).toHaveLength(10); // 40 in groups of 4: each tenth
+    expect(lines[11]).toBe('round 2/2: 10 candidates on validation images 256..1,024');
+    expect(lines.filter((l) => l.startsWith('round 2/2 '))).toHaveLength(3); // 4, 8, 10 of 10: tenths 4, 8, 10
+    expect(json.text()).toBe('');
   });
 });

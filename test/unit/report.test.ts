@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildReport } from '../../src/report/buildReport';
+import { buildReport, raceNote } from '../../src/report/buildReport';
 import type { NasError } from '../../src/util/errors';
 
 const XSS = '<img src=x onerror=alert(1)>';
@@ -105,4 +105,22 @@ describe('report', () => {
     await buildReport(dir, { out: report });
     expect(fs.statSync(report).mtimeMs).toBeGreaterThanOrEqual(first);
   }, 60_000);
+});
+
+describe('the report of a racing search', () => {
+  const result = (index: number, examples: number, accuracy: number) => ({
+    index,
+    arch: `0:sep3/1:identity/2:maxpool/${index}:avgpool`,
+    accuracy,
+    loss: 1,
+    params: 100 + index,
+    madds: 1000,
+    examples,
+  });
+
+  it('says how many candidates reached each round; full scoring has no such note', () => {
+    const raced = [result(0, 256, 0.9), result(1, 256, 0.8), result(2, 1024, 0.7), result(3, 5000, 0.6), result(4, 5000, 0.65)];
+    expect(raceNote(raced)).toMatch(/^Scored by racing: 5 reached 256 images, 3 reached 1,024 images, 2 reached 5,000 images;/);
+    expect(raceNote([result(0, 5000, 0.9), result(1, 5000, 0.8)])).toBeUndefined();
+  });
 });
