@@ -150,6 +150,31 @@ describe('nasctl search --scoring race', () => {
     }
   });
 
+  it('scripts/race-replay.js replays a schedule from the keep-1 race to what a race of that schedule finds', async () => {
+    const r = await runProcess([
+      path.resolve(__dirname, '../../scripts/race-replay.js'),
+      '--json',
+      '--ghost-batch',
+      '16',
+      '--schedules',
+      '32:0.5:3',
+      path.join(root, 'keep1.race.jsonl'),
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const [row] = JSON.parse(r.stdout).rows;
+    const n = read(path.join(root, 'full.jsonl'))[0].examples;
+    expect(row.rounds).toBe(`40 on 32, 20 on 64, 10 on 128, 5 on ${n}`);
+    // The race of that schedule (first test) against full scoring, as the script counts it.
+    const rank = (rows: SearchResult[]): string[] =>
+      [...rows]
+        .sort((a, b) => b.examples - a.examples || b.accuracy - a.accuracy || a.loss - b.loss || a.index - b.index)
+        .map((x) => x.arch);
+    const raced = rank(read(path.join(root, 'race.jsonl')));
+    const full = rank(read(path.join(root, 'full.jsonl')));
+    const overlap = (k: number): number => raced.slice(0, k).filter((a) => full.slice(0, k).includes(a)).length;
+    expect([row.top10, row.passShare]).toEqual([overlap(10), (40 * 32 + 20 * 32 + 10 * 64 + 5 * (n - 128)) / (40 * n)]);
+  });
+
   it('resumes a race stopped mid-round three times to the same files as one uninterrupted race', async () => {
     const out = path.join(root, 'stopped.jsonl');
     const seen: number[] = [];
