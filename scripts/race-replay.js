@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// node scripts/race-replay.js [--schedules 256:0.25:100,128:0.25:100,...] [--json] STATE.race.jsonl...
+// node scripts/race-replay.js [--schedules 256:0.25:100,128:0.25:100,...] [--images N] [--json] STATE.race.jsonl...
 //
 // How often a racing schedule finds what full scoring finds (docs/results.md#racing), without scoring twice: the
 // state files of races run with keep 1 (`nasctl search --scoring race --race-keep 1 --race-min 1 --race-first 64`)
@@ -9,7 +9,8 @@
 // correct answers, then summed loss, then proposal order), and compared with full scoring: the overlap of the top
 // 10 and top 50, Spearman's rho over the candidates full scoring ranks in its top 10% (their race ranks against
 // their full ranks), and the image passes against full scoring's. Several files are one pool of candidates (races
-// of other seeds on the same model and split).
+// of other seeds on the same model and split). `--images N` replays races of the first N images: only the slices that
+// end at or before N count, so races stopped (or run further) past N pool with races of N images.
 const fs = require('node:fs');
 const path = require('node:path');
 const { raceSizes, raceSlices, spearman } = require(path.join(__dirname, '..', 'dist'));
@@ -26,10 +27,11 @@ const schedules = opt('schedules', '256:0.25:100,128:0.25:100,64:0.25:100,256:0.
     return { first, keep, min };
   });
 const ghost = Number(opt('ghost-batch', 32));
+const images = Number(opt('images', Number.POSITIVE_INFINITY));
 const json = argv.includes('--json');
 const files = argv.filter((a) => a !== '--json');
 if (!files.length) {
-  process.stderr.write('usage: node scripts/race-replay.js [--schedules first:keep:min,...] [--json] STATE.race.jsonl...\n');
+  process.stderr.write('usage: node scripts/race-replay.js [--schedules first:keep:min,...] [--images N] [--json] STATE.race.jsonl...\n');
   process.exit(2);
 }
 
@@ -41,6 +43,8 @@ for (const [f, file] of files.entries()) {
   for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
     if (!line.trim()) continue;
     const l = JSON.parse(line);
+    const seen = byArch.get(l.arch)?.examples ?? 0;
+    if (seen + l.examples > images) continue;
     let c = byArch.get(l.arch);
     if (!c) {
       c = { arch: l.arch, order: [f, byArch.size], at: new Map(), correct: 0, lossSum: 0, examples: 0 };
@@ -60,6 +64,7 @@ for (const [f, file] of files.entries()) {
   }
 }
 const total = ends[ends.length - 1];
+if (Number.isFinite(images) && total !== images) throw new Error(`--images ${images}: the races have no slice ending there (${ends})`);
 const before = (a, b) => a.order[0] - b.order[0] || a.order[1] - b.order[1];
 const at = (e) => (a, b) => b.at.get(e).correct - a.at.get(e).correct || a.at.get(e).lossSum - b.at.get(e).lossSum || before(a, b);
 const full = [...candidates].sort(at(total));

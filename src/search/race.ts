@@ -246,6 +246,11 @@ export async function runRace(c: RaceInput): Promise<{ aborted: boolean; passes:
       to: ends[round],
       done: alive.length - todo.length,
     });
+    // The round's leader so far, kept as results come (a sort per group is quadratic over 20,000 candidates).
+    const order = atRound(round);
+    const better = (a: RaceTally | undefined, b: RaceTally): RaceTally => (a && order(a, b) <= 0 ? a : b);
+    let lead: RaceTally | undefined;
+    for (const t of alive) if (t.after.length > round) lead = better(lead, t);
     const step = c.batchArchs * c.workers;
     for (let i = 0; i < todo.length; i += step) {
       if (c.signal?.aborted) return { aborted: true, passes, decided };
@@ -264,23 +269,24 @@ export async function runRace(c: RaceInput): Promise<{ aborted: boolean; passes:
           appendJsonLine(stateFile, line);
         }
         add(group[k], line);
+        lead = better(lead, group[k]);
         passes += slice;
       });
       const secs = (Date.now() - started) / 1000;
       const rate = passes / Math.max(secs, 1e-9);
       let left = (todo.length - i - ev.length) * slice;
       for (let r = round + 1; r < ends.length; r++) left += sizes[r] * (ends[r] - ends[r - 1]);
-      const lead = alive.filter((t) => t.after.length > round).sort(atRound(round))[0];
-      c.emit({
-        type: 'raced',
-        round,
-        rounds: ends.length,
-        done: alive.length - todo.length + i + ev.length,
-        candidates: alive.length,
-        imagesPerSec: rate,
-        etaSeconds: left / rate,
-        best: { arch: lead.key, accuracy: lead.after[round].correct / lead.after[round].examples, examples: lead.after[round].examples },
-      });
+      if (lead)
+        c.emit({
+          type: 'raced',
+          round,
+          rounds: ends.length,
+          done: alive.length - todo.length + i + ev.length,
+          candidates: alive.length,
+          imagesPerSec: rate,
+          etaSeconds: left / rate,
+          best: { arch: lead.key, accuracy: lead.after[round].correct / lead.after[round].examples, examples: lead.after[round].examples },
+        });
       if (ev.length < group.length) return { aborted: true, passes, decided };
     }
     const next = round + 1 < ends.length ? survivorsOf(alive, round, sizes[round + 1]) : [];

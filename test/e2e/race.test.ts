@@ -101,6 +101,10 @@ describe('nasctl search --scoring race', () => {
           expect(r.accuracy).toBe(cut[k].correct / ends[round]); // counts are integers: exact
           expect(Math.abs(r.loss - cut[k].loss)).toBeLessThan(1e-12 * cut[k].loss); // summed per slice: rounding only
         }
+        // The leader the progress line shows once the round is scored: the reference's first.
+        const raced = events.filter((e) => e.type === 'raced' && e.round === round);
+        const last = raced[raced.length - 1];
+        expect(last?.type === 'raced' && [last.best.arch, last.best.examples]).toEqual([order[0].arch, ends[round]]);
         alive = order.slice(0, size).map((c) => c.arch);
       }
     } finally {
@@ -173,6 +177,29 @@ describe('nasctl search --scoring race', () => {
     const full = rank(read(path.join(root, 'full.jsonl')));
     const overlap = (k: number): number => raced.slice(0, k).filter((a) => full.slice(0, k).includes(a)).length;
     expect([row.top10, row.passShare]).toEqual([overlap(10), (40 * 32 + 20 * 32 + 10 * 64 + 5 * (n - 128)) / (40 * n)]);
+  });
+
+  it('replays races of the first N images from longer keep-1 races (--images), and only at a slice end', async () => {
+    const replay = (images: string) =>
+      runProcess([
+        path.resolve(__dirname, '../../scripts/race-replay.js'),
+        '--json',
+        '--ghost-batch',
+        '16',
+        '--schedules',
+        '32:0.5:3',
+        '--images',
+        images,
+        path.join(root, 'keep1.race.jsonl'),
+      ]);
+    const r = await replay('64');
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect([out.candidates, out.images, out.rows[0].rounds]).toEqual([40, 64, '40 on 32, 20 on 64']);
+    expect(out.rows[0].passShare).toBe((40 * 32 + 20 * 32) / (40 * 64));
+    const bad = await replay('100');
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/--images 100: the races have no slice ending there/);
   });
 
   it('resumes a race stopped mid-round three times to the same files as one uninterrupted race', async () => {
