@@ -229,6 +229,27 @@ describe('nasctl search --scoring race', () => {
     );
   });
 
+  it('stops while the first group of a round is scored (the group returns nothing) and resumes to the same files', async () => {
+    const out = path.join(root, 'stopped-at-round.jsonl');
+    const ac = new AbortController();
+    const s = await runSearch(
+      { ...race, out },
+      {
+        signal: ac.signal,
+        onEvent: (e) => {
+          // Aborted once the round's first evaluation has started (the microtask runs at its first await).
+          if (e.type === 'race-round' && e.round === 1) queueMicrotask(() => ac.abort());
+        },
+      },
+    );
+    expect(s.aborted).toBe(true);
+    const state = fs.readFileSync(out.replace(/\.jsonl$/, '.race.jsonl'), 'utf8');
+    expect(state.split('\n').filter((l) => l.includes('"round":1'))).toHaveLength(0);
+    const done = await runSearch({ ...race, out });
+    expect(done.aborted).toBe(false);
+    expect(fs.readFileSync(out, 'utf8')).toBe(fs.readFileSync(path.join(root, 'race.jsonl'), 'utf8'));
+  });
+
   it('refuses evolution, a bad schedule, and a results file of the other mode or another schedule, naming the field', async () => {
     const refused = async (o: Record<string, unknown>): Promise<unknown> => {
       try {
