@@ -154,16 +154,21 @@ describe('nasctl search --scoring race', () => {
     }
   });
 
-  it('scripts/race-replay.js replays a schedule from the keep-1 race to what a race of that schedule finds', async () => {
-    const r = await runProcess([
+  /** scripts/race-replay.js on the keep-1 race of the test above, schedule 32:0.5:3, with more arguments. */
+  const replay = (...more: string[]) =>
+    runProcess([
       path.resolve(__dirname, '../../scripts/race-replay.js'),
       '--json',
       '--ghost-batch',
       '16',
       '--schedules',
       '32:0.5:3',
+      ...more,
       path.join(root, 'keep1.race.jsonl'),
     ]);
+
+  it('scripts/race-replay.js replays a schedule from the keep-1 race to what a race of that schedule finds', async () => {
+    const r = await replay();
     expect(r.status, r.stderr).toBe(0);
     const [row] = JSON.parse(r.stdout).rows;
     const n = read(path.join(root, 'full.jsonl'))[0].examples;
@@ -180,24 +185,12 @@ describe('nasctl search --scoring race', () => {
   });
 
   it('replays races of the first N images from longer keep-1 races (--images), and only at a slice end', async () => {
-    const replay = (images: string) =>
-      runProcess([
-        path.resolve(__dirname, '../../scripts/race-replay.js'),
-        '--json',
-        '--ghost-batch',
-        '16',
-        '--schedules',
-        '32:0.5:3',
-        '--images',
-        images,
-        path.join(root, 'keep1.race.jsonl'),
-      ]);
-    const r = await replay('64');
+    const r = await replay('--images', '64');
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect([out.candidates, out.images, out.rows[0].rounds]).toEqual([40, 64, '40 on 32, 20 on 64']);
     expect(out.rows[0].passShare).toBe((40 * 32 + 20 * 32) / (40 * 64));
-    const bad = await replay('100');
+    const bad = await replay('--images', '100');
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/--images 100: the races have no slice ending there/);
   });
