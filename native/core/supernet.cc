@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cpu_inference.h"
 #include "ghost_bn.h"
 #include "ops.h"
 
@@ -126,8 +127,19 @@ torch::Tensor Supernet::bn(const torch::Tensor& x, const torch::Tensor& w, const
   return fused_ ? ghostBatchNormFused(x, w, b, G, cfg_.bnEps) : ghostBatchNorm(x, w, b, G, cfg_.bnEps);
 }
 
+torch::Tensor Supernet::bnReluCat(const std::vector<torch::Tensor>& parts, const std::vector<torch::Tensor>& w,
+                                  const std::vector<torch::Tensor>& b, int64_t G) const {
+  return scoringKernels() ? ghostBnReluInference(parts, w, b, G, cfg_.bnEps) : torch::Tensor();
+}
+
+torch::Tensor Supernet::bnRelu(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                               int64_t G) const {
+  auto y = bnReluCat({x}, {w}, {b}, G);
+  return y.defined() ? y : torch::relu(bn(x, w, b, G));
+}
+
 torch::Tensor Supernet::brc(const Brc& p, const torch::Tensor& x, int64_t G, int64_t stride) const {
-  auto y = torch::relu(bn(x, p.bnW, p.bnB, G));
+  auto y = bnRelu(x, p.bnW, p.bnB, G);
   const int64_t k = p.w.size(2);
   return torch::conv2d(y, p.w, {}, stride, k / 2);
 }
@@ -136,9 +148,16 @@ torch::Tensor Supernet::opForward(BlockParams& blk, int o, const torch::Tensor& 
   const OpSpec& spec = opSpec(o);
   switch (spec.kind) {
     case OpKind::Identity: return h;
-    case OpKind::MaxPool: return torch::max_pool2d(h, spec.kernel, 1, spec.kernel / 2);
-    case OpKind::AvgPool:
+    case OpKind::MaxPool:
+    case OpKind::AvgPool: {
+      const bool isMax = spec.kind == OpKind::MaxPool;
+      if (spec.kernel == 3 && scoringKernels()) {
+        auto y = pool3Inference(h, isMax);
+        if (y.defined()) return y;
+      }
+      if (isMax) return torch::max_pool2d(h, spec.kernel, 1, spec.kernel / 2);
       return torch::avg_pool2d(h, spec.kernel, 1, spec.kernel / 2, /*ceil_mode=*/false, /*count_include_pad=*/false);
+    }
     case OpKind::SepConv:
     case OpKind::Conv7x1: break;
   }
@@ -146,7 +165,7 @@ torch::Tensor Supernet::opForward(BlockParams& blk, int o, const torch::Tensor& 
   torch::Tensor x = h;
   const int k = spec.kind == OpKind::SepConv ? spec.kernel : 0;
   for (int l = 0; l < 2; ++l) {
-    x = torch::relu(bn(x, op.bnW[l], op.bnB[l], G));
+    x = bnRelu(x, op.bnW[l], op.bnB[l], G);
     if (k) {
       x = torch::conv2d(x, op.w[2 * l], {}, 1, k / 2, 1, x.size(1));
       x = torch::conv2d(x, op.w[2 * l + 1]);
@@ -199,6 +218,27 @@ torch::Tensor Supernet::perGhostInputs(BlockParams& blk, int64_t C, const std::v
                                        const BlockMask& m, int64_t G) {
   std::vector<torch::Tensor> ys, ws;
   const int64_t n = static_cast<int64_t>(m.in.size());
+  if (scoringKernels()) {
+    // Scoring (no input dropped in some ghost batches only): one output for the active inputs, no concatenation.
+    std::vector<torch::Tensor> xs, bw, bb;
+    bool whole = true;
+    for (int64_t j = 0; j < n && whole; ++j) {
+      if (!m.in[j].any) continue;
+      whole = m.in[j].all;
+      xs.push_back(cands[j].defined() ? cands[j] : torch::zeros_like(cands[0]));
+      bw.push_back(blk.inBnW.narrow(0, j * C, C));
+      bb.push_back(blk.inBnB.narrow(0, j * C, C));
+      ws.push_back(blk.inConv.narrow(1, j * C, C));
+    }
+    if (xs.empty()) return {};
+    auto y = whole ? bnReluCat(xs, bw, bb, G) : torch::Tensor();
+    if (y.defined()) {
+      return torch::conv2d(y, static_cast<int64_t>(xs.size()) == n ? blk.inConv
+                              : ws.size() == 1                     ? ws[0]
+                                                                   : torch::cat(ws, 1));
+    }
+    ws.clear();
+  }
   bool allInputs = true;
   for (int64_t j = 0; j < n; ++j) {
     if (!m.in[j].any) {  // dropped in every ghost batch: no compute, so exactly zero gradient
@@ -246,6 +286,15 @@ torch::Tensor Supernet::cellForward(CellParams& cell, const torch::Tensor& s0, c
   for (auto& o : outs) {
     if (!o.defined()) o = torch::zeros_like(s1);  // a block dropped everywhere still has a place in the concat
   }
+  if (scoringKernels()) {
+    std::vector<torch::Tensor> bw, bb;
+    for (int64_t i = 0; i < cfg_.blocks; ++i) {
+      bw.push_back(cell.out.bnW.narrow(0, i * cell.channels, cell.channels));
+      bb.push_back(cell.out.bnB.narrow(0, i * cell.channels, cell.channels));
+    }
+    auto y = bnReluCat(outs, bw, bb, G);  // scoring: the concatenation is written by the BN pass
+    if (y.defined()) return torch::conv2d(y, cell.out.w);
+  }
   return brc(cell.out, torch::cat(outs, 1), G, 1);
 }
 
@@ -289,8 +338,7 @@ torch::Tensor Supernet::forward(const torch::Tensor& input, const StepMasks& mas
     }
   }
   RECORD_USER_SCOPE("nas::head");
-  auto y = torch::relu(bn(s1, head_.bnW, head_.bnB, G));
-  y = y.mean({2, 3});
+  auto y = bnRelu(s1, head_.bnW, head_.bnB, G).mean({2, 3});
   return torch::linear(y, fcW_, fcB_);
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "config.h"
+#include "cpu_inference.h"
 #include "masks.h"
 #include "rng.h"
 
@@ -81,6 +82,14 @@ class Supernet {
   torch::Tensor brc(const Brc& p, const torch::Tensor& x, int64_t G, int64_t stride) const;
   // Ghost BN of the plan in force (per ghost batch, or fused over all ghost batches).
   torch::Tensor bn(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t G) const;
+  // relu(bn(x)); in per-ghost scoring on the CPU one pass of ghostBnReluInference over x, else LibTorch's ops.
+  torch::Tensor bnRelu(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t G) const;
+  // Whether the hand-written scoring kernels (cpu_inference.h) may apply: the per-ghost plan without autograd.
+  // NAS_SCORING_KERNELS=0 turns them off (LibTorch's ops throughout), for comparison.
+  bool scoringKernels() const { return !fused_ && !torch::GradMode::is_enabled() && scoringKernelsOn(); }
+  // relu(bn(cat(parts, 1))) into one tensor by ghostBnReluInference; undefined where it does not apply.
+  torch::Tensor bnReluCat(const std::vector<torch::Tensor>& parts, const std::vector<torch::Tensor>& w,
+                          const std::vector<torch::Tensor>& b, int64_t G) const;
 
   NetConfig cfg_;
   bool fused_ = false;

@@ -187,7 +187,11 @@ describe('fused plan vs per-ghost plan', () => {
       // Our calls are the same for any G; nested ops may add one where LibTorch's CPU reduction splits a bigger tensor.
       expect(new Set(fused.map((c) => c.topLevel)).size).toBe(1);
       expect(fused[3].total).toBeLessThanOrEqual(fused[0].total * 1.01);
-      expect(perGhost[3].topLevel).toBeGreaterThan(2 * perGhost[0].topLevel); // per-ghost BN: G calls + a concatenation per layer
+      if (backward)
+        expect(perGhost[3].topLevel).toBeGreaterThan(2 * perGhost[0].topLevel); // per-ghost BN: G calls + a concatenation per layer
+      // Without autograd (scoring) the CPU kernels normalise all ghost batches of a layer in one call, not an ATen op:
+      // what grows is the per-ghost masks (measured 306 -> 544 top-level ops from G = 2 to 16).
+      else expect(perGhost[3].topLevel).toBeLessThan(2 * perGhost[0].topLevel);
     }
     [pg, fu].forEach((n) => {
       n.dispose();

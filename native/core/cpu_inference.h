@@ -1,0 +1,32 @@
+// Hand-written CPU kernels for scoring (no autograd): the per-ghost plan's forward with an architecture fixed runs
+// many small channels_last ops (8 to 64 channels, docs/model.md's one-shot model at F = 8 or 16), where LibTorch's
+// CPU kernels spend more time on their set-up and generic loops than on the arithmetic
+// (docs/results.md#where-the-time-goes). Each function returns an undefined tensor where its input does not qualify;
+// the caller then runs LibTorch's ops, which compute the same values.
+#pragma once
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace nas {
+
+// False when the environment has NAS_SCORING_KERNELS=0 (read once).
+bool scoringKernelsOn();
+
+// Scoring on the CPU (no autograd, float32, channels_last parts of equal batch and resolution): relu(ghost BN) of the
+// parts' concatenation along channels, written straight into one channels_last output. Two passes over each part
+// (per-channel sums in double, then (x - mean) * invstd * w + b clamped at 0) instead of LibTorch's batch norm, ReLU
+// and concatenation with their temporaries. The statistics are those of the per-ghost plan (biased variance per ghost
+// batch); a channel that is constant within a ghost batch comes out at exactly b (the sums of equal floats are exact
+// in double). Partial sums are over fixed runs of pixels, so the result does not depend on the thread count.
+// w[j], b[j] are part j's affine ([C_j]). Returns an undefined tensor where the parts do not qualify (the caller then
+// uses LibTorch's ops).
+torch::Tensor ghostBnReluInference(const std::vector<torch::Tensor>& parts, const std::vector<torch::Tensor>& w,
+                                   const std::vector<torch::Tensor>& b, int64_t G, double eps);
+
+// max_pool2d(x, 3, 1, 1) (isMax) or avg_pool2d(x, 3, 1, 1, count_include_pad = false) of a channels_last float32
+// CPU tensor whose channel count is a multiple of 8, with no autograd: the same sums in the same order as LibTorch's
+// kernels, NaN propagated by the max.
+torch::Tensor pool3Inference(const torch::Tensor& x, bool isMax);
+
+}  // namespace nas
