@@ -12,8 +12,9 @@ namespace nas {
 namespace {
 
 // x86-64 builds get an AVX2 clone of the two loops below, chosen at load time by the CPU's features (an "arch="
-// clone would be chosen by CPU model, so an AMD CPU would run the default); other CPUs run the default.
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+// clone would be chosen by CPU model, so an AMD CPU would run the default); other CPUs (and clang before 14, which
+// lacks target_clones) run the default.
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !(defined(__clang__) && __clang_major__ < 14)
 #define NAS_CPU_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define NAS_CPU_CLONES
