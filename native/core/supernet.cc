@@ -127,15 +127,13 @@ torch::Tensor Supernet::bn(const torch::Tensor& x, const torch::Tensor& w, const
   return fused_ ? ghostBatchNormFused(x, w, b, G, cfg_.bnEps) : ghostBatchNorm(x, w, b, G, cfg_.bnEps);
 }
 
-torch::Tensor Supernet::bnReluCat(const std::vector<torch::Tensor>& parts, const std::vector<torch::Tensor>& w,
-                                  const std::vector<torch::Tensor>& b, int64_t G) const {
-  return scoringKernels() ? ghostBnReluInference(parts, w, b, G, cfg_.bnEps) : torch::Tensor();
-}
-
 torch::Tensor Supernet::bnRelu(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
                                int64_t G) const {
-  auto y = bnReluCat({x}, {w}, {b}, G);
-  return y.defined() ? y : torch::relu(bn(x, w, b, G));
+  if (scoringKernels()) {
+    auto y = ghostBnReluInference({x}, {w}, {b}, G, cfg_.bnEps);
+    if (y.defined()) return y;
+  }
+  return torch::relu(bn(x, w, b, G));
 }
 
 torch::Tensor Supernet::brc(const Brc& p, const torch::Tensor& x, int64_t G, int64_t stride) const {
@@ -216,46 +214,35 @@ torch::Tensor Supernet::fusedInputs(BlockParams& blk, int64_t C, const std::vect
 // concatenated for the 1x1 conv. Returns the conv's output (undefined when no candidate is active anywhere).
 torch::Tensor Supernet::perGhostInputs(BlockParams& blk, int64_t C, const std::vector<torch::Tensor>& cands,
                                        const BlockMask& m, int64_t G) {
-  std::vector<torch::Tensor> ys, ws;
-  const int64_t n = static_cast<int64_t>(m.in.size());
-  if (scoringKernels()) {
-    // Scoring (no input dropped in some ghost batches only): one output for the active inputs, no concatenation.
-    std::vector<torch::Tensor> xs, bw, bb;
-    bool whole = true;
-    for (int64_t j = 0; j < n && whole; ++j) {
-      if (!m.in[j].any) continue;
-      whole = m.in[j].all;
-      xs.push_back(cands[j].defined() ? cands[j] : torch::zeros_like(cands[0]));
-      bw.push_back(blk.inBnW.narrow(0, j * C, C));
-      bb.push_back(blk.inBnB.narrow(0, j * C, C));
-      ws.push_back(blk.inConv.narrow(1, j * C, C));
-    }
-    if (xs.empty()) return {};
-    auto y = whole ? bnReluCat(xs, bw, bb, G) : torch::Tensor();
-    if (y.defined()) {
-      return torch::conv2d(y, static_cast<int64_t>(xs.size()) == n ? blk.inConv
-                              : ws.size() == 1                     ? ws[0]
-                                                                   : torch::cat(ws, 1));
-    }
-    ws.clear();
-  }
-  bool allInputs = true;
-  for (int64_t j = 0; j < n; ++j) {
-    if (!m.in[j].any) {  // dropped in every ghost batch: no compute, so exactly zero gradient
-      allInputs = false;
-      continue;
-    }
-    auto x = cands[j].defined() ? cands[j] : torch::zeros_like(cands[0]);
-    // Fixed (docs/model.md#removing-a-path): zero after the ReLU and before the 1x1 conv, so a removed input
-    // contributes nothing at all.
-    auto y = torch::relu(bn(x, blk.inBnW.narrow(0, j * C, C), blk.inBnB.narrow(0, j * C, C), G));
-    if (!m.in[j].all) y = applyGhostMask(y, m.in[j].m);
-    ys.push_back(y);
+  // Active inputs (those dropped in every ghost batch get no compute, so exactly zero gradient) and their slices of
+  // the BN affine and the 1x1 conv.
+  std::vector<torch::Tensor> xs, bw, bb, ws;
+  std::vector<int64_t> on;
+  bool whole = true;  // no active input is dropped in some ghost batches only
+  for (int64_t j = 0; j < static_cast<int64_t>(m.in.size()); ++j) {
+    if (!m.in[j].any) continue;
+    on.push_back(j);
+    whole = whole && m.in[j].all;
+    xs.push_back(cands[j].defined() ? cands[j] : torch::zeros_like(cands[0]));
+    bw.push_back(blk.inBnW.narrow(0, j * C, C));
+    bb.push_back(blk.inBnB.narrow(0, j * C, C));
     ws.push_back(blk.inConv.narrow(1, j * C, C));
   }
-  if (ys.empty()) return {};
-  auto x = ys.size() == 1 ? ys[0] : torch::cat(ys, 1);
-  auto w = allInputs ? blk.inConv : (ws.size() == 1 ? ws[0] : torch::cat(ws, 1));
+  if (xs.empty()) return {};
+  // Scoring: the kernel writes the active inputs' BN+ReLU into one tensor, no concatenation.
+  auto x = whole && scoringKernels() ? ghostBnReluInference(xs, bw, bb, G, cfg_.bnEps) : torch::Tensor();
+  if (!x.defined()) {
+    std::vector<torch::Tensor> ys;
+    for (size_t k = 0; k < xs.size(); ++k) {
+      // Fixed (docs/model.md#removing-a-path): zero after the ReLU and before the 1x1 conv, so a removed input
+      // contributes nothing at all.
+      auto y = torch::relu(bn(xs[k], bw[k], bb[k], G));
+      if (!m.in[on[k]].all) y = applyGhostMask(y, m.in[on[k]].m);
+      ys.push_back(y);
+    }
+    x = ys.size() == 1 ? ys[0] : torch::cat(ys, 1);
+  }
+  auto w = xs.size() == m.in.size() ? blk.inConv : (ws.size() == 1 ? ws[0] : torch::cat(ws, 1));
   return torch::conv2d(x, w);
 }
 
@@ -292,7 +279,7 @@ torch::Tensor Supernet::cellForward(CellParams& cell, const torch::Tensor& s0, c
       bw.push_back(cell.out.bnW.narrow(0, i * cell.channels, cell.channels));
       bb.push_back(cell.out.bnB.narrow(0, i * cell.channels, cell.channels));
     }
-    auto y = bnReluCat(outs, bw, bb, G);  // scoring: the concatenation is written by the BN pass
+    auto y = ghostBnReluInference(outs, bw, bb, G, cfg_.bnEps);  // the concatenation is written by the BN pass
     if (y.defined()) return torch::conv2d(y, cell.out.w);
   }
   return brc(cell.out, torch::cat(outs, 1), G, 1);

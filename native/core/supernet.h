@@ -87,9 +87,6 @@ class Supernet {
   // Whether the hand-written scoring kernels (cpu_inference.h) may apply: the per-ghost plan without autograd.
   // NAS_SCORING_KERNELS=0 turns them off (LibTorch's ops throughout), for comparison.
   bool scoringKernels() const { return !fused_ && !torch::GradMode::is_enabled() && scoringKernelsOn(); }
-  // relu(bn(cat(parts, 1))) into one tensor by ghostBnReluInference; undefined where it does not apply.
-  torch::Tensor bnReluCat(const std::vector<torch::Tensor>& parts, const std::vector<torch::Tensor>& w,
-                          const std::vector<torch::Tensor>& b, int64_t G) const;
 
   NetConfig cfg_;
   bool fused_ = false;
