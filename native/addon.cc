@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "core/dist.h"
+#include "core/kernel_check.h"
 #include "core/ops.h"
 #include "dataset_wrap.h"
 #include "dist_wrap.h"
@@ -42,6 +43,28 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     at::globalContext().setAllowTF32CuDNN(false);
     at::globalContext().setDeterministicCuDNN(true);
   }
+  // [sync] checkScoringKernels(seed): the fused BN+ReLU+convolution scoring kernel against an exact reference
+  // (core/kernel_check.h), for test/native/scoringKernels.test.ts: { available, cases: [{ name, ran, worst }] }.
+  exports.Set("checkScoringKernels", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                return nasjs::Guard(info.Env(), [&]() -> Napi::Value {
+                  const auto seed = info.Length() > 0 && info[0].IsNumber()
+                                        ? static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value())
+                                        : 0;
+                  Napi::Object result = Napi::Object::New(info.Env());
+                  result.Set("available", nas::convKernelsAvailable());
+                  Napi::Array cases = Napi::Array::New(info.Env());
+                  uint32_t i = 0;
+                  for (const auto& c : nas::checkBnReluConvKernel(seed)) {
+                    Napi::Object o = Napi::Object::New(info.Env());
+                    o.Set("name", c.name);
+                    o.Set("ran", c.ran);
+                    o.Set("worst", c.worst);
+                    cases.Set(i++, o);
+                  }
+                  result.Set("cases", cases);
+                  return result;
+                });
+              }));
   exports.Set("cudaAvailable", Napi::Boolean::New(env, cuda));
   exports.Set("cudaDeviceCount", Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())));
   // [sync] shutdown(): stops this environment's running jobs and waits for them (env_state.h: StopJobs).

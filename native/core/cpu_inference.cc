@@ -22,6 +22,8 @@ namespace {
 
 // Pixels per partial sum: fixed, so the summation order (and the result) is the same on any number of threads.
 constexpr int64_t kStatPixels = 256;
+// Pixels per float partial sum inside a run, before the sum goes into double.
+constexpr int64_t kSumBlock = 16;
 // Channels per vector step (8 floats: one AVX2 register), written with GCC/Clang vector types; without them (or
 // for a channel count that is not a multiple of 8) plain loops.
 constexpr int kLanes = 8;
@@ -37,18 +39,25 @@ NAS_CPU_CLONES void channelSums(const float* __restrict x, int64_t C, int64_t p0
                                 double* __restrict q) {
 #ifdef NAS_VECTORS
   if (C % kLanes == 0) {
-    // Eight channels at a time over all pixels, the sums in vector registers.
+    // Eight channels at a time over all pixels: float sums over blocks of kSumBlock pixels (exact to a few float
+    // roundings), added up in double.
     for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
       V4d s0 = {}, s1 = {}, q0 = {}, q1 = {};
-      for (int64_t p = p0; p < p1; ++p) {
-        V4f lo, hi;
-        std::memcpy(&lo, x + p * C + c0, sizeof lo);
-        std::memcpy(&hi, x + p * C + c0 + 4, sizeof hi);
-        const V4d a = __builtin_convertvector(lo, V4d), b = __builtin_convertvector(hi, V4d);
-        s0 += a;
-        s1 += b;
-        q0 += a * a;
-        q1 += b * b;
+      for (int64_t pb = p0; pb < p1; pb += kSumBlock) {
+        V8f fs = {}, fq = {};
+        for (int64_t p = pb; p < std::min(pb + kSumBlock, p1); ++p) {
+          V8f v;
+          std::memcpy(&v, x + p * C + c0, sizeof v);
+          fs += v;
+          fq += v * v;
+        }
+        V4f h[4];  // the low and high halves of fs and fq
+        std::memcpy(&h[0], &fs, sizeof fs);
+        std::memcpy(&h[2], &fq, sizeof fq);
+        s0 += __builtin_convertvector(h[0], V4d);
+        s1 += __builtin_convertvector(h[1], V4d);
+        q0 += __builtin_convertvector(h[2], V4d);
+        q1 += __builtin_convertvector(h[3], V4d);
       }
       for (int k = 0; k < 4; ++k) {
         s[c0 + k] += s0[k];
@@ -147,35 +156,241 @@ NAS_CPU_CLONES void pool3Images(const float* __restrict x, float* __restrict y, 
 #endif
 }
 
+// Convolutions: AVX2 with FMA (x86-64 with GCC or Clang), a separate code path because FMA is what makes them pay;
+// elsewhere LibTorch's convolutions run. The kernels are templates inlined into the entry functions, which carry the
+// target attribute, so every loop is compiled for AVX2+FMA and none runs on a CPU without them.
+#if defined(__x86_64__) && defined(__GNUC__) && defined(NAS_VECTORS)
+#define NAS_CONV_KERNELS
+#define NAS_INLINE inline __attribute__((always_inline))
+#define NAS_AVX2_FMA __attribute__((target("avx2,fma")))
+#if !defined(__clang__)
+// The helpers below pass vectors by value; they are always inlined into the AVX2 entry functions, so the note that
+// their ABI would differ without AVX does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+typedef int V8i __attribute__((vector_size(32)));
+
+NAS_INLINE V8f load8(const float* p) {
+  V8f v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+NAS_INLINE void store8(float* p, V8f v) { std::memcpy(p, &v, sizeof v); }
+// All lanes = f, as one vbroadcastss (the vector initialiser and `V8f{} + f` compile to slower code).
+NAS_INLINE V8f splat8(float f) {
+#if defined(__clang__)
+  return __builtin_shufflevector(V8f{f}, V8f{f}, 0, 0, 0, 0, 0, 0, 0, 0);
+#else
+  return __builtin_shuffle(V8f{f}, V8i{});
+#endif
+}
+
+// Dense convolution, R consecutive output pixels by 8V output channels, accumulated in registers: T taps `ts`
+// floats apart, each K contiguous floats of input (a tap's row of the window with its channels); output pixel r
+// reads from x + r * xs. wt is [T, K, Co] (Co floats per row, this block's 8V from column 0); y's pixels are ys apart.
+template <int R, int V>
+NAS_INLINE void denseBlock(const float* __restrict x, int64_t xs, int64_t T, int64_t ts, int64_t K,
+                           const float* __restrict wt, int64_t Co, float* __restrict y, int64_t ys) {
+  V8f acc[R][V];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) acc[r][v] = V8f{};
+  }
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xt = x + t * ts;
+    const float* wr = wt + t * K * Co;
+    for (int64_t c = 0; c < K; ++c) {
+      V8f wv[V];
+#pragma GCC unroll 8
+      for (int v = 0; v < V; ++v) wv[v] = load8(wr + c * Co + v * kLanes);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const V8f b = splat8(xt[r * xs + c]);
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) acc[r][v] += b * wv[v];
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) store8(y + r * ys + v * kLanes, acc[r][v]);
+  }
+}
+
+// The last n < R pixels of a row, as one block of n.
+template <int R, int V>
+NAS_INLINE void denseTail(int64_t n, const float* x, int64_t xs, int64_t T, int64_t ts, int64_t K, const float* wt,
+                          int64_t Co, float* y, int64_t ys) {
+  if constexpr (R > 0) {
+    if (n == R) {
+      denseBlock<R, V>(x, xs, T, ts, K, wt, Co, y, ys);
+    } else {
+      denseTail<R - 1, V>(n, x, xs, T, ts, K, wt, Co, y, ys);
+    }
+  }
+}
+
+// W output pixels (xs floats apart in x, Co apart in y) for 8V output channels. Blocks of R pixels keep R * V
+// accumulators, V weight vectors and a broadcast input in AVX2's 16 registers.
+template <int V>
+NAS_INLINE void denseRun(const float* x, int64_t xs, int64_t W, int64_t T, int64_t ts, int64_t K, const float* wt,
+                         int64_t Co, float* y) {
+  constexpr int R = V == 1 ? 8 : V == 2 ? 6 : V == 3 ? 4 : 3;
+  int64_t w = 0;
+  for (; w + R <= W; w += R) denseBlock<R, V>(x + w * xs, xs, T, ts, K, wt, Co, y + w * Co, Co);
+  denseTail<R - 1, V>(W - w, x + w * xs, xs, T, ts, K, wt, Co, y + w * Co, Co);
+}
+
+// All Co output channels of W pixels, 32 at a time (8V with V <= 4).
+NAS_INLINE void denseRunAll(const float* x, int64_t xs, int64_t W, int64_t T, int64_t ts, int64_t K, const float* wt,
+                            int64_t Co, float* y) {
+  for (int64_t c0 = 0; c0 < Co; c0 += 4 * kLanes) {
+    switch (std::min<int64_t>(4, (Co - c0) / kLanes)) {
+      case 1: denseRun<1>(x, xs, W, T, ts, K, wt + c0, Co, y + c0); break;
+      case 2: denseRun<2>(x, xs, W, T, ts, K, wt + c0, Co, y + c0); break;
+      case 3: denseRun<3>(x, xs, W, T, ts, K, wt + c0, Co, y + c0); break;
+      default: denseRun<4>(x, xs, W, T, ts, K, wt + c0, Co, y + c0); break;
+    }
+  }
+}
+
+// Copies image x ([H, W, C]) into the interior of pad ([H + 2ph, W + 2pw, C], its border already zero).
+NAS_INLINE void padImage(const float* x, float* pad, int64_t H, int64_t W, int64_t C, int64_t ph, int64_t pw) {
+  const int64_t Wp = W + 2 * pw;
+  for (int64_t h = 0; h < H; ++h) std::memcpy(pad + ((h + ph) * Wp + pw) * C, x + h * W * C, W * C * sizeof(float));
+}
+
+// Depthwise k x k, R consecutive output pixels of one padded row, 8 channels at a time, over window rows [i0, i1):
+// each input vector of a window row is loaded once and added into every output of the block that it reaches.
+template <int R, int K>
+NAS_INLINE void depthwiseBlock(const float* __restrict x, int64_t Wp, int64_t C, int i0, int i1,
+                               const float* __restrict wt, float* __restrict y) {
+  for (int64_t c = 0; c < C; c += kLanes) {
+    V8f acc[R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) acc[r] = V8f{};
+    for (int i = i0; i < i1; ++i) {
+      const float* xr = x + i * Wp * C + c;
+      V8f wv[K];
+#pragma GCC unroll 8
+      for (int j = 0; j < K; ++j) wv[j] = load8(wt + (i * K + j) * C + c);
+#pragma GCC unroll 16
+      for (int t = 0; t < R + K - 1; ++t) {
+        const V8f xv = load8(xr + t * C);
+#pragma GCC unroll 8
+        for (int j = 0; j < K; ++j) {
+          if (t - j >= 0 && t - j < R) acc[t - j] += xv * wv[j];
+        }
+      }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) store8(y + r * C + c, acc[r]);
+  }
+}
+
+template <int R, int K>
+NAS_INLINE void depthwiseTail(int64_t n, const float* x, int64_t Wp, int64_t C, int i0, int i1, const float* wt,
+                              float* y) {
+  if constexpr (R > 0) {
+    if (n == R) {
+      depthwiseBlock<R, K>(x, Wp, C, i0, i1, wt, y);
+    } else {
+      depthwiseTail<R - 1, K>(n, x, Wp, C, i0, i1, wt, y);
+    }
+  }
+}
+
+// One padded image ([H + K - 1, W + K - 1, C]) into y ([H, W, C]), each row in blocks of R pixels (7 where the
+// width is a multiple of 7, as at 28, 14 and 7 pixels; else 8).
+template <int K>
+NAS_INLINE void depthwiseImage(const float* pad, float* y, int64_t H, int64_t W, int64_t C, const float* wt) {
+  const int64_t Wp = W + K - 1;
+  constexpr int p = K / 2;
+  for (int64_t h = 0; h < H; ++h) {
+    // Window rows [i0, i1) lie inside the image; the others read only the zero border.
+    const int i0 = static_cast<int>(std::max<int64_t>(0, p - h)),
+              i1 = static_cast<int>(std::min<int64_t>(K, H + p - h));
+    const float* xr = pad + h * Wp * C;
+    float* yr = y + h * W * C;
+    int64_t w = 0;
+    if (W % 7 == 0) {
+      for (; w + 7 <= W; w += 7) depthwiseBlock<7, K>(xr + w * C, Wp, C, i0, i1, wt, yr + w * C);
+    } else {
+      for (; w + 8 <= W; w += 8) depthwiseBlock<8, K>(xr + w * C, Wp, C, i0, i1, wt, yr + w * C);
+      depthwiseTail<7, K>(W - w, xr + w * C, Wp, C, i0, i1, wt, yr + w * C);
+    }
+  }
+}
+
+// y = max((x - m) * a + b, 0) for n pixels of C channels, y's pixels ys floats apart (NaN stays NaN).
+NAS_INLINE void scaleReluRun(const float* __restrict x, float* __restrict y, int64_t C, int64_t ys, int64_t n,
+                             const float* __restrict m, const float* __restrict a, const float* __restrict b) {
+  if (C % kLanes == 0) {
+    const V8f zero = {};
+    for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
+      const V8f lm = load8(m + c0), la = load8(a + c0), lb = load8(b + c0);
+      for (int64_t p = 0; p < n; ++p) {
+        const V8f v = (load8(x + p * C + c0) - lm) * la + lb;
+        store8(y + p * ys + c0, v < zero ? zero : v);
+      }
+    }
+    return;
+  }
+  for (int64_t p = 0; p < n; ++p) {
+    for (int64_t c = 0; c < C; ++c) {
+      const float v = (x[p * C + c] - m[c]) * a[c] + b[c];
+      y[p * ys + c] = v < 0.f ? 0.f : v;
+    }
+  }
+}
+
+bool cpuHasAvx2Fma() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+#endif
+
 }  // namespace
 
-torch::Tensor ghostBnReluInference(const std::vector<torch::Tensor>& parts, const std::vector<torch::Tensor>& w,
-                                   const std::vector<torch::Tensor>& b, int64_t G, double eps) {
-  if (torch::GradMode::is_enabled() || parts.empty() || parts[0].dim() != 4 || parts[0].size(0) % G != 0) return {};
-  int64_t Ctot = 0;
+namespace {
+
+// Ghost-BN statistics of parts concatenated along channels: for part j, ghost batch g and channel c, mean[j][g * C_j
+// + c] and scale[j][g * C_j + c] = w_j[c] / sqrt(var + eps), so that the normalised value is (x - mean) * scale +
+// b_j[c]. Sums in double over fixed runs of pixels (the same on any thread count), then the biased variance.
+struct GhostAffine {
+  int64_t N = 0, H = 0, W = 0, Ctot = 0;
+  std::vector<const float*> x, b;
+  std::vector<int64_t> C, offset;  // channels of part j, and its first channel in the concatenation
+  std::vector<std::vector<float>> mean, scale;
+};
+
+// False where the parts or affines do not qualify (see ghostBnReluInference).
+bool ghostAffine(const std::vector<torch::Tensor>& parts, const std::vector<torch::Tensor>& w,
+                 const std::vector<torch::Tensor>& b, int64_t G, double eps, GhostAffine& out) {
+  if (torch::GradMode::is_enabled() || parts.empty() || parts[0].dim() != 4 || parts[0].size(0) % G != 0) {
+    return false;
+  }
   for (size_t j = 0; j < parts.size(); ++j) {
     const auto& x = parts[j];
-    if (!qualifies(x, parts[0])) return {};
+    if (!qualifies(x, parts[0])) return false;
     for (const auto* affine : {&w[j], &b[j]}) {
       if (!affine->device().is_cpu() || affine->scalar_type() != torch::kFloat32 || !affine->is_contiguous() ||
           affine->numel() != x.size(1)) {
-        return {};
+        return false;
       }
     }
-    Ctot += x.size(1);
   }
-  const auto& x0 = parts[0];
-  const int64_t N = x0.size(0), H = x0.size(2), W = x0.size(3);
-  const int64_t Pg = N / G * H * W;  // pixels per ghost batch
-  auto y = torch::empty({N, Ctot, H, W}, x0.options().memory_format(at::MemoryFormat::ChannelsLast));
-  float* yp = y.data_ptr<float>();
+  out.N = parts[0].size(0);
+  out.H = parts[0].size(2);
+  out.W = parts[0].size(3);
+  const int64_t Pg = out.N / G * out.H * out.W;  // pixels per ghost batch
   const int64_t runs = (Pg + kStatPixels - 1) / kStatPixels;
-  int64_t offset = 0;
   for (size_t j = 0; j < parts.size(); ++j) {
     const int64_t C = parts[j].size(1);
     const float* xp = parts[j].data_ptr<float>();
     const float* wp = w[j].data_ptr<float>();
-    const float* bp = b[j].data_ptr<float>();
     std::vector<double> partial(static_cast<size_t>(G * runs * 2 * C), 0.0);
     at::parallel_for(0, G * runs, 1, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
@@ -199,14 +414,108 @@ torch::Tensor ghostBnReluInference(const std::vector<torch::Tensor>& parts, cons
         scale[g * C + c] = static_cast<float>(wp[c] / std::sqrt(var + eps));
       }
     }
+    out.x.push_back(xp);
+    out.b.push_back(b[j].data_ptr<float>());
+    out.C.push_back(C);
+    out.offset.push_back(out.Ctot);
+    out.mean.push_back(std::move(mean));
+    out.scale.push_back(std::move(scale));
+    out.Ctot += C;
+  }
+  return true;
+}
+
+#ifdef NAS_CONV_KERNELS
+// A convolution of bnReluConvInference, its weights tap-major: [kh, kw, Ci, Co] (dense) or [k, k, C] (depthwise),
+// and the pointwise convolution after a depthwise one ([C, Co2]) if any.
+struct ConvPlan {
+  int64_t kh = 1, kw = 1, Co = 0, Co2 = 0;
+  bool depthwise = false;
+  std::vector<float> wt, pwt;
+};
+
+// w ([Co, Cw, kh, kw], any memory format) as [kh, kw, Cw, Co]: a tap's row of input channels meets a contiguous row
+// of output channels.
+std::vector<float> tapMajor(const torch::Tensor& w) {
+  const auto wc = w.contiguous();
+  const float* wp = wc.data_ptr<float>();
+  const int64_t Co = w.size(0), Cw = w.size(1), kh = w.size(2), kw = w.size(3);
+  std::vector<float> wt(static_cast<size_t>(kh * kw * Cw * Co));
+  for (int64_t o = 0; o < Co; ++o) {
+    for (int64_t c = 0; c < Cw; ++c) {
+      for (int64_t i = 0; i < kh; ++i) {
+        for (int64_t j = 0; j < kw; ++j) wt[((i * kw + j) * Cw + c) * Co + o] = wp[((o * Cw + c) * kh + i) * kw + j];
+      }
+    }
+  }
+  return wt;
+}
+
+// Images [n0, n1) of bnReluConvInference. Per image: the normalised parts are written into a buffer with a zero
+// border of the window's padding (the concatenation and the padding in one pass), the convolution reads that buffer,
+// and a pointwise convolution after a depthwise one reads the depthwise output of the same image, so the
+// intermediate tensors of the unfused ops never leave the core's cache.
+NAS_AVX2_FMA void bnReluConvImages(const GhostAffine& st, int64_t G, const ConvPlan& cp, float* y, int64_t n0,
+                                   int64_t n1) {
+  const int64_t H = st.H, W = st.W, Ci = st.Ctot, ph = cp.kh / 2, pw = cp.kw / 2, Wp = W + 2 * pw;
+  const int64_t perGhost = st.N / G, Cy = cp.pwt.empty() ? cp.Co : cp.Co2;
+  std::vector<float> pad(static_cast<size_t>((H + 2 * ph) * Wp * Ci), 0.f);
+  std::vector<float> mid(cp.pwt.empty() ? 0 : static_cast<size_t>(H * W * cp.Co));
+  for (int64_t n = n0; n < n1; ++n) {
+    const int64_t g = n / perGhost;
+    for (size_t j = 0; j < st.x.size(); ++j) {
+      const int64_t C = st.C[j];
+      for (int64_t h = 0; h < H; ++h) {
+        scaleReluRun(st.x[j] + (n * H + h) * W * C, pad.data() + ((h + ph) * Wp + pw) * Ci + st.offset[j], C, Ci, W,
+                     &st.mean[j][g * C], &st.scale[j][g * C], st.b[j]);
+      }
+    }
+    float* yi = y + n * H * W * Cy;
+    float* out = cp.pwt.empty() ? yi : mid.data();
+    if (cp.depthwise) {
+      switch (cp.kh) {
+        case 3: depthwiseImage<3>(pad.data(), out, H, W, Ci, cp.wt.data()); break;
+        case 5: depthwiseImage<5>(pad.data(), out, H, W, Ci, cp.wt.data()); break;
+        default: depthwiseImage<7>(pad.data(), out, H, W, Ci, cp.wt.data()); break;
+      }
+    } else if (cp.kh == 1 && cp.kw == 1) {
+      denseRunAll(pad.data(), Ci, H * W, 1, 0, Ci, cp.wt.data(), cp.Co, out);
+    } else {
+      for (int64_t h = 0; h < H; ++h) {
+        // Window rows [i0, i1) lie inside the image (the others read only the zero border).
+        const int64_t i0 = std::max<int64_t>(0, ph - h), i1 = std::min<int64_t>(cp.kh, H + ph - h);
+        denseRunAll(pad.data() + (h + i0) * Wp * Ci, Ci, W, i1 - i0, Wp * Ci, cp.kw * Ci,
+                    cp.wt.data() + i0 * cp.kw * Ci * cp.Co, cp.Co, out + h * W * cp.Co);
+      }
+    }
+    if (!cp.pwt.empty()) denseRunAll(mid.data(), cp.Co, H * W, 1, 0, cp.Co, cp.pwt.data(), cp.Co2, yi);
+  }
+}
+
+bool floatCpu4d(const torch::Tensor& t) {
+  return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.dim() == 4;
+}
+#endif
+
+}  // namespace
+
+torch::Tensor ghostBnReluInference(const std::vector<torch::Tensor>& parts, const std::vector<torch::Tensor>& w,
+                                   const std::vector<torch::Tensor>& b, int64_t G, double eps) {
+  GhostAffine st;
+  if (!ghostAffine(parts, w, b, G, eps, st)) return {};
+  const int64_t Pg = st.N / G * st.H * st.W;
+  const int64_t runs = (Pg + kStatPixels - 1) / kStatPixels;
+  auto y = torch::empty({st.N, st.Ctot, st.H, st.W}, parts[0].options().memory_format(at::MemoryFormat::ChannelsLast));
+  float* yp = y.data_ptr<float>();
+  for (size_t j = 0; j < parts.size(); ++j) {
+    const int64_t C = st.C[j];
     at::parallel_for(0, G * runs, 1, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t g = r / runs, p0 = g * Pg + (r % runs) * kStatPixels;
-        centreScaleRelu(xp, yp + offset, C, Ctot, p0, std::min(p0 + kStatPixels, (g + 1) * Pg), &mean[g * C],
-                        &scale[g * C], bp);
+        centreScaleRelu(st.x[j], yp + st.offset[j], C, st.Ctot, p0, std::min(p0 + kStatPixels, (g + 1) * Pg),
+                        &st.mean[j][g * C], &st.scale[j][g * C], st.b[j]);
       }
     });
-    offset += C;
   }
   return y;
 }
@@ -234,6 +543,53 @@ torch::Tensor pool3Inference(const torch::Tensor& x, bool isMax) {
 #else
   (void)x;
   (void)isMax;
+  return {};
+#endif
+}
+
+torch::Tensor bnReluConvInference(const std::vector<torch::Tensor>& parts, const std::vector<torch::Tensor>& w,
+                                  const std::vector<torch::Tensor>& b, int64_t G, double eps, const torch::Tensor& conv,
+                                  int64_t groups, const torch::Tensor& pointwise) {
+#ifdef NAS_CONV_KERNELS
+  if (torch::GradMode::is_enabled() || !cpuHasAvx2Fma() || !floatCpu4d(conv) ||
+      (pointwise.defined() && !floatCpu4d(pointwise))) {
+    return {};
+  }
+  int64_t Ci = 0;
+  for (const auto& x : parts) Ci += x.dim() == 4 ? x.size(1) : 0;
+  ConvPlan cp;
+  cp.Co = conv.size(0);
+  cp.kh = conv.size(2);
+  cp.kw = conv.size(3);
+  cp.depthwise = groups == Ci && groups > 1;
+  const bool dense = groups == 1 && conv.size(1) == Ci;
+  const bool dwShape = cp.depthwise && conv.size(1) == 1 && cp.Co == Ci && Ci % kLanes == 0 && cp.kh == cp.kw &&
+                       (cp.kh == 3 || cp.kh == 5 || cp.kh == 7);
+  if (!(dense || dwShape) || cp.kh % 2 == 0 || cp.kw % 2 == 0 || cp.Co % kLanes != 0) return {};
+  if (pointwise.defined()) {
+    cp.Co2 = pointwise.size(0);
+    if (pointwise.size(1) != cp.Co || pointwise.size(2) != 1 || pointwise.size(3) != 1 || cp.Co2 % kLanes != 0) {
+      return {};
+    }
+    cp.pwt = tapMajor(pointwise);
+  }
+  GhostAffine st;
+  if (!ghostAffine(parts, w, b, G, eps, st)) return {};
+  cp.wt = tapMajor(conv);
+  auto y = torch::empty({st.N, pointwise.defined() ? cp.Co2 : cp.Co, st.H, st.W},
+                        parts[0].options().memory_format(at::MemoryFormat::ChannelsLast));
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, st.N, 1, [&](int64_t n0, int64_t n1) { bnReluConvImages(st, G, cp, yp, n0, n1); });
+  return y;
+#else
+  (void)parts;
+  (void)w;
+  (void)b;
+  (void)G;
+  (void)eps;
+  (void)conv;
+  (void)groups;
+  (void)pointwise;
   return {};
 #endif
 }

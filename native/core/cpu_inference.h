@@ -29,4 +29,17 @@ torch::Tensor ghostBnReluInference(const std::vector<torch::Tensor>& parts, cons
 // kernels, NaN propagated by the max.
 torch::Tensor pool3Inference(const torch::Tensor& x, bool isMax);
 
+// conv2d(relu(ghost BN of the parts' concatenation), conv, {}, 1, {kh / 2, kw / 2}, 1, groups), then, if given, a
+// 1x1 conv2d with `pointwise` (a separable convolution's second half), with no autograd: the BN statistics as in
+// ghostBnReluInference, then per image the normalisation, the convolution(s) and the write of the output, so the
+// intermediate tensors of the unfused ops are never written out. The convolution is stride 1 with an odd kernel:
+// dense (groups 1, output channels a multiple of 8) or depthwise 3x3, 5x5, 7x7 (groups = channels, a multiple of 8);
+// `pointwise`'s outputs are a multiple of 8 too. Each output is one sum over its window's taps and input channels
+// in a fixed order, computed per image, so the result does not depend on the thread count; it differs from
+// LibTorch's (oneDNN's) convolution by float summation order only. Needs a CPU with AVX2 and FMA (x86-64): elsewhere,
+// and where the inputs do not qualify, returns an undefined tensor.
+torch::Tensor bnReluConvInference(const std::vector<torch::Tensor>& parts, const std::vector<torch::Tensor>& w,
+                                  const std::vector<torch::Tensor>& b, int64_t G, double eps, const torch::Tensor& conv,
+                                  int64_t groups, const torch::Tensor& pointwise = torch::Tensor());
+
 }  // namespace nas

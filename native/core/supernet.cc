@@ -136,10 +136,21 @@ torch::Tensor Supernet::bnRelu(const torch::Tensor& x, const torch::Tensor& w, c
   return torch::relu(bn(x, w, b, G));
 }
 
+torch::Tensor Supernet::bnReluConv(const torch::Tensor& x, const torch::Tensor& bnW, const torch::Tensor& bnB,
+                                   int64_t G, const torch::Tensor& w, int64_t groups,
+                                   const torch::Tensor& pointwise) const {
+  if (scoringKernels()) {
+    auto y = bnReluConvInference({x}, {bnW}, {bnB}, G, cfg_.bnEps, w, groups, pointwise);
+    if (y.defined()) return y;
+  }
+  auto y = torch::conv2d(bnRelu(x, bnW, bnB, G), w, {}, 1, {w.size(2) / 2, w.size(3) / 2}, 1, groups);
+  return pointwise.defined() ? torch::conv2d(y, pointwise) : y;
+}
+
 torch::Tensor Supernet::brc(const Brc& p, const torch::Tensor& x, int64_t G, int64_t stride) const {
-  auto y = bnRelu(x, p.bnW, p.bnB, G);
+  if (stride == 1) return bnReluConv(x, p.bnW, p.bnB, G, p.w);
   const int64_t k = p.w.size(2);
-  return torch::conv2d(y, p.w, {}, stride, k / 2);
+  return torch::conv2d(bnRelu(x, p.bnW, p.bnB, G), p.w, {}, stride, k / 2);
 }
 
 torch::Tensor Supernet::opForward(BlockParams& blk, int o, const torch::Tensor& h, int64_t G) {
@@ -163,13 +174,9 @@ torch::Tensor Supernet::opForward(BlockParams& blk, int o, const torch::Tensor& 
   torch::Tensor x = h;
   const int k = spec.kind == OpKind::SepConv ? spec.kernel : 0;
   for (int l = 0; l < 2; ++l) {
-    x = bnRelu(x, op.bnW[l], op.bnB[l], G);
-    if (k) {
-      x = torch::conv2d(x, op.w[2 * l], {}, 1, k / 2, 1, x.size(1));
-      x = torch::conv2d(x, op.w[2 * l + 1]);
-    } else {
-      x = torch::conv2d(x, op.w[l], {}, 1, factorizedPadding(spec.kernel, l));
-    }
+    // Separable: depthwise k x k, then pointwise. Factorized: 1 x k, then k x 1 (padding factorizedPadding(k, l)).
+    x = k ? bnReluConv(x, op.bnW[l], op.bnB[l], G, op.w[2 * l], x.size(1), op.w[2 * l + 1])
+          : bnReluConv(x, op.bnW[l], op.bnB[l], G, op.w[l]);
   }
   return x;
 }
@@ -229,7 +236,13 @@ torch::Tensor Supernet::perGhostInputs(BlockParams& blk, int64_t C, const std::v
     ws.push_back(blk.inConv.narrow(1, j * C, C));
   }
   if (xs.empty()) return {};
-  // Scoring: the kernel writes the active inputs' BN+ReLU into one tensor, no concatenation.
+  auto w = xs.size() == m.in.size() ? blk.inConv : (ws.size() == 1 ? ws[0] : torch::cat(ws, 1));
+  // Scoring: one kernel for BN+ReLU and the conv, else one that writes the active inputs' BN+ReLU into one tensor
+  // (no concatenation).
+  if (whole && scoringKernels()) {
+    auto y = bnReluConvInference(xs, bw, bb, G, cfg_.bnEps, w, 1);
+    if (y.defined()) return y;
+  }
   auto x = whole && scoringKernels() ? ghostBnReluInference(xs, bw, bb, G, cfg_.bnEps) : torch::Tensor();
   if (!x.defined()) {
     std::vector<torch::Tensor> ys;
@@ -242,7 +255,6 @@ torch::Tensor Supernet::perGhostInputs(BlockParams& blk, int64_t C, const std::v
     }
     x = ys.size() == 1 ? ys[0] : torch::cat(ys, 1);
   }
-  auto w = xs.size() == m.in.size() ? blk.inConv : (ws.size() == 1 ? ws[0] : torch::cat(ws, 1));
   return torch::conv2d(x, w);
 }
 
@@ -279,7 +291,9 @@ torch::Tensor Supernet::cellForward(CellParams& cell, const torch::Tensor& s0, c
       bw.push_back(cell.out.bnW.narrow(0, i * cell.channels, cell.channels));
       bb.push_back(cell.out.bnB.narrow(0, i * cell.channels, cell.channels));
     }
-    auto y = ghostBnReluInference(outs, bw, bb, G, cfg_.bnEps);  // the concatenation is written by the BN pass
+    auto y = bnReluConvInference(outs, bw, bb, G, cfg_.bnEps, cell.out.w, 1);
+    if (y.defined()) return y;
+    y = ghostBnReluInference(outs, bw, bb, G, cfg_.bnEps);  // the concatenation is written by the BN pass
     if (y.defined()) return torch::conv2d(y, cell.out.w);
   }
   return brc(cell.out, torch::cat(outs, 1), G, 1);

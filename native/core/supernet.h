@@ -84,6 +84,11 @@ class Supernet {
   torch::Tensor bn(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t G) const;
   // relu(bn(x)); in per-ghost scoring on the CPU one pass of ghostBnReluInference over x, else LibTorch's ops.
   torch::Tensor bnRelu(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t G) const;
+  // conv2d(relu(bn(x)), w) with stride 1 and padding (kh / 2, kw / 2), no bias, then a 1x1 conv2d with pointwise
+  // if given: in per-ghost scoring on the CPU one pass of bnReluConvInference, else bnRelu and LibTorch's convs.
+  torch::Tensor bnReluConv(const torch::Tensor& x, const torch::Tensor& bnW, const torch::Tensor& bnB, int64_t G,
+                           const torch::Tensor& w, int64_t groups = 1,
+                           const torch::Tensor& pointwise = torch::Tensor()) const;
   // Whether the hand-written scoring kernels (cpu_inference.h) may apply: the per-ghost plan without autograd.
   // NAS_SCORING_KERNELS=0 turns them off (LibTorch's ops throughout), for comparison.
   bool scoringKernels() const { return !fused_ && !torch::GradMode::is_enabled() && scoringKernelsOn(); }

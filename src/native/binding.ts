@@ -183,6 +183,12 @@ export interface NativeAddon {
   exitNow(code: number): never;
   cudaAvailable: boolean;
   cudaDeviceCount: number;
+  /**
+   * For tests: the fused BN+ReLU+convolution scoring kernel on seeded random cases against an exact (double)
+   * reference (native/core/kernel_check.h). `available`: this build and CPU run the kernel (x86-64 with AVX2 and FMA);
+   * `worst`: a case's largest error over its float rounding bound (at most 1 when the kernel is right).
+   */
+  checkScoringKernels(seed: number): { available: boolean; cases: { name: string; ran: boolean; worst: number }[] };
 }
 
 let cached: NativeAddon | undefined;
