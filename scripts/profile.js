@@ -94,6 +94,11 @@ async function main() {
   const arch = formatArchitecture(sampleArchitectures(1, 5)[0]);
   await net.evaluate(data, [arch], { count: images, batchSize: 256 });
   report('score one architecture', `${process.env.NAS_PROFILE}.evaluate.json`, `${images} images, ${shape}, ${arch}`);
+  // The CPU scoring kernels (docs/architecture.md#execution-plans) are not LibTorch ops: their time is the self time
+  // of the nas:: part that runs them.
+  process.stdout.write(
+    '  (scoring: the self time of a nas:: part is mostly the hand-written scoring kernels; NAS_SCORING_KERNELS=0 shows LibTorch ops)\n',
+  );
   net.dispose();
 }
 

@@ -15,10 +15,11 @@ bool scoringKernelsOn();
 
 // Scoring on the CPU (no autograd, float32, channels_last parts of equal batch and resolution): relu(ghost BN) of the
 // parts' concatenation along channels, written straight into one channels_last output. Two passes over each part
-// (per-channel sums in double, then (x - mean) * invstd * w + b clamped at 0) instead of LibTorch's batch norm, ReLU
-// and concatenation with their temporaries. The statistics are those of the per-ghost plan (biased variance per ghost
-// batch); a channel that is constant within a ghost batch comes out at exactly b (the sums of equal floats are exact
-// in double). Partial sums are over fixed runs of pixels, so the result does not depend on the thread count.
+// (per-channel sums in float over 16 pixels, added in double, then (x - mean) * invstd * w + b clamped at 0) instead
+// of LibTorch's batch norm, ReLU and concatenation with their temporaries. The statistics are those of the per-ghost
+// plan (biased variance per ghost batch); a channel that is zero throughout a ghost batch comes out at exactly
+// max(b, 0) (its sums are exact). Partial sums are over fixed runs of pixels, so the result does not depend on the
+// thread count.
 // w[j], b[j] are part j's affine ([C_j]). Returns an undefined tensor where the parts do not qualify (the caller then
 // uses LibTorch's ops).
 torch::Tensor ghostBnReluInference(const std::vector<torch::Tensor>& parts, const std::vector<torch::Tensor>& w,
