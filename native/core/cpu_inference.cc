@@ -256,12 +256,6 @@ NAS_INLINE void denseRunAll(const float* x, int64_t xs, int64_t W, int64_t T, in
   }
 }
 
-// Copies image x ([H, W, C]) into the interior of pad ([H + 2ph, W + 2pw, C], its border already zero).
-NAS_INLINE void padImage(const float* x, float* pad, int64_t H, int64_t W, int64_t C, int64_t ph, int64_t pw) {
-  const int64_t Wp = W + 2 * pw;
-  for (int64_t h = 0; h < H; ++h) std::memcpy(pad + ((h + ph) * Wp + pw) * C, x + h * W * C, W * C * sizeof(float));
-}
-
 // Depthwise k x k, R consecutive output pixels of one padded row, 8 channels at a time, over window rows [i0, i1):
 // each input vector of a window row is loaded once and added into every output of the block that it reaches.
 template <int R, int K>
@@ -324,37 +318,11 @@ NAS_INLINE void depthwiseImage(const float* pad, float* y, int64_t H, int64_t W,
   }
 }
 
-// y = max((x - m) * a + b, 0) for n pixels of C channels, y's pixels ys floats apart (NaN stays NaN).
-NAS_INLINE void scaleReluRun(const float* __restrict x, float* __restrict y, int64_t C, int64_t ys, int64_t n,
-                             const float* __restrict m, const float* __restrict a, const float* __restrict b) {
-  if (C % kLanes == 0) {
-    const V8f zero = {};
-    for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
-      const V8f lm = load8(m + c0), la = load8(a + c0), lb = load8(b + c0);
-      for (int64_t p = 0; p < n; ++p) {
-        const V8f v = (load8(x + p * C + c0) - lm) * la + lb;
-        store8(y + p * ys + c0, v < zero ? zero : v);
-      }
-    }
-    return;
-  }
-  for (int64_t p = 0; p < n; ++p) {
-    for (int64_t c = 0; c < C; ++c) {
-      const float v = (x[p * C + c] - m[c]) * a[c] + b[c];
-      y[p * ys + c] = v < 0.f ? 0.f : v;
-    }
-  }
-}
-
 bool cpuHasAvx2Fma() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return has;
 }
 #endif
-
-}  // namespace
-
-namespace {
 
 // Ghost-BN statistics of parts concatenated along channels: for part j, ghost batch g and channel c, mean[j][g * C_j
 // + c] and scale[j][g * C_j + c] = w_j[c] / sqrt(var + eps), so that the normalised value is (x - mean) * scale +
@@ -467,8 +435,8 @@ NAS_AVX2_FMA void bnReluConvImages(const GhostAffine& st, int64_t G, const ConvP
     for (size_t j = 0; j < st.x.size(); ++j) {
       const int64_t C = st.C[j];
       for (int64_t h = 0; h < H; ++h) {
-        scaleReluRun(st.x[j] + (n * H + h) * W * C, pad.data() + ((h + ph) * Wp + pw) * Ci + st.offset[j], C, Ci, W,
-                     &st.mean[j][g * C], &st.scale[j][g * C], st.b[j]);
+        centreScaleRelu(st.x[j] + (n * H + h) * W * C, pad.data() + ((h + ph) * Wp + pw) * Ci + st.offset[j], C, Ci, 0,
+                        W, &st.mean[j][g * C], &st.scale[j][g * C], st.b[j]);
       }
     }
     float* yi = y + n * H * W * Cy;
@@ -572,11 +540,11 @@ torch::Tensor bnReluConvInference(const std::vector<torch::Tensor>& parts, const
     if (pointwise.size(1) != cp.Co || pointwise.size(2) != 1 || pointwise.size(3) != 1 || cp.Co2 % kLanes != 0) {
       return {};
     }
-    cp.pwt = tapMajor(pointwise);
   }
   GhostAffine st;
   if (!ghostAffine(parts, w, b, G, eps, st)) return {};
   cp.wt = tapMajor(conv);
+  if (pointwise.defined()) cp.pwt = tapMajor(pointwise);
   auto y = torch::empty({st.N, pointwise.defined() ? cp.Co2 : cp.Co, st.H, st.W},
                         parts[0].options().memory_format(at::MemoryFormat::ChannelsLast));
   float* yp = y.data_ptr<float>();

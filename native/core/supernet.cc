@@ -239,11 +239,12 @@ torch::Tensor Supernet::perGhostInputs(BlockParams& blk, int64_t C, const std::v
   auto w = xs.size() == m.in.size() ? blk.inConv : (ws.size() == 1 ? ws[0] : torch::cat(ws, 1));
   // Scoring: one kernel for BN+ReLU and the conv, else one that writes the active inputs' BN+ReLU into one tensor
   // (no concatenation).
+  torch::Tensor x;
   if (whole && scoringKernels()) {
     auto y = bnReluConvInference(xs, bw, bb, G, cfg_.bnEps, w, 1);
     if (y.defined()) return y;
+    x = ghostBnReluInference(xs, bw, bb, G, cfg_.bnEps);
   }
-  auto x = whole && scoringKernels() ? ghostBnReluInference(xs, bw, bb, G, cfg_.bnEps) : torch::Tensor();
   if (!x.defined()) {
     std::vector<torch::Tensor> ys;
     for (size_t k = 0; k < xs.size(); ++k) {

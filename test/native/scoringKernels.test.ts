@@ -1,7 +1,7 @@
 // Scoring on the CPU runs hand-written kernels (ghost BN with its ReLU and concatenation, BN+ReLU fused with the
 // convolution that reads it, 3x3 pooling) where LibTorch's ops would be called; NAS_SCORING_KERNELS=0 turns them off.
-// Both must give the same scores: accuracies equal, losses within float rounding (the kernels sum the BN statistics
-// in double, LibTorch in float, and the convolutions sum in another order than oneDNN). The convolution kernel is also
+// Both must give the same scores: accuracies equal, losses within float rounding (the kernels add the BN statistics
+// up in double, LibTorch in float, and the convolutions sum in another order than oneDNN). The convolution kernel is also
 // checked on its own against an exact reference with a proven rounding bound.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
