@@ -43,8 +43,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     at::globalContext().setAllowTF32CuDNN(false);
     at::globalContext().setDeterministicCuDNN(true);
   }
-  // [sync] checkScoringKernels(seed): the fused BN+ReLU+convolution scoring kernel against an exact reference
-  // (core/kernel_check.h), for test/native/scoringKernels.test.ts: { available, cases: [{ name, ran, worst }] }.
+  // [sync] checkScoringKernels(seed): the fused BN+ReLU+convolution and the 3x3 pooling scoring kernels against
+  // exact references (core/kernel_check.h), for test/native/scoringKernels.test.ts:
+  // { available, cases: [{ name, ran, worst }], pool: [{ name, ran, worst }] }.
   exports.Set("checkScoringKernels", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
                 return nasjs::Guard(info.Env(), [&]() -> Napi::Value {
                   const auto seed = info.Length() > 0 && info[0].IsNumber()
@@ -62,6 +63,16 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
                     cases.Set(i++, o);
                   }
                   result.Set("cases", cases);
+                  Napi::Array pool = Napi::Array::New(info.Env());
+                  i = 0;
+                  for (const auto& c : nas::checkPoolKernel(seed)) {
+                    Napi::Object o = Napi::Object::New(info.Env());
+                    o.Set("name", c.name);
+                    o.Set("ran", c.ran);
+                    o.Set("worst", c.worst);
+                    pool.Set(i++, o);
+                  }
+                  result.Set("pool", pool);
                   return result;
                 });
               }));

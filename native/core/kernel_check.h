@@ -22,6 +22,10 @@ struct KernelCheck {
 // over the first one's bounds.
 std::vector<KernelCheck> checkBnReluConvKernel(uint64_t seed);
 
+// pool3Inference against LibTorch: the max exactly (NaN propagated), the average within gamma_5 * average |x| of the
+// exact (double) average. Shapes from 28x28 down to 1x1, 8 to 32 channels, one NaN in each input.
+std::vector<KernelCheck> checkPoolKernel(uint64_t seed);
+
 // Whether this build and CPU run the convolution kernels (x86-64 with AVX2 and FMA).
 bool convKernelsAvailable();
 

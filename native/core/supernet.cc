@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "cpu_inference.h"
 #include "ghost_bn.h"
@@ -149,6 +150,10 @@ torch::Tensor Supernet::bnReluConv(const torch::Tensor& x, const torch::Tensor& 
 
 torch::Tensor Supernet::brc(const Brc& p, const torch::Tensor& x, int64_t G, int64_t stride) const {
   if (stride == 1) return bnReluConv(x, p.bnW, p.bnB, G, p.w);
+  if (scoringKernels()) {
+    auto y = bnReluConvInference({x}, {p.bnW}, {p.bnB}, G, cfg_.bnEps, p.w, 1, {}, stride);
+    if (y.defined()) return y;
+  }
   const int64_t k = p.w.size(2);
   return torch::conv2d(bnRelu(x, p.bnW, p.bnB, G), p.w, {}, stride, k / 2);
 }
@@ -278,6 +283,9 @@ torch::Tensor Supernet::cellForward(CellParams& cell, const torch::Tensor& s0, c
                                     const std::vector<BlockMask>& bm, int64_t G, bool firstCell) {
   std::vector<torch::Tensor> cands{s0, s1};
   std::vector<torch::Tensor> outs;
+  // Scoring: the BN statistics of s0, s1, each h and each block's output once, however many kernels read them.
+  std::optional<GhostSumsScope> sums;
+  if (scoringKernels()) sums.emplace();
   for (int64_t i = 0; i < cfg_.blocks; ++i) {
     auto b = blockForward(cell.blocks[i], cell.channels, cands, bm[i], G, firstCell && i == 0 && probeBn);
     cands.push_back(b);

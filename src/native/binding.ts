@@ -151,6 +151,13 @@ export interface NativeDistOptions {
 }
 
 /** What the compiled addon exports. */
+/** One case of `checkScoringKernels`: whether the kernel ran on it, and its worst error over its bound. */
+export interface KernelCase {
+  name: string;
+  ran: boolean;
+  worst: number;
+}
+
 export interface NativeAddon {
   Supernet: {
     new (config: NativeNetConfig, optim: Partial<NativeOptimConfig>): NativeSupernet;
@@ -184,11 +191,16 @@ export interface NativeAddon {
   cudaAvailable: boolean;
   cudaDeviceCount: number;
   /**
-   * For tests: the fused BN+ReLU+convolution scoring kernel on seeded random cases against an exact (double)
-   * reference (native/core/kernel_check.h). `available`: this build and CPU run the kernel (x86-64 with AVX2 and FMA);
-   * `worst`: a case's largest error over its float rounding bound (at most 1 when the kernel is right).
+   * For tests: the fused BN+ReLU+convolution scoring kernel (`cases`) and the 3x3 pooling kernel (`pool`) on seeded
+   * random cases against exact references (native/core/kernel_check.h). `available`: this build and CPU run the
+   * convolution kernel (x86-64 with AVX2 and FMA); `worst`: a case's largest error over its float rounding bound (at
+   * most 1 when the kernel is right; a max pool must be exact, so any difference is Infinity).
    */
-  checkScoringKernels(seed: number): { available: boolean; cases: { name: string; ran: boolean; worst: number }[] };
+  checkScoringKernels(seed: number): {
+    available: boolean;
+    cases: KernelCase[];
+    pool: KernelCase[];
+  };
 }
 
 let cached: NativeAddon | undefined;

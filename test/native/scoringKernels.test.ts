@@ -67,4 +67,20 @@ describe('scoring kernels', () => {
       }
     }
   });
+
+  it('3x3 pooling: the max equal to LibTorch (NaN included), the average within its float rounding bound', () => {
+    // The pooling kernel is separable (each row's 3-wide max or sum, then three rows): the max is exact, the average
+    // sums in another order than LibTorch and stays within gamma_5 * average |x| of the exact (double) average. Both
+    // kernels are portable (GCC/Clang vectors), so they run on any CPU the build supports.
+    const addon = loadAddon();
+    for (const seed of [1, 2, 3]) {
+      const { pool } = addon.checkScoringKernels(seed);
+      expect(pool.map((c) => c.name.split(',')[0])).toEqual(expect.arrayContaining(['max pool 3x3', 'average pool 3x3']));
+      expect(pool.length).toBeGreaterThanOrEqual(12);
+      for (const c of pool) {
+        expect(c.ran, c.name).toBe(true);
+        expect(c.worst, `seed ${seed}: ${c.name}`).toBeLessThanOrEqual(1);
+      }
+    }
+  });
 });
