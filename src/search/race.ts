@@ -11,7 +11,7 @@ import type { NativeData, Supernet } from '../model/Supernet';
 import { type Architecture, formatArchitecture } from '../space/architecture';
 import { type ModelShape, modelSize } from '../space/modelSize';
 import { NasError, invalidParameter } from '../util/errors';
-import { appendJsonLine, objectLine, readJsonLinesStrict, repairTornLine, writeFileAtomic } from '../util/files';
+import { appendJsonLines, objectLine, readJsonLinesStrict, repairTornLine, writeFileAtomic } from '../util/files';
 import type { SearchResult } from './select';
 
 /** A racing schedule: the first slice, the fraction kept after each round, and the fewest candidates ever kept. */
@@ -206,27 +206,34 @@ export async function runRace(c: RaceInput): Promise<{ aborted: boolean; passes:
     if (pendingSettings !== null) writeFileAtomic(c.settings, pendingSettings);
     pendingSettings = null;
   };
-  const publish = (t: RaceTally, round: number): void => {
-    if (written.has(t.key)) return;
-    written.add(t.key);
-    const size = modelSize(t.arch, c.shape);
-    const n = t.after[round];
-    const r: SearchResult = {
-      index: lines++,
-      arch: t.key,
-      accuracy: n.correct / n.examples,
-      loss: n.lossSum / n.examples,
-      params: size.params,
-      madds: size.madds,
-      examples: n.examples,
-      rung: round,
-    };
-    if (c.writer) {
+  // A round's cut candidates go to the results file in one write and one flush (15,000 of them after the first
+  // round of a 20,000-candidate race), then to the caller.
+  const publish = (cut: RaceTally[], round: number): void => {
+    const rs = cut
+      .filter((t) => !written.has(t.key))
+      .map((t): SearchResult => {
+        written.add(t.key);
+        const size = modelSize(t.arch, c.shape);
+        const n = t.after[round];
+        return {
+          index: lines++,
+          arch: t.key,
+          accuracy: n.correct / n.examples,
+          loss: n.lossSum / n.examples,
+          params: size.params,
+          madds: size.madds,
+          examples: n.examples,
+          rung: round,
+        };
+      });
+    if (c.writer && rs.length > 0) {
       settle();
-      appendJsonLine(c.results, r);
+      appendJsonLines(c.results, rs);
     }
-    c.onResult(r);
-    c.emit({ type: 'decided', result: r });
+    for (const r of rs) {
+      c.onResult(r);
+      c.emit({ type: 'decided', result: r });
+    }
   };
 
   const started = Date.now();
@@ -262,12 +269,14 @@ export async function runRace(c: RaceInput): Promise<{ aborted: boolean; passes:
         group.map((t) => t.arch),
         { start: from, count: slice, batchSize: c.evalBatchSize, batched: c.batched, signal: c.signal },
       );
-      ev.forEach((e, k) => {
-        const line: RaceLine = { round, arch: group[k].key, correct: e.correct, lossSum: e.lossSum, examples: e.examples };
-        if (c.writer) {
-          settle();
-          appendJsonLine(stateFile, line);
-        }
+      const counted = ev.map(
+        (e, k): RaceLine => ({ round, arch: group[k].key, correct: e.correct, lossSum: e.lossSum, examples: e.examples }),
+      );
+      if (c.writer && counted.length > 0) {
+        settle();
+        appendJsonLines(stateFile, counted);
+      }
+      counted.forEach((line, k) => {
         add(group[k], line);
         lead = better(lead, group[k]);
         passes += slice;
@@ -291,11 +300,9 @@ export async function runRace(c: RaceInput): Promise<{ aborted: boolean; passes:
     }
     const next = round + 1 < ends.length ? survivorsOf(alive, round, sizes[round + 1]) : [];
     const kept = new Set(next.map((t) => t.key));
-    for (const t of [...alive].sort(atRound(round))) {
-      if (kept.has(t.key)) continue;
-      if (!written.has(t.key)) decided++;
-      publish(t, round);
-    }
+    const cut = [...alive].sort(atRound(round)).filter((t) => !kept.has(t.key));
+    decided += cut.filter((t) => !written.has(t.key)).length;
+    publish(cut, round);
     alive = next;
   }
   return { aborted: false, passes, decided };

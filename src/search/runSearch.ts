@@ -270,10 +270,15 @@ class Proposer {
   }
 
   round(k: number): Architecture[] {
+    // A set, not a scan of the batch: a race proposes all 20,000 of the paper's candidates in one round.
     const batch: Architecture[] = [];
+    const names = new Set<string>();
     while (batch.length < k) {
       const a = this.next();
-      if (!batch.some((b) => formatArchitecture(b) === formatArchitecture(a))) batch.push(a);
+      const name = formatArchitecture(a);
+      if (names.has(name)) continue;
+      names.add(name);
+      batch.push(a);
     }
     return batch;
   }

@@ -210,10 +210,19 @@ export async function writeFileAtomicAsync(file: string, bytes: Uint8Array, sign
 
 /** Appends one JSON line and flushes it to disk (a metrics line is never half-written or lost on kill). */
 export function appendJsonLine(file: string, value: unknown): void {
+  appendJsonLines(file, [value]);
+}
+
+/**
+ * Appends JSON lines with one write and one flush: a kill leaves a prefix of them, the last perhaps torn, which the
+ * readers repair as they do a torn single line. A race appends a whole round's cut candidates at once.
+ */
+export function appendJsonLines(file: string, values: readonly unknown[]): void {
+  if (values.length === 0) return;
   try {
     const fd = fs.openSync(file, 'a');
     try {
-      fs.writeSync(fd, `${JSON.stringify(value)}\n`);
+      fs.writeSync(fd, values.map((v) => `${JSON.stringify(v)}\n`).join(''));
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
