@@ -184,6 +184,44 @@ describe('nasctl search --scoring race', () => {
     expect([row.top10, row.passShare]).toEqual([overlap(10), (40 * 32 + 20 * 32 + 10 * 64 + 5 * (n - 128)) / (40 * n)]);
   });
 
+  it('scripts/race-check.js lists the best cut candidates of each round and ranks them by full score with the finalists', async () => {
+    const check = (...args: string[]) => runProcess([path.resolve(__dirname, '../../scripts/race-check.js'), ...args]);
+    const raceFile = path.join(root, 'race.jsonl');
+    const fullFile = path.join(root, 'full.jsonl');
+    const raced = read(raceFile);
+    const n = Math.max(...raced.map((r) => r.examples));
+    // The race of the first test cut 20, 10 and 5 candidates in its rounds on 32, 64 and 128 images.
+    const cutIn = (rung: number): SearchResult[] =>
+      raced
+        .filter((r) => r.rung === rung && r.examples < n)
+        .sort((a, b) => b.accuracy - a.accuracy || a.loss - b.loss || a.index - b.index);
+    const two = await check('pick', raceFile, '--per-rung', '2');
+    expect(two.status, two.stderr).toBe(0);
+    expect(two.stdout.trim().split('\n')).toEqual(
+      [0, 1, 2].flatMap((g) =>
+        cutIn(g)
+          .slice(0, 2)
+          .map((r) => r.arch),
+      ),
+    );
+    // Every cut candidate checked: the pool is all 40 with full scores, so its top k is full scoring's.
+    const cmp = await check('compare', raceFile, fullFile, '--top', '5', '--json');
+    expect(cmp.status, cmp.stderr).toBe(0);
+    const out = JSON.parse(cmp.stdout);
+    const order = (rows: SearchResult[]): string[] =>
+      [...rows].sort((a, b) => b.accuracy - a.accuracy || a.loss - b.loss || a.index - b.index).map((r) => r.arch);
+    const fullTop = order(read(fullFile)).slice(0, 5);
+    const raceTop = order(raced.filter((r) => r.examples === n)).slice(0, 5);
+    expect(out.raceTop).toEqual(raceTop);
+    expect(out.overlap).toBe(raceTop.filter((a) => fullTop.includes(a)).length);
+    expect(out.rungs.map((g: { checked: number }) => g.checked)).toEqual([20, 10, 5]);
+    const intoTop = out.rungs.reduce((s: number, g: { intoTop: number }) => s + g.intoTop, 0);
+    expect(intoTop).toBe(5 - out.overlap);
+    const bad = await check('pick', raceFile, '--per-rung', '0');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--per-rung must be a positive integer \(got 0\)/);
+  });
+
   it('replays races of the first N images from longer keep-1 races (--images), and only at a slice end', async () => {
     const r = await replay('--images', '64');
     expect(r.status, r.stderr).toBe(0);
