@@ -118,7 +118,16 @@ export type SearchEvent =
   | RaceEvent
   | { type: 'data'; event: ImageFolderEvent }
   | { type: 'warning'; message: string }
-  | { type: 'start'; count: number; done: number; results: string; strategy: string; validationExamples: number }
+  | {
+      type: 'start';
+      count: number;
+      done: number;
+      results: string;
+      strategy: string;
+      /** The validation images a full score is on (a race's finalists; its cut candidates see fewer). */
+      validationExamples: number;
+      scoring: ScoringMode;
+    }
   | {
       type: 'scored';
       result: SearchResult;
@@ -390,7 +399,15 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     if (schedule) {
       // A race proposes all its candidates first (the same ones when it resumes: the strategy is seeded).
       const candidates = proposer.round(o.count);
-      emit({ type: 'start', count: o.count, done: previous.length, results, strategy: strategy.name, validationExamples: count });
+      emit({
+        type: 'start',
+        count: o.count,
+        done: previous.length,
+        results,
+        strategy: strategy.name,
+        validationExamples: count,
+        scoring: 'race',
+      });
       const started = Date.now();
       const all = [...previous];
       const ran = await runRace({
@@ -435,7 +452,15 @@ export async function runSearch(given: Partial<SearchOptions> & { supernet: stri
     }
     proposer.replay(previous, results);
     const rounds = previous.length ? (previous[previous.length - 1].round ?? previous.length - 1) + 1 : 0;
-    emit({ type: 'start', count: o.count, done: scored.size, results, strategy: strategy.name, validationExamples: count });
+    emit({
+      type: 'start',
+      count: o.count,
+      done: scored.size,
+      results,
+      strategy: strategy.name,
+      validationExamples: count,
+      scoring: 'full',
+    });
     const { aborted, session, started } = await scoreRounds({
       o,
       net,

@@ -316,6 +316,7 @@ describe('nasctl search --scoring race', () => {
       const out = path.join(root, 'launched.jsonl');
       const r = await nasctl('launch', '--nproc', '3', '--', 'search', ...flags, ...raceFlags, '--out', out);
       expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/random search by racing: 0\/40 decided so far, the finalists on all \d+ validation images/);
       expect(r.stderr).toMatch(/round 4\/4: 5 candidates on validation images 128\.\.\d+/);
       expect(r.stderr).toMatch(/race: 40 on 32, 20 on 64, 10 on 128, 5 on \d+ images; [\d.]+% of the image passes of full scoring/);
       expect(fs.readFileSync(out, 'utf8')).toBe(fs.readFileSync(path.join(root, 'race.jsonl'), 'utf8'));

@@ -40,7 +40,9 @@ function renderer(json: boolean): (e: SearchEvent) => void {
     if (e.type === 'start') {
       if (mode !== 'json')
         process.stderr.write(
-          `${e.strategy} search: ${e.done}/${e.count} scored so far, ${e.validationExamples} validation images each, results in ${e.results}\n`,
+          e.scoring === 'race'
+            ? `${e.strategy} search by racing: ${e.done}/${e.count} decided so far, the finalists on all ${e.validationExamples} validation images, results in ${e.results}\n`
+            : `${e.strategy} search: ${e.done}/${e.count} scored so far, ${e.validationExamples} validation images each, results in ${e.results}\n`,
         );
       return;
     }
