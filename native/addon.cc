@@ -51,28 +51,21 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
                   const auto seed = info.Length() > 0 && info[0].IsNumber()
                                         ? static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value())
                                         : 0;
+                  const auto toArray = [&](const std::vector<nas::KernelCheck>& found) {
+                    Napi::Array out = Napi::Array::New(info.Env(), found.size());
+                    for (uint32_t i = 0; i < found.size(); ++i) {
+                      Napi::Object o = Napi::Object::New(info.Env());
+                      o.Set("name", found[i].name);
+                      o.Set("ran", found[i].ran);
+                      o.Set("worst", found[i].worst);
+                      out.Set(i, o);
+                    }
+                    return out;
+                  };
                   Napi::Object result = Napi::Object::New(info.Env());
                   result.Set("available", nas::convKernelsAvailable());
-                  Napi::Array cases = Napi::Array::New(info.Env());
-                  uint32_t i = 0;
-                  for (const auto& c : nas::checkBnReluConvKernel(seed)) {
-                    Napi::Object o = Napi::Object::New(info.Env());
-                    o.Set("name", c.name);
-                    o.Set("ran", c.ran);
-                    o.Set("worst", c.worst);
-                    cases.Set(i++, o);
-                  }
-                  result.Set("cases", cases);
-                  Napi::Array pool = Napi::Array::New(info.Env());
-                  i = 0;
-                  for (const auto& c : nas::checkPoolKernel(seed)) {
-                    Napi::Object o = Napi::Object::New(info.Env());
-                    o.Set("name", c.name);
-                    o.Set("ran", c.ran);
-                    o.Set("worst", c.worst);
-                    pool.Set(i++, o);
-                  }
-                  result.Set("pool", pool);
+                  result.Set("cases", toArray(nas::checkBnReluConvKernel(seed)));
+                  result.Set("pool", toArray(nas::checkPoolKernel(seed)));
                   return result;
                 });
               }));
