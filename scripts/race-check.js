@@ -11,7 +11,9 @@
 // M --archs cut.txt --out FULL.jsonl`) gives their full scores; `compare` ranks the race's finalists (the candidates
 // that saw the whole split) together with those and reports the overlap of that top k with the race's top k, and per
 // cut round how many checked candidates full scoring would have put in the top k.
-const fs = require('node:fs');
+const path = require('node:path');
+// The project's strict results reader: a malformed line is named by file and line, a torn last line is left out.
+const { readSearchResults: rows } = require(path.join(__dirname, '..', 'dist', 'search', 'select'));
 
 const argv = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -38,22 +40,6 @@ const top = positive('top', opt('top', '10'));
 const json = argv.includes('--json');
 const [mode, ...files] = argv.filter((a) => a !== '--json');
 
-/** A results file's rows (a torn last line, from a killed search, is left out as the readers do). */
-function rows(file) {
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
-  const out = [];
-  for (const [i, line] of lines.entries()) {
-    if (!line.trim()) continue;
-    try {
-      out.push(JSON.parse(line));
-    } catch (err) {
-      if (i === lines.length - 1) continue;
-      throw new Error(`${file}:${i + 1}: not JSON (${err.message})`);
-    }
-  }
-  if (!out.length) throw new Error(`${file}: no results`);
-  return out;
-}
 // The race's order within a round, and full scoring's: correct answers (accuracy on the same images), then the
 // summed loss, then proposal order.
 const better = (a, b) => b.accuracy - a.accuracy || a.loss - b.loss || a.index - b.index;

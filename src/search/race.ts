@@ -207,8 +207,8 @@ export async function runRace(c: RaceInput): Promise<{ aborted: boolean; passes:
     pendingSettings = null;
   };
   // A round's cut candidates go to the results file in one write and one flush (15,000 of them after the first
-  // round of a 20,000-candidate race), then to the caller.
-  const publish = (cut: RaceTally[], round: number): void => {
+  // round of a 20,000-candidate race), then to the caller. Returns how many were not written before.
+  const publish = (cut: RaceTally[], round: number): number => {
     const rs = cut
       .filter((t) => !written.has(t.key))
       .map((t): SearchResult => {
@@ -234,6 +234,7 @@ export async function runRace(c: RaceInput): Promise<{ aborted: boolean; passes:
       c.onResult(r);
       c.emit({ type: 'decided', result: r });
     }
+    return rs.length;
   };
 
   const started = Date.now();
@@ -300,9 +301,10 @@ export async function runRace(c: RaceInput): Promise<{ aborted: boolean; passes:
     }
     const next = round + 1 < ends.length ? survivorsOf(alive, round, sizes[round + 1]) : [];
     const kept = new Set(next.map((t) => t.key));
-    const cut = [...alive].sort(atRound(round)).filter((t) => !kept.has(t.key));
-    decided += cut.filter((t) => !written.has(t.key)).length;
-    publish(cut, round);
+    decided += publish(
+      [...alive].sort(atRound(round)).filter((t) => !kept.has(t.key)),
+      round,
+    );
     alive = next;
   }
   return { aborted: false, passes, decided };
