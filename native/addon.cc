@@ -5,6 +5,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "core/dist.h"
 #include "core/kernel_check.h"
@@ -68,6 +71,27 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
                   result.Set("pool", toArray(nas::checkPoolKernel(seed)));
                   return result;
                 });
+              }));
+  // [sync] retainFreedMemory(bytes): glibc's malloc keeps up to `bytes` of freed memory at the top of each arena, and
+  // serves blocks up to 32 MiB (its most) from the arenas instead of mmap/munmap. A CPU training step frees and
+  // allocates its activations again (about 3 GiB a step at F=16, batch 64): returned to the kernel, every page of
+  // them faults back in zeroed the next step (docs/architecture.md#memory-on-the-cpu). Process-wide; false where
+  // the C library is not glibc or mallopt refuses a value.
+  exports.Set("retainFreedMemory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                const double bytes =
+                    info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+#if defined(__GLIBC__)
+                if (bytes >= 0 && bytes <= 2147483647.0) {
+                  const bool mmap = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;
+                  const bool trim = mallopt(M_TRIM_THRESHOLD, static_cast<int>(bytes)) == 1;
+                  // A thread's arena is a chain of 64 MiB heaps, and one that empties is unmapped unless the top pad
+                  // covers a whole heap, whatever the trim threshold (glibc's heap_trim).
+                  const bool pad = mallopt(M_TOP_PAD, 64 << 20) == 1;
+                  return Napi::Boolean::New(info.Env(), mmap && trim && pad);
+                }
+#endif
+                (void)bytes;
+                return Napi::Boolean::New(info.Env(), false);
               }));
   exports.Set("cudaAvailable", Napi::Boolean::New(env, cuda));
   exports.Set("cudaDeviceCount", Napi::Number::New(env, static_cast<double>(torch::cuda::device_count())));

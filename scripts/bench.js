@@ -41,8 +41,16 @@ const precisions = String(arg('precisions', 'fp32,bf16')).split(','); // GPU tab
 // GPU table: PyTorch eager's repeats (the first a warm-up, the median of the others reported); the CPU dry run uses 2.
 const eagerReps = Number(arg('eager-reps', 3));
 
-function runJson(cmd, args, timeoutMs) {
-  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env } });
+// PyTorch's process gets the malloc settings the addon applies to its own (docs/architecture.md#memory-on-the-cpu):
+// glibc reads them from the environment at start-up. Empty when NAS_MALLOC_RETAIN_MB=0 or the environment tunes malloc.
+function mallocEnv() {
+  const retain = require('../dist/native/binding').mallocRetainBytes(process.env);
+  if (retain === 0) return {};
+  return { MALLOC_TRIM_THRESHOLD_: String(retain), MALLOC_TOP_PAD_: String(64 << 20), MALLOC_MMAP_THRESHOLD_: String(32 << 20) };
+}
+
+function runJson(cmd, args, timeoutMs, env = {}) {
+  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, ...env } });
   const line = (r.stdout || '')
     .trim()
     .split('\n')
@@ -292,6 +300,7 @@ async function main() {
             ...(cl ? ['--channels-last'] : []),
           ],
           1_800_000,
+          mallocEnv(),
         );
         rows.push({ filters: F, ...r, impl: `pytorch-eager${cl ? '-channels-last' : ''} ${py.version}` });
       }

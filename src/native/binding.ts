@@ -3,7 +3,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NasError } from '../util/errors';
+import { NasError, invalidParameter } from '../util/errors';
 
 /** Network configuration as the addon reads it (see native/core/config.h). */
 /** Execution plans of the one-shot model: `per-ghost` (CPU-shaped), `fused` (GPU-shaped), `auto` (by device). */
@@ -188,6 +188,8 @@ export interface NativeAddon {
   shutdown(): void;
   /** Ends the process at once (std::_Exit): no destructors run under a native job thread that is still working. */
   exitNow(code: number): never;
+  /** glibc only: keep up to `bytes` of freed memory per malloc arena mapped, blocks up to 32 MiB from the arenas. */
+  retainFreedMemory(bytes: number): boolean;
   cudaAvailable: boolean;
   cudaDeviceCount: number;
   /**
@@ -232,6 +234,7 @@ export function loadAddon(): NativeAddon {
   process.env.GOMP_SPINCOUNT ??= '200000';
   const root = path.resolve(__dirname, '..', '..');
   checkAddressSpace(1); // below the least any run needs, LibTorch loads and then crashes or hangs
+  const retain = mallocRetainBytes(process.env);
   try {
     cached = loadPrebuild(root) ?? (require('node-gyp-build') as (dir: string) => NativeAddon)(root);
   } catch (err) {
@@ -259,10 +262,30 @@ export function loadAddon(): NativeAddon {
     throw new NasError('ERR_NAS_ADDON_MISSING', `the oneshot-nas addon could not be loaded: ${msg}. ${buildAdvice(root)}`);
   }
   const addon = cached;
+  if (retain > 0) addon.retainFreedMemory(retain);
   // process.exit() and an uncaught error run exit handlers and static destructors, not N-API cleanup hooks: stop the
   // jobs first. (A worker's own 'exit' and its environment teardown stop that worker's jobs the same way.)
   process.on('exit', () => addon.shutdown());
   return cached;
+}
+
+/** Freed memory glibc's malloc keeps mapped by default (MiB; `NAS_MALLOC_RETAIN_MB` overrides, 0 keeps glibc's own). */
+export const MALLOC_RETAIN_MB = 1024;
+
+/**
+ * Bytes of freed memory glibc's malloc keeps mapped (docs/architecture.md#memory-on-the-cpu): a CPU training step
+ * frees its activations and allocates them again, and with glibc's defaults the pages go back to the kernel and fault
+ * in again, zeroed, each step. 0 (glibc's own behaviour) when `NAS_MALLOC_RETAIN_MB=0` or when the environment
+ * already tunes glibc's malloc (glibc reads that only at process start, so a user's setting there wins).
+ */
+export function mallocRetainBytes(env: NodeJS.ProcessEnv): number {
+  if (env.MALLOC_TRIM_THRESHOLD_ || env.MALLOC_MMAP_THRESHOLD_ || /glibc\.malloc\.(trim|mmap)_threshold/.test(env.GLIBC_TUNABLES ?? ''))
+    return 0;
+  const raw = env.NAS_MALLOC_RETAIN_MB;
+  const mb = raw === undefined || raw === '' ? MALLOC_RETAIN_MB : Number(raw);
+  if (!Number.isInteger(mb) || mb < 0 || mb > 2047)
+    throw invalidParameter('NAS_MALLOC_RETAIN_MB', 'an integer number of MiB in 0..2047', raw);
+  return mb * 2 ** 20;
 }
 
 /**
