@@ -72,25 +72,29 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
                   return result;
                 });
               }));
-  // [sync] retainFreedMemory(bytes): glibc's malloc keeps up to `bytes` of freed memory at the top of each arena, and
-  // serves blocks up to 32 MiB (its most) from the arenas instead of mmap/munmap. A CPU training step frees and
-  // allocates its activations again (about 3 GiB a step at F=16, batch 64): returned to the kernel, every page of
-  // them faults back in zeroed the next step (docs/architecture.md#memory-on-the-cpu). Process-wide; false where
-  // the C library is not glibc or mallopt refuses a value.
+  // [sync] retainFreedMemory(trimThreshold, topPad, mmapThreshold): glibc's malloc settings that keep freed memory
+  // mapped (the values come from src/native/binding.ts). A CPU training step frees and allocates its activations
+  // again (about 3 GiB a step at F=16, batch 64): returned to the kernel, every page of them faults back in zeroed the
+  // next step (docs/architecture.md#memory-on-the-cpu). A thread's arena is a chain of 64 MiB heaps, and one that
+  // empties is unmapped unless the top pad covers a whole heap, whatever the trim threshold (glibc's heap_trim).
+  // Process-wide; false where the C library is not glibc or mallopt refuses a value.
   exports.Set("retainFreedMemory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-                const double bytes =
-                    info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+                bool ok = info.Length() == 3;
+                int values[3] = {0, 0, 0};
+                for (uint32_t i = 0; ok && i < 3; ++i) {
+                  const double v = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
+                  ok = v >= 0 && v <= 2147483647.0;
+                  values[i] = ok ? static_cast<int>(v) : 0;
+                }
 #if defined(__GLIBC__)
-                if (bytes >= 0 && bytes <= 2147483647.0) {
-                  const bool mmap = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;
-                  const bool trim = mallopt(M_TRIM_THRESHOLD, static_cast<int>(bytes)) == 1;
-                  // A thread's arena is a chain of 64 MiB heaps, and one that empties is unmapped unless the top pad
-                  // covers a whole heap, whatever the trim threshold (glibc's heap_trim).
-                  const bool pad = mallopt(M_TOP_PAD, 64 << 20) == 1;
-                  return Napi::Boolean::New(info.Env(), mmap && trim && pad);
+                if (ok) {
+                  ok = mallopt(M_TRIM_THRESHOLD, values[0]) == 1;
+                  ok = mallopt(M_TOP_PAD, values[1]) == 1 && ok;
+                  ok = mallopt(M_MMAP_THRESHOLD, values[2]) == 1 && ok;
+                  return Napi::Boolean::New(info.Env(), ok);
                 }
 #endif
-                (void)bytes;
+                (void)values;
                 return Napi::Boolean::New(info.Env(), false);
               }));
   exports.Set("cudaAvailable", Napi::Boolean::New(env, cuda));

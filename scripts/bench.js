@@ -44,9 +44,14 @@ const eagerReps = Number(arg('eager-reps', 3));
 // PyTorch's process gets the malloc settings the addon applies to its own (docs/architecture.md#memory-on-the-cpu):
 // glibc reads them from the environment at start-up. Empty when NAS_MALLOC_RETAIN_MB=0 or the environment tunes malloc.
 function mallocEnv() {
-  const retain = require('../dist/native/binding').mallocRetainBytes(process.env);
+  const { mallocRetainBytes, MALLOC_TOP_PAD, MALLOC_MMAP_THRESHOLD } = require('../dist/native/binding');
+  const retain = mallocRetainBytes(process.env);
   if (retain === 0) return {};
-  return { MALLOC_TRIM_THRESHOLD_: String(retain), MALLOC_TOP_PAD_: String(64 << 20), MALLOC_MMAP_THRESHOLD_: String(32 << 20) };
+  return {
+    MALLOC_TRIM_THRESHOLD_: String(retain),
+    MALLOC_TOP_PAD_: String(MALLOC_TOP_PAD),
+    MALLOC_MMAP_THRESHOLD_: String(MALLOC_MMAP_THRESHOLD),
+  };
 }
 
 function runJson(cmd, args, timeoutMs, env = {}) {

@@ -188,8 +188,8 @@ export interface NativeAddon {
   shutdown(): void;
   /** Ends the process at once (std::_Exit): no destructors run under a native job thread that is still working. */
   exitNow(code: number): never;
-  /** glibc only: keep up to `bytes` of freed memory per malloc arena mapped, blocks up to 32 MiB from the arenas. */
-  retainFreedMemory(bytes: number): boolean;
+  /** glibc only: mallopt's trim threshold, top pad and mmap threshold, in bytes (MALLOC_SETTINGS); false if refused. */
+  retainFreedMemory(trimThreshold: number, topPad: number, mmapThreshold: number): boolean;
   cudaAvailable: boolean;
   cudaDeviceCount: number;
   /**
@@ -262,7 +262,7 @@ export function loadAddon(): NativeAddon {
     throw new NasError('ERR_NAS_ADDON_MISSING', `the oneshot-nas addon could not be loaded: ${msg}. ${buildAdvice(root)}`);
   }
   const addon = cached;
-  if (retain > 0) addon.retainFreedMemory(retain);
+  if (retain > 0) addon.retainFreedMemory(retain, MALLOC_TOP_PAD, MALLOC_MMAP_THRESHOLD);
   // process.exit() and an uncaught error run exit handlers and static destructors, not N-API cleanup hooks: stop the
   // jobs first. (A worker's own 'exit' and its environment teardown stop that worker's jobs the same way.)
   process.on('exit', () => addon.shutdown());
@@ -271,6 +271,10 @@ export function loadAddon(): NativeAddon {
 
 /** Freed memory glibc's malloc keeps mapped by default (MiB; `NAS_MALLOC_RETAIN_MB` overrides, 0 keeps glibc's own). */
 export const MALLOC_RETAIN_MB = 1024;
+/** The top pad that goes with it: a thread arena's emptied 64 MiB heap stays mapped. */
+export const MALLOC_TOP_PAD = 64 * 2 ** 20;
+/** Blocks up to 32 MiB (glibc's most) come from the arenas, not from mmap and munmap. */
+export const MALLOC_MMAP_THRESHOLD = 32 * 2 ** 20;
 
 /**
  * Bytes of freed memory glibc's malloc keeps mapped (docs/architecture.md#memory-on-the-cpu): a CPU training step
